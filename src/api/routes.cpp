@@ -1,0 +1,316 @@
+#include <charconv>
+#include <boost/asio.hpp>
+
+#include "api/api.hpp"
+#include "base/log.hpp"
+#include "http/sse.hpp"
+#include "wire/items.hpp"
+
+namespace cn::api {
+
+namespace json = boost::json;
+namespace net = boost::asio;
+using http::Request;
+using http::Response;
+using http::Stream;
+template <typename T>
+using awaitable = net::awaitable<T>;
+
+namespace {
+
+struct Ctx {
+  runtime::Runtime& rt;
+  identity::Keys& keys;
+  Options opts;
+};
+
+Result<identity::Principal> authenticate(const Request& req, const identity::Keys& keys) {
+  auto h = req.header("authorization");
+  if (!h) {
+    return Status(Code::unauthenticated,
+                  "You didn't provide an API key. You need to provide your API key in an "
+                  "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                  "", "missing_api_key");
+  }
+  std::string_view v = *h;
+  if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+    return Status(Code::unauthenticated, "The Authorization header must use Bearer auth.", "",
+                  "invalid_api_key");
+  }
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  auto p = keys.authenticate(v);
+  if (!p) return Status(Code::unauthenticated, "Incorrect API key provided.", "", "invalid_api_key");
+  return *p;
+}
+
+Response ok_json(std::string body) { return Response::json(200, std::move(body)); }
+
+Result<json::value> body_json(const Request& req) {
+  if (req.body.empty())
+    return Status(Code::invalid_argument, "The request body is empty; expected a JSON object.", "",
+                  "invalid_json");
+  return wire::parse(req.body);
+}
+
+std::string list_json(const std::vector<ItemPtr>& items, bool has_more) {
+  std::string out = R"({"object":"list","data":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += items[i]->wire;
+  }
+  out += "],\"first_id\":";
+  out += items.empty() ? "null" : json::serialize(json::value(items.front()->id));
+  out += ",\"last_id\":";
+  out += items.empty() ? "null" : json::serialize(json::value(items.back()->id));
+  out += ",\"has_more\":";
+  out += has_more ? "true" : "false";
+  out += '}';
+  return out;
+}
+
+// The type of a stored event: events are serialized with "type" first.
+std::string_view event_type(std::string_view ev) {
+  constexpr std::string_view prefix = R"({"type":")";
+  if (!ev.starts_with(prefix)) return "message";
+  auto end = ev.find('"', prefix.size());
+  return ev.substr(prefix.size(), end - prefix.size());
+}
+
+// Follows a run's events from `after` to the end, as SSE. The run goes on if the client leaves.
+awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after, Stream& stream,
+                               std::chrono::milliseconds keepalive) {
+  Response res;
+  res.streamed = true;
+  if (!co_await stream.start_sse(200, {})) co_return res;
+  for (;;) {
+    bool done = false;
+    auto evs = run->events_after(after, &done);
+    std::string batch;
+    for (const auto& e : evs) batch += http::sse_frame(event_type(e), e);
+    after += static_cast<int64_t>(evs.size());
+    if (!batch.empty() && !co_await stream.write(std::move(batch))) co_return res;
+    if (done) {
+      // Anything published between the read and the done flag was returned with it.
+      co_await stream.finish();
+      co_return res;
+    }
+    auto before = std::chrono::steady_clock::now();
+    co_await run->wait(after, keepalive);
+    bool dummy;
+    if (run->events_after(after, &dummy).empty() && !dummy &&
+        std::chrono::steady_clock::now() - before >= keepalive) {
+      if (!co_await stream.write(": ping\n\n")) co_return res;
+    }
+  }
+}
+
+awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
+  auto who = authenticate(req, c.keys);
+  if (!who.ok()) co_return error_response(who.status());
+  auto body = body_json(req);
+  if (!body.ok()) co_return error_response(body.status());
+  auto params = parse_create(*body);
+  if (!params.ok()) co_return error_response(params.status());
+  params->project_id = who->project_id;
+  bool want_stream = params->stream;
+  bool background = params->background;
+  auto run = co_await c.rt.create(std::move(*params));
+  if (!run.ok()) {
+    auto r = error_response(run.status());
+    co_return r;
+  }
+  if (want_stream) co_return co_await stream_run(*run, -1, stream, c.opts.keepalive);
+  if (background) co_return ok_json((*run)->snapshot());
+  co_await (*run)->wait_done();
+  Status failure = (*run)->failure();
+  if (!failure.ok()) {
+    // The response is stored as failed; the client learns why, and its id, over plain HTTP.
+    Status st = failure;
+    if (st.code() == Code::unavailable) st.with_http_status(502);
+    Status out(st.code(), st.message() + " (response id: " + (*run)->id() + ")", st.param(),
+               st.code() == Code::invalid_argument ? "upstream_rejected" : "upstream_error");
+    out.with_http_status(http_status_of(st));
+    co_return error_response(out);
+  }
+  co_return ok_json((*run)->snapshot());
+}
+
+bool query_true(const Request& req, std::string_view name) {
+  auto v = req.query_param(name);
+  return v && (*v == "true" || *v == "1");
+}
+
+awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
+  auto who = authenticate(req, c.keys);
+  if (!who.ok()) co_return error_response(who.status());
+  const auto& id = req.params["id"];
+  if (query_true(req, "stream")) {
+    int64_t after = -1;
+    if (auto s = req.query_param("starting_after")) {
+      auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), after);
+      if (ec != std::errc() || p != s->data() + s->size() || after < -1)
+        co_return error_response(invalid_param("starting_after", "Invalid 'starting_after': expected a non-negative integer."));
+    }
+    auto run = co_await c.rt.stream_source(who->project_id, id);
+    if (!run.ok()) co_return error_response(run.status());
+    co_return co_await stream_run(*run, after, stream, c.opts.keepalive);
+  }
+  auto r = co_await c.rt.get_response(who->project_id, id);
+  if (!r.ok()) co_return error_response(r.status());
+  co_return ok_json(std::move(*r));
+}
+
+}  // namespace
+
+void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, Options opts) {
+  auto c = std::make_shared<Ctx>(Ctx{rt, keys, opts});
+
+  router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
+    co_return Response::json(200, R"({"status":"ok"})");
+  });
+
+  router.add("POST", "/v1/responses", [c](Request& req, Stream& s) { return create_response(*c, req, s); });
+  router.add("GET", "/v1/responses/{id}", [c](Request& req, Stream& s) { return get_response(*c, req, s); });
+
+  router.add("DELETE", "/v1/responses/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.delete_response(who->project_id, req.params["id"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("POST", "/v1/responses/{id}/cancel", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.cancel(who->project_id, req.params["id"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("GET", "/v1/responses/{id}/input_items", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto q = parse_list_query(req);
+    if (!q.ok()) co_return error_response(q.status());
+    if (auto b = req.query_param("before"); b && !b->empty())
+      co_return error_response(invalid_param("before", "Pagination with 'before' is not supported; use 'after' with 'order'.", "unsupported_parameter"));
+    auto page = co_await c->rt.input_items(who->project_id, req.params["id"], *q);
+    if (!page.ok()) co_return error_response(page.status());
+    co_return ok_json(list_json(page->items, page->has_more));
+  });
+
+  // Conversations.
+  router.add("POST", "/v1/conversations", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    json::value body = json::object();
+    if (!req.body.empty()) {
+      auto b = wire::parse(req.body);
+      if (!b.ok()) co_return error_response(b.status());
+      body = std::move(*b);
+    }
+    if (!body.is_object())
+      co_return error_response(invalid_param("body", "Invalid body: expected a JSON object.", "invalid_type"));
+    const auto& o = body.as_object();
+    std::string metadata = "{}";
+    if (auto* m = wire::field(o, "metadata"); m && !m->is_null()) {
+      if (Status s = check_metadata(*m, "metadata"); !s.ok()) co_return error_response(s);
+      metadata = json::serialize(*m);
+    }
+    std::vector<Item> items;
+    if (auto* it = wire::field(o, "items"); it && !it->is_null()) {
+      if (!it->is_array())
+        co_return error_response(invalid_param("items", std::string("Invalid type for 'items': expected an array, but got ") + wire::type_name(*it) + " instead.", "invalid_type"));
+      if (it->as_array().size() > 20)
+        co_return error_response(invalid_param("items", "Invalid 'items': array too long. Expected an array with maximum length 20.", "array_above_max_length"));
+      auto r = wire::parse_input(*it, "items");
+      if (!r.ok()) co_return error_response(r.status());
+      items = std::move(*r);
+    }
+    auto r = co_await c->rt.create_conversation(who->project_id, std::move(metadata), std::move(items));
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("GET", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.get_conversation(who->project_id, req.params["id"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("POST", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto b = body_json(req);
+    if (!b.ok()) co_return error_response(b.status());
+    if (!b->is_object())
+      co_return error_response(invalid_param("body", "Invalid body: expected a JSON object.", "invalid_type"));
+    auto* m = wire::field(b->as_object(), "metadata");
+    if (!m) co_return error_response(invalid_param("metadata", "Missing required parameter: 'metadata'.", "missing_required_parameter"));
+    if (Status s = check_metadata(*m, "metadata"); !s.ok()) co_return error_response(s);
+    std::string metadata = m->is_null() ? "{}" : json::serialize(*m);
+    auto r = co_await c->rt.update_conversation(who->project_id, req.params["id"], std::move(metadata));
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("DELETE", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.delete_conversation(who->project_id, req.params["id"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+
+  router.add("POST", "/v1/conversations/{id}/items", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto b = body_json(req);
+    if (!b.ok()) co_return error_response(b.status());
+    if (!b->is_object())
+      co_return error_response(invalid_param("body", "Invalid body: expected a JSON object.", "invalid_type"));
+    auto* it = wire::field(b->as_object(), "items");
+    if (!it) co_return error_response(invalid_param("items", "Missing required parameter: 'items'.", "missing_required_parameter"));
+    if (!it->is_array())
+      co_return error_response(invalid_param("items", std::string("Invalid type for 'items': expected an array, but got ") + wire::type_name(*it) + " instead.", "invalid_type"));
+    if (it->as_array().empty() || it->as_array().size() > 20)
+      co_return error_response(invalid_param("items", "Invalid 'items': expected an array of 1 to 20 items.", "invalid_value"));
+    auto items = wire::parse_input(*it, "items");
+    if (!items.ok()) co_return error_response(items.status());
+    auto r = co_await c->rt.add_conversation_items(who->project_id, req.params["id"], std::move(*items));
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(list_json(*r, false));
+  });
+
+  router.add("GET", "/v1/conversations/{id}/items", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto q = parse_list_query(req);
+    if (!q.ok()) co_return error_response(q.status());
+    auto page = co_await c->rt.list_conversation_items(who->project_id, req.params["id"], *q);
+    if (!page.ok()) co_return error_response(page.status());
+    co_return ok_json(list_json(page->items, page->has_more));
+  });
+
+  router.add("GET", "/v1/conversations/{id}/items/{item}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.get_conversation_item(who->project_id, req.params["id"], req.params["item"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json((*r)->wire);
+  });
+
+  router.add("DELETE", "/v1/conversations/{id}/items/{item}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = authenticate(req, c->keys);
+    if (!who.ok()) co_return error_response(who.status());
+    auto r = co_await c->rt.delete_conversation_item(who->project_id, req.params["id"], req.params["item"]);
+    if (!r.ok()) co_return error_response(r.status());
+    co_return ok_json(std::move(*r));
+  });
+}
+
+}  // namespace cn::api

@@ -1,0 +1,55 @@
+#include "app/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+
+namespace cn::app {
+
+Status load_toml(const std::string& path, Config& cfg) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Status(Code::invalid_argument, "config " + path + ": " + std::string(e.description()));
+  }
+  auto str = [&](std::string_view k, std::string& out) {
+    if (auto v = t.at_path(k).value<std::string>()) out = *v;
+  };
+  auto i64 = [&](std::string_view k, auto& out) {
+    if (auto v = t.at_path(k).value<int64_t>()) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+  };
+  str("listen", cfg.listen);
+  str("data", cfg.data_dir);
+  str("log.level", cfg.log_level);
+  if (auto v = t.at_path("log.json").value<bool>()) cfg.log_json = *v;
+  i64("threads", cfg.threads);
+  i64("limits.max_body_bytes", cfg.max_body_bytes);
+  i64("limits.max_header_bytes", cfg.max_header_bytes);
+  i64("limits.idle_timeout_ms", cfg.idle_timeout_ms);
+  i64("limits.request_timeout_ms", cfg.request_timeout_ms);
+  i64("limits.max_active_runs", cfg.max_active_runs);
+  i64("limits.max_waiting_per_line", cfg.max_waiting_per_line);
+  i64("limits.run_deadline_ms", cfg.run_deadline_ms);
+  i64("limits.shutdown_grace_ms", cfg.shutdown_grace_ms);
+  i64("storage.retention_seconds", cfg.retention_seconds);
+  i64("storage.chain_cache_nodes", cfg.chain_cache_nodes);
+  if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;
+  if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
+  i64("upstream.timeout_ms", cfg.upstream_timeout_ms);
+  i64("upstream.attempts", cfg.upstream_attempts);
+  i64("models.default_context_window", cfg.default_context_window);
+  if (auto* models = t.at_path("models.context_windows").as_table()) {
+    for (auto& [k, v] : *models)
+      if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;
+  }
+  return {};
+}
+
+void apply_env(Config& cfg) {
+  if (const char* v = std::getenv("CONTINUUM_API_KEY"); v && *v) cfg.bootstrap_key = v;
+  if (const char* v = std::getenv("CONTINUUM_UPSTREAM_URL"); v && *v) cfg.upstream_url = v;
+  if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
+}
+
+}  // namespace cn::app

@@ -1,0 +1,50 @@
+// Configuration: defaults, then a TOML file (--config), then environment, then flags.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "base/status.hpp"
+
+namespace cn::app {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string log_level = "info";
+  bool log_json = false;
+  int threads = 0;  // 0: one per core
+
+  // Limits.
+  size_t max_body_bytes = 8 * 1024 * 1024;
+  size_t max_header_bytes = 16 * 1024;
+  int idle_timeout_ms = 60'000;
+  int request_timeout_ms = 30'000;
+  size_t max_active_runs = 1024;
+  size_t max_waiting_per_line = 64;
+  int run_deadline_ms = 600'000;
+  int shutdown_grace_ms = 10'000;
+
+  // Storage.
+  int64_t retention_seconds = 0;  // 0: keep forever
+  size_t chain_cache_nodes = 200'000;
+
+  // Models.
+  std::optional<std::string> upstream_url;
+  std::optional<std::string> upstream_api_key;  // never logged
+  int upstream_timeout_ms = 300'000;
+  int upstream_attempts = 3;
+  int64_t default_context_window = 128'000;
+  std::map<std::string, int64_t> context_windows;  // per model
+
+  std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
+};
+
+// Reads a TOML file into `cfg` (keys as in docs/configuration.md).
+Status load_toml(const std::string& path, Config& cfg);
+// Applies CONTINUUM_* environment variables.
+void apply_env(Config& cfg);
+
+}  // namespace cn::app

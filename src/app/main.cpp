@@ -1,0 +1,235 @@
+// The composition root: configuration, the store, providers, runtime, API and server, signals.
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "api/api.hpp"
+#include "app/config.hpp"
+#include "base/ids.hpp"
+#include "base/log.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "identity/keys.hpp"
+#include "model/provider.hpp"
+#include "runtime/runtime.hpp"
+#include "store/executor.hpp"
+
+namespace net = boost::asio;
+using namespace cn;
+
+namespace {
+
+int serve(app::Config cfg) {
+  init_logging(cfg.log_level, cfg.log_json);
+  auto colon = cfg.listen.rfind(':');
+  if (colon == std::string::npos) {
+    spdlog::critical("--listen must be HOST:PORT, got '{}'", cfg.listen);
+    return 2;
+  }
+  std::string host = cfg.listen.substr(0, colon);
+  int port = std::atoi(cfg.listen.c_str() + colon + 1);
+  if (port < 0 || port > 65535) {
+    spdlog::critical("bad port in --listen '{}'", cfg.listen);
+    return 2;
+  }
+  std::error_code fec;
+  std::filesystem::create_directories(cfg.data_dir, fec);
+  if (fec) {
+    spdlog::critical("cannot create data directory {}: {}", cfg.data_dir, fec.message());
+    return 1;
+  }
+
+  std::vector<store::Migration> migrations = identity::Keys::migrations();
+  for (auto& m : runtime::Runtime::migrations()) migrations.push_back(m);
+  store::ExecutorOptions so;
+  so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
+  auto store = store::Executor::start(so, migrations);
+  if (!store.ok()) {
+    spdlog::critical("store: {}", store.status().message());
+    return 1;
+  }
+
+  identity::Keys keys(**store);
+  if (Status st = keys.load(); !st.ok()) {
+    spdlog::critical("loading keys: {}", st.message());
+    return 1;
+  }
+  auto boot = keys.bootstrap(cfg.bootstrap_key);
+  if (!boot.ok()) {
+    spdlog::critical("{}", boot.status().message());
+    return 1;
+  }
+  if (*boot) {
+    // Printed once, to stdout only; only its hash is stored.
+    std::cout << "\nContinuum created an admin API key (shown once; store it now):\n\n  "
+              << **boot << "\n\nSet CONTINUUM_API_KEY to choose your own instead.\n"
+              << std::endl;
+  }
+
+  model::Registry models;
+  models.set_local(model::make_local_provider());
+  models.set_default_window(cfg.default_context_window);
+  for (auto& [m, w] : cfg.context_windows) models.set_context_window(m, w);
+  auto client = std::make_shared<http::Client>();
+  if (cfg.upstream_url) {
+    model::OpenAIOptions oo;
+    oo.base_url = *cfg.upstream_url;
+    oo.api_key = cfg.upstream_api_key.value_or("");
+    oo.call_timeout = std::chrono::milliseconds(cfg.upstream_timeout_ms);
+    oo.max_attempts = std::max(1, cfg.upstream_attempts);
+    models.set_upstream(model::make_openai_provider(oo, client));
+    spdlog::info("upstream model provider: {}", *cfg.upstream_url);
+  } else {
+    spdlog::info("no upstream configured: model 'continuum-local' (built-in, not an LLM) serves requests");
+  }
+
+  int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  net::io_context io(threads);
+
+  runtime::RuntimeOptions ro;
+  ro.max_active_runs = cfg.max_active_runs;
+  ro.max_waiting_per_line = cfg.max_waiting_per_line;
+  ro.run_deadline = std::chrono::milliseconds(cfg.run_deadline_ms);
+  ro.retention_seconds = cfg.retention_seconds;
+  ro.chain_cache_nodes = cfg.chain_cache_nodes;
+  runtime::Runtime rt(io, **store, models, ro);
+  if (Status st = rt.recover(); !st.ok()) {
+    spdlog::critical("recovery: {}", st.message());
+    return 1;
+  }
+
+  http::ServerOptions ho;
+  ho.host = host;
+  ho.port = static_cast<uint16_t>(port);
+  ho.max_body_bytes = cfg.max_body_bytes;
+  ho.max_header_bytes = cfg.max_header_bytes;
+  ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  http::Router router;
+  api::install(router, rt, keys);
+  http::Server server(io, ho, std::move(router));
+  if (Status st = server.start(); !st.ok()) {
+    spdlog::critical("{}", st.message());
+    return 1;
+  }
+  spdlog::info("continuum listening on {}:{} (data: {}, {} threads)", host, server.port(), cfg.data_dir, threads);
+
+  // Retention sweeper.
+  if (cfg.retention_seconds > 0) {
+    net::co_spawn(io, [&]() -> net::awaitable<void> {
+      auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex);
+      auto period = std::chrono::seconds(std::clamp<int64_t>(cfg.retention_seconds / 4, 1, 60));
+      for (;;) {
+        t.expires_after(period);
+        auto [ec] = co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        if (ec) co_return;
+        auto r = co_await rt.expire_now();
+        if (!r.ok()) spdlog::warn("retention sweep failed: {}", r.status().message());
+      }
+    }, net::detached);
+  }
+
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  std::signal(SIGPIPE, SIG_IGN);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down (grace {} ms)", sig, cfg.shutdown_grace_ms);
+    server.stop_accepting();
+    net::co_spawn(io, [&]() -> net::awaitable<void> {
+      co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
+      // Let answers in flight reach their clients, then close what is left.
+      auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex);
+      for (int i = 0; i < 100 && server.open_connections() > 0; ++i) {
+        t.expires_after(std::chrono::milliseconds(20));
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      }
+      server.close_all();
+      io.stop();
+    }, net::detached);
+  });
+
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  (*store)->stop();
+  spdlog::info("stopped; store flushed");
+  return 0;
+}
+
+// `continuum keys create`: adds a key to the data directory's store and prints it once. A
+// running server learns of keys at start-up.
+int create_key(const app::Config& cfg, const std::string& project, const std::string& name) {
+  if (!valid_id_syntax(project)) {
+    std::cerr << "--project must contain only letters, digits, '_' and '-'\n";
+    return 2;
+  }
+  std::filesystem::create_directories(cfg.data_dir);
+  std::vector<store::Migration> migrations = identity::Keys::migrations();
+  for (auto& m : runtime::Runtime::migrations()) migrations.push_back(m);
+  store::ExecutorOptions so;
+  so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
+  so.readers = 1;
+  auto store = store::Executor::start(so, migrations);
+  if (!store.ok()) {
+    std::cerr << store.status().message() << "\n";
+    return 1;
+  }
+  identity::Keys keys(**store);
+  auto k = keys.create(project, name);
+  if (!k.ok()) {
+    std::cerr << k.status().message() << "\n";
+    return 1;
+  }
+  std::cout << *k << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Continuum: a stateful runtime for AI agents"};
+  cli.require_subcommand(1);
+  app::Config cfg;
+  std::string config_file;
+  std::optional<std::string> listen, data, log_level;
+  auto* serve_cmd = cli.add_subcommand("serve", "Run the server");
+  serve_cmd->add_option("--config", config_file, "TOML configuration file");
+  serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--data", data, "data directory (default ./data)");
+  serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error");
+  auto* version_cmd = cli.add_subcommand("version", "Print the version");
+  auto* keys_cmd = cli.add_subcommand("keys", "Manage API keys");
+  keys_cmd->require_subcommand(1);
+  auto* key_create = keys_cmd->add_subcommand("create", "Create an API key and print it once");
+  std::string key_project = identity::kDefaultProject, key_name = "cli";
+  key_create->add_option("--project", key_project, "project the key belongs to");
+  key_create->add_option("--name", key_name, "a label for the key");
+  key_create->add_option("--data", data, "data directory (default ./data)");
+  CLI11_PARSE(cli, argc, argv);
+  if (version_cmd->parsed()) {
+    std::cout << "continuum 0.1.0\n";
+    return 0;
+  }
+  if (!config_file.empty()) {
+    if (Status st = app::load_toml(config_file, cfg); !st.ok()) {
+      std::cerr << st.message() << "\n";
+      return 2;
+    }
+  }
+  app::apply_env(cfg);
+  if (key_create->parsed()) {
+    if (data) cfg.data_dir = *data;
+    return create_key(cfg, key_project, key_name);
+  }
+  if (listen) cfg.listen = *listen;
+  if (data) cfg.data_dir = *data;
+  if (log_level) cfg.log_level = *log_level;
+  return serve(cfg);
+}

@@ -1,0 +1,67 @@
+#include "base/ids.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstdint>
+#include <stdexcept>
+
+namespace cn {
+
+namespace {
+constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+}
+
+std::string random_token(size_t n) {
+  std::string out(n, '0');
+  unsigned char buf[64];
+  size_t i = 0;
+  while (i < n) {
+    if (RAND_bytes(buf, sizeof buf) != 1) throw std::runtime_error("RAND_bytes failed");
+    for (unsigned char b : buf) {
+      if (b >= 248) continue;  // 248 = 62 * 4: rejection keeps the distribution uniform
+      out[i++] = kAlphabet[b % 62];
+      if (i == n) break;
+    }
+  }
+  return out;
+}
+
+std::string new_id(std::string_view prefix) {
+  std::string id(prefix);
+  id += '_';
+  id += random_token(32);
+  return id;
+}
+
+bool valid_id_syntax(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace cn

@@ -1,0 +1,25 @@
+// Identifiers: random, URL-safe, prefixed the way OpenAI prefixes them ("resp_", "msg_", ...).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cn {
+
+// Returns prefix + "_" + 32 random base62 characters (about 190 bits from a CSPRNG).
+// Thread-safe.
+std::string new_id(std::string_view prefix);
+
+// True when `id` is non-empty, at most 128 characters, and only [A-Za-z0-9_-].
+bool valid_id_syntax(std::string_view id);
+
+// Lower-case hex SHA-256 of `data`. Used for API-key hashes.
+std::string sha256_hex(std::string_view data);
+
+// `n` random bytes from the OS CSPRNG, as base62 text of `n` characters.
+std::string random_token(size_t n);
+
+// Constant-time comparison of two equal-length strings.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace cn

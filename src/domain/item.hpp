@@ -1,0 +1,45 @@
+// Items: the unit of the append-only log. A message, a function call, its output, a reasoning
+// trace. Plain values; the JSON form lives in wire/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cn {
+
+enum class ItemType { message, function_call, function_call_output, reasoning };
+
+struct ContentPart {
+  std::string type;  // input_text, output_text, refusal, input_image, input_file, reasoning_text
+  std::string text;  // the text of text-like parts; empty for images and files
+};
+
+struct Item {
+  std::string id;
+  ItemType type = ItemType::message;
+  std::string role;                   // message: user, assistant, system, developer
+  std::string status = "completed";
+  std::vector<ContentPart> content;   // message and reasoning content
+  std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
+  std::string output;                 // function_call_output, as text
+  std::string wire;                   // the item's canonical JSON resource (with id and status)
+
+  // All text of the item joined, used for token estimates and the local model.
+  std::string text() const;
+  // A rough token count (about four bytes a token, plus a per-item overhead).
+  int64_t token_estimate() const;
+};
+
+using ItemPtr = std::shared_ptr<const Item>;
+
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t reasoning_tokens = 0;
+  int64_t total() const { return input_tokens + output_tokens; }
+};
+
+}  // namespace cn

@@ -1,0 +1,440 @@
+#include "http/server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <set>
+
+#include "base/ids.hpp"
+#include "base/log.hpp"
+
+namespace cn::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using net::use_awaitable;
+constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
+
+std::optional<std::string_view> Request::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return std::string_view(v);
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Request::query_param(std::string_view name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return std::string_view(v);
+    if (k.size() == name.size() + 2 && k.compare(0, name.size(), name) == 0 &&
+        k.compare(name.size(), 2, "[]") == 0)
+      return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+std::string error_body(std::string_view message, std::string_view type, std::string_view param,
+                       std::string_view code) {
+  boost::json::object e;
+  e["message"] = message;
+  e["type"] = type;
+  e["param"] = param.empty() ? boost::json::value(nullptr) : boost::json::value(param);
+  e["code"] = code.empty() ? boost::json::value(nullptr) : boost::json::value(code);
+  boost::json::object o;
+  o["error"] = std::move(e);
+  return boost::json::serialize(o);
+}
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == '/') { ++i; continue; }
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    out.emplace_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::add(std::string method, std::string pattern, Handler h) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(h)});
+}
+
+const Handler* Router::match(std::string_view method, std::string_view path,
+                             std::map<std::string, std::string>& params,
+                             bool& method_mismatch) const {
+  auto segs = split_path(path);
+  method_mismatch = false;
+  for (const auto& r : routes_) {
+    if (r.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> p;
+    bool ok = true;
+    for (size_t i = 0; i < segs.size() && ok; ++i) {
+      const auto& s = r.segments[i];
+      if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
+        p[s.substr(1, s.size() - 2)] = segs[i];
+      } else if (s != segs[i]) {
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (r.method != method) {
+      method_mismatch = true;
+      continue;
+    }
+    params = std::move(p);
+    return &r.handler;
+  }
+  return nullptr;
+}
+
+struct Server::Impl {
+  net::io_context& io;
+  ServerOptions opts;
+  Router router;
+  tcp::acceptor acceptor;
+  std::atomic<bool> accepting{true};
+
+  mutable std::mutex mu;
+  struct Conn {
+    beast::tcp_stream* stream;
+    net::any_io_executor strand;
+    bool busy = false;  // a request is being handled
+  };
+  std::map<uint64_t, Conn> conns;  // guarded by mu
+  uint64_t next_conn = 0;          // guarded by mu
+
+  Impl(net::io_context& i, ServerOptions o, Router r)
+      : io(i), opts(std::move(o)), router(std::move(r)), acceptor(i) {}
+
+  awaitable<void> accept_loop();
+  awaitable<void> session(tcp::socket sock);
+  void set_busy(uint64_t id, bool b) {
+    std::lock_guard lk(mu);
+    if (auto it = conns.find(id); it != conns.end()) it->second.busy = b;
+  }
+};
+
+namespace {
+
+class SseStream final : public Stream {
+ public:
+  SseStream(beast::tcp_stream& s, std::chrono::milliseconds wt, std::string rid)
+      : s_(s), write_timeout_(wt), request_id_(std::move(rid)) {}
+
+  awaitable<bool> start_sse(int status,
+                            std::vector<std::pair<std::string, std::string>> headers) override {
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), 11};
+    res.set(bhttp::field::content_type, "text/event-stream");
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.set("x-request-id", request_id_);
+    for (auto& [k, v] : headers) res.set(k, v);
+    res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    s_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write_header(s_, sr, tuple_awaitable);
+    started_ = !ec;
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  awaitable<bool> write(std::string data) override {
+    if (!ok_) co_return false;
+    s_.expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(s_, bhttp::make_chunk(net::buffer(data)),
+                                             tuple_awaitable);
+    if (ec) {
+      spdlog::debug("[{}] stream write failed: {}", request_id_, ec.message());
+      ok_ = false;
+    }
+    co_return ok_;
+  }
+
+  awaitable<void> finish() override {
+    if (!ok_) co_return;
+    s_.expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(s_, bhttp::make_chunk_last(), tuple_awaitable);
+    if (ec) ok_ = false;
+  }
+
+  bool started() const { return started_; }
+  bool ok() const { return ok_; }
+
+ private:
+  beast::tcp_stream& s_;
+  std::chrono::milliseconds write_timeout_;
+  std::string request_id_;
+  bool started_ = false;
+  bool ok_ = true;
+};
+
+std::string make_request_id(const bhttp::request_parser<bhttp::string_body>& p) {
+  auto it = p.get().find("x-request-id");
+  if (it != p.get().end()) {
+    std::string_view v = it->value();
+    if (valid_id_syntax(v) && v.size() <= 64) return std::string(v);
+  }
+  return new_id("req");
+}
+
+}  // namespace
+
+awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor.async_accept(tuple_awaitable);
+    if (!accepting.load()) co_return;
+    if (ec) {
+      if (ec == net::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    size_t n;
+    {
+      std::lock_guard lk(mu);
+      n = conns.size();
+    }
+    if (n >= opts.max_connections) {
+      beast::error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    auto strand = net::make_strand(io);
+    net::co_spawn(strand, session(std::move(sock)), net::detached);
+  }
+}
+
+awaitable<void> Server::Impl::session(tcp::socket sock) {
+  beast::tcp_stream stream(std::move(sock));
+  // The executor is fetched in a statement of its own: GCC 12 destroys temporaries that share
+  // a full-expression with co_await twice.
+  auto strand = co_await net::this_coro::executor;
+  uint64_t conn_id;
+  {
+    std::lock_guard lk(mu);
+    conn_id = next_conn++;
+    conns[conn_id] = Conn{&stream, strand};
+  }
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (!accepting.load()) break;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(opts.max_header_bytes));
+    parser.body_limit(opts.max_body_bytes);
+    stream.expires_after(opts.idle_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
+    if (ec) {
+      if (ec == bhttp::error::header_limit) {
+        bhttp::response<bhttp::string_body> res{bhttp::status::request_header_fields_too_large, 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.set(bhttp::field::connection, "close");
+        res.body() = error_body("Request headers are too large.", "invalid_request_error", "",
+                                "request_header_too_large");
+        res.prepare_payload();
+        stream.expires_after(opts.write_timeout);
+        co_await bhttp::async_write(stream, res, tuple_awaitable);
+      } else if (ec != bhttp::error::end_of_stream && ec != net::error::operation_aborted &&
+                 ec != beast::error::timeout && ec != net::error::connection_reset &&
+                 ec != net::error::eof) {
+        bhttp::response<bhttp::string_body> res{bhttp::status::bad_request, 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.set(bhttp::field::connection, "close");
+        res.body() = error_body("Malformed HTTP request: " + ec.message(),
+                                "invalid_request_error", "", "bad_request");
+        res.prepare_payload();
+        stream.expires_after(opts.write_timeout);
+        co_await bhttp::async_write(stream, res, tuple_awaitable);
+      }
+      break;
+    }
+    set_busy(conn_id, true);
+    std::string request_id = make_request_id(parser);
+    auto& hdr = parser.get();
+    bool too_large = parser.content_length() && *parser.content_length() > opts.max_body_bytes;
+    if (!too_large) {
+      auto expect = hdr.find(bhttp::field::expect);
+      if (expect != hdr.end() && beast::iequals(expect->value(), "100-continue")) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        stream.expires_after(opts.write_timeout);
+        co_await bhttp::async_write(stream, cont, tuple_awaitable);
+      }
+      stream.expires_after(opts.request_timeout);
+      auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
+      if (ec2 == bhttp::error::body_limit) {
+        too_large = true;
+      } else if (ec2) {
+        if (ec2 != beast::error::timeout && ec2 != net::error::eof &&
+            ec2 != net::error::connection_reset && ec2 != net::error::operation_aborted) {
+          bhttp::response<bhttp::string_body> res{bhttp::status::bad_request, 11};
+          res.set(bhttp::field::content_type, "application/json");
+          res.set(bhttp::field::connection, "close");
+          res.body() = error_body("Malformed HTTP request: " + ec2.message(),
+                                  "invalid_request_error", "", "bad_request");
+          res.prepare_payload();
+          stream.expires_after(opts.write_timeout);
+          co_await bhttp::async_write(stream, res, tuple_awaitable);
+        }
+        break;
+      }
+    }
+    if (too_large) {
+      bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::connection, "close");
+      res.set("x-request-id", request_id);
+      res.body() = error_body("Request body is larger than the limit of " +
+                                  std::to_string(opts.max_body_bytes) + " bytes.",
+                              "invalid_request_error", "", "request_too_large");
+      res.prepare_payload();
+      stream.expires_after(opts.write_timeout);
+      co_await bhttp::async_write(stream, res, tuple_awaitable);
+      spdlog::info("[{}] {} {} -> 413", request_id, std::string(hdr.method_string()),
+                   std::string(hdr.target()));
+      break;
+    }
+
+    auto msg = parser.release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.request_id = request_id;
+    req.executor = strand;
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    bool bad_target = false;
+    {
+      auto u = boost::urls::parse_origin_form(msg.target());
+      if (!u) {
+        bad_target = true;
+      } else {
+        req.path = std::string(u->path());
+        for (auto p : u->params()) req.query.emplace_back(p.key, p.has_value ? p.value : "");
+      }
+    }
+    req.body = std::move(msg.body());
+    bool keep_alive = msg.keep_alive() && accepting.load();
+    auto started = std::chrono::steady_clock::now();
+
+    SseStream sse(stream, opts.write_timeout, request_id);
+    Response res;
+    if (bad_target) {
+      res = Response::json(400, error_body("Malformed request target.", "invalid_request_error",
+                                           "", "bad_request"));
+    } else {
+      bool mismatch = false;
+      const Handler* h = router.match(req.method, req.path, req.params, mismatch);
+      if (h) {
+        try {
+          res = co_await (*h)(req, sse);
+        } catch (const std::exception& e) {
+          spdlog::error("[{}] handler threw: {}", request_id, e.what());
+          res = Response::json(500, error_body("Internal server error.", "server_error", "",
+                                               "server_error"));
+        }
+      } else if (mismatch) {
+        res = Response::json(405, error_body("Method " + req.method + " is not allowed on " +
+                                                 req.path + ".",
+                                             "invalid_request_error", "", "method_not_allowed"));
+      } else {
+        res = Response::json(404, error_body("No route for " + req.method + " " + req.path + ".",
+                                             "invalid_request_error", "", "not_found"));
+      }
+    }
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+    if (res.streamed) {
+      spdlog::info("[{}] {} {} -> stream ({:.1f} ms)", request_id, req.method, req.path, ms);
+      if (!sse.ok()) break;
+      set_busy(conn_id, false);
+      if (!keep_alive) break;
+      continue;
+    }
+    spdlog::info("[{}] {} {} -> {} ({:.1f} ms)", request_id, req.method, req.path, res.status, ms);
+    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), 11};
+    out.set(bhttp::field::content_type, res.content_type);
+    out.set("x-request-id", request_id);
+    for (auto& [k, v] : res.headers) out.set(k, v);
+    out.keep_alive(keep_alive);
+    out.body() = std::move(res.body);
+    out.prepare_payload();
+    stream.expires_after(opts.write_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream, out, tuple_awaitable);
+    set_busy(conn_id, false);
+    if (wec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  {
+    std::lock_guard lk(mu);
+    conns.erase(conn_id);
+  }
+}
+
+Server::Server(net::io_context& io, ServerOptions opts, Router router)
+    : impl_(std::make_unique<Impl>(io, std::move(opts), std::move(router))) {}
+
+Server::~Server() = default;
+
+Status Server::start() {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(impl_->opts.host, ec);
+  if (ec) return Status(Code::invalid_argument, "bad listen address " + impl_->opts.host);
+  tcp::endpoint ep(addr, impl_->opts.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(Code::unavailable, "cannot listen on " + impl_->opts.host + ":" +
+                                         std::to_string(impl_->opts.port) + ": " + ec.message());
+  }
+  port_ = a.local_endpoint().port();
+  net::co_spawn(a.get_executor(), impl_->accept_loop(), net::detached);
+  return {};
+}
+
+void Server::stop_accepting() {
+  impl_->accepting.store(false);
+  net::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  // Idle keep-alive connections are closed now; busy ones close after their answer.
+  std::lock_guard lk(impl_->mu);
+  for (auto& [id, c] : impl_->conns) {
+    if (c.busy) continue;
+    net::post(c.strand, [s = c.stream, impl = impl_.get(), id = id] {
+      std::lock_guard lk2(impl->mu);
+      auto it = impl->conns.find(id);
+      if (it != impl->conns.end() && !it->second.busy) s->cancel();
+    });
+  }
+}
+
+void Server::close_all() {
+  std::lock_guard lk(impl_->mu);
+  for (auto& [id, c] : impl_->conns) {
+    net::post(c.strand, [s = c.stream, impl = impl_.get(), id = id] {
+      std::lock_guard lk2(impl->mu);
+      if (impl->conns.count(id)) s->cancel();
+    });
+  }
+}
+
+size_t Server::open_connections() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->conns.size();
+}
+
+}  // namespace cn::http

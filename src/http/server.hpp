@@ -1,0 +1,138 @@
+// The HTTP/1.1 server: listener, keep-alive sessions, limits, deadlines, a router, and a
+// streaming writer for Server-Sent Events. The only front header of http/ that handlers see;
+// Beast stays inside http/*.cpp.
+//
+// Threading: the server runs on the io_context it is given (run by a small pool of threads).
+// Each connection is a coroutine on its own strand; a handler runs on that strand and may
+// co_await anything. Configure (routes) before start(), then read-only.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.hpp"
+
+namespace cn::http {
+
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+struct Request {
+  std::string method;  // upper case, e.g. "GET"
+  std::string path;    // decoded path, without the query
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::map<std::string, std::string> params;  // from the route pattern, e.g. {id}
+  std::string body;
+  std::string request_id;
+  boost::asio::any_io_executor executor;  // the connection's strand
+
+  // The first header with this lower-case name, or nullopt.
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+  // The first query parameter with this name ("x" and "x[]" are the same), or nullopt.
+  std::optional<std::string_view> query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Set by handlers that wrote their own answer through the Stream (SSE).
+  bool streamed = false;
+
+  static Response json(int status, std::string body) {
+    Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+};
+
+// The connection, seen by a handler that streams. Confined to the connection's strand.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Sends the status line and headers of a chunked text/event-stream answer. False when the
+  // client is gone.
+  virtual awaitable<bool> start_sse(int status,
+                                    std::vector<std::pair<std::string, std::string>> headers) = 0;
+  // Writes one chunk; waits until it is handed to the kernel (one write in flight). False when
+  // the client is gone or too slow (the write deadline passed); the caller should stop.
+  virtual awaitable<bool> write(std::string data) = 0;
+  // Ends the chunked body.
+  virtual awaitable<void> finish() = 0;
+};
+
+using Handler = std::function<awaitable<Response>(Request&, Stream&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 8 * 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};     // between requests on a keep-alive link
+  std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
+  std::chrono::milliseconds write_timeout{30'000};    // for one write to a slow client
+  size_t max_connections = 4096;
+};
+
+// Routes: "/v1/responses/{id}/cancel". A segment in braces captures into Request::params.
+class Router {
+ public:
+  void add(std::string method, std::string pattern, Handler h);
+  // The handler for a request, filling `params`; nullptr with `method_mismatch` set when the
+  // path exists under another method.
+  const Handler* match(std::string_view method, std::string_view path,
+                       std::map<std::string, std::string>& params, bool& method_mismatch) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Builds the body of an error in OpenAI's shape {error:{message,type,param,code}}.
+std::string error_body(std::string_view message, std::string_view type, std::string_view param,
+                       std::string_view code);
+
+class Server {
+ public:
+  // `fallback` answers requests no route matches (404/405 bodies).
+  Server(boost::asio::io_context& io, ServerOptions opts, Router router);
+  ~Server();
+
+  // Binds and starts accepting. Fails when the address cannot be bound.
+  Status start();
+  // The bound port (useful with port 0).
+  uint16_t port() const { return port_; }
+  // Stops accepting, closes idle connections, and lets in-flight requests finish. Safe from
+  // any thread.
+  void stop_accepting();
+  // Closes every connection still open. Safe from any thread.
+  void close_all();
+  size_t open_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace cn::http

@@ -1,0 +1,101 @@
+// The model-provider contract: turn a context of items into streamed output.
+//
+// A provider reports output through a ModelSink as it arrives, in order, and returns how the
+// generation ended. Providers are safe to call concurrently from any executor; the sink is
+// called on the caller's executor only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.hpp"
+#include "domain/item.hpp"
+#include "http/client.hpp"
+
+namespace cn::model {
+
+struct ModelRequest {
+  std::string model;
+  std::optional<std::string> instructions;
+  std::vector<ItemPtr> context;      // oldest first, this turn's input last
+  std::string tools_json;            // Responses-shape tools array, "" when none
+  std::string tool_choice_json;      // Responses-shape tool_choice, "" when default
+  std::optional<bool> parallel_tool_calls;
+  std::optional<int64_t> max_output_tokens;
+  std::optional<double> temperature, top_p;
+  std::string text_format_json;      // Responses text.format object, "" when plain text
+  std::string user;                  // safety_identifier / user, passed through
+};
+
+class ModelSink {
+ public:
+  virtual ~ModelSink() = default;
+  virtual void reasoning_delta(std::string_view text) = 0;
+  virtual void text_delta(std::string_view text) = 0;
+  // A new tool call; `index` counts calls of this generation from 0.
+  virtual void tool_call_begin(int index, std::string call_id, std::string name) = 0;
+  virtual void tool_call_delta(int index, std::string_view arguments) = 0;
+  // True once anything has been emitted (providers do not retry after that).
+  virtual bool started() const = 0;
+};
+
+struct ModelResult {
+  std::string finish_reason;  // "stop", "length", "tool_calls", "content_filter"
+  Usage usage;
+  bool usage_reported = false;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  // Generates. Fails with unavailable (upstream down or 5xx after retries), deadline_exceeded,
+  // cancelled (when `cancel` fired), invalid_argument (upstream said 4xx: bad request).
+  virtual boost::asio::awaitable<Result<ModelResult>> generate(
+      const ModelRequest& req, ModelSink& sink, std::shared_ptr<http::CancelToken> cancel) = 0;
+  virtual std::string name() const = 0;
+};
+
+// Routes a request's `model` to a provider: built-in names go to the local model, anything else
+// to the upstream when one is configured. Configure before use, then read-only.
+class Registry {
+ public:
+  void set_local(std::unique_ptr<Provider> p) { local_ = std::move(p); }
+  void set_upstream(std::unique_ptr<Provider> p) { upstream_ = std::move(p); }
+  // Context window per model (tokens); `default_window` when unset.
+  void set_context_window(std::string model, int64_t tokens) { windows_[std::move(model)] = tokens; }
+  void set_default_window(int64_t tokens) { default_window_ = tokens; }
+
+  // The provider for `model`, or not_found naming the model when none serves it.
+  Result<Provider*> route(std::string_view model) const;
+  int64_t context_window(std::string_view model) const;
+  bool has_upstream() const { return upstream_ != nullptr; }
+  static bool is_local_name(std::string_view model);
+
+ private:
+  std::unique_ptr<Provider> local_, upstream_;
+  std::map<std::string, int64_t, std::less<>> windows_;
+  int64_t default_window_ = 128'000;
+};
+
+// The built-in local model (see local.cpp): not an LLM; deterministic replies for offline
+// demos and tests.
+std::unique_ptr<Provider> make_local_provider();
+
+struct OpenAIOptions {
+  std::string base_url;  // e.g. http://127.0.0.1:11434/v1
+  std::string api_key;   // may be empty
+  int max_attempts = 3;
+  std::chrono::milliseconds call_timeout{300'000};
+  std::chrono::milliseconds initial_backoff{200};
+};
+// Calls an OpenAI-compatible /chat/completions endpoint, streaming.
+std::unique_ptr<Provider> make_openai_provider(OpenAIOptions opts, std::shared_ptr<http::Client> client);
+
+}  // namespace cn::model

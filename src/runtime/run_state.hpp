@@ -1,0 +1,54 @@
+// Internal to runtime/: the mutable state of a Run and the Response-object builder.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/item.hpp"
+#include "http/client.hpp"
+#include "runtime/runtime.hpp"
+
+namespace cn::runtime {
+
+namespace json = boost::json;
+
+// One output item while it is being generated.
+struct OutItem {
+  ItemType type;
+  std::string id;
+  std::string call_id, name;  // function_call
+  std::string text;           // message text, reasoning text, or call arguments
+  bool open = true;
+  std::string status = "in_progress";
+};
+
+struct Run::State {
+  std::string model;
+  std::optional<std::string> instructions;
+  json::object echo;
+  std::optional<std::string> previous_response_id, conversation_id;
+  bool store = true;
+  int64_t created_at = 0;
+  std::optional<int64_t> completed_at;
+  std::string status = "in_progress";
+  std::optional<std::pair<std::string, std::string>> error;  // code, message
+  std::optional<std::string> incomplete_reason;
+  std::vector<OutItem> output;
+  std::optional<Usage> usage;
+  std::vector<std::string> events;
+  bool done = false;
+  Status failure;
+  std::vector<std::function<void()>> waiters;
+  std::shared_ptr<http::CancelToken> cancel = std::make_shared<http::CancelToken>();
+  std::string cancel_reason;  // "", "client", "interrupt", "deadline", "shutdown"
+};
+
+json::object out_item_json(const OutItem& o);
+// The Response object for `st`; `with_output` false gives "output": [] (the stored body form).
+json::object response_object(const std::string& id, const Run::State& st, bool with_output = true);
+json::object usage_json(const Usage& u);
+
+}  // namespace cn::runtime

@@ -1,0 +1,192 @@
+// The runtime: runs, the item log, chains, conversations, and their durability.
+//
+// A run is independent of the HTTP request that asked for it. It assembles context (the chain's
+// item path from a hot cache, or the conversation's items), calls the model, publishes stream
+// events into its own bounded log as they arrive, commits the turn (input and output items,
+// the response, conversation links) in the store's next group commit, and only then publishes
+// its terminal event. Callers wait for the end, follow the events, or walk away (background).
+//
+// Thread-safety: every public member is safe from any thread and from any coroutine. The
+// runtime must outlive every Run handle it gives out and every coroutine it starts; stop it
+// with shutdown() before destroying it.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/status.hpp"
+#include "domain/item.hpp"
+#include "model/provider.hpp"
+#include "store/executor.hpp"
+
+namespace cn::runtime {
+
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+// What to do when a turn arrives while another turn runs on the same conversation or chain tip.
+enum class Concurrency { reject, enqueue, interrupt };
+
+// A validated POST /v1/responses, in domain terms. Built by api/.
+struct CreateParams {
+  std::string project_id;
+  std::string model;
+  std::optional<std::string> instructions;
+  std::vector<Item> input;
+  std::optional<std::string> previous_response_id;
+  std::optional<std::string> conversation_id;
+  bool store = true;
+  bool stream = false;
+  bool background = false;
+  Concurrency concurrency = Concurrency::reject;
+  bool truncation_auto = false;
+  // Model parameters (see model::ModelRequest).
+  std::string tools_json, tool_choice_json, text_format_json, user;
+  std::optional<bool> parallel_tool_calls;
+  std::optional<int64_t> max_output_tokens;
+  std::optional<double> temperature, top_p;
+  // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
+  // temperature, top_p, reasoning, truncation, service_tier, user, ...).
+  boost::json::object echo;
+};
+
+struct ListQuery {
+  std::optional<std::string> after;
+  int limit = 20;
+  bool desc = true;
+};
+
+struct ItemPage {
+  std::vector<ItemPtr> items;
+  bool has_more = false;
+};
+
+class Runtime;
+
+// A run's public face: its events and its state. Handles are shared; the run goes on whether or
+// not anyone holds one.
+class Run {
+ public:
+  const std::string& id() const { return id_; }
+  const std::string& project_id() const { return project_; }
+  bool background() const { return background_; }
+
+  // Stream events with sequence_number > `after` (each a complete JSON object with "type"), and
+  // whether the terminal event is among the ones returned so far.
+  std::vector<std::string> events_after(int64_t after, bool* done) const;
+  // Waits until an event with sequence_number > `after` exists, the run ended, or `timeout`
+  // passed. Must be awaited on a strand (or a single-threaded executor).
+  awaitable<void> wait(int64_t after, std::chrono::milliseconds timeout);
+  // Waits until the run has ended and its outcome is durable.
+  awaitable<void> wait_done();
+  bool done() const;
+  // The Response object as it is now.
+  std::string snapshot() const;
+  // For a run that failed before producing a useful answer: the error to return over plain HTTP.
+  Status failure() const;
+
+ private:
+  const std::string id_, project_;
+  const bool background_;
+
+ public:
+  // Internal to runtime/ (the runner and the response builder); not for other components.
+  struct State;
+  Run(std::string id, std::string project, bool background);
+  // Appends an event (caller holds mu_); wake_all() then notifies followers (without mu_).
+  void publish(const std::string& type, boost::json::object ev);
+  void wake_all();
+
+  mutable std::mutex mu_;
+  std::unique_ptr<State> st_;  // guarded by mu_ (the runner mutates, readers snapshot)
+};
+
+struct RuntimeOptions {
+  size_t max_active_runs = 1024;           // queued + running; beyond: 429
+  size_t max_waiting_per_line = 64;        // enqueued turns per conversation/tip
+  size_t chain_cache_nodes = 200'000;      // hot chain nodes kept in memory
+  size_t recent_runs = 1024;               // finished runs kept for stream replay
+  std::chrono::milliseconds run_deadline{600'000};
+  int64_t retention_seconds = 0;           // 0: keep forever
+};
+
+struct RuntimeStats {
+  size_t active_runs = 0;
+  size_t cached_nodes = 0;
+  uint64_t cache_hits = 0, cache_misses = 0;
+};
+
+class Runtime {
+ public:
+  Runtime(boost::asio::io_context& io, store::Executor& store, model::Registry& models,
+          RuntimeOptions opts, Clock& clock = Clock::system());
+  ~Runtime();
+
+  static std::vector<store::Migration> migrations();
+
+  // Marks every response a previous process left queued or in progress as failed (with an
+  // error saying it was interrupted). Call once at start-up, before serving.
+  Status recover();
+
+  // Starts a turn. Fails (nothing stored) on an unknown previous response or conversation
+  // (400/404), a busy line under `reject` (aborted, code conversation_busy), too many runs
+  // (resource_exhausted), a context that does not fit with truncation disabled (400), or during
+  // shutdown (unavailable). For background turns, returns once the queued state is durable.
+  awaitable<Result<std::shared_ptr<Run>>> create(CreateParams p);
+
+  // Responses.
+  awaitable<Result<std::string>> get_response(const std::string& project, const std::string& id);
+  // A live or recently finished run, or the stored event log of a background response.
+  awaitable<Result<std::shared_ptr<Run>>> stream_source(const std::string& project,
+                                                        const std::string& id);
+  awaitable<Result<std::string>> delete_response(const std::string& project, const std::string& id);
+  awaitable<Result<std::string>> cancel(const std::string& project, const std::string& id);
+  awaitable<Result<ItemPage>> input_items(const std::string& project, const std::string& id,
+                                          ListQuery q);
+
+  // Conversations. Metadata is a JSON object text.
+  awaitable<Result<std::string>> create_conversation(const std::string& project,
+                                                     std::string metadata, std::vector<Item> items);
+  awaitable<Result<std::string>> get_conversation(const std::string& project, const std::string& id);
+  awaitable<Result<std::string>> update_conversation(const std::string& project,
+                                                     const std::string& id, std::string metadata);
+  awaitable<Result<std::string>> delete_conversation(const std::string& project,
+                                                     const std::string& id);
+  awaitable<Result<std::vector<ItemPtr>>> add_conversation_items(const std::string& project,
+                                                                 const std::string& id,
+                                                                 std::vector<Item> items);
+  awaitable<Result<ItemPage>> list_conversation_items(const std::string& project,
+                                                      const std::string& id, ListQuery q);
+  awaitable<Result<ItemPtr>> get_conversation_item(const std::string& project,
+                                                   const std::string& conv,
+                                                   const std::string& item);
+  awaitable<Result<std::string>> delete_conversation_item(const std::string& project,
+                                                          const std::string& conv,
+                                                          const std::string& item);
+
+  // Deletes expired responses and conversations (retention). Returns how many were deleted.
+  awaitable<Result<int64_t>> expire_now();
+
+  // Refuses new turns, waits up to `grace` for running ones, then cancels the rest and waits
+  // for their outcome to be stored.
+  awaitable<void> shutdown(std::chrono::milliseconds grace);
+
+  RuntimeStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cn::runtime

@@ -1,0 +1,149 @@
+#include "store/database.hpp"
+
+#include <cstdlib>
+
+#include "base/log.hpp"
+
+namespace cn::store {
+
+Statement& Statement::bind(int i, std::string_view v) {
+  sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::bind(int i, int64_t v) {
+  sqlite3_bind_int64(s_, i, v);
+  return *this;
+}
+Statement& Statement::bind_null(int i) {
+  sqlite3_bind_null(s_, i);
+  return *this;
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) {
+    status_ = Status(Code::internal, std::string("sqlite: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
+  }
+  return false;
+}
+
+Status Statement::run() {
+  while (step()) {
+  }
+  Status st = status_;
+  reset();
+  return st;
+}
+
+void Statement::reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+  status_ = Status();
+}
+
+std::string Statement::text(int col) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+  if (!p) return {};
+  return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col)));
+}
+
+std::optional<std::string> Statement::text_opt(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return text(col);
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (mode == Mode::read_only ? SQLITE_OPEN_READONLY
+                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status(Code::unavailable, "cannot open database " + path + ": " + msg);
+  }
+  std::unique_ptr<Database> d(new Database(db));
+  sqlite3_busy_timeout(db, 5000);
+  const char* pragmas = mode == Mode::read_only
+      ? "PRAGMA foreign_keys=ON;"
+      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+        "PRAGMA wal_autocheckpoint=4000;";
+  if (Status st = d->exec(pragmas); !st.ok()) return st;
+  return d;
+}
+
+Database::~Database() {
+  cache_.clear();  // statements must be finalized before the connection closes
+  sqlite3_close(db_);
+}
+
+Status Database::exec(std::string_view sql) {
+  char* err = nullptr;
+  std::string s(sql);
+  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status(Code::internal, "sqlite: " + msg);
+  }
+  return {};
+}
+
+Result<Statement*> Database::prepare(std::string_view sql) {
+  std::string key(sql);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT,
+                         &s, nullptr) != SQLITE_OK) {
+    return Status(Code::internal, std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  }
+  auto* raw = new Statement(s);
+  cache_.emplace(std::move(key), std::unique_ptr<Statement>(raw));
+  return raw;
+}
+
+Statement& Database::stmt(std::string_view sql) {
+  auto r = prepare(sql);
+  if (!r.ok()) {
+    spdlog::critical("bad SQL: {} ({})", r.status().message(), sql);
+    std::abort();
+  }
+  return **r;
+}
+
+Status Database::migrate(const std::vector<Migration>& migrations) {
+  if (Status st = exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       " component TEXT NOT NULL, version INTEGER NOT NULL,"
+                       " applied_at INTEGER NOT NULL DEFAULT (unixepoch()),"
+                       " PRIMARY KEY (component, version))");
+      !st.ok())
+    return st;
+  for (const auto& m : migrations) {
+    auto& q = stmt("SELECT 1 FROM schema_migrations WHERE component=?1 AND version=?2");
+    q.bind(1, m.component).bind(2, m.version);
+    bool done = q.step();
+    q.reset();
+    if (done) continue;
+    if (Status st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    Status st = exec(m.sql);
+    if (st.ok()) {
+      auto& ins = stmt("INSERT INTO schema_migrations(component, version) VALUES (?1, ?2)");
+      st = ins.bind(1, m.component).bind(2, m.version).run();
+    }
+    if (!st.ok()) {
+      (void)exec("ROLLBACK");
+      return Status(Code::internal, "migration " + m.component + "/" + std::to_string(m.version) +
+                                        " failed: " + st.message());
+    }
+    if (Status c = exec("COMMIT"); !c.ok()) return c;
+    spdlog::info("applied migration {}/{}", m.component, m.version);
+  }
+  return {};
+}
+
+}  // namespace cn::store

@@ -1,0 +1,92 @@
+// The persistence seam: one SQLite connection, prepared statements, and the migration runner.
+//
+// A Database is confined to one thread at a time (the store executor's writer or one of its
+// readers); nothing here is thread-safe. Errors are values: every call that can fail returns a
+// Status whose message carries SQLite's text.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.hpp"
+
+namespace cn::store {
+
+class Statement {
+ public:
+  explicit Statement(sqlite3_stmt* s) : s_(s) {}
+  ~Statement() { sqlite3_finalize(s_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // Binders take 1-based positions, as SQLite does. Text is copied (SQLITE_TRANSIENT).
+  Statement& bind(int i, std::string_view v);
+  Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, int64_t v);
+  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bind_null(int i);
+  Statement& bind_opt(int i, const std::optional<std::string>& v) {
+    return v ? bind(i, *v) : bind_null(i);
+  }
+
+  // Advances: true when a row is available, false when done. A failure sets `status()`.
+  bool step();
+  // Runs to completion (for writes). Resets afterwards so the statement can be reused.
+  Status run();
+  void reset();
+
+  std::string text(int col) const;
+  std::optional<std::string> text_opt(int col) const;
+  int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  const Status& status() const { return status_; }
+
+ private:
+  sqlite3_stmt* s_;
+  Status status_;
+};
+
+// A component's numbered schema change. Versions are per component and applied in order.
+struct Migration {
+  std::string component;
+  int version;
+  std::string sql;
+};
+
+class Database {
+ public:
+  enum class Mode { read_write, read_only };
+  // Opens (creating when read_write) the database at `path` in WAL mode with
+  // synchronous=FULL, foreign keys on and a busy timeout.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, Mode mode);
+  ~Database();
+
+  Status exec(std::string_view sql);
+  // A statement cached by its SQL text for the connection's lifetime; reset before it is handed
+  // out. The reference stays valid until the Database is destroyed.
+  Result<Statement*> prepare(std::string_view sql);
+  // Like prepare(), but a failure to prepare is a programming error (bad SQL) and aborts.
+  Statement& stmt(std::string_view sql);
+
+  // Applies every migration not yet recorded in `schema_migrations`, each in its own
+  // transaction. Fails, applying nothing more, on the first error.
+  Status migrate(const std::vector<Migration>& migrations);
+
+  int64_t changes() const { return sqlite3_changes64(db_); }
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit Database(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+};
+
+}  // namespace cn::store

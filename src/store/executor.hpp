@@ -1,0 +1,92 @@
+// The store executor: where every database call runs, off the I/O threads.
+//
+// One writer thread owns the read-write connection and groups commits: it takes every write
+// queued since its last commit (up to `max_batch`), runs each inside its own SAVEPOINT of one
+// transaction, commits once (one fsync in WAL mode with synchronous=FULL) and only then reports
+// each write's outcome. A write therefore is acknowledged only after it is durable, and many
+// concurrent turns share one fsync.
+//
+// Reader threads each own a read-only connection; reads see every commit reported before they
+// were submitted (WAL snapshot isolation).
+//
+// Thread-safety: submit() and read() are safe from any thread. Callbacks run on the executor's
+// threads; they must be short and must not call back into the executor synchronously.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/database.hpp"
+
+namespace cn::store {
+
+struct ExecutorOptions {
+  std::string path;           // database file
+  int readers = 2;            // reader threads
+  size_t max_batch = 1024;    // writes per group commit
+  size_t max_queue = 100000;  // queued writes beyond which submit() fails fast
+};
+
+struct ExecutorStats {
+  uint64_t commits = 0;
+  uint64_t writes = 0;
+};
+
+class Executor {
+ public:
+  using WriteFn = std::function<Status(Database&)>;
+  using DoneFn = std::function<void(Status)>;
+  using ReadFn = std::function<void(Database&)>;
+
+  // Opens the connections and applies `migrations`. Fails if the file cannot be opened or a
+  // migration fails; nothing is started then.
+  static Result<std::unique_ptr<Executor>> start(ExecutorOptions opts,
+                                                 const std::vector<Migration>& migrations);
+  ~Executor();  // stop()s
+
+  // Queues a write. `fn` runs on the writer inside a savepoint; a non-ok Status rolls back just
+  // that write. `done` receives the final outcome after the group's commit (or its failure).
+  // When the queue is full, `done` is called at once with resource_exhausted.
+  void submit(WriteFn fn, DoneFn done);
+  // Queues a read on a reader connection.
+  void read(ReadFn fn);
+
+  // Finishes every queued write and read, then joins the threads. Idempotent.
+  void stop();
+
+  ExecutorStats stats() const { return {commits_.load(), writes_.load()}; }
+
+ private:
+  Executor() = default;
+  void writer_loop(std::unique_ptr<Database> db);
+  void reader_loop(std::unique_ptr<Database> db);
+
+  struct Write {
+    WriteFn fn;
+    DoneFn done;
+  };
+
+  ExecutorOptions opts_;
+  std::mutex wmu_;
+  std::condition_variable wcv_;
+  std::deque<Write> writes_q_;  // guarded by wmu_
+  bool stopping_ = false;       // guarded by wmu_
+
+  std::mutex rmu_;
+  std::condition_variable rcv_;
+  std::deque<ReadFn> reads_q_;  // guarded by rmu_
+  bool rstopping_ = false;      // guarded by rmu_
+
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  std::atomic<uint64_t> commits_{0}, writes_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace cn::store

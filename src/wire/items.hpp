@@ -1,0 +1,32 @@
+// The JSON form of items: parsing client input (validated, ids assigned) and the canonical
+// stored/returned resource form.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/item.hpp"
+#include "wire/json.hpp"
+
+namespace cn::wire {
+
+// Parses a Responses `input` (a string or an array of input items) into items with fresh ids
+// (client-supplied ids of replayed output items are kept). `param` prefixes error params
+// ("input", "items"). Fails with invalid_argument naming the exact offending path.
+Result<std::vector<Item>> parse_input(const json::value& input, std::string_view param);
+
+// Builds an item's canonical resource JSON and stores it in item.wire.
+void finalize_wire(Item& item);
+
+// Rebuilds an item from its stored canonical JSON. A stored item that cannot be parsed is a
+// corrupted store: internal.
+Result<Item> item_from_wire(std::string_view wire);
+
+// Output items produced by the model.
+Item make_output_message(std::string id, std::string text, std::string status);
+Item make_function_call(std::string id, std::string call_id, std::string name,
+                        std::string arguments, std::string status);
+Item make_reasoning(std::string id, std::string text);
+
+}  // namespace cn::wire

@@ -1,0 +1,103 @@
+// A local OpenAI-compatible /v1/chat/completions server that records every request it receives.
+// It answers according to markers in the last user message, so tests can script it:
+//   CALL_TOOL   -> one streamed tool call to the first tool (arguments in two pieces)
+//   CALL_TWO    -> two parallel tool calls
+//   SLOW        -> 20 text deltas, 100 ms apart
+//   FAIL_ONCE   -> HTTP 500 the first time this exact text is seen, then a normal answer
+//   FAIL_ALWAYS -> HTTP 500 every time
+//   BAD_REQUEST -> HTTP 400
+//   LENGTH      -> finish_reason "length"
+//   REASON      -> a reasoning_content delta before the text
+// anything else -> "echo: <last user text>" in three deltas, with usage.
+import http from 'node:http';
+
+export async function startFakeUpstream() {
+  const requests = [];
+  const seen = new Set();
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => handle(req, res, body));
+  });
+  const sockets = new Set();
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+
+  function handle(req, res, body) {
+    if (req.method !== 'POST' || !req.url.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'not found' } }));
+      return;
+    }
+    const json = JSON.parse(body);
+    requests.push({ headers: req.headers, body: json });
+    const lastUser = [...json.messages].reverse().find((m) => m.role === 'user');
+    const text = lastUser ? (typeof lastUser.content === 'string' ? lastUser.content : lastUser.content.map((p) => p.text ?? '').join('')) : '';
+    const lastIsTool = json.messages.length && json.messages[json.messages.length - 1].role === 'tool';
+    if (text.includes('FAIL_ALWAYS') || (text.includes('FAIL_ONCE') && !seen.has(text))) {
+      seen.add(text);
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'upstream exploded', type: 'server_error' } }));
+      return;
+    }
+    if (text.includes('BAD_REQUEST')) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'the upstream did not like this', type: 'invalid_request_error' } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const id = 'chatcmpl-' + requests.length;
+    const chunk = (delta, finish = null, usage = null) =>
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: json.model, choices: [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`);
+    const end = (finish) => {
+      chunk({}, finish);
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: json.model, choices: [], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } })}\n\n`);
+      res.write('data: [DONE]\n\n');
+      res.end();
+    };
+    chunk({ role: 'assistant', content: '' });
+    if (!lastIsTool && json.tools && text.includes('CALL_TWO')) {
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"n":' } }] });
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] });
+      chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: json.tools[json.tools.length - 1].function.name, arguments: '{"n":2}' } }] });
+      return end('tool_calls');
+    }
+    if (!lastIsTool && json.tools && text.includes('CALL_TOOL')) {
+      chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"city":' } }] });
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] });
+      return end('tool_calls');
+    }
+    if (text.includes('SLOW')) {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        if (i < 20) { chunk({ content: `w${i} ` }); i++; return; }
+        clearInterval(timer);
+        end('stop');
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (text.includes('REASON')) chunk({ reasoning_content: 'thinking...' });
+    if (json.response_format && json.response_format.type === 'json_schema') {
+      chunk({ content: '{"ok":' });
+      chunk({ content: 'true}' });
+      return end('stop');
+    }
+    const reply = lastIsTool ? `tool said: ${json.messages[json.messages.length - 1].content}` : `echo: ${text}`;
+    const third = Math.ceil(reply.length / 3);
+    chunk({ content: reply.slice(0, third) });
+    chunk({ content: reply.slice(third, 2 * third) });
+    chunk({ content: reply.slice(2 * third) });
+    end(text.includes('LENGTH') ? 'length' : 'stop');
+  }
+
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    last: () => requests[requests.length - 1],
+    clear: () => (requests.length = 0),
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }),
+  };
+}

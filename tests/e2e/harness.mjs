@@ -1,0 +1,100 @@
+// Starts the real continuum binary against a fake upstream, in a fresh data directory.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import OpenAI from 'openai';
+import { startFakeUpstream } from './fake-upstream.mjs';
+
+export const BIN = process.env.CONTINUUM_BIN || path.resolve(import.meta.dirname, '../../build/continuum');
+export const KEY = 'ck_test_key_for_e2e_0001';
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+export class Server {
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-e2e-'));
+    this.log = '';
+  }
+  async start() {
+    this.port = this.port || (await freePort());
+    this.base = `http://127.0.0.1:${this.port}`;
+    const env = { ...process.env, CONTINUUM_API_KEY: KEY, ...(this.opts.env || {}) };
+    if (this.opts.upstream) env.CONTINUUM_UPSTREAM_URL = this.opts.upstream.url;
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, ...(this.opts.args || [])];
+    this.proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => (this.log += d));
+    this.proc.stderr.on('data', (d) => (this.log += d));
+    this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));
+    for (let i = 0; i < 200; i++) {
+      try {
+        const r = await fetch(`${this.base}/healthz`);
+        if (r.ok) return this;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('server did not start:\n' + this.log);
+  }
+  client(key = KEY) {
+    return new OpenAI({ apiKey: key, baseURL: `${this.base}/v1`, maxRetries: 0 });
+  }
+  async fetch(p, init = {}) {
+    const headers = { authorization: `Bearer ${init.key || KEY}`, 'content-type': 'application/json', ...(init.headers || {}) };
+    return fetch(this.base + p, { ...init, headers });
+  }
+  async json(p, init = {}) {
+    const r = await this.fetch(p, init);
+    const text = await r.text();
+    let body;
+    try { body = JSON.parse(text); } catch { body = text; }
+    return { status: r.status, body, headers: r.headers };
+  }
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+  async kill9() {
+    this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+  createKey(project) {
+    const out = execFileSync(BIN, ['keys', 'create', '--project', project, '--data', this.dataDir]).toString();
+    return out.trim().split('\n').pop().trim();
+  }
+  cleanup() { fs.rmSync(this.dataDir, { recursive: true, force: true }); }
+}
+
+export async function withServer(opts, fn) {
+  const upstream = opts.upstream === false ? null : await startFakeUpstream();
+  const server = new Server({ ...opts, upstream });
+  await server.start();
+  try {
+    return await fn({ server, upstream, client: server.client() });
+  } finally {
+    await server.stop();
+    if (upstream) await upstream.close();
+    server.cleanup();
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Parses an SSE body into [{event, data}].
+export function parseSSE(text) {
+  return text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':')).map((block) => {
+    const ev = {};
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) ev.event = line.slice(7);
+      else if (line.startsWith('data: ')) ev.data = JSON.parse(line.slice(6));
+    }
+    return ev;
+  }).filter((e) => e.data);
+}
