@@ -19,6 +19,7 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using net::use_awaitable;
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
+constexpr uint64_t kMaxDrainBytes = 64ull * 1024 * 1024;
 
 std::optional<std::string_view> Request::header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
@@ -231,7 +232,9 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     parser.body_limit(opts.max_body_bytes);
     stream.expires_after(opts.idle_timeout);
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
-    if (ec) {
+    // A Content-Length over the limit is reported while reading the header.
+    bool too_large = ec == bhttp::error::body_limit;
+    if (ec && !too_large) {
       if (ec == bhttp::error::header_limit) {
         bhttp::response<bhttp::string_body> res{bhttp::status::request_header_fields_too_large, 11};
         res.set(bhttp::field::content_type, "application/json");
@@ -258,7 +261,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     set_busy(conn_id, true);
     std::string request_id = make_request_id(parser);
     auto& hdr = parser.get();
-    bool too_large = parser.content_length() && *parser.content_length() > opts.max_body_bytes;
+    too_large = too_large || (parser.content_length() && *parser.content_length() > opts.max_body_bytes);
     if (!too_large) {
       auto expect = hdr.find(bhttp::field::expect);
       if (expect != hdr.end() && beast::iequals(expect->value(), "100-continue")) {
@@ -286,6 +289,21 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
       }
     }
     if (too_large) {
+      // Clients keep sending their body and fail on a reset socket if we answer early; swallow
+      // bodies up to a bound so that they read the 413. Beyond it, answer and close.
+      if (parser.content_length() && *parser.content_length() <= kMaxDrainBytes &&
+          !parser.is_done()) {
+        uint64_t remaining = *parser.content_length() - std::min<uint64_t>(*parser.content_length(), buffer.size());
+        buffer.consume(buffer.size());
+        std::vector<char> scratch(64 * 1024);
+        stream.expires_after(opts.request_timeout);
+        while (remaining > 0) {
+          size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, scratch.size()));
+          auto [dec, dn] = co_await stream.async_read_some(net::buffer(scratch.data(), want), tuple_awaitable);
+          if (dec) break;
+          remaining -= dn;
+        }
+      }
       bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
       res.set(bhttp::field::content_type, "application/json");
       res.set(bhttp::field::connection, "close");

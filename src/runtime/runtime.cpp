@@ -731,7 +731,7 @@ struct Runtime::Impl {
         row.events = std::move(events_blob);
       }
       auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
-                              first_seq, std::move(conv_items));
+                              first_seq, conv_items);
       Status st = co_await write_async(store, std::move(commit));
       if (!st.ok()) {
         spdlog::error("storing response {} failed: {}", run->id(), st.message());
