@@ -6,8 +6,8 @@
 
 namespace cn {
 
-// Returns prefix + "_" + 32 random base62 characters (about 190 bits from a CSPRNG).
-// Thread-safe.
+// Returns prefix + "_" + 32 base62 characters: 8 encode the creation time in milliseconds (so
+// ids of one kind sort by time), 24 come from a CSPRNG (~143 bits). Thread-safe.
 std::string new_id(std::string_view prefix);
 
 // True when `id` is non-empty, at most 128 characters, and only [A-Za-z0-9_-].

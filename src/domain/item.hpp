@@ -25,6 +25,10 @@ struct Item {
   std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
   std::string output;                 // function_call_output, as text
   std::string wire;                   // the item's canonical JSON resource (with id and status)
+  // The item as a Chat Completions message (for a function_call: the tool_calls entry), computed
+  // once with `wire` so that sending a long history upstream is concatenation, not conversion.
+  // Empty for items that are not sent upstream (reasoning).
+  std::string chat;
 
   // All text of the item joined, used for token estimates and the local model.
   std::string text() const;

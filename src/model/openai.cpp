@@ -18,80 +18,52 @@ namespace {
 namespace json = boost::json;
 namespace net = boost::asio;
 
-json::value message_content(const Item& it) {
-  bool has_media = false;
-  for (const auto& p : it.content)
-    if (p.type == "input_image") has_media = true;
-  if (!has_media) return json::value(it.text());
-  // Images: rebuild parts from the stored resource, which kept the original image part.
-  json::array parts;
-  auto v = wire::parse(it.wire);
-  if (v.ok() && v->is_object()) {
-    if (auto* c = wire::field(v->as_object(), "content"); c && c->is_array()) {
-      for (const auto& p : c->as_array()) {
-        if (!p.is_object()) continue;
-        const auto& po = p.as_object();
-        auto type = wire::string_field(po, "type").value_or("");
-        if (type == "input_text") {
-          parts.push_back(json::object{{"type", "text"}, {"text", po.at("text")}});
-        } else if (type == "input_image") {
-          auto url = wire::string_field(po, "image_url");
-          if (!url) continue;
-          json::object img{{"url", *url}};
-          if (auto d = wire::string_field(po, "detail")) img["detail"] = *d;
-          parts.push_back(json::object{{"type", "image_url"}, {"image_url", std::move(img)}});
-        }
-      }
-    }
+// Appends the chat messages of the context to `out` as a JSON array. Items carry their chat
+// form precomputed (wire::finalize_wire), so a long history costs a concatenation. Consecutive
+// function calls share one assistant message with a tool_calls list.
+void append_messages(const ModelRequest& req, std::string& out) {
+  size_t bytes = 64;
+  for (const auto& ip : req.context) bytes += ip->chat.size() + 48;
+  out.reserve(out.size() + bytes);
+  out += '[';
+  bool first = true;
+  auto sep = [&] {
+    if (!first) out += ',';
+    first = false;
+  };
+  if (req.instructions) {
+    sep();
+    out += json::serialize(json::object{{"role", "system"}, {"content", *req.instructions}});
   }
-  return parts;
-}
-
-json::array to_messages(const ModelRequest& req) {
-  json::array msgs;
-  if (req.instructions) msgs.push_back(json::object{{"role", "system"}, {"content", *req.instructions}});
+  bool in_calls = false;
   for (const auto& ip : req.context) {
     const Item& it = *ip;
-    switch (it.type) {
-      case ItemType::message: {
-        std::string role = it.role == "developer" ? "system" : it.role;
-        msgs.push_back(json::object{{"role", role}, {"content", message_content(it)}});
-        break;
+    if (it.type == ItemType::function_call) {
+      if (!in_calls) {
+        sep();
+        out += R"({"role":"assistant","content":null,"tool_calls":[)";
+        in_calls = true;
+      } else {
+        out += ',';
       }
-      case ItemType::function_call: {
-        json::object call{{"id", it.call_id},
-                          {"type", "function"},
-                          {"function", json::object{{"name", it.name}, {"arguments", it.arguments}}}};
-        // Consecutive calls share one assistant message (with any text just before them).
-        if (!msgs.empty()) {
-          auto& prev = msgs.back().as_object();
-          if (prev.at("role") == "assistant") {
-            if (auto* tc = prev.if_contains("tool_calls")) {
-              tc->as_array().push_back(std::move(call));
-              break;
-            }
-            prev["tool_calls"] = json::array{std::move(call)};
-            break;
-          }
-        }
-        msgs.push_back(json::object{{"role", "assistant"}, {"content", nullptr},
-                                    {"tool_calls", json::array{std::move(call)}}});
-        break;
-      }
-      case ItemType::function_call_output:
-        msgs.push_back(json::object{{"role", "tool"}, {"tool_call_id", it.call_id}, {"content", it.output}});
-        break;
-      case ItemType::reasoning:
-        break;  // not sent upstream
+      out += it.chat;
+      continue;
     }
+    if (in_calls) {
+      out += "]}";
+      in_calls = false;
+    }
+    if (it.chat.empty()) continue;  // reasoning is not sent upstream
+    sep();
+    out += it.chat;
   }
-  return msgs;
+  if (in_calls) out += "]}";
+  out += ']';
 }
 
 json::object build_body(const ModelRequest& req) {
   json::object body;
   body["model"] = req.model;
-  body["messages"] = to_messages(req);
   body["stream"] = true;
   body["stream_options"] = json::object{{"include_usage", true}};
   if (!req.tools_json.empty()) {
@@ -260,7 +232,12 @@ class OpenAIProvider final : public Provider {
 
   net::awaitable<Result<ModelResult>> generate(const ModelRequest& req, ModelSink& sink,
                                                std::shared_ptr<http::CancelToken> cancel) override {
+    // The small parameters are serialized as an object; the history is spliced in as text.
     std::string body = json::serialize(build_body(req));
+    body.pop_back();  // the closing brace
+    body += R"(,"messages":)";
+    append_messages(req, body);
+    body += '}';
     auto backoff = opts_.initial_backoff;
     Status last;
     for (int attempt = 1; attempt <= opts_.max_attempts; ++attempt) {

@@ -143,6 +143,7 @@ Status Run::failure() const {
 
 // Called with mu_ held.
 void Run::publish(const std::string& type, json::object ev) {
+  if (!st_->record_events) return;
   json::object out;
   out["type"] = type;
   out["sequence_number"] = static_cast<int64_t>(st_->events.size());

@@ -38,6 +38,8 @@ struct Run::State {
   std::optional<std::string> incomplete_reason;
   std::vector<OutItem> output;
   std::optional<Usage> usage;
+  // Stream events are recorded only for runs someone may follow: streamed or background ones.
+  bool record_events = true;
   std::vector<std::string> events;
   bool done = false;
   Status failure;

@@ -339,7 +339,7 @@ struct Runtime::Impl {
                       {"part", json::object{{"type", "reasoning_text"}, {"text", ""}}}});
       }
       st.output[idx].text += t;
-      run_.publish("response.reasoning_text.delta", {{"item_id", st.output[idx].id},
+      if (st.record_events) run_.publish("response.reasoning_text.delta", {{"item_id", st.output[idx].id},
                                                      {"output_index", idx},
                                                      {"content_index", 0},
                                                      {"delta", t}});
@@ -361,7 +361,7 @@ struct Runtime::Impl {
                                             {"logprobs", json::array()}}}});
       }
       st.output[idx].text += t;
-      run_.publish("response.output_text.delta", {{"item_id", st.output[idx].id},
+      if (st.record_events) run_.publish("response.output_text.delta", {{"item_id", st.output[idx].id},
                                                   {"output_index", idx},
                                                   {"content_index", 0},
                                                   {"delta", t},
@@ -388,7 +388,7 @@ struct Runtime::Impl {
       if (it == calls_.end()) return;
       auto& o = run_.st_->output[it->second];
       o.text += args;
-      run_.publish("response.function_call_arguments.delta",
+      if (run_.st_->record_events) run_.publish("response.function_call_arguments.delta",
                    {{"item_id", o.id}, {"output_index", it->second}, {"delta", args}});
       wake();
     }
@@ -868,6 +868,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     st.store = p->store;
     st.created_at = im.clock.now_seconds();
     st.status = p->background ? "queued" : "in_progress";
+    st.record_events = p->stream || p->background;
   }
   auto turn = std::make_shared<Impl::Turn>();
   turn->params = p;
@@ -1028,13 +1029,24 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
   auto& im = *impl_;
   {
     std::lock_guard lk(im.mu);
+    auto not_streamed = [&] {
+      return Status(Code::invalid_argument,
+                    "Response '" + id + "' was not created with 'stream' or 'background', so it has "
+                    "no event stream; retrieve it without 'stream'.",
+                    "stream", "stream_not_available");
+    };
     auto it = im.live.find(key_of(project, id));
     if (it != im.live.end()) {
       if (!it->second->st_->store) co_return not_found_response(id);
+      if (!it->second->st_->record_events) co_return not_streamed();
       co_return it->second;
     }
-    for (auto& r : im.recent)
-      if (r->id() == id && r->project_id() == project && r->st_->store) co_return r;
+    for (auto& r : im.recent) {
+      if (r->id() == id && r->project_id() == project && r->st_->store) {
+        if (!r->st_->record_events) co_return not_streamed();
+        co_return r;
+      }
+    }
   }
   using R = Result<std::shared_ptr<Run>>;
   std::function<R(store::Database&)> store_fn6 = [project, id](store::Database& db) -> R {

@@ -68,8 +68,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
   sqlite3_busy_timeout(db, 5000);
   const char* pragmas = mode == Mode::read_only
       ? "PRAGMA foreign_keys=ON;"
-      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-        "PRAGMA wal_autocheckpoint=4000;";
+      // auto_vacuum takes effect only on a new database (before its first table): it lets
+      // retention give space back with incremental_vacuum.
+      : "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;";
   if (Status st = d->exec(pragmas); !st.ok()) return st;
   return d;
 }

@@ -206,6 +206,53 @@ Result<std::vector<Item>> parse_input(const json::value& input, std::string_view
   return items;
 }
 
+namespace {
+
+// The Chat Completions form of an item (spec §9.4): developer becomes system (local servers
+// often know only system); text parts are joined; images become image_url parts.
+std::string chat_form(const Item& item, const json::object& resource) {
+  switch (item.type) {
+    case ItemType::message: {
+      json::object m;
+      m["role"] = item.role == "developer" ? "system" : item.role;
+      bool media = false;
+      for (const auto& p : item.content) media = media || p.type == "input_image";
+      if (!media) {
+        m["content"] = item.text();
+      } else {
+        json::array parts;
+        for (const auto& pv : resource.at("content").as_array()) {
+          const auto& po = pv.as_object();
+          auto type = string_field(po, "type").value_or("");
+          if (type == "input_text") {
+            parts.push_back(json::object{{"type", "text"}, {"text", po.at("text")}});
+          } else if (type == "input_image") {
+            auto url = string_field(po, "image_url");
+            if (!url) continue;
+            json::object img{{"url", *url}};
+            if (auto d = string_field(po, "detail")) img["detail"] = *d;
+            parts.push_back(json::object{{"type", "image_url"}, {"image_url", std::move(img)}});
+          }
+        }
+        m["content"] = std::move(parts);
+      }
+      return json::serialize(m);
+    }
+    case ItemType::function_call:
+      return json::serialize(json::object{
+          {"id", item.call_id},
+          {"type", "function"},
+          {"function", json::object{{"name", item.name}, {"arguments", item.arguments}}}});
+    case ItemType::function_call_output:
+      return json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
+    case ItemType::reasoning:
+      return {};
+  }
+  return {};
+}
+
+}  // namespace
+
 void finalize_wire(Item& item) {
   json::object o;
   o["id"] = item.id;
@@ -269,6 +316,7 @@ void finalize_wire(Item& item) {
     }
   }
   item.wire = json::serialize(o);
+  item.chat = chat_form(item, o);
 }
 
 Result<Item> item_from_wire(std::string_view wire) {

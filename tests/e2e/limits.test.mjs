@@ -1,0 +1,50 @@
+// Configured limits: retention (expired state is really deleted) and the bound on concurrent
+// runs (429 with Retry-After).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { withServer, sleep } from './harness.mjs';
+
+function config(text) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-cfg-')), 'c.toml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+test('retention deletes expired responses and conversations for good', async () => {
+  await withServer({ args: ['--config', config('[storage]\nretention_seconds = 2\n')] }, async ({ client, server }) => {
+    const r = await client.responses.create({ model: 'm', input: 'ephemeral '.repeat(2000) });
+    const c = await client.conversations.create({ items: [{ role: 'user', content: 'short-lived' }] });
+    assert.equal((await client.responses.retrieve(r.id)).status, 'completed');
+    let gone = false;
+    for (let i = 0; i < 40 && !gone; i++) {
+      await sleep(250);
+      gone = await client.responses.retrieve(r.id).then(() => false, (e) => e.status === 404);
+    }
+    assert.ok(gone, 'response should expire');
+    await assert.rejects(client.conversations.retrieve(c.id), (e) => e.status === 404);
+    await assert.rejects(client.responses.create({ model: 'm', input: 'x', previous_response_id: r.id }), (e) => e.status === 400);
+    // Nothing of it remains in the database file.
+    await server.stop();
+    const db = path.join(server.dataDir, 'continuum.db');
+    const dump = execFileSync('sqlite3', [db, "SELECT count(*) FROM responses; SELECT count(*) FROM items; SELECT count(*) FROM conversations; SELECT count(*) FROM conversation_items; SELECT count(*) FROM response_items;"]).toString().trim().split('\n');
+    assert.deepEqual(dump, ['0', '0', '0', '0', '0']);
+    await server.start();
+  });
+});
+
+test('too many concurrent runs: 429 with Retry-After, and the server keeps serving', async () => {
+  await withServer({ args: ['--config', config('[limits]\nmax_active_runs = 2\n')] }, async ({ client, server }) => {
+    const slow = [client.responses.create({ model: 'm', input: 'SLOW 1' }), client.responses.create({ model: 'm', input: 'SLOW 2' })];
+    await sleep(150);
+    const r = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'third' }) });
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal(r.body.error.code, 'rate_limit_exceeded');
+    await Promise.all(slow);
+    assert.equal((await client.responses.create({ model: 'm', input: 'now fine' })).status, 'completed');
+  });
+});
