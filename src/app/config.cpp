@@ -36,6 +36,7 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("storage.chain_cache_nodes", cfg.chain_cache_nodes);
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;
   if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
+  str("upstream.ca_file", cfg.upstream_ca_file);
   i64("upstream.timeout_ms", cfg.upstream_timeout_ms);
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
@@ -50,6 +51,7 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_API_KEY"); v && *v) cfg.bootstrap_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_URL"); v && *v) cfg.upstream_url = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
+  if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
 }
 
 }  // namespace cn::app

@@ -34,6 +34,7 @@ struct Config {
   // Models.
   std::optional<std::string> upstream_url;
   std::optional<std::string> upstream_api_key;  // never logged
+  std::string upstream_ca_file;  // extra CA certificates (PEM) for an https upstream
   int upstream_timeout_ms = 300'000;
   int upstream_attempts = 3;
   int64_t default_context_window = 128'000;

@@ -74,7 +74,13 @@ int serve(app::Config cfg) {
   models.set_local(model::make_local_provider());
   models.set_default_window(cfg.default_context_window);
   for (auto& [m, w] : cfg.context_windows) models.set_context_window(m, w);
-  auto client = std::make_shared<http::Client>();
+  std::shared_ptr<http::Client> client;
+  try {
+    client = std::make_shared<http::Client>(http::ClientOptions{cfg.upstream_ca_file});
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot load upstream CA file {}: {}", cfg.upstream_ca_file, e.what());
+    return 1;
+  }
   if (cfg.upstream_url) {
     model::OpenAIOptions oo;
     oo.base_url = *cfg.upstream_url;

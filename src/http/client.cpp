@@ -3,6 +3,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 
 #include "base/log.hpp"
@@ -35,12 +37,105 @@ void CancelToken::clear_hook() {
   hook_ = nullptr;
 }
 
+namespace {
+
+// One pooled upstream connection: plain TCP, or TLS over TCP.
+struct Conn {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+struct Outcome {
+  Status status;
+  ClientResponse res;
+  bool retry_on_fresh = false;  // a reused connection turned out dead before any answer
+  bool reusable = false;
+};
+
+// Sends `out` and reads the answer on an established stream of either kind.
+template <typename S>
+net::awaitable<Outcome> exchange(S& s, beast::tcp_stream& tcp, bhttp::request<bhttp::string_body>& out,
+                                 const std::function<bool(std::string_view)>& on_data,
+                                 std::chrono::steady_clock::time_point deadline, bool reused,
+                                 CancelToken* cancel) {
+  Outcome o;
+  auto remaining = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  };
+  auto cancelled = [&] { return cancel && cancel->cancelled(); };
+  tcp.expires_after(remaining());
+  auto [wec, wn] = co_await bhttp::async_write(s, out, tuple_awaitable);
+  if (wec) {
+    if (cancelled()) o.status = Status(Code::cancelled, "call cancelled");
+    else if (reused) o.retry_on_fresh = true;
+    else o.status = Status(Code::unavailable, "upstream write failed: " + wec.message());
+    co_return o;
+  }
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);
+  tcp.expires_after(remaining());
+  auto [hec, hn] = co_await bhttp::async_read_header(s, buf, parser, tuple_awaitable);
+  if (hec) {
+    if (cancelled()) o.status = Status(Code::cancelled, "call cancelled");
+    else if (hec == beast::error::timeout) o.status = Status(Code::deadline_exceeded, "upstream did not answer in time");
+    else if (reused && (hec == bhttp::error::end_of_stream || hec == net::error::eof ||
+                        hec == net::error::connection_reset))
+      o.retry_on_fresh = true;
+    else o.status = Status(Code::unavailable, "upstream read failed: " + hec.message());
+    co_return o;
+  }
+  o.res.status = static_cast<int>(parser.get().result_int());
+  bool stream_body = on_data && o.res.status >= 200 && o.res.status < 300;
+  char chunk[16384];
+  bool stopped = false;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    tcp.expires_after(remaining());
+    auto [rec, rn] = co_await bhttp::async_read_some(s, buf, parser, tuple_awaitable);
+    if (rec == bhttp::error::need_buffer) rec = {};
+    if (rec) {
+      if (cancelled()) o.status = Status(Code::cancelled, "call cancelled");
+      else if (rec == beast::error::timeout) o.status = Status(Code::deadline_exceeded, "upstream did not finish in time");
+      else o.status = Status(Code::unavailable, "upstream read failed: " + rec.message());
+      co_return o;
+    }
+    size_t got = sizeof chunk - parser.get().body().size;
+    if (got == 0) continue;
+    if (stream_body) {
+      if (!on_data(std::string_view(chunk, got))) {
+        stopped = true;
+        break;
+      }
+    } else {
+      o.res.body.append(chunk, got);
+    }
+  }
+  if (cancelled()) {
+    o.status = Status(Code::cancelled, "call cancelled");
+    co_return o;
+  }
+  o.reusable = !stopped && parser.keep_alive();
+  co_return o;
+}
+
+}  // namespace
+
 struct Client::Impl {
   std::mutex mu;
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;  // guarded by mu
+  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;  // guarded by mu
   static constexpr size_t kMaxIdlePerHost = 128;
+  net::ssl::context tls_ctx{net::ssl::context::tls_client};
 
-  std::unique_ptr<beast::tcp_stream> take(const std::string& key) {
+  explicit Impl(const ClientOptions& o) {
+    tls_ctx.set_default_verify_paths();
+    if (!o.ca_file.empty()) tls_ctx.load_verify_file(o.ca_file);
+    tls_ctx.set_verify_mode(net::ssl::verify_peer);
+  }
+
+  std::unique_ptr<Conn> take(const std::string& key) {
     std::lock_guard lk(mu);
     auto it = idle.find(key);
     if (it == idle.end() || it->second.empty()) return nullptr;
@@ -48,14 +143,14 @@ struct Client::Impl {
     it->second.pop_back();
     return s;
   }
-  void put(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+  void put(const std::string& key, std::unique_ptr<Conn> s) {
     std::lock_guard lk(mu);
     auto& v = idle[key];
     if (v.size() < kMaxIdlePerHost) v.push_back(std::move(s));
   }
 };
 
-Client::Client() : impl_(std::make_unique<Impl>()) {}
+Client::Client(ClientOptions opts) : impl_(std::make_unique<Impl>(opts)) {}
 Client::~Client() = default;
 
 void Client::clear_pool() {
@@ -68,14 +163,12 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
                                                    std::shared_ptr<CancelToken> cancel) {
   auto url = boost::urls::parse_uri(req.url);
   if (!url) co_return Status(Code::invalid_argument, "bad upstream URL: " + req.url);
-  if (url->scheme() != "http") {
-    co_return Status(Code::invalid_argument,
-                     "only http:// upstream URLs are supported (got " + std::string(url->scheme()) +
-                         "); put a TLS-terminating proxy in front of https upstreams");
-  }
+  bool tls = url->scheme() == "https";
+  if (!tls && url->scheme() != "http")
+    co_return Status(Code::invalid_argument, "upstream URLs must be http:// or https://");
   std::string host(url->host());
-  std::string port = url->has_port() ? std::string(url->port()) : "80";
-  std::string key = host + ":" + port;
+  std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
+  std::string key = std::string(url->scheme()) + "://" + host + ":" + port;
   std::string target(url->encoded_path());
   if (target.empty()) target = "/";
   if (url->has_query()) target += "?" + std::string(url->encoded_query());
@@ -83,12 +176,11 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
   auto ex = co_await net::this_coro::executor;
   auto deadline = std::chrono::steady_clock::now() + req.timeout;
   auto remaining = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                 std::chrono::steady_clock::now());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   };
 
   bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(req.method), target, 11};
-  out.set(bhttp::field::host, host + ":" + port);
+  out.set(bhttp::field::host, url->has_port() ? host + ":" + port : host);
   out.set(bhttp::field::user_agent, "continuum");
   for (auto& [k, v] : req.headers) out.set(k, v);
   out.keep_alive(true);
@@ -98,21 +190,32 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
   // A pooled connection may have been closed by the peer; retry once on a fresh one then.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (cancel && cancel->cancelled()) co_return Status(Code::cancelled, "call cancelled");
-    auto stream = attempt == 0 ? impl_->take(key) : nullptr;
-    bool reused = stream != nullptr;
-    if (!stream) {
-      stream = std::make_unique<beast::tcp_stream>(ex);
+    auto conn = attempt == 0 ? impl_->take(key) : nullptr;
+    bool reused = conn != nullptr;
+    if (!conn) {
+      conn = std::make_unique<Conn>();
       tcp::resolver resolver(ex);
       auto [rec, results] = co_await resolver.async_resolve(host, port, tuple_awaitable);
       if (rec) co_return Status(Code::unavailable, "cannot resolve " + host + ": " + rec.message());
-      stream->expires_after(remaining());
-      auto [cec, ep] = co_await stream->async_connect(results, tuple_awaitable);
-      if (cec) {
-        co_return Status(Code::unavailable, "cannot connect to " + key + ": " + cec.message());
+      if (tls) {
+        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, impl_->tls_ctx);
+        if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str()))
+          co_return Status(Code::unavailable, "cannot set TLS server name for " + host);
+        conn->tls->set_verify_callback(net::ssl::host_name_verification(host));
+      } else {
+        conn->plain = std::make_unique<beast::tcp_stream>(ex);
       }
-      stream->socket().set_option(tcp::no_delay(true));
+      conn->tcp().expires_after(remaining());
+      auto [cec, ep] = co_await conn->tcp().async_connect(results, tuple_awaitable);
+      if (cec) co_return Status(Code::unavailable, "cannot connect to " + key + ": " + cec.message());
+      conn->tcp().socket().set_option(tcp::no_delay(true));
+      if (tls) {
+        conn->tcp().expires_after(remaining());
+        auto [hec] = co_await conn->tls->async_handshake(net::ssl::stream_base::client, tuple_awaitable);
+        if (hec) co_return Status(Code::unavailable, "TLS handshake with " + key + " failed: " + hec.message());
+      }
     }
-    beast::tcp_stream* raw = stream.get();
+    beast::tcp_stream* raw = &conn->tcp();
     if (cancel) {
       cancel->set_hook([raw, ex] { net::post(ex, [raw] { raw->cancel(); }); });
       if (cancel->cancelled()) {
@@ -125,61 +228,20 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
       ~HookGuard() { if (t) t->clear_hook(); }
     } guard{cancel.get()};
 
-    stream->expires_after(remaining());
-    auto [wec, wn] = co_await bhttp::async_write(*stream, out, tuple_awaitable);
-    if (wec) {
-      if (cancel && cancel->cancelled()) co_return Status(Code::cancelled, "call cancelled");
-      if (reused) continue;
-      co_return Status(Code::unavailable, "upstream write failed: " + wec.message());
+    // Separate statements: GCC 12 mishandles co_await inside a conditional expression.
+    Outcome o;
+    if (tls) {
+      o = co_await exchange(*conn->tls, conn->tcp(), out, on_data, deadline, reused, cancel.get());
+    } else {
+      o = co_await exchange(*conn->plain, conn->tcp(), out, on_data, deadline, reused, cancel.get());
     }
-    beast::flat_buffer buf;
-    bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(boost::none);
-    stream->expires_after(remaining());
-    auto [hec, hn] = co_await bhttp::async_read_header(*stream, buf, parser, tuple_awaitable);
-    if (hec) {
-      if (cancel && cancel->cancelled()) co_return Status(Code::cancelled, "call cancelled");
-      if (hec == beast::error::timeout)
-        co_return Status(Code::deadline_exceeded, "upstream did not answer in time");
-      if (reused && (hec == bhttp::error::end_of_stream || hec == net::error::eof ||
-                     hec == net::error::connection_reset))
-        continue;
-      co_return Status(Code::unavailable, "upstream read failed: " + hec.message());
+    if (o.retry_on_fresh) continue;
+    if (!o.status.ok()) co_return o.status;
+    if (o.reusable) {
+      conn->tcp().expires_never();
+      impl_->put(key, std::move(conn));
     }
-    ClientResponse res;
-    res.status = static_cast<int>(parser.get().result_int());
-    bool stream_body = on_data && res.status >= 200 && res.status < 300;
-    char chunk[16384];
-    bool stopped = false;
-    while (!parser.is_done()) {
-      parser.get().body().data = chunk;
-      parser.get().body().size = sizeof chunk;
-      stream->expires_after(remaining());
-      auto [rec, rn] = co_await bhttp::async_read_some(*stream, buf, parser, tuple_awaitable);
-      if (rec == bhttp::error::need_buffer) rec = {};
-      if (rec) {
-        if (cancel && cancel->cancelled()) co_return Status(Code::cancelled, "call cancelled");
-        if (rec == beast::error::timeout)
-          co_return Status(Code::deadline_exceeded, "upstream did not finish in time");
-        co_return Status(Code::unavailable, "upstream read failed: " + rec.message());
-      }
-      size_t got = sizeof chunk - parser.get().body().size;
-      if (got == 0) continue;
-      if (stream_body) {
-        if (!on_data(std::string_view(chunk, got))) {
-          stopped = true;
-          break;
-        }
-      } else {
-        res.body.append(chunk, got);
-      }
-    }
-    if (cancel && cancel->cancelled()) co_return Status(Code::cancelled, "call cancelled");
-    if (!stopped && parser.keep_alive()) {
-      stream->expires_never();
-      impl_->put(key, std::move(stream));
-    }
-    co_return res;
+    co_return std::move(o.res);
   }
   co_return Status(Code::unavailable, "upstream closed the connection");
 }

@@ -51,9 +51,15 @@ struct ClientResponse {
   std::string body;  // the whole body, unless it was handed to on_data
 };
 
+struct ClientOptions {
+  // Extra PEM file of CA certificates trusted for https:// upstreams, besides the system's.
+  std::string ca_file;
+};
+
 class Client {
  public:
-  Client();
+  // Fails (throws std::runtime_error, at start-up only) when `ca_file` cannot be loaded.
+  explicit Client(ClientOptions opts = {});
   ~Client();
 
   // Performs the call. When `on_data` is set and the status is 2xx, body bytes are handed to it

@@ -10,15 +10,17 @@
 //   REASON      -> a reasoning_content delta before the text
 // anything else -> "echo: <last user text>" in three deltas, with usage.
 import http from 'node:http';
+import https from 'node:https';
 
-export async function startFakeUpstream() {
+export async function startFakeUpstream({ tls } = {}) {
   const requests = [];
   const seen = new Set();
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => handle(req, res, body));
-  });
+  };
+  const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler);
   const sockets = new Set();
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
 
@@ -94,7 +96,7 @@ export async function startFakeUpstream() {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const port = server.address().port;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `${tls ? 'https' : 'http'}://${tls ? 'localhost' : '127.0.0.1'}:${port}/v1`,
     requests,
     last: () => requests[requests.length - 1],
     clear: () => (requests.length = 0),
