@@ -82,14 +82,19 @@ awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after,
                                std::chrono::milliseconds keepalive) {
   Response res;
   res.streamed = true;
-  if (!co_await stream.start_sse(200, {})) co_return res;
+  std::vector<std::pair<std::string, std::string>> no_headers;
+  bool started = co_await stream.start_sse(200, std::move(no_headers));
+  if (!started) co_return res;
   for (;;) {
     bool done = false;
     auto evs = run->events_after(after, &done);
     std::string batch;
     for (const auto& e : evs) batch += http::sse_frame(event_type(e), e);
     after += static_cast<int64_t>(evs.size());
-    if (!batch.empty() && !co_await stream.write(std::move(batch))) co_return res;
+    if (!batch.empty()) {
+      bool ok = co_await stream.write(std::move(batch));
+      if (!ok) co_return res;
+    }
     if (done) {
       // Anything published between the read and the done flag was returned with it.
       co_await stream.finish();
@@ -100,7 +105,9 @@ awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after,
     bool dummy;
     if (run->events_after(after, &dummy).empty() && !dummy &&
         std::chrono::steady_clock::now() - before >= keepalive) {
-      if (!co_await stream.write(": ping\n\n")) co_return res;
+      std::string ping = ": ping\n\n";
+      bool ok = co_await stream.write(std::move(ping));
+      if (!ok) co_return res;
     }
   }
 }
