@@ -1,0 +1,156 @@
+// The runtime against a real SQLite store and the built-in local model, without HTTP.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include <filesystem>
+
+#include "identity/keys.hpp"
+#include "runtime/runtime.hpp"
+#include "wire/items.hpp"
+
+namespace cn::runtime {
+namespace {
+
+namespace net = boost::asio;
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cn_rt_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    open();
+  }
+  void TearDown() override {
+    rt_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {
+    rt_.reset();
+    store_.reset();
+    auto s = store::Executor::start({(dir_ / "db").string()}, Runtime::migrations());
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    store_ = std::move(*s);
+    models_ = std::make_unique<model::Registry>();
+    models_->set_local(model::make_local_provider());
+    rt_ = std::make_unique<Runtime>(io_, *store_, *models_, RuntimeOptions{});
+    ASSERT_TRUE(rt_->recover().ok());
+  }
+  // Runs `f` as a coroutine on a strand to completion.
+  template <typename T>
+  T run(std::function<net::awaitable<T>()> f) {
+    std::optional<T> out;
+    net::co_spawn(net::make_strand(io_), [&]() -> net::awaitable<void> { out.emplace(co_await f()); },
+                  net::detached);
+    io_.restart();
+    io_.run();
+    return std::move(*out);
+  }
+  CreateParams turn(const std::string& text) {
+    CreateParams p;
+    p.project_id = "proj_a";
+    p.model = "continuum-local";
+    p.input = *wire::parse_input(boost::json::value(text), "input");
+    return p;
+  }
+  Result<std::string> complete(CreateParams p) {
+    return run<Result<std::string>>([&]() -> net::awaitable<Result<std::string>> {
+      auto r = co_await rt_->create(std::move(p));
+      if (!r.ok()) co_return r.status();
+      co_await (*r)->wait_done();
+      co_return (*r)->id();
+    });
+  }
+  std::string body(const std::string& project, const std::string& id) {
+    auto r = run<Result<std::string>>([&]() { return rt_->get_response(project, id); });
+    return r.ok() ? *r : "";
+  }
+
+  // Awaitable functions keep references to their arguments until awaited: name them.
+  const std::string proj_a_ = "proj_a", proj_b_ = "proj_b", empty_md_ = "{}";
+  net::io_context io_;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Executor> store_;
+  std::unique_ptr<model::Registry> models_;
+  std::unique_ptr<Runtime> rt_;
+};
+
+TEST_F(RuntimeTest, ChainCarriesContextAcrossRestart) {
+  auto a = complete(turn("alpha"));
+  ASSERT_TRUE(a.ok());
+  auto p = turn("beta");
+  p.previous_response_id = *a;
+  auto b = complete(std::move(p));
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(body(proj_a_, *b).find("3 messages of context"), std::string::npos);
+
+  open();  // a new runtime: the chain now comes from disk
+  auto q = turn("gamma");
+  q.previous_response_id = *b;
+  auto c = complete(std::move(q));
+  ASSERT_TRUE(c.ok());
+  auto text = body(proj_a_, *c);
+  EXPECT_NE(text.find("5 messages of context"), std::string::npos) << text;
+  EXPECT_NE(text.find("Your first message was: \\\"alpha\\\""), std::string::npos) << text;
+}
+
+TEST_F(RuntimeTest, OtherProjectsSeeNothing) {
+  auto a = complete(turn("secret"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(proj_a_, *a); }).ok());
+  auto other = run<Result<std::string>>([&]() { return rt_->get_response(proj_b_, *a); });
+  EXPECT_EQ(other.status().code(), Code::not_found);
+  auto p = turn("x");
+  p.project_id = "proj_b";
+  p.previous_response_id = *a;
+  auto r = complete(std::move(p));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().api_code(), "previous_response_not_found");
+}
+
+TEST_F(RuntimeTest, ConversationItemsArePagedInOrder) {
+  auto items = *wire::parse_input(boost::json::parse(R"([{"role":"user","content":"one"}])"), "items");
+  auto conv = run<Result<std::string>>([&]() { return rt_->create_conversation(proj_a_, empty_md_, std::move(items)); });
+  ASSERT_TRUE(conv.ok());
+  auto id = std::string(boost::json::parse(*conv).at("id").as_string());
+  auto p = turn("two");
+  p.conversation_id = id;
+  ASSERT_TRUE(complete(std::move(p)).ok());
+  ListQuery q;
+  q.desc = false;
+  q.limit = 2;
+  auto page = run<Result<ItemPage>>([&]() { return rt_->list_conversation_items(proj_a_, id, q); });
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0]->text(), "one");
+  EXPECT_EQ(page->items[1]->text(), "two");
+  EXPECT_TRUE(page->has_more);
+  q.after = page->items[1]->id;
+  auto rest = run<Result<ItemPage>>([&]() { return rt_->list_conversation_items(proj_a_, id, q); });
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0]->role, "assistant");
+  EXPECT_FALSE(rest->has_more);
+}
+
+TEST_F(RuntimeTest, ContextOverflowIsA400UnlessTruncationIsAuto) {
+  models_->set_default_window(100);
+  auto big = turn(std::string(600, 'x'));
+  auto r = complete(std::move(big));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().api_code(), "context_length_exceeded");
+  auto a = complete(turn(std::string(200, 'y')));
+  ASSERT_TRUE(a.ok());
+  auto p = turn("short");
+  p.previous_response_id = *a;
+  p.truncation_auto = true;
+  auto b = complete(std::move(p));
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_NE(body(proj_a_, *b).find("1 message of context"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cn::runtime
