@@ -6,6 +6,7 @@
 #include "base/status.hpp"
 #include "http/server.hpp"
 #include "identity/keys.hpp"
+#include "memory/memory.hpp"
 #include "runtime/runtime.hpp"
 #include "wire/json.hpp"
 
@@ -27,8 +28,15 @@ struct Options {
   std::chrono::milliseconds keepalive{15'000};  // SSE comment pings while a stream is idle
 };
 
-// Registers every route on `router`. `runtime` and `keys` must outlive the server.
+// Registers every route on `router`. `runtime`, `keys` and `memory` (may be null: no memory
+// routes) must outlive the server.
 void install(http::Router& router, runtime::Runtime& runtime, identity::Keys& keys,
-             Options opts = {});
+             memory::Memory* memory = nullptr, Options opts = {});
+
+// The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).
+void install_memory(http::Router& router, memory::Memory& memory, identity::Keys& keys);
+
+// The bearer key's principal, or 401.
+Result<identity::Principal> authenticate(const http::Request& req, const identity::Keys& keys);
 
 }  // namespace cn::api

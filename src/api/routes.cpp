@@ -24,6 +24,8 @@ struct Ctx {
   Options opts;
 };
 
+}  // namespace
+
 Result<identity::Principal> authenticate(const Request& req, const identity::Keys& keys) {
   auto h = req.header("authorization");
   if (!h) {
@@ -43,6 +45,8 @@ Result<identity::Principal> authenticate(const Request& req, const identity::Key
   if (!p) return Status(Code::unauthenticated, "Incorrect API key provided.", "", "invalid_api_key");
   return *p;
 }
+
+namespace {
 
 Response ok_json(std::string body) { return Response::json(200, std::move(body)); }
 
@@ -120,6 +124,13 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   auto params = parse_create(*body);
   if (!params.ok()) co_return error_response(params.status());
   params->project_id = who->project_id;
+  if (params->memory_user.empty()) {
+    if (auto u = req.header("x-continuum-user")) {
+      if (u->empty() || u->size() > 255)
+        co_return error_response(invalid_param("X-Continuum-User", "Invalid 'X-Continuum-User' header: expected 1 to 255 characters."));
+      params->memory_user = std::string(*u);
+    }
+  }
   bool want_stream = params->stream;
   bool background = params->background;
   auto run = co_await c.rt.create(std::move(*params));
@@ -170,8 +181,10 @@ awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
 
 }  // namespace
 
-void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, Options opts) {
+void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, memory::Memory* memory,
+             Options opts) {
   auto c = std::make_shared<Ctx>(Ctx{rt, keys, opts});
+  if (memory) install_memory(router, *memory, keys);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

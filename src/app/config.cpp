@@ -40,6 +40,11 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("upstream.timeout_ms", cfg.upstream_timeout_ms);
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
+  str("memory.extraction_model", cfg.memory_extraction_model);
+  if (auto v = t.at_path("memory.facts").value<bool>()) cfg.memory_facts = *v;
+  if (auto v = t.at_path("memory.preferences").value<bool>()) cfg.memory_preferences = *v;
+  if (auto v = t.at_path("memory.summary").value<bool>()) cfg.memory_summary = *v;
+  i64("memory.max_concurrent_jobs", cfg.memory_max_jobs);
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;

@@ -40,6 +40,11 @@ struct Config {
   int64_t default_context_window = 128'000;
   std::map<std::string, int64_t> context_windows;  // per model
 
+  // Long-term memory.
+  std::string memory_extraction_model;  // "" = the model of the turn
+  bool memory_facts = true, memory_preferences = true, memory_summary = true;
+  int memory_max_jobs = 2;
+
   std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
 };
 

@@ -14,6 +14,7 @@
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "identity/keys.hpp"
+#include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
@@ -22,6 +23,13 @@ namespace net = boost::asio;
 using namespace cn;
 
 namespace {
+
+std::vector<store::Migration> all_migrations() {
+  std::vector<store::Migration> m = identity::Keys::migrations();
+  for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
+  for (auto& x : memory::Memory::migrations()) m.push_back(x);
+  return m;
+}
 
 int serve(app::Config cfg) {
   init_logging(cfg.log_level, cfg.log_json);
@@ -43,8 +51,7 @@ int serve(app::Config cfg) {
     return 1;
   }
 
-  std::vector<store::Migration> migrations = identity::Keys::migrations();
-  for (auto& m : runtime::Runtime::migrations()) migrations.push_back(m);
+  std::vector<store::Migration> migrations = all_migrations();
   store::ExecutorOptions so;
   so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
   auto store = store::Executor::start(so, migrations);
@@ -102,7 +109,14 @@ int serve(app::Config cfg) {
   ro.run_deadline = std::chrono::milliseconds(cfg.run_deadline_ms);
   ro.retention_seconds = cfg.retention_seconds;
   ro.chain_cache_nodes = cfg.chain_cache_nodes;
-  runtime::Runtime rt(io, **store, models, ro);
+  memory::Options mo;
+  mo.extraction_model = cfg.memory_extraction_model;
+  mo.extract_facts = cfg.memory_facts;
+  mo.extract_preferences = cfg.memory_preferences;
+  mo.extract_summary = cfg.memory_summary;
+  mo.max_concurrent_jobs = cfg.memory_max_jobs;
+  memory::Memory mem(io, **store, models, mo);
+  runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
@@ -116,10 +130,14 @@ int serve(app::Config cfg) {
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   http::Router router;
-  api::install(router, rt, keys);
+  api::install(router, rt, keys, &mem);
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
+    return 1;
+  }
+  if (Status st = mem.start(); !st.ok()) {
+    spdlog::critical("memory: {}", st.message());
     return 1;
   }
   spdlog::info("continuum listening on {}:{} (data: {}, {} threads)", host, server.port(), cfg.data_dir, threads);
@@ -148,6 +166,7 @@ int serve(app::Config cfg) {
     server.stop_accepting();
     net::co_spawn(io, [&]() -> net::awaitable<void> {
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
+      mem.stop();
       // Let answers in flight reach their clients, then close what is left.
       auto ex = co_await net::this_coro::executor;
       net::steady_timer t(ex);
@@ -177,8 +196,7 @@ int create_key(const app::Config& cfg, const std::string& project, const std::st
     return 2;
   }
   std::filesystem::create_directories(cfg.data_dir);
-  std::vector<store::Migration> migrations = identity::Keys::migrations();
-  for (auto& m : runtime::Runtime::migrations()) migrations.push_back(m);
+  std::vector<store::Migration> migrations = all_migrations();
   store::ExecutorOptions so;
   so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
   so.readers = 1;

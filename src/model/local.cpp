@@ -17,6 +17,43 @@ namespace {
 
 namespace json = boost::json;
 
+// Memory extraction without a language model: sentences of the user's lines that speak in the
+// first person become memories; those with a liking verb are preferences. Crude on purpose.
+std::string local_extraction(const std::string& transcript) {
+  json::array memories;
+  std::string user_text;
+  size_t pos = 0;
+  while (pos < transcript.size()) {
+    size_t nl = transcript.find('\n', pos);
+    if (nl == std::string::npos) nl = transcript.size();
+    std::string line = transcript.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.rfind("user: ", 0) != 0) continue;
+    line = line.substr(6);
+    user_text += line + " ";
+    size_t start = 0;
+    for (size_t i = 0; i <= line.size(); ++i) {
+      if (i < line.size() && line[i] != '.' && line[i] != '!' && line[i] != '?') continue;
+      std::string sentence = line.substr(start, i - start);
+      start = i + 1;
+      while (!sentence.empty() && sentence.front() == ' ') sentence.erase(0, 1);
+      std::string lower;
+      for (char c : sentence) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      bool first_person = lower.rfind("i ", 0) == 0 || lower.rfind("i'm ", 0) == 0 || lower.rfind("my ", 0) == 0 ||
+                          lower.find(" i ") != std::string::npos || lower.find(" my ") != std::string::npos;
+      if (!first_person || sentence.size() < 6 || lower.find('?') != std::string::npos) continue;
+      bool pref = lower.find("prefer") != std::string::npos || lower.find("like") != std::string::npos ||
+                  lower.find("love") != std::string::npos || lower.find("hate") != std::string::npos ||
+                  lower.find("favorite") != std::string::npos;
+      memories.push_back(json::object{{"text", "The user said: " + sentence + "."}, {"kind", pref ? "preference" : "fact"}});
+    }
+  }
+  json::object out{{"memories", std::move(memories)}};
+  bool summaries = transcript.find("(Summary: null.)") == std::string::npos;
+  out["summary"] = summaries && !user_text.empty() ? json::value("The user talked about: " + user_text.substr(0, 300)) : json::value(nullptr);
+  return json::serialize(out);
+}
+
 class LocalProvider final : public Provider {
  public:
   std::string name() const override { return "local"; }
@@ -61,6 +98,10 @@ class LocalProvider final : public Provider {
       res.finish_reason = "tool_calls";
       res.usage.output_tokens = static_cast<int64_t>(a.size() / 4) + 1;
       co_return res;
+    } else if (req.text_format_json.find("\"memory_extraction\"") != std::string::npos) {
+      text = local_extraction(last_user ? last_user->text() : "");
+    } else if (req.text_format_json.find("\"memory_consolidation\"") != std::string::npos) {
+      text = R"({"decision":"add","target":null,"text":""})";
     } else if (req.text_format_json.find("json_") != std::string::npos) {
       text = "{}";
     } else {

@@ -87,6 +87,11 @@ json::object response_object(const std::string& id, const Run::State& st, bool w
   }
   r["store"] = st.store;
   r["usage"] = st.usage ? json::value(usage_json(*st.usage)) : json::value(nullptr);
+  if (st.memories_used) {
+    json::array ids;
+    for (const auto& id : *st.memories_used) ids.push_back(json::value(id));
+    r["memories_used"] = std::move(ids);
+  }
   return r;
 }
 

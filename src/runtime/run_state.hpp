@@ -45,7 +45,9 @@ struct Run::State {
   Status failure;
   std::vector<std::function<void()>> waiters;
   std::shared_ptr<http::CancelToken> cancel = std::make_shared<http::CancelToken>();
-  std::string cancel_reason;  // "", "client", "interrupt", "deadline", "shutdown"
+  std::string cancel_reason;
+  // Long-term memories placed into this turn's context; null when memory was not consulted.
+  std::optional<std::vector<std::string>> memories_used;  // "", "client", "interrupt", "deadline", "shutdown"
 };
 
 json::object out_item_json(const OutItem& o);

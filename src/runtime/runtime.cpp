@@ -8,7 +8,13 @@
 
 #include "base/ids.hpp"
 #include "base/log.hpp"
-#include "runtime/async_store.hpp"
+#include "store/async.hpp"
+
+namespace cn::runtime {
+namespace net = boost::asio;
+using store::read_async;
+using store::write_async;
+}  // namespace cn::runtime
 #include "runtime/repo.hpp"
 #include "runtime/run_state.hpp"
 #include "wire/items.hpp"
@@ -93,8 +99,10 @@ struct Runtime::Impl {
   bool shutting_down = false;                                     // guarded by mu
   uint64_t hits = 0, misses = 0;                                  // guarded by mu
 
-  Impl(net::io_context& i, store::Executor& s, model::Registry& m, RuntimeOptions o, Clock& c)
-      : io(i), store(s), models(m), opts(o), clock(c) {}
+  memory::Memory* memory;
+
+  Impl(net::io_context& i, store::Executor& s, model::Registry& m, RuntimeOptions o, memory::Memory* mem, Clock& c)
+      : io(i), store(s), models(m), opts(o), clock(c), memory(mem) {}
 
   // ---- chain cache -------------------------------------------------------------------------
 
@@ -478,6 +486,7 @@ struct Runtime::Impl {
     NodePtr parent;
     ConvPtr conv;
     std::vector<ItemPtr> context;
+    std::optional<std::vector<std::string>> memories_used;
   };
 
   // Resolves the context once the turn holds its lines. Fails with 400 on a context that does
@@ -512,6 +521,38 @@ struct Runtime::Impl {
     }
     size_t history = ctx.size();
     ctx.insert(ctx.end(), t.inputs.begin(), t.inputs.end());
+
+    // Long-term memory relevant to this turn's input, as a delimited block before the history.
+    if (memory && p.memory_on && !p.memory_user.empty()) {
+      std::string query;
+      for (const auto& i : t.inputs)
+        if (i->type == ItemType::message) query += i->text() + "\n";
+      std::vector<std::string> used;
+      if (!query.empty()) {
+        memory::Namespace ns{p.memory_user, "", ""};
+        auto found = co_await memory->relevant(p.project_id, ns, query);
+        if (!found.ok()) {
+          spdlog::warn("memory retrieval failed: {}", found.status().message());
+        } else if (!found->empty()) {
+          std::string block =
+              "<long_term_memory>\nWhat you remember about this user from earlier conversations "
+              "(may be outdated; the user's current words win):\n";
+          for (const auto& r : *found) {
+            block += "- " + r.text + "\n";
+            used.push_back(r.id);
+          }
+          block += "</long_term_memory>";
+          Item m;
+          m.id = new_id("msg");
+          m.role = "system";
+          m.content.push_back({"input_text", block});
+          wire::finalize_wire(m);
+          ctx.insert(ctx.begin(), std::make_shared<const Item>(std::move(m)));
+          ++history;
+        }
+      }
+      t.memories_used = std::move(used);
+    }
 
     int64_t window = models.context_window(p.model);
     int64_t budget = window - (p.max_output_tokens.value_or(0));
@@ -560,11 +601,19 @@ struct Runtime::Impl {
   static std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<ItemPtr> inputs,
                                                            std::vector<ItemPtr> outputs, ConvPtr conv,
                                                            int64_t first_seq,
-                                                           std::vector<ItemPtr> conv_items) {
+                                                           std::vector<ItemPtr> conv_items,
+                                                           memory::Memory* mem,
+                                                           std::optional<memory::TurnForExtraction> learn) {
     return [row = std::move(row), inputs = std::move(inputs), outputs = std::move(outputs),
-            conv = std::move(conv), first_seq, conv_items = std::move(conv_items)](store::Database& db) {
+            conv = std::move(conv), first_seq, conv_items = std::move(conv_items), mem,
+            learn = std::move(learn)](store::Database& db) {
       if (Status s = repo::put_response(db, row, inputs, outputs); !s.ok()) return s;
-      if (conv) return repo::append_conv_items(db, row.project_id, conv->id, first_seq, conv_items);
+      if (conv) {
+        if (Status s = repo::append_conv_items(db, row.project_id, conv->id, first_seq, conv_items); !s.ok()) return s;
+      }
+      // Extraction is enqueued in the turn's own transaction: a turn is never stored without
+      // its memory job, nor a job without its turn.
+      if (mem && learn) return mem->enqueue_extraction(db, *learn);
       return Status();
     };
   }
@@ -577,6 +626,7 @@ struct Runtime::Impl {
       std::lock_guard lk(run->mu_);
       bool was_queued = run->st_->status == "queued";
       run->st_->status = "in_progress";
+      run->st_->memories_used = t->memories_used;
       if (was_queued) {
         run->publish("response.in_progress", {{"response", response_object(run->id(), *run->st_)}});
       }
@@ -730,8 +780,21 @@ struct Runtime::Impl {
         events_blob += "]";
         row.events = std::move(events_blob);
       }
+      std::optional<memory::TurnForExtraction> learn;
+      if (memory && p.memory_on && !p.memory_user.empty() && status == "completed") {
+        memory::TurnForExtraction te;
+        te.project_id = p.project_id;
+        te.response_id = run->id();
+        te.conversation_id = p.conversation_id.value_or("");
+        te.model = p.model;
+        te.ns = memory::Namespace{p.memory_user, "", ""};
+        te.items = t->inputs;
+        te.items.insert(te.items.end(), outputs.begin(), outputs.end());
+        learn = std::move(te);
+      }
+      bool learning = learn.has_value();
       auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
-                              first_seq, conv_items);
+                              first_seq, conv_items, memory, std::move(learn));
       Status st = co_await write_async(store, std::move(commit));
       if (!st.ok()) {
         spdlog::error("storing response {} failed: {}", run->id(), st.message());
@@ -742,6 +805,7 @@ struct Runtime::Impl {
         run->st_->events.pop_back();
         run->publish("response.failed", {{"response", response_object(run->id(), *run->st_)}});
       } else {
+        if (learning) memory->notify();
         auto node = std::make_shared<ChainNode>();
         node->id = run->id();
         node->parent = t->parent;
@@ -819,8 +883,8 @@ struct Runtime::Impl {
 };
 
 Runtime::Runtime(net::io_context& io, store::Executor& store, model::Registry& models,
-                 RuntimeOptions opts, Clock& clock)
-    : impl_(std::make_unique<Impl>(io, store, models, opts, clock)) {}
+                 RuntimeOptions opts, memory::Memory* memory, Clock& clock)
+    : impl_(std::make_unique<Impl>(io, store, models, opts, memory, clock)) {}
 
 Runtime::~Runtime() = default;
 

@@ -27,6 +27,7 @@
 #include "base/clock.hpp"
 #include "base/status.hpp"
 #include "domain/item.hpp"
+#include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "store/executor.hpp"
 
@@ -56,6 +57,10 @@ struct CreateParams {
   std::optional<bool> parallel_tool_calls;
   std::optional<int64_t> max_output_tokens;
   std::optional<double> temperature, top_p;
+  // Long-term memory: the end user (safety_identifier, user, or X-Continuum-User) and whether
+  // memory is read and written for this turn ("memory": "off" disables both).
+  std::string memory_user;
+  bool memory_on = true;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
   // temperature, top_p, reasoning, truncation, service_tier, user, ...).
   boost::json::object echo;
@@ -129,8 +134,9 @@ struct RuntimeStats {
 
 class Runtime {
  public:
+  // `memory` may be null (no long-term memory); it must outlive the runtime.
   Runtime(boost::asio::io_context& io, store::Executor& store, model::Registry& models,
-          RuntimeOptions opts, Clock& clock = Clock::system());
+          RuntimeOptions opts, memory::Memory* memory = nullptr, Clock& clock = Clock::system());
   ~Runtime();
 
   static std::vector<store::Migration> migrations();

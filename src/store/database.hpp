@@ -46,6 +46,11 @@ class Statement {
   std::string text(int col) const;
   std::optional<std::string> text_opt(int col) const;
   int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
+  // The bytes of a BLOB column, valid until the next step() or reset().
+  std::string_view blob(int col) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string_view();
+  }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   const Status& status() const { return status_; }
 

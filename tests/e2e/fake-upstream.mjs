@@ -12,6 +12,33 @@
 import http from 'node:http';
 import https from 'node:https';
 
+// Memory extraction per its JSON schema: first-person sentences of the user's lines become
+// memories ("prefer/like/love" ones are preferences). MALFORMED in the turn gives broken JSON.
+function extraction(transcript) {
+  if (transcript.includes('MALFORMED')) return '{"memories": [ {"text": ';
+  const memories = [];
+  const userLines = transcript.split('\n').filter((l) => l.startsWith('user: ')).map((l) => l.slice(6));
+  for (const line of userLines) {
+    for (const sentence of line.split(/(?<=[.!?])\s+/)) {
+      const s = sentence.trim();
+      if (!/\b(I|my|My)\b/.test(s) || s.endsWith('?')) continue;
+      memories.push({ text: s, kind: /prefer|like|love/i.test(s) ? 'preference' : 'fact' });
+    }
+  }
+  const summary = transcript.includes('(Summary: null.)') ? null : 'Summary: ' + userLines.join(' ').slice(0, 200);
+  return JSON.stringify({ memories, summary });
+}
+
+// Consolidation: a new preference supersedes an older one on the same subject ("answers in").
+function consolidation(task) {
+  const existing = [...task.matchAll(/^(\d+)\. (.*)$/gm)].map((m) => ({ i: Number(m[1]), text: m[2] }));
+  const fresh = (task.match(/New memory: (.*)/) || [])[1] || '';
+  const subject = (t) => (t.match(/prefer (\w+ \w+)/i) || [])[1];
+  const hit = existing.find((e) => subject(e.text) && subject(e.text) === subject(fresh));
+  if (hit) return JSON.stringify({ decision: 'supersede', target: hit.i, text: fresh });
+  return JSON.stringify({ decision: 'add', target: null, text: fresh });
+}
+
 export async function startFakeUpstream({ tls } = {}) {
   const requests = [];
   const seen = new Set();
@@ -44,6 +71,18 @@ export async function startFakeUpstream({ tls } = {}) {
     if (text.includes('BAD_REQUEST')) {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'the upstream did not like this', type: 'invalid_request_error' } }));
+      return;
+    }
+    const schemaName = json.response_format && json.response_format.json_schema && json.response_format.json_schema.name;
+    if (schemaName === 'memory_extraction' || schemaName === 'memory_consolidation') {
+      const answer = schemaName === 'memory_extraction' ? extraction(text) : consolidation(text);
+      const send = () => {
+        if (res.destroyed) return;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: json.model, choices: [{ index: 0, delta: { content: answer }, finish_reason: 'stop' }] })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      };
+      if (text.includes('SLOWEXTRACT')) setTimeout(send, 3000); else send();
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });

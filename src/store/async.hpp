@@ -13,7 +13,10 @@
 
 #include "store/executor.hpp"
 
-namespace cn::runtime {
+// Header-only: included only by components that already await (runtime, memory); store/ itself
+// stays free of Asio.
+
+namespace cn::store {
 
 namespace net = boost::asio;
 
@@ -21,11 +24,11 @@ namespace net = boost::asio;
 // Not coroutines themselves: they return the awaitable of async_initiate, so the callable moves
 // straight into the initiation (no coroutine frame copies it; GCC 12 mishandles such copies).
 template <typename T>
-net::awaitable<T> read_async(store::Executor& ex, std::function<T(store::Database&)> fn) {
+net::awaitable<T> read_async(Executor& ex, std::function<T(Database&)> fn) {
   return net::async_initiate<decltype(net::use_awaitable), void(T)>(
       [&ex, fn = std::move(fn)](auto handler) mutable {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        ex.read([h, fn = std::move(fn)](store::Database& db) mutable {
+        ex.read([h, fn = std::move(fn)](Database& db) mutable {
           auto result = std::make_shared<T>(fn(db));
           auto hex = net::get_associated_executor(*h);
           net::post(hex, [h, result]() mutable { (*h)(std::move(*result)); });
@@ -35,8 +38,8 @@ net::awaitable<T> read_async(store::Executor& ex, std::function<T(store::Databas
 }
 
 // Runs `fn` in the writer's next group commit; returns once that commit is durable (or failed).
-inline net::awaitable<Status> write_async(store::Executor& ex,
-                                          std::function<Status(store::Database&)> fn) {
+inline net::awaitable<Status> write_async(Executor& ex,
+                                          std::function<Status(Database&)> fn) {
   return net::async_initiate<decltype(net::use_awaitable), void(Status)>(
       [&ex, fn = std::move(fn)](auto handler) mutable {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
@@ -48,4 +51,4 @@ inline net::awaitable<Status> write_async(store::Executor& ex,
       net::use_awaitable);
 }
 
-}  // namespace cn::runtime
+}  // namespace cn::store

@@ -1,0 +1,940 @@
+#include "memory/memory.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "base/ids.hpp"
+#include "base/log.hpp"
+#include "store/async.hpp"
+#include "wire/items.hpp"
+
+namespace cn::memory {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+using store::read_async;
+using store::write_async;
+
+// ---- embedding ---------------------------------------------------------------------------------
+
+namespace {
+
+uint64_t fnv1a(std::string_view s, uint64_t seed = 1469598103934665603ull) {
+  uint64_t h = seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::vector<std::string> words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c >= 0x80) {
+      cur += static_cast<char>(std::tolower(c));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> local_embed(std::string_view text) {
+  std::vector<float> v(kLocalDims, 0.f);
+  auto ws = words(text);
+  auto add = [&](std::string_view feature, float weight) {
+    uint64_t h = fnv1a(feature);
+    v[h % kLocalDims] += (h >> 63) ? weight : -weight;
+  };
+  for (size_t i = 0; i < ws.size(); ++i) {
+    add(ws[i], 1.f);
+    // A crude stem: shared prefixes of longer words meet ("prefers"/"preference").
+    if (ws[i].size() > 5) add(std::string_view(ws[i]).substr(0, 5), 0.5f);
+    if (i + 1 < ws.size()) add(ws[i] + " " + ws[i + 1], 0.7f);
+  }
+  float n = 0;
+  for (float x : v) n += x * x;
+  if (n > 0) {
+    n = std::sqrt(n);
+    for (float& x : v) x /= n;
+  }
+  return v;
+}
+
+namespace {
+
+float dot(const float* a, const float* b, size_t n) {
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+std::string blob_of(const std::vector<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+// ---- rows ----------------------------------------------------------------------------------------
+
+constexpr const char* kCols =
+    "seq, project_id, id, user_id, agent_id, session_id, kind, text, metadata, source, created_at,"
+    " updated_at, valid_from, valid_to, status, superseded_by";
+
+json::object source_json(const Source& s) {
+  json::array items;
+  for (const auto& i : s.item_ids) items.push_back(json::value(i));
+  json::object o{{"type", s.type}};
+  o["response_id"] = s.response_id.empty() ? json::value(nullptr) : json::value(s.response_id);
+  o["conversation_id"] = s.conversation_id.empty() ? json::value(nullptr) : json::value(s.conversation_id);
+  o["item_ids"] = std::move(items);
+  return o;
+}
+
+Source source_of(std::string_view text) {
+  Source s;
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) return s;
+  const auto& o = v.as_object();
+  auto str = [&](const char* k) {
+    auto* f = o.if_contains(k);
+    return f && f->is_string() ? std::string(f->as_string()) : std::string();
+  };
+  s.type = str("type");
+  s.response_id = str("response_id");
+  s.conversation_id = str("conversation_id");
+  if (auto* a = o.if_contains("item_ids"); a && a->is_array())
+    for (const auto& i : a->as_array())
+      if (i.is_string()) s.item_ids.emplace_back(i.as_string());
+  return s;
+}
+
+Record row_of(store::Statement& q, int64_t* seq = nullptr) {
+  Record r;
+  if (seq) *seq = q.int64(0);
+  r.project_id = q.text(1);
+  r.id = q.text(2);
+  r.ns = {q.text(3), q.text(4), q.text(5)};
+  r.kind = q.text(6);
+  r.text = q.text(7);
+  r.metadata = q.text(8);
+  r.source = source_of(q.text(9));
+  r.created_at = q.int64(10);
+  r.updated_at = q.int64(11);
+  r.valid_from = q.int64(12);
+  if (!q.is_null(13)) r.valid_to = q.int64(13);
+  r.status = q.text(14);
+  r.superseded_by = q.text_opt(15);
+  return r;
+}
+
+Status not_found(const std::string& id) {
+  return Status(Code::not_found, "Memory with id '" + id + "' not found.");
+}
+
+Result<Record> load(store::Database& db, const std::string& project, const std::string& id,
+                    int64_t* seq = nullptr) {
+  auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE project_id=?1 AND id=?2");
+  q.bind(1, project).bind(2, id);
+  if (!q.step()) {
+    Status st = q.status();
+    q.reset();
+    return st.ok() ? not_found(id) : st;
+  }
+  auto r = row_of(q, seq);
+  q.reset();
+  return r;
+}
+
+Status add_history(store::Database& db, const Record& r, const std::string& event,
+                   const std::string& actor, const std::string& reason, int64_t at,
+                   const std::optional<std::string>& related = std::nullopt) {
+  auto& st = db.stmt(
+      "INSERT INTO memory_history(project_id, record_id, at, event, text, actor, reason, related_id)"
+      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, at).bind(4, event).bind(5, r.text).bind(6, actor);
+  st.bind(7, reason).bind_opt(8, related);
+  return st.run();
+}
+
+Status insert_record(store::Database& db, const Record& r, const std::string& reason) {
+  auto& st = db.stmt(
+      "INSERT INTO memory_records(project_id, id, user_id, agent_id, session_id, kind, text,"
+      " metadata, source, created_at, updated_at, valid_from, valid_to, status, superseded_by,"
+      " embedding) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL,'active',NULL,?13)");
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, r.ns.user_id).bind(4, r.ns.agent_id).bind(5, r.ns.session_id);
+  st.bind(6, r.kind).bind(7, r.text).bind(8, r.metadata).bind(9, json::serialize(source_json(r.source)));
+  st.bind(10, r.created_at).bind(11, r.updated_at).bind(12, r.valid_from);
+  st.bind(13, blob_of(local_embed(r.text)));
+  if (Status s = st.run(); !s.ok()) return s;
+  int64_t seq = sqlite3_last_insert_rowid(db.raw());
+  auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
+  if (Status s = fts.bind(1, seq).bind(2, r.text).run(); !s.ok()) return s;
+  return add_history(db, r, "created", r.source.type, reason, r.created_at);
+}
+
+// Ends a record's validity: superseded (by `by`) or deleted. Its text leaves the lexical index.
+Status retire(store::Database& db, Record& r, int64_t seq, const std::string& status,
+              const std::optional<std::string>& by, const std::string& actor,
+              const std::string& reason, int64_t now) {
+  auto& st = db.stmt("UPDATE memory_records SET status=?3, valid_to=?4, superseded_by=?5, updated_at=?4"
+                     " WHERE project_id=?1 AND id=?2");
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, status).bind(4, now).bind_opt(5, by);
+  if (Status s = st.run(); !s.ok()) return s;
+  auto& fts = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
+  if (Status s = fts.bind(1, seq).run(); !s.ok()) return s;
+  r.status = status;
+  r.valid_to = now;
+  r.superseded_by = by;
+  return add_history(db, r, status, actor, reason, now, by);
+}
+
+Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& text,
+                const std::string& actor, const std::string& reason, int64_t now) {
+  auto& st = db.stmt("UPDATE memory_records SET text=?3, embedding=?4, updated_at=?5"
+                     " WHERE project_id=?1 AND id=?2");
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind(4, blob_of(local_embed(text))).bind(5, now);
+  if (Status s = st.run(); !s.ok()) return s;
+  auto& del = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
+  if (Status s = del.bind(1, seq).run(); !s.ok()) return s;
+  auto& ins = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
+  if (Status s = ins.bind(1, seq).bind(2, text).run(); !s.ok()) return s;
+  r.text = text;
+  r.updated_at = now;
+  return add_history(db, r, "updated", actor, reason, now);
+}
+
+// SQL conditions for a filter; binds start at ?2 (?1 is the project).
+std::string filter_sql(const Filter& f, std::vector<std::string>& binds, const char* alias = "") {
+  std::string sql;
+  std::string a = alias;
+  auto eq = [&](const char* col, const std::optional<std::string>& v) {
+    if (!v) return;
+    binds.push_back(*v);
+    sql += " AND " + a + col + "=?" + std::to_string(binds.size() + 1);
+  };
+  eq("user_id", f.user_id);
+  eq("agent_id", f.agent_id);
+  eq("session_id", f.session_id);
+  eq("kind", f.kind);
+  if (!f.include_inactive && !f.valid_at) sql += " AND " + a + "status='active'";
+  if (f.valid_at) {
+    binds.push_back(std::to_string(*f.valid_at));
+    std::string p = "?" + std::to_string(binds.size() + 1);
+    sql += " AND " + a + "valid_from<=CAST(" + p + " AS INTEGER) AND (" + a + "valid_to IS NULL OR " + a +
+           "valid_to>CAST(" + p + " AS INTEGER)) AND " + a + "status!='deleted'";
+  }
+  for (const auto& [k, v] : f.metadata) {
+    binds.push_back("$." + k);
+    std::string pk = "?" + std::to_string(binds.size() + 1);
+    binds.push_back(v);
+    std::string pv = "?" + std::to_string(binds.size() + 1);
+    sql += " AND json_extract(" + a + "metadata, " + pk + ")=" + pv;
+  }
+  return sql;
+}
+
+// An FTS5 query that matches any of the words of `text`, each quoted.
+std::string fts_query(std::string_view text) {
+  std::string q;
+  auto ws = words(text);
+  std::sort(ws.begin(), ws.end());
+  ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+  for (const auto& w : ws) {
+    if (w.size() < 2) continue;
+    if (!q.empty()) q += " OR ";
+    q += "\"" + w + "\"";
+    if (q.size() > 2000) break;
+  }
+  return q;
+}
+
+// Hybrid retrieval inside one read: lexical (FTS5 bm25) and vector (exact cosine) rankings,
+// fused by reciprocal rank (k = 60).
+Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string& project,
+                                          const std::string& query, const Filter& f, size_t top_k) {
+  constexpr double kRrf = 60;
+  size_t depth = std::max<size_t>(top_k * 4, 20);
+  std::unordered_map<int64_t, double> fused;
+  // Lexical.
+  std::string fq = fts_query(query);
+  if (!fq.empty() && !f.include_inactive) {
+    std::vector<std::string> binds;
+    std::string cond = filter_sql(f, binds, "r.");
+    binds.push_back(fq);
+    std::string sql = "SELECT r.seq FROM memory_fts JOIN memory_records r ON r.seq=memory_fts.rowid"
+                      " WHERE memory_fts MATCH ?" + std::to_string(binds.size() + 1) +
+                      " AND r.project_id=?1" + cond + " ORDER BY bm25(memory_fts) LIMIT " + std::to_string(depth);
+    auto p = db.prepare(sql);
+    if (!p.ok()) return p.status();
+    auto& q = **p;
+    q.bind(1, project);
+    for (size_t i = 0; i < binds.size(); ++i) q.bind(static_cast<int>(i + 2), binds[i]);
+    int rank = 0;
+    while (q.step()) fused[q.int64(0)] += 1.0 / (kRrf + ++rank);
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+  }
+  // Vector: exact scan of the namespace.
+  {
+    auto qv = local_embed(query);
+    std::vector<std::string> binds;
+    std::string cond = filter_sql(f, binds);
+    std::string sql = "SELECT seq, embedding FROM memory_records WHERE project_id=?1" + cond;
+    auto p = db.prepare(sql);
+    if (!p.ok()) return p.status();
+    auto& q = **p;
+    q.bind(1, project);
+    for (size_t i = 0; i < binds.size(); ++i) q.bind(static_cast<int>(i + 2), binds[i]);
+    std::vector<std::pair<float, int64_t>> sims;
+    while (q.step()) {
+      auto blob = q.blob(1);
+      if (blob.size() != kLocalDims * sizeof(float)) continue;
+      float s = dot(qv.data(), reinterpret_cast<const float*>(blob.data()), kLocalDims);
+      if (s > 0.05f) sims.emplace_back(s, q.int64(0));
+    }
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    size_t n = std::min(depth, sims.size());
+    std::partial_sort(sims.begin(), sims.begin() + static_cast<long>(n), sims.end(), std::greater<>());
+    for (size_t i = 0; i < n; ++i) fused[sims[i].second] += 1.0 / (kRrf + static_cast<double>(i + 1));
+  }
+  std::vector<std::pair<double, int64_t>> ranked;
+  for (auto& [seq, s] : fused) ranked.emplace_back(s, seq);
+  std::sort(ranked.begin(), ranked.end(), std::greater<>());
+  if (ranked.size() > top_k) ranked.resize(top_k);
+  std::vector<Record> out;
+  auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE seq=?1");
+  for (auto& [score, seq] : ranked) {
+    q.bind(1, seq);
+    if (q.step()) {
+      auto r = row_of(q);
+      r.score = score;
+      out.push_back(std::move(r));
+    }
+    q.reset();
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// The JSON schemas the model must follow (strict), and their validation.
+json::object extraction_schema() {
+  json::object mem{{"type", "object"},
+                   {"properties", json::object{{"text", json::object{{"type", "string"}}},
+                                               {"kind", json::object{{"type", "string"}, {"enum", json::array{"fact", "preference"}}}}}},
+                   {"required", json::array{"text", "kind"}},
+                   {"additionalProperties", false}};
+  return json::object{
+      {"type", "object"},
+      {"properties", json::object{{"memories", json::object{{"type", "array"}, {"items", mem}}},
+                                  {"summary", json::object{{"type", json::array{"string", "null"}}}}}},
+      {"required", json::array{"memories", "summary"}},
+      {"additionalProperties", false}};
+}
+
+json::object consolidation_schema() {
+  return json::object{
+      {"type", "object"},
+      {"properties", json::object{{"decision", json::object{{"type", "string"}, {"enum", json::array{"add", "update", "supersede", "ignore"}}}},
+                                  {"target", json::object{{"type", json::array{"integer", "null"}}}},
+                                  {"text", json::object{{"type", "string"}}}}},
+      {"required", json::array{"decision", "target", "text"}},
+      {"additionalProperties", false}};
+}
+
+std::string format_json(const char* name, json::object schema) {
+  return json::serialize(json::object{{"type", "json_schema"}, {"name", name}, {"strict", true}, {"schema", std::move(schema)}});
+}
+
+constexpr const char* kExtractionPrompt =
+    "You maintain long-term memory about a user. From the conversation turn below, extract "
+    "durable facts about the user and the user's preferences that would help in future, "
+    "unrelated conversations (identity, health, constraints, likes, dislikes, language, plans). "
+    "Write each as a short third-person sentence (\"The user is allergic to peanuts.\"). Ignore "
+    "small talk and anything only about this turn. Also write a one-paragraph running summary of "
+    "the session so far, or null when summaries are off. Answer with JSON only.";
+
+constexpr const char* kConsolidationPrompt =
+    "You keep a user's long-term memory consistent. Given existing memories (numbered) and one "
+    "new memory, decide: \"add\" when it is new information; \"update\" when it refines or adds "
+    "detail to existing memory <target> without contradicting it (give the merged text); "
+    "\"supersede\" when it contradicts or replaces existing memory <target> (the old one stops "
+    "being true; give the new text); \"ignore\" when it is already known. Answer with JSON only.";
+
+// Collects a model's text output.
+class TextSink final : public model::ModelSink {
+ public:
+  void reasoning_delta(std::string_view) override {}
+  void text_delta(std::string_view t) override { text += t; }
+  void tool_call_begin(int, std::string, std::string) override {}
+  void tool_call_delta(int, std::string_view) override {}
+  bool started() const override { return !text.empty(); }
+  std::string text;
+};
+
+}  // namespace
+
+struct Memory::Impl {
+  net::io_context& io;
+  store::Executor& store;
+  model::Registry& models;
+  Options opts;
+  Clock& clock;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::vector<std::shared_ptr<net::steady_timer>> sleepers;  // guarded by mu
+
+  Impl(net::io_context& i, store::Executor& s, model::Registry& m, Options o, Clock& c)
+      : io(i), store(s), models(m), opts(std::move(o)), clock(c) {}
+
+  // Calls the model for structured output and parses the JSON object it returns.
+  awaitable<Result<json::object>> ask(const std::string& model_name, const char* instructions,
+                                      std::string user_text, const char* schema_name, json::object schema) {
+    auto prov = models.route(model_name);
+    if (!prov.ok()) co_return prov.status();
+    model::ModelRequest mr;
+    mr.model = model_name;
+    mr.instructions = std::string(instructions);
+    Item it;
+    it.id = new_id("msg");
+    it.role = "user";
+    it.content.push_back({"input_text", std::move(user_text)});
+    wire::finalize_wire(it);
+    mr.context.push_back(std::make_shared<const Item>(std::move(it)));
+    mr.text_format_json = format_json(schema_name, std::move(schema));
+    mr.temperature = 0;
+    TextSink sink;
+    auto cancel = std::make_shared<http::CancelToken>();
+    auto r = co_await (*prov)->generate(mr, sink, cancel);
+    if (!r.ok()) co_return r.status();
+    boost::system::error_code ec;
+    auto v = json::parse(sink.text, ec);
+    if (ec || !v.is_object())
+      co_return Status(Code::invalid_argument, "the model's answer is not a JSON object: " + sink.text.substr(0, 200));
+    co_return v.as_object();
+  }
+
+  // Claims the next due job, or returns nullopt.
+  awaitable<std::optional<Job>> claim() {
+    auto job = std::make_shared<std::optional<Job>>();
+    int64_t now = clock.now_millis();
+    std::function<Status(store::Database&)> fn = [job, now](store::Database& db) -> Status {
+      auto& q = db.stmt("SELECT id, kind, payload, attempts, user_id FROM memory_jobs WHERE status='pending'"
+                        " AND next_run_at<=?1 ORDER BY next_run_at LIMIT 1");
+      q.bind(1, now);
+      if (!q.step()) {
+        Status st = q.status();
+        q.reset();
+        return st;
+      }
+      Job j;
+      j.id = q.text(0);
+      j.kind = q.text(1);
+      j.payload = q.text(2);
+      j.attempts = static_cast<int>(q.int64(3)) + 1;
+      j.user_id = q.text(4);
+      q.reset();
+      auto& u = db.stmt("UPDATE memory_jobs SET status='running', attempts=?2, updated_at=?3 WHERE id=?1");
+      if (Status s = u.bind(1, j.id).bind(2, j.attempts).bind(3, now / 1000).run(); !s.ok()) return s;
+      *job = std::move(j);
+      return Status();
+    };
+    Status st = co_await write_async(store, std::move(fn));
+    if (!st.ok()) {
+      spdlog::warn("memory job claim failed: {}", st.message());
+      co_return std::nullopt;
+    }
+    co_return *job;
+  }
+
+  awaitable<void> finish(const Job& job, const Status& outcome) {
+    std::string id = job.id;
+    int attempts = job.attempts;
+    int max_attempts = opts.max_attempts;
+    int64_t now = clock.now_millis();
+    std::string error = outcome.ok() ? "" : outcome.message();
+    std::function<Status(store::Database&)> fn = [=](store::Database& db) {
+      auto& u = db.stmt("UPDATE memory_jobs SET status=?2, last_error=?3, next_run_at=?4, updated_at=?5 WHERE id=?1");
+      std::string status = outcome.ok() ? "done" : (attempts >= max_attempts ? "failed" : "pending");
+      int64_t backoff = 500LL << std::min(attempts, 10);  // 1 s, 2 s, 4 s, ...
+      return u.bind(1, id).bind(2, status).bind(3, error).bind(4, now + backoff).bind(5, now / 1000).run();
+    };
+    Status st = co_await write_async(store, std::move(fn));
+    if (!st.ok()) spdlog::warn("memory job {} could not be recorded: {}", job.id, st.message());
+    if (!outcome.ok())
+      spdlog::warn("memory job {} attempt {} failed: {}", job.id, job.attempts, outcome.message());
+  }
+
+  awaitable<void> worker() {
+    auto ex = co_await net::this_coro::executor;
+    auto timer = std::make_shared<net::steady_timer>(ex);
+    {
+      std::lock_guard lk(mu);
+      sleepers.push_back(timer);
+    }
+    while (!stopping.load()) {
+      auto job = co_await claim();
+      if (!job) {
+        timer->expires_after(opts.poll_interval);
+        co_await timer->async_wait(net::as_tuple(net::use_awaitable));
+        continue;
+      }
+      Status st = co_await run_job(*job);
+      co_await finish(*job, st);
+    }
+  }
+
+  awaitable<Status> run_job(const Job& job) {
+    if (job.kind != "extract") co_return Status(Code::internal, "unknown job kind " + job.kind);
+    boost::system::error_code ec;
+    auto v = json::parse(job.payload, ec);
+    if (ec || !v.is_object()) co_return Status(Code::internal, "corrupt job payload");
+    const auto& p = v.as_object();
+    auto str = [&](const char* k) {
+      auto* f = p.if_contains(k);
+      return f && f->is_string() ? std::string(f->as_string()) : std::string();
+    };
+    std::string project = str("project_id"), model_name = str("model");
+    if (!opts.extraction_model.empty()) model_name = opts.extraction_model;
+    Namespace ns{str("user_id"), str("agent_id"), str("session_id")};
+    Source src{"extraction", str("response_id"), str("conversation_id"), {}};
+    std::string transcript;
+    if (auto* items = p.if_contains("items"); items && items->is_array()) {
+      for (const auto& iv : items->as_array()) {
+        const auto& io = iv.as_object();
+        src.item_ids.emplace_back(io.at("id").as_string());
+        transcript += std::string(io.at("role").as_string()) + ": " + std::string(io.at("text").as_string()) + "\n";
+      }
+    }
+    std::string task = transcript;
+    if (!opts.extract_facts) task += "\n(Do not extract facts.)";
+    if (!opts.extract_preferences) task += "\n(Do not extract preferences.)";
+    if (!opts.extract_summary || src.conversation_id.empty()) task += "\n(Summary: null.)";
+    auto out = co_await ask(model_name, kExtractionPrompt, task, "memory_extraction", extraction_schema());
+    if (!out.ok()) co_return out.status();
+    // Validate before acting on any of it.
+    auto* mems = out->if_contains("memories");
+    if (!mems || !mems->is_array()) co_return Status(Code::invalid_argument, "extraction output has no 'memories' array");
+    std::vector<std::pair<std::string, std::string>> found;  // kind, text
+    for (const auto& m : mems->as_array()) {
+      if (!m.is_object()) co_return Status(Code::invalid_argument, "extraction output: a memory is not an object");
+      const auto& mo = m.as_object();
+      auto* t = mo.if_contains("text");
+      auto* k = mo.if_contains("kind");
+      if (!t || !t->is_string() || t->as_string().empty() || t->as_string().size() > 2000 || !k || !k->is_string() ||
+          (k->as_string() != "fact" && k->as_string() != "preference"))
+        co_return Status(Code::invalid_argument, "extraction output: a memory lacks a valid 'text' or 'kind'");
+      if (k->as_string() == "fact" && !opts.extract_facts) continue;
+      if (k->as_string() == "preference" && !opts.extract_preferences) continue;
+      found.emplace_back(std::string(k->as_string()), std::string(t->as_string()));
+    }
+    for (auto& [kind, text] : found) {
+      Status st = co_await consolidate(project, ns, kind, text, src, model_name);
+      if (!st.ok()) co_return st;
+    }
+    if (auto* sum = out->if_contains("summary"); sum && sum->is_string() && !sum->as_string().empty() &&
+        opts.extract_summary && !src.conversation_id.empty()) {
+      Namespace sns = ns;
+      sns.session_id = src.conversation_id;
+      Status st = co_await replace_summary(project, sns, std::string(sum->as_string()), src);
+      if (!st.ok()) co_return st;
+    }
+    co_return Status();
+  }
+
+  // The newest active summary of a session is superseded by the new one.
+  awaitable<Status> replace_summary(const std::string& project, const Namespace& ns, std::string text, Source src) {
+    int64_t now = clock.now_seconds();
+    Record r{new_id("mem"), project, ns, "summary", std::move(text), "{}", std::move(src), now, now, now, std::nullopt, "active"};
+    std::function<Status(store::Database&)> fn = [r](store::Database& db) -> Status {
+      auto& q = db.stmt("SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2 AND session_id=?3"
+                        " AND kind='summary' AND status='active'");
+      q.bind(1, r.project_id).bind(2, r.ns.user_id).bind(3, r.ns.session_id);
+      std::vector<std::string> old;
+      while (q.step()) old.push_back(q.text(0));
+      q.reset();
+      if (Status s = insert_record(db, r, "session summary"); !s.ok()) return s;
+      for (const auto& id : old) {
+        int64_t seq;
+        auto o = load(db, r.project_id, id, &seq);
+        if (!o.ok()) return o.status();
+        if (Status s = retire(db, *o, seq, "superseded", r.id, "extraction", "newer session summary", r.created_at); !s.ok())
+          return s;
+      }
+      return Status();
+    };
+    co_return co_await write_async(store, std::move(fn));
+  }
+
+  // Decides add / update / supersede / ignore for one new memory against the most similar
+  // existing ones, then applies it in one transaction.
+  awaitable<Status> consolidate(const std::string& project, const Namespace& ns, const std::string& kind,
+                                const std::string& text, const Source& src, const std::string& model_name) {
+    Filter f;
+    f.user_id = ns.user_id;
+    if (!ns.agent_id.empty()) f.agent_id = ns.agent_id;
+    std::function<Result<std::vector<Record>>(store::Database&)> find = [project, text, f](store::Database& db) {
+      return hybrid_search(db, project, text, f, 5);
+    };
+    auto similar = co_await read_async<Result<std::vector<Record>>>(store, std::move(find));
+    if (!similar.ok()) co_return similar.status();
+    std::erase_if(*similar, [](const Record& r) { return r.kind == "summary"; });
+    std::string decision = "add", new_text = text;
+    std::optional<size_t> target;
+    auto norm = [](std::string s) {
+      auto ws = words(s);
+      std::string o;
+      for (auto& w : ws) o += w + " ";
+      return o;
+    };
+    for (size_t i = 0; i < similar->size(); ++i)
+      if (norm((*similar)[i].text) == norm(text)) decision = "ignore";
+    if (decision != "ignore" && !similar->empty()) {
+      std::string task = "Existing memories:\n";
+      for (size_t i = 0; i < similar->size(); ++i) task += std::to_string(i) + ". " + (*similar)[i].text + "\n";
+      task += "\nNew memory: " + text + "\n";
+      auto out = co_await ask(model_name, kConsolidationPrompt, task, "memory_consolidation", consolidation_schema());
+      if (!out.ok()) co_return out.status();
+      auto* d = out->if_contains("decision");
+      auto* t = out->if_contains("text");
+      auto* tg = out->if_contains("target");
+      if (!d || !d->is_string() || !t || !t->is_string())
+        co_return Status(Code::invalid_argument, "consolidation output lacks 'decision' or 'text'");
+      decision = std::string(d->as_string());
+      if (decision != "add" && decision != "update" && decision != "supersede" && decision != "ignore")
+        co_return Status(Code::invalid_argument, "consolidation output: unknown decision '" + decision + "'");
+      if (!t->as_string().empty()) new_text = std::string(t->as_string());
+      if (decision == "update" || decision == "supersede") {
+        if (!tg || !tg->is_int64() || tg->as_int64() < 0 || static_cast<size_t>(tg->as_int64()) >= similar->size())
+          co_return Status(Code::invalid_argument, "consolidation output: 'target' is not one of the listed memories");
+        target = static_cast<size_t>(tg->as_int64());
+      }
+    }
+    if (decision == "ignore") co_return Status();
+    int64_t now = clock.now_seconds();
+    Record r{new_id("mem"), project, ns, kind, new_text, "{}", src, now, now, now, std::nullopt, "active"};
+    std::optional<std::string> target_id;
+    if (target) target_id = (*similar)[*target].id;
+    std::function<Status(store::Database&)> fn = [r, decision, target_id, now](store::Database& db) -> Status {
+      if (decision == "add") return insert_record(db, r, "extracted");
+      int64_t seq;
+      auto old = load(db, r.project_id, *target_id, &seq);
+      if (!old.ok()) return old.status();
+      if (old->status != "active") return insert_record(db, r, "extracted (target no longer active)");
+      if (decision == "update") return set_text(db, *old, seq, r.text, "extraction", "refined by a later turn", now);
+      if (Status s = insert_record(db, r, "supersedes " + old->id); !s.ok()) return s;
+      return retire(db, *old, seq, "superseded", r.id, "extraction", "contradicted by a later turn", now);
+    };
+    co_return co_await write_async(store, std::move(fn));
+  }
+
+  void wake() {
+    std::lock_guard lk(mu);
+    for (auto& t : sleepers) net::post(t->get_executor(), [t] { t->cancel(); });
+  }
+};
+
+Memory::Memory(net::io_context& io, store::Executor& store, model::Registry& models, Options opts, Clock& clock)
+    : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), clock)) {}
+
+Memory::~Memory() { stop(); }
+
+std::vector<store::Migration> Memory::migrations() {
+  return {{"memory", 1, R"sql(
+CREATE TABLE memory_records (
+  seq INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  text TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  valid_from INTEGER NOT NULL,
+  valid_to INTEGER,
+  status TEXT NOT NULL,
+  superseded_by TEXT,
+  embedding BLOB
+);
+CREATE UNIQUE INDEX memory_records_id ON memory_records(project_id, id);
+CREATE INDEX memory_records_ns ON memory_records(project_id, user_id, agent_id, status);
+CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'porter unicode61');
+CREATE TABLE memory_history (
+  project_id TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  n INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  text TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  related_id TEXT
+);
+CREATE INDEX memory_history_record ON memory_history(project_id, record_id);
+CREATE TABLE memory_jobs (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  next_run_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX memory_jobs_due ON memory_jobs(status, next_run_at);
+CREATE INDEX memory_jobs_user ON memory_jobs(project_id, user_id);
+)sql"}};
+}
+
+Status Memory::start() {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  impl_->store.submit(
+      [](store::Database& db) {
+        return db.stmt("UPDATE memory_jobs SET status='pending' WHERE status='running'").run();
+      },
+      [&p](Status s) { p.set_value(std::move(s)); });
+  Status st = f.get();
+  if (!st.ok()) return st;
+  for (int i = 0; i < impl_->opts.max_concurrent_jobs; ++i)
+    net::co_spawn(net::make_strand(impl_->io), impl_->worker(), net::detached);
+  return {};
+}
+
+void Memory::stop() {
+  impl_->stopping.store(true);
+  impl_->wake();
+}
+
+void Memory::notify() { impl_->wake(); }
+
+Status Memory::enqueue_extraction(store::Database& db, const TurnForExtraction& t) {
+  json::array items;
+  for (const auto& it : t.items) {
+    if (it->type != ItemType::message || it->role == "system" || it->role == "developer") continue;
+    items.push_back(json::object{{"id", it->id}, {"role", it->role}, {"text", it->text()}});
+  }
+  if (items.empty()) return {};
+  json::object payload{{"project_id", t.project_id}, {"response_id", t.response_id},
+                       {"conversation_id", t.conversation_id}, {"model", t.model},
+                       {"user_id", t.ns.user_id}, {"agent_id", t.ns.agent_id},
+                       {"session_id", t.ns.session_id}, {"items", std::move(items)}};
+  int64_t now = impl_->clock.now_millis();
+  auto& st = db.stmt("INSERT INTO memory_jobs(id, project_id, user_id, kind, payload, status, next_run_at,"
+                     " created_at, updated_at) VALUES (?1,?2,?3,'extract',?4,'pending',?5,?6,?6)");
+  return st.bind(1, new_id("job")).bind(2, t.project_id).bind(3, t.ns.user_id).bind(4, json::serialize(payload))
+      .bind(5, now).bind(6, now / 1000).run();
+}
+
+awaitable<Result<Record>> Memory::write(const std::string& project, Namespace ns, std::string kind, std::string text,
+                                        std::string metadata, Source source) {
+  int64_t now = impl_->clock.now_seconds();
+  Record r{new_id("mem"), project, std::move(ns), std::move(kind), std::move(text), std::move(metadata),
+           std::move(source), now, now, now, std::nullopt, "active"};
+  std::function<Status(store::Database&)> fn = [r](store::Database& db) { return insert_record(db, r, "written"); };
+  Status st = co_await write_async(impl_->store, std::move(fn));
+  if (!st.ok()) co_return st;
+  co_return r;
+}
+
+awaitable<Result<Record>> Memory::get(const std::string& project, const std::string& id) {
+  std::function<Result<Record>(store::Database&)> fn = [project, id](store::Database& db) { return load(db, project, id); };
+  auto r = co_await read_async<Result<Record>>(impl_->store, std::move(fn));
+  if (r.ok() && r->status == "deleted") co_return not_found(id);
+  co_return r;
+}
+
+awaitable<Result<std::vector<Record>>> Memory::list(const std::string& project, Filter f, int limit,
+                                                    std::optional<std::string> after) {
+  using R = Result<std::vector<Record>>;
+  std::function<R(store::Database&)> fn = [project, f, limit, after](store::Database& db) -> R {
+    std::vector<std::string> binds;
+    std::string cond = filter_sql(f, binds);
+    if (f.include_inactive) cond += " AND status!='deleted'";
+    if (after) {
+      int64_t seq;
+      auto a = load(db, project, *after, &seq);
+      if (!a.ok()) return Status(Code::invalid_argument, "No memory with id '" + *after + "'.", "after");
+      binds.push_back(std::to_string(seq));
+      cond += " AND seq<CAST(?" + std::to_string(binds.size() + 1) + " AS INTEGER)";
+    }
+    auto p = db.prepare(std::string("SELECT ") + kCols + " FROM memory_records WHERE project_id=?1" + cond +
+                        " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1));
+    if (!p.ok()) return p.status();
+    auto& q = **p;
+    q.bind(1, project);
+    for (size_t i = 0; i < binds.size(); ++i) q.bind(static_cast<int>(i + 2), binds[i]);
+    std::vector<Record> out;
+    while (q.step()) out.push_back(row_of(q));
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    return out;
+  };
+  co_return co_await read_async<R>(impl_->store, std::move(fn));
+}
+
+awaitable<Result<Record>> Memory::update(const std::string& project, const std::string& id,
+                                         std::optional<std::string> text, std::optional<std::string> metadata) {
+  auto out = std::make_shared<Record>();
+  int64_t now = impl_->clock.now_seconds();
+  std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
+    int64_t seq;
+    auto r = load(db, project, id, &seq);
+    if (!r.ok()) return r.status();
+    if (r->status == "deleted") return not_found(id);
+    if (r->status != "active")
+      return Status(Code::failed_precondition, "Memory '" + id + "' is " + r->status + " and cannot be changed.", "", "memory_not_active");
+    if (metadata) {
+      auto& st = db.stmt("UPDATE memory_records SET metadata=?3, updated_at=?4 WHERE project_id=?1 AND id=?2");
+      if (Status s = st.bind(1, project).bind(2, id).bind(3, *metadata).bind(4, now).run(); !s.ok()) return s;
+      r->metadata = *metadata;
+      r->updated_at = now;
+    }
+    if (text && *text != r->text) {
+      if (Status s = set_text(db, *r, seq, *text, "api", "corrected through the API", now); !s.ok()) return s;
+    }
+    *out = std::move(*r);
+    return Status();
+  };
+  Status st = co_await write_async(impl_->store, std::move(fn));
+  if (!st.ok()) co_return st;
+  co_return *out;
+}
+
+awaitable<Result<Record>> Memory::remove(const std::string& project, const std::string& id) {
+  auto out = std::make_shared<Record>();
+  int64_t now = impl_->clock.now_seconds();
+  std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
+    int64_t seq;
+    auto r = load(db, project, id, &seq);
+    if (!r.ok()) return r.status();
+    if (r->status == "deleted") return not_found(id);
+    if (Status s = retire(db, *r, seq, "deleted", std::nullopt, "api", "deleted through the API", now); !s.ok()) return s;
+    *out = std::move(*r);
+    return Status();
+  };
+  Status st = co_await write_async(impl_->store, std::move(fn));
+  if (!st.ok()) co_return st;
+  co_return *out;
+}
+
+awaitable<Result<std::vector<HistoryEntry>>> Memory::history(const std::string& project, const std::string& id) {
+  using R = Result<std::vector<HistoryEntry>>;
+  std::function<R(store::Database&)> fn = [project, id](store::Database& db) -> R {
+    auto r = load(db, project, id);
+    if (!r.ok()) return r.status();
+    auto& q = db.stmt("SELECT at, event, text, actor, reason, related_id FROM memory_history"
+                      " WHERE project_id=?1 AND record_id=?2 ORDER BY n");
+    q.bind(1, project).bind(2, id);
+    std::vector<HistoryEntry> out;
+    while (q.step()) out.push_back({q.int64(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text_opt(5)});
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    return out;
+  };
+  co_return co_await read_async<R>(impl_->store, std::move(fn));
+}
+
+awaitable<Result<std::vector<Record>>> Memory::search(const std::string& project, std::string query, Filter f,
+                                                      size_t top_k) {
+  using R = Result<std::vector<Record>>;
+  std::function<R(store::Database&)> fn = [project, query, f, top_k](store::Database& db) {
+    return hybrid_search(db, project, query, f, top_k);
+  };
+  co_return co_await read_async<R>(impl_->store, std::move(fn));
+}
+
+awaitable<Result<std::vector<Record>>> Memory::relevant(const std::string& project, const Namespace& ns,
+                                                        const std::string& query) {
+  Filter f;
+  f.user_id = ns.user_id;
+  auto r = co_await search(project, query, f, impl_->opts.injection_top_k * 2);
+  if (!r.ok()) co_return r;
+  std::vector<Record> out;
+  int64_t budget = impl_->opts.injection_token_budget;
+  for (auto& rec : *r) {
+    if (!ns.agent_id.empty() && !rec.ns.agent_id.empty() && rec.ns.agent_id != ns.agent_id) continue;
+    int64_t cost = static_cast<int64_t>(rec.text.size() / 4) + 4;
+    if (cost > budget || out.size() >= impl_->opts.injection_top_k) break;
+    budget -= cost;
+    out.push_back(std::move(rec));
+  }
+  co_return out;
+}
+
+awaitable<Result<int64_t>> Memory::erase_user(const std::string& project, const std::string& user_id) {
+  auto count = std::make_shared<int64_t>(0);
+  std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
+    auto& fts = db.stmt("DELETE FROM memory_fts WHERE rowid IN (SELECT seq FROM memory_records WHERE project_id=?1 AND user_id=?2)");
+    if (Status s = fts.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
+    auto& h = db.stmt("DELETE FROM memory_history WHERE project_id=?1 AND record_id IN"
+                      " (SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2)");
+    if (Status s = h.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
+    auto& r = db.stmt("DELETE FROM memory_records WHERE project_id=?1 AND user_id=?2");
+    if (Status s = r.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
+    *count = db.changes();
+    auto& j = db.stmt("DELETE FROM memory_jobs WHERE project_id=?1 AND user_id=?2");
+    return j.bind(1, project).bind(2, user_id).run();
+  };
+  Status st = co_await write_async(impl_->store, std::move(fn));
+  if (!st.ok()) co_return st;
+  co_return *count;
+}
+
+awaitable<Result<std::vector<Job>>> Memory::jobs(const std::string& project, std::optional<std::string> status, int limit) {
+  using R = Result<std::vector<Job>>;
+  std::function<R(store::Database&)> fn = [project, status, limit](store::Database& db) -> R {
+    auto& q = db.stmt("SELECT id, kind, status, user_id, last_error, attempts, created_at, updated_at, next_run_at"
+                      " FROM memory_jobs WHERE project_id=?1 AND (?2 IS NULL OR status=?2)"
+                      " ORDER BY created_at DESC, id DESC LIMIT ?3");
+    q.bind(1, project).bind_opt(2, status).bind(3, limit);
+    std::vector<Job> out;
+    while (q.step()) {
+      Job j;
+      j.id = q.text(0);
+      j.kind = q.text(1);
+      j.status = q.text(2);
+      j.user_id = q.text(3);
+      j.last_error = q.text(4);
+      j.attempts = static_cast<int>(q.int64(5));
+      j.created_at = q.int64(6);
+      j.updated_at = q.int64(7);
+      j.next_run_at = q.int64(8) / 1000;
+      out.push_back(std::move(j));
+    }
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    return out;
+  };
+  co_return co_await read_async<R>(impl_->store, std::move(fn));
+}
+
+}  // namespace cn::memory

@@ -1,0 +1,220 @@
+// Long-term memory end to end: background extraction through the recording upstream,
+// injection into later conversations of the same user only, consolidation with history,
+// erasure, durable jobs across kill -9, and the memory API's errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withServer, Server, sleep } from './harness.mjs';
+import { startFakeUpstream } from './fake-upstream.mjs';
+
+async function jobsSettled(server, n = 1) {
+  for (let i = 0; i < 200; i++) {
+    const r = await server.json('/v1/memory/jobs?limit=100');
+    const jobs = r.body.data;
+    if (jobs.length >= n && jobs.every((j) => j.status === 'done' || j.status === 'failed')) return jobs;
+    await sleep(50);
+  }
+  throw new Error('memory jobs did not settle');
+}
+
+const chatTurns = (upstream) => upstream.requests.filter((r) => !r.body.response_format);
+
+test('facts follow the user into a new conversation, and no one else', async () => {
+  await withServer({}, async ({ client, server, upstream }) => {
+    await client.responses.create({ model: 'm', input: 'Hello. I am allergic to peanuts. I prefer answers in French.', safety_identifier: 'alice' });
+    const jobs = await jobsSettled(server);
+    assert.equal(jobs[0].status, 'done');
+    const extraction = upstream.requests.find((r) => r.body.response_format?.json_schema?.name === 'memory_extraction');
+    assert.equal(extraction.body.response_format.type, 'json_schema');
+    assert.equal(extraction.body.response_format.json_schema.strict, true);
+    const list = await server.json('/v1/memories?user_id=alice');
+    assert.deepEqual(list.body.data.map((m) => m.text).sort(), ['I am allergic to peanuts.', 'I prefer answers in French.']);
+    const fact = list.body.data.find((m) => m.kind === 'fact');
+    assert.equal(fact.source.type, 'extraction');
+    assert.match(fact.source.response_id, /^resp_/);
+    assert.equal(fact.source.item_ids.length, 2);
+
+    // A brand-new conversation, no previous_response_id: the memories are in the context.
+    const conv = await client.conversations.create({});
+    const r = await client.responses.create({ model: 'm', input: 'Which snack should I buy for the trip?', conversation: conv.id, safety_identifier: 'alice' });
+    const sent = JSON.stringify(chatTurns(upstream).at(-1).body.messages);
+    assert.match(sent, /allergic to peanuts/);
+    assert.match(sent, /long_term_memory/);
+    assert.ok(r.memories_used.includes(fact.id));
+    // The same through the header.
+    await server.json('/v1/responses', { method: 'POST', headers: { 'x-continuum-user': 'alice' }, body: JSON.stringify({ model: 'm', input: 'peanuts in the snack?' }) });
+    assert.match(JSON.stringify(chatTurns(upstream).at(-1).body.messages), /allergic to peanuts/);
+
+    // Another user sees nothing of it; nor does a request without a user, or with memory off.
+    await client.responses.create({ model: 'm', input: 'Which snack should I buy, peanuts?', safety_identifier: 'bob' });
+    assert.doesNotMatch(JSON.stringify(chatTurns(upstream).at(-1).body.messages), /allergic/);
+    await client.responses.create({ model: 'm', input: 'Which snack with peanuts?' });
+    assert.doesNotMatch(JSON.stringify(chatTurns(upstream).at(-1).body.messages), /allergic/);
+    const off = await client.responses.create({ model: 'm', input: 'peanuts snack?', safety_identifier: 'alice', memory: 'off' });
+    assert.doesNotMatch(JSON.stringify(chatTurns(upstream).at(-1).body.messages), /allergic/);
+    assert.equal(off.memories_used, undefined);
+  });
+});
+
+test('a changed preference supersedes the old one; history keeps both', async () => {
+  await withServer({}, async ({ client, server }) => {
+    await client.responses.create({ model: 'm', input: 'I prefer answers in French.', safety_identifier: 'carol' });
+    await jobsSettled(server, 1);
+    const before = (await server.json('/v1/memories?user_id=carol')).body.data;
+    assert.equal(before.length, 1);
+    await client.responses.create({ model: 'm', input: 'Actually I prefer answers in German.', safety_identifier: 'carol' });
+    await jobsSettled(server, 2);
+    const active = (await server.json('/v1/memories?user_id=carol')).body.data;
+    assert.deepEqual(active.map((m) => m.text), ['Actually I prefer answers in German.']);
+    const old = (await server.json(`/v1/memories/${before[0].id}`)).body;
+    assert.equal(old.status, 'superseded');
+    assert.equal(old.superseded_by, active[0].id);
+    assert.ok(old.valid_to >= old.valid_from);
+    const all = (await server.json('/v1/memories?user_id=carol&status=all')).body.data;
+    assert.equal(all.length, 2);
+    const hist = (await server.json(`/v1/memories/${before[0].id}/history`)).body.data;
+    assert.deepEqual(hist.map((h) => h.event), ['created', 'superseded']);
+    assert.equal(hist[1].related_id, active[0].id);
+    // Only the current preference is injected.
+    const s = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'answers language', filters: { user_id: 'carol' } }) });
+    assert.deepEqual(s.body.data.map((m) => m.text), ['Actually I prefer answers in German.']);
+  });
+});
+
+test('explicit writes are searchable at once; patch and delete keep history', async () => {
+  await withServer({}, async ({ server }) => {
+    const w = await server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'Dana works night shifts at the hospital.', user_id: 'dana', kind: 'fact', metadata: { topic: 'work' } }) });
+    assert.equal(w.status, 200);
+    assert.equal(w.body.source.type, 'api');
+    const s = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'night shifts', top_k: 3, filters: { user_id: 'dana', metadata: { topic: 'work' } } }) });
+    assert.equal(s.body.data[0].id, w.body.id);
+    assert.ok(s.body.data[0].score > 0);
+    const none = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'night shifts', filters: { user_id: 'dana', metadata: { topic: 'home' } } }) });
+    assert.equal(none.body.data.length, 0);
+    const p = await server.json(`/v1/memories/${w.body.id}`, { method: 'PATCH', body: JSON.stringify({ text: 'Dana works day shifts now.' }) });
+    assert.equal(p.body.text, 'Dana works day shifts now.');
+    const d = await server.json(`/v1/memories/${w.body.id}`, { method: 'DELETE' });
+    assert.deepEqual(d.body, { id: w.body.id, object: 'memory.deleted', deleted: true });
+    assert.equal((await server.json(`/v1/memories/${w.body.id}`)).status, 404);
+    const hist = (await server.json(`/v1/memories/${w.body.id}/history`)).body.data;
+    assert.deepEqual(hist.map((h) => [h.event, h.text]), [['created', 'Dana works night shifts at the hospital.'], ['updated', 'Dana works day shifts now.'], ['deleted', 'Dana works day shifts now.']]);
+    const gone = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'shifts', filters: { user_id: 'dana' } }) });
+    assert.equal(gone.body.data.length, 0);
+  });
+});
+
+test('erasing a user removes everything remembered, and a restart does not bring it back', async () => {
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  await server.start();
+  try {
+    const client = server.client();
+    await client.responses.create({ model: 'm', input: 'I live in Lisbon. My dog is called Rex.', safety_identifier: 'erin' });
+    await client.responses.create({ model: 'm', input: 'I live in Oslo.', safety_identifier: 'frank' });
+    await jobsSettled(server, 2);
+    const ids = (await server.json('/v1/memories?user_id=erin')).body.data.map((m) => m.id);
+    assert.equal(ids.length, 2);
+    const del = await server.json('/v1/users/erin/memories', { method: 'DELETE' });
+    assert.deepEqual(del.body, { object: 'user.memories.deleted', user_id: 'erin', deleted: 2 });
+    const check = async () => {
+      assert.equal((await server.json('/v1/memories?user_id=erin&status=all')).body.data.length, 0);
+      for (const id of ids) {
+        assert.equal((await server.json(`/v1/memories/${id}`)).status, 404);
+        assert.equal((await server.json(`/v1/memories/${id}/history`)).status, 404);
+      }
+      const s = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'Lisbon dog Rex' }) });
+      assert.ok(s.body.data.every((m) => m.namespace.user_id !== 'erin'));
+      const jobs = (await server.json('/v1/memory/jobs?limit=100')).body.data;
+      assert.ok(jobs.every((j) => j.user_id !== 'erin'));
+    };
+    await check();
+    await server.kill9();
+    await server.start();
+    await check();
+    assert.equal((await server.json('/v1/memories?user_id=frank')).body.data.length, 1);
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
+
+test('extraction jobs pending at kill -9 complete after the restart', async () => {
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  await server.start();
+  try {
+    await server.client().responses.create({ model: 'm', input: 'SLOWEXTRACT I collect vintage maps.', safety_identifier: 'gina' });
+    for (let i = 0; i < 100; i++) {
+      const jobs = (await server.json('/v1/memory/jobs')).body.data;
+      if (jobs[0]?.status === 'running') break;
+      await sleep(20);
+    }
+    await server.kill9();
+    await server.start();
+    const jobs = await jobsSettled(server, 1);
+    assert.equal(jobs[0].status, 'done');
+    assert.ok(jobs[0].attempts >= 2);
+    const mems = (await server.json('/v1/memories?user_id=gina')).body.data;
+    assert.deepEqual(mems.map((m) => m.text), ['SLOWEXTRACT I collect vintage maps.']);
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
+
+test('malformed extraction output is retried, then the job fails visibly', async () => {
+  await withServer({}, async ({ client, server }) => {
+    await client.responses.create({ model: 'm', input: 'MALFORMED I like tea.', safety_identifier: 'hank' });
+    const jobs = await jobsSettled(server, 1);
+    assert.equal(jobs[0].status, 'failed');
+    assert.equal(jobs[0].attempts, 3);
+    assert.match(jobs[0].last_error, /JSON/);
+    const failed = await server.json('/v1/memory/jobs?status=failed');
+    assert.equal(failed.body.data.length, 1);
+    assert.equal((await server.json('/v1/memories?user_id=hank')).body.data.length, 0);
+  });
+});
+
+test('memory API: bad input and other projects', async () => {
+  const server = new Server({});
+  const other = server.createKey('proj_other');
+  await server.start();
+  try {
+    const w = await server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'x is y', user_id: 'u1' }) });
+    const cases = [
+      ['/v1/memories', 'POST', '{"user_id":"u"}', 400, 'text'],
+      ['/v1/memories', 'POST', '{"text":5}', 400, 'text'],
+      ['/v1/memories', 'POST', '{"text":"a","kind":"rumour"}', 400, 'kind'],
+      ['/v1/memories', 'POST', '{"text":"a","user_id":""}', 400, 'user_id'],
+      ['/v1/memories', 'POST', '{"text":"a","metadata":{"k":1}}', 400, 'metadata.k'],
+      ['/v1/memories', 'POST', 'not json', 400, null],
+      ['/v1/memories/search', 'POST', '{}', 400, 'query'],
+      ['/v1/memories/search', 'POST', '{"query":"a","top_k":0}', 400, 'top_k'],
+      ['/v1/memories/search', 'POST', '{"query":"a","filters":{"user_id":5}}', 400, 'filters.user_id'],
+      ['/v1/memories?limit=1000', 'GET', undefined, 400, 'limit'],
+      ['/v1/memories?status=gone', 'GET', undefined, 400, 'status'],
+      ['/v1/memory/jobs?status=weird', 'GET', undefined, 400, 'status'],
+      ['/v1/memories/mem_nope', 'GET', undefined, 404, null],
+      ['/v1/memories/mem_nope', 'DELETE', undefined, 404, null],
+      [`/v1/memories/${w.body.id}`, 'PATCH', '{}', 400, 'text'],
+    ];
+    for (const [path, method, body, status, param] of cases) {
+      const r = await server.json(path, { method, body });
+      assert.equal(r.status, status, `${method} ${path} ${body}: ${JSON.stringify(r.body)}`);
+      assert.ok(r.body.error, path);
+      if (param) assert.equal(r.body.error.param, param, path);
+    }
+    for (const [path, method] of [[`/v1/memories/${w.body.id}`, 'GET'], [`/v1/memories/${w.body.id}/history`, 'GET'], [`/v1/memories/${w.body.id}`, 'DELETE'], [`/v1/memories/${w.body.id}`, 'PATCH']]) {
+      const r = await server.json(path, { method, key: other, body: method === 'PATCH' ? '{"text":"hijack"}' : undefined });
+      assert.equal(r.status, 404, path);
+    }
+    const s = await server.json('/v1/memories/search', { method: 'POST', key: other, body: JSON.stringify({ query: 'x is y' }) });
+    assert.equal(s.body.data.length, 0);
+    assert.equal((await server.json(`/v1/memories/${w.body.id}`)).body.text, 'x is y');
+    assert.equal((await fetch(server.base + '/v1/memories')).status, 401);
+  } finally {
+    await server.stop();
+    server.cleanup();
+  }
+});
