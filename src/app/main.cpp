@@ -115,6 +115,7 @@ int serve(app::Config cfg) {
   mo.extract_preferences = cfg.memory_preferences;
   mo.extract_summary = cfg.memory_summary;
   mo.max_concurrent_jobs = cfg.memory_max_jobs;
+  mo.index_dir = (std::filesystem::path(cfg.data_dir) / "memory-index").string();
   memory::Memory mem(io, **store, models, mo);
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {

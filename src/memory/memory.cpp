@@ -1,5 +1,10 @@
 #include "memory/memory.hpp"
 
+#include <filesystem>
+#include <future>
+
+#include "memory/index.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
@@ -86,6 +91,15 @@ std::string blob_of(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
 
+// A change the vector index must follow once the write that made it has committed.
+struct IndexChange {
+  bool add;
+  std::string user_id;
+  int64_t seq;
+  std::vector<float> vec;
+};
+using Changes = std::vector<IndexChange>;
+
 // ---- rows ----------------------------------------------------------------------------------------
 
 constexpr const char* kCols =
@@ -169,7 +183,8 @@ Status add_history(store::Database& db, const Record& r, const std::string& even
   return st.run();
 }
 
-Status insert_record(store::Database& db, const Record& r, const std::string& reason) {
+Status insert_record(store::Database& db, const Record& r, const std::string& reason, Changes* ch) {
+  auto vec = local_embed(r.text);
   auto& st = db.stmt(
       "INSERT INTO memory_records(project_id, id, user_id, agent_id, session_id, kind, text,"
       " metadata, source, created_at, updated_at, valid_from, valid_to, status, superseded_by,"
@@ -177,9 +192,10 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
   st.bind(1, r.project_id).bind(2, r.id).bind(3, r.ns.user_id).bind(4, r.ns.agent_id).bind(5, r.ns.session_id);
   st.bind(6, r.kind).bind(7, r.text).bind(8, r.metadata).bind(9, json::serialize(source_json(r.source)));
   st.bind(10, r.created_at).bind(11, r.updated_at).bind(12, r.valid_from);
-  st.bind(13, blob_of(local_embed(r.text)));
+  st.bind(13, blob_of(vec));
   if (Status s = st.run(); !s.ok()) return s;
   int64_t seq = sqlite3_last_insert_rowid(db.raw());
+  if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
   auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
   if (Status s = fts.bind(1, seq).bind(2, r.text).run(); !s.ok()) return s;
   return add_history(db, r, "created", r.source.type, reason, r.created_at);
@@ -188,7 +204,8 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
 // Ends a record's validity: superseded (by `by`) or deleted. Its text leaves the lexical index.
 Status retire(store::Database& db, Record& r, int64_t seq, const std::string& status,
               const std::optional<std::string>& by, const std::string& actor,
-              const std::string& reason, int64_t now) {
+              const std::string& reason, int64_t now, Changes* ch) {
+  if (ch) ch->push_back({false, r.ns.user_id, seq, {}});
   auto& st = db.stmt("UPDATE memory_records SET status=?3, valid_to=?4, superseded_by=?5, updated_at=?4"
                      " WHERE project_id=?1 AND id=?2");
   st.bind(1, r.project_id).bind(2, r.id).bind(3, status).bind(4, now).bind_opt(5, by);
@@ -202,10 +219,12 @@ Status retire(store::Database& db, Record& r, int64_t seq, const std::string& st
 }
 
 Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& text,
-                const std::string& actor, const std::string& reason, int64_t now) {
+                const std::string& actor, const std::string& reason, int64_t now, Changes* ch) {
+  auto vec = local_embed(text);
   auto& st = db.stmt("UPDATE memory_records SET text=?3, embedding=?4, updated_at=?5"
                      " WHERE project_id=?1 AND id=?2");
-  st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind(4, blob_of(local_embed(text))).bind(5, now);
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind(4, blob_of(vec)).bind(5, now);
+  if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
   if (Status s = st.run(); !s.ok()) return s;
   auto& del = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
   if (Status s = del.bind(1, seq).run(); !s.ok()) return s;
@@ -263,8 +282,33 @@ std::string fts_query(std::string_view text) {
 
 // Hybrid retrieval inside one read: lexical (FTS5 bm25) and vector (exact cosine) rankings,
 // fused by reciprocal rank (k = 60).
+bool matches(const Record& r, const Filter& f) {
+  if (f.user_id && r.ns.user_id != *f.user_id) return false;
+  if (f.agent_id && r.ns.agent_id != *f.agent_id) return false;
+  if (f.session_id && r.ns.session_id != *f.session_id) return false;
+  if (f.kind && r.kind != *f.kind) return false;
+  if (f.valid_at) {
+    if (r.status == "deleted" || r.valid_from > *f.valid_at || (r.valid_to && *r.valid_to <= *f.valid_at)) return false;
+  } else if (!f.include_inactive && r.status != "active") {
+    return false;
+  }
+  if (!f.metadata.empty()) {
+    boost::system::error_code ec;
+    auto md = json::parse(r.metadata, ec);
+    if (ec || !md.is_object()) return false;
+    for (const auto& [k, v] : f.metadata) {
+      auto* x = md.as_object().if_contains(k);
+      if (!x || !x->is_string() || x->as_string() != v) return false;
+    }
+  }
+  return true;
+}
+
+// `candidates`, when given, are the vector ranking from the namespace's index (most similar
+// first); otherwise the vector ranking is an exact scan of the rows the filter selects.
 Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string& project,
-                                          const std::string& query, const Filter& f, size_t top_k) {
+                                          const std::string& query, const Filter& f, size_t top_k,
+                                          const std::vector<std::pair<float, int64_t>>* candidates = nullptr) {
   constexpr double kRrf = 60;
   size_t depth = std::max<size_t>(top_k * 4, 20);
   std::unordered_map<int64_t, double> fused;
@@ -288,8 +332,19 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
     q.reset();
     if (!st.ok()) return st;
   }
-  // Vector: exact scan of the namespace.
-  {
+  // Vector ranking.
+  if (candidates) {
+    auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE seq=?1");
+    size_t rank = 0;
+    for (const auto& [sim, seq] : *candidates) {
+      if (rank >= depth) break;
+      if (sim <= 0.05f) continue;
+      q.bind(1, seq);
+      bool ok = q.step() && q.text(1) == project && matches(row_of(q), f);
+      q.reset();
+      if (ok) fused[seq] += 1.0 / (kRrf + static_cast<double>(++rank));
+    }
+  } else {
     auto qv = local_embed(query);
     std::vector<std::string> binds;
     std::string cond = filter_sql(f, binds);
@@ -404,6 +459,149 @@ struct Memory::Impl {
 
   Impl(net::io_context& i, store::Executor& s, model::Registry& m, Options o, Clock& c)
       : io(i), store(s), models(m), opts(std::move(o)), clock(c) {}
+
+  // ---- per-namespace vector indexes (one per project and user) --------------------------------
+
+  struct IndexEntry {
+    std::shared_ptr<VectorIndex> idx;  // null while loading
+    Changes pending;                   // changes that committed while loading
+    int64_t max_seq = 0;
+  };
+  std::mutex idx_mu;
+  std::unordered_map<std::string, IndexEntry> indexes;  // guarded by idx_mu
+
+  static std::string ns_key(const std::string& project, const std::string& user) { return project + "\x1f" + user; }
+  std::string index_path(const std::string& key) const {
+    return (std::filesystem::path(opts.index_dir) / (sha256_hex(key).substr(0, 32) + ".hnsw")).string();
+  }
+
+  void apply(const std::string& project, const Changes& changes) {
+    std::lock_guard lk(idx_mu);
+    for (const auto& c : changes) {
+      auto it = indexes.find(ns_key(project, c.user_id));
+      if (it == indexes.end()) continue;
+      auto& e = it->second;
+      if (!e.idx) {
+        e.pending.push_back(c);
+        continue;
+      }
+      if (c.add) {
+        e.idx->add(c.seq, c.vec.data());
+        e.max_seq = std::max(e.max_seq, c.seq);
+      } else {
+        e.idx->remove(c.seq);
+      }
+    }
+  }
+
+  // The loaded index of a namespace; loads it (from its saved file when that is current, else
+  // from the store) on first use.
+  awaitable<std::shared_ptr<VectorIndex>> index_for(const std::string& project, const std::string& user) {
+    std::string key = ns_key(project, user);
+    {
+      std::lock_guard lk(idx_mu);
+      auto it = indexes.find(key);
+      if (it != indexes.end() && it->second.idx) co_return it->second.idx;
+      if (it == indexes.end()) indexes[key];  // mark loading: commits from now on are kept
+    }
+    struct Loaded {
+      std::vector<int64_t> labels;
+      std::vector<float> flat;
+    };
+    std::function<Result<Loaded>(store::Database&)> fn = [project, user](store::Database& db) -> Result<Loaded> {
+      auto& q = db.stmt("SELECT seq, embedding FROM memory_records WHERE project_id=?1 AND user_id=?2"
+                        " AND status='active' ORDER BY seq");
+      q.bind(1, project).bind(2, user);
+      Loaded l;
+      while (q.step()) {
+        auto b = q.blob(1);
+        if (b.size() != kLocalDims * sizeof(float)) continue;
+        l.labels.push_back(q.int64(0));
+        auto* f = reinterpret_cast<const float*>(b.data());
+        l.flat.insert(l.flat.end(), f, f + kLocalDims);
+      }
+      Status st = q.status();
+      q.reset();
+      if (!st.ok()) return st;
+      return l;
+    };
+    auto loaded = co_await read_async<Result<Loaded>>(store, std::move(fn));
+    std::shared_ptr<VectorIndex> idx;
+    int64_t max_seq = 0;
+    if (loaded.ok()) {
+      max_seq = loaded->labels.empty() ? 0 : loaded->labels.back();
+      std::string tag = std::to_string(loaded->labels.size()) + ":" + std::to_string(max_seq);
+      if (!opts.index_dir.empty() && loaded->labels.size() > opts.index.hnsw_threshold) {
+        std::string saved;
+        auto from_file = VectorIndex::load(index_path(key), kLocalDims, opts.index, &saved);
+        if (from_file && saved == tag) {
+          idx = std::shared_ptr<VectorIndex>(std::move(from_file));
+          spdlog::info("memory index loaded from disk ({} vectors)", loaded->labels.size());
+        }
+      }
+      if (!idx) {
+        idx = std::make_shared<VectorIndex>(kLocalDims, opts.index);
+        idx->add_many(loaded->labels, loaded->flat, 2);
+      }
+    } else {
+      spdlog::warn("memory index load failed: {}", loaded.status().message());
+      idx = std::make_shared<VectorIndex>(kLocalDims, opts.index);
+    }
+    std::lock_guard lk(idx_mu);
+    auto& e = indexes[key];
+    if (e.idx) co_return e.idx;  // someone else finished first
+    for (const auto& c : e.pending) {
+      if (c.add) {
+        idx->add(c.seq, c.vec.data());
+        max_seq = std::max(max_seq, c.seq);
+      } else {
+        idx->remove(c.seq);
+      }
+    }
+    e.pending.clear();
+    e.idx = idx;
+    e.max_seq = max_seq;
+    co_return idx;
+  }
+
+  void drop_index(const std::string& project, const std::string& user) {
+    std::string key = ns_key(project, user);
+    std::lock_guard lk(idx_mu);
+    indexes.erase(key);
+    if (!opts.index_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(index_path(key), ec);
+      std::filesystem::remove(index_path(key) + ".tag", ec);
+    }
+  }
+
+  void save_indexes() {
+    if (opts.index_dir.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(opts.index_dir, ec);
+    std::lock_guard lk(idx_mu);
+    for (auto& [key, e] : indexes) {
+      if (!e.idx || !e.idx->is_hnsw()) continue;
+      e.idx->save(index_path(key), std::to_string(e.idx->size()) + ":" + std::to_string(e.max_seq));
+    }
+  }
+
+  // Hybrid search; the vector side comes from the namespace index when a user is given.
+  awaitable<Result<std::vector<Record>>> search(const std::string& project, const std::string& query, const Filter& f,
+                                                size_t top_k) {
+    using R = Result<std::vector<Record>>;
+    std::shared_ptr<std::vector<std::pair<float, int64_t>>> cands;
+    if (f.user_id) {
+      auto idx = co_await index_for(project, *f.user_id);
+      auto q = local_embed(query);
+      size_t extra = (f.agent_id || f.session_id || f.kind || !f.metadata.empty()) ? 8 : 2;
+      cands = std::make_shared<std::vector<std::pair<float, int64_t>>>(idx->search(q.data(), std::max<size_t>(top_k * 4, 40) * extra / 2));
+    }
+    std::function<R(store::Database&)> fn = [project, query, f, top_k, cands](store::Database& db) {
+      return hybrid_search(db, project, query, f, top_k, cands.get());
+    };
+    co_return co_await read_async<R>(store, std::move(fn));
+  }
 
   // Calls the model for structured output and parses the JSON object it returns.
   awaitable<Result<json::object>> ask(const std::string& model_name, const char* instructions,
@@ -564,24 +762,28 @@ struct Memory::Impl {
   awaitable<Status> replace_summary(const std::string& project, const Namespace& ns, std::string text, Source src) {
     int64_t now = clock.now_seconds();
     Record r{new_id("mem"), project, ns, "summary", std::move(text), "{}", std::move(src), now, now, now, std::nullopt, "active"};
-    std::function<Status(store::Database&)> fn = [r](store::Database& db) -> Status {
+    auto ch = std::make_shared<Changes>();
+    std::function<Status(store::Database&)> fn = [r, ch](store::Database& db) -> Status {
       auto& q = db.stmt("SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2 AND session_id=?3"
                         " AND kind='summary' AND status='active'");
       q.bind(1, r.project_id).bind(2, r.ns.user_id).bind(3, r.ns.session_id);
       std::vector<std::string> old;
       while (q.step()) old.push_back(q.text(0));
       q.reset();
-      if (Status s = insert_record(db, r, "session summary"); !s.ok()) return s;
+      if (Status s = insert_record(db, r, "session summary", ch.get()); !s.ok()) return s;
       for (const auto& id : old) {
         int64_t seq;
         auto o = load(db, r.project_id, id, &seq);
         if (!o.ok()) return o.status();
-        if (Status s = retire(db, *o, seq, "superseded", r.id, "extraction", "newer session summary", r.created_at); !s.ok())
+        if (Status s = retire(db, *o, seq, "superseded", r.id, "extraction", "newer session summary", r.created_at, ch.get());
+            !s.ok())
           return s;
       }
       return Status();
     };
-    co_return co_await write_async(store, std::move(fn));
+    Status st = co_await write_async(store, std::move(fn));
+    if (st.ok()) apply(project, *ch);
+    co_return st;
   }
 
   // Decides add / update / supersede / ignore for one new memory against the most similar
@@ -591,10 +793,7 @@ struct Memory::Impl {
     Filter f;
     f.user_id = ns.user_id;
     if (!ns.agent_id.empty()) f.agent_id = ns.agent_id;
-    std::function<Result<std::vector<Record>>(store::Database&)> find = [project, text, f](store::Database& db) {
-      return hybrid_search(db, project, text, f, 5);
-    };
-    auto similar = co_await read_async<Result<std::vector<Record>>>(store, std::move(find));
+    auto similar = co_await search(project, text, f, 5);
     if (!similar.ok()) co_return similar.status();
     std::erase_if(*similar, [](const Record& r) { return r.kind == "summary"; });
     std::string decision = "add", new_text = text;
@@ -633,17 +832,20 @@ struct Memory::Impl {
     Record r{new_id("mem"), project, ns, kind, new_text, "{}", src, now, now, now, std::nullopt, "active"};
     std::optional<std::string> target_id;
     if (target) target_id = (*similar)[*target].id;
-    std::function<Status(store::Database&)> fn = [r, decision, target_id, now](store::Database& db) -> Status {
-      if (decision == "add") return insert_record(db, r, "extracted");
+    auto ch = std::make_shared<Changes>();
+    std::function<Status(store::Database&)> fn = [r, decision, target_id, now, ch](store::Database& db) -> Status {
+      if (decision == "add") return insert_record(db, r, "extracted", ch.get());
       int64_t seq;
       auto old = load(db, r.project_id, *target_id, &seq);
       if (!old.ok()) return old.status();
-      if (old->status != "active") return insert_record(db, r, "extracted (target no longer active)");
-      if (decision == "update") return set_text(db, *old, seq, r.text, "extraction", "refined by a later turn", now);
-      if (Status s = insert_record(db, r, "supersedes " + old->id); !s.ok()) return s;
-      return retire(db, *old, seq, "superseded", r.id, "extraction", "contradicted by a later turn", now);
+      if (old->status != "active") return insert_record(db, r, "extracted (target no longer active)", ch.get());
+      if (decision == "update") return set_text(db, *old, seq, r.text, "extraction", "refined by a later turn", now, ch.get());
+      if (Status s = insert_record(db, r, "supersedes " + old->id, ch.get()); !s.ok()) return s;
+      return retire(db, *old, seq, "superseded", r.id, "extraction", "contradicted by a later turn", now, ch.get());
     };
-    co_return co_await write_async(store, std::move(fn));
+    Status st = co_await write_async(store, std::move(fn));
+    if (st.ok()) apply(project, *ch);
+    co_return st;
   }
 
   void wake() {
@@ -727,8 +929,9 @@ Status Memory::start() {
 }
 
 void Memory::stop() {
-  impl_->stopping.store(true);
+  if (impl_->stopping.exchange(true)) return;
   impl_->wake();
+  impl_->save_indexes();
 }
 
 void Memory::notify() { impl_->wake(); }
@@ -756,9 +959,11 @@ awaitable<Result<Record>> Memory::write(const std::string& project, Namespace ns
   int64_t now = impl_->clock.now_seconds();
   Record r{new_id("mem"), project, std::move(ns), std::move(kind), std::move(text), std::move(metadata),
            std::move(source), now, now, now, std::nullopt, "active"};
-  std::function<Status(store::Database&)> fn = [r](store::Database& db) { return insert_record(db, r, "written"); };
+  auto ch = std::make_shared<Changes>();
+  std::function<Status(store::Database&)> fn = [r, ch](store::Database& db) { return insert_record(db, r, "written", ch.get()); };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;
+  impl_->apply(project, *ch);
   co_return r;
 }
 
@@ -802,6 +1007,7 @@ awaitable<Result<std::vector<Record>>> Memory::list(const std::string& project, 
 awaitable<Result<Record>> Memory::update(const std::string& project, const std::string& id,
                                          std::optional<std::string> text, std::optional<std::string> metadata) {
   auto out = std::make_shared<Record>();
+  auto ch = std::make_shared<Changes>();
   int64_t now = impl_->clock.now_seconds();
   std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
     int64_t seq;
@@ -817,30 +1023,34 @@ awaitable<Result<Record>> Memory::update(const std::string& project, const std::
       r->updated_at = now;
     }
     if (text && *text != r->text) {
-      if (Status s = set_text(db, *r, seq, *text, "api", "corrected through the API", now); !s.ok()) return s;
+      if (Status s = set_text(db, *r, seq, *text, "api", "corrected through the API", now, ch.get()); !s.ok()) return s;
     }
     *out = std::move(*r);
     return Status();
   };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;
+  impl_->apply(project, *ch);
   co_return *out;
 }
 
 awaitable<Result<Record>> Memory::remove(const std::string& project, const std::string& id) {
   auto out = std::make_shared<Record>();
+  auto ch = std::make_shared<Changes>();
   int64_t now = impl_->clock.now_seconds();
   std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
     int64_t seq;
     auto r = load(db, project, id, &seq);
     if (!r.ok()) return r.status();
     if (r->status == "deleted") return not_found(id);
-    if (Status s = retire(db, *r, seq, "deleted", std::nullopt, "api", "deleted through the API", now); !s.ok()) return s;
+    if (Status s = retire(db, *r, seq, "deleted", std::nullopt, "api", "deleted through the API", now, ch.get()); !s.ok())
+      return s;
     *out = std::move(*r);
     return Status();
   };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;
+  impl_->apply(project, *ch);
   co_return *out;
 }
 
@@ -864,11 +1074,7 @@ awaitable<Result<std::vector<HistoryEntry>>> Memory::history(const std::string& 
 
 awaitable<Result<std::vector<Record>>> Memory::search(const std::string& project, std::string query, Filter f,
                                                       size_t top_k) {
-  using R = Result<std::vector<Record>>;
-  std::function<R(store::Database&)> fn = [project, query, f, top_k](store::Database& db) {
-    return hybrid_search(db, project, query, f, top_k);
-  };
-  co_return co_await read_async<R>(impl_->store, std::move(fn));
+  co_return co_await impl_->search(project, query, f, top_k);
 }
 
 awaitable<Result<std::vector<Record>>> Memory::relevant(const std::string& project, const Namespace& ns,
@@ -905,6 +1111,7 @@ awaitable<Result<int64_t>> Memory::erase_user(const std::string& project, const 
   };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;
+  impl_->drop_index(project, user_id);
   co_return *count;
 }
 

@@ -19,6 +19,7 @@
 #include "base/status.hpp"
 #include "domain/item.hpp"
 #include "model/provider.hpp"
+#include "memory/index.hpp"
 #include "store/executor.hpp"
 
 namespace cn::memory {
@@ -83,6 +84,8 @@ struct Options {
   int64_t injection_token_budget = 400;
   std::string extraction_model;  // "" = the model of the turn
   bool extract_facts = true, extract_preferences = true, extract_summary = true;
+  std::string index_dir;           // where HNSW indexes are saved at shutdown; "" = never
+  VectorIndex::Params index;       // exact below index.hnsw_threshold vectors, HNSW above
 };
 
 // One turn to learn from, handed over by the runtime when the turn commits.

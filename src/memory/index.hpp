@@ -1,0 +1,73 @@
+// A vector index over one memory namespace: exact (a flat scan) while small, HNSW (hnswlib)
+// past a threshold. Vectors are L2-normalized; similarity is the inner product.
+//
+// Thread-safety: search() may run concurrently with itself; add()/remove() take the write lock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace hnswlib {
+template <typename T>
+class HierarchicalNSW;
+class InnerProductSpace;
+}  // namespace hnswlib
+
+namespace cn::memory {
+
+class VectorIndex {
+ public:
+  struct Params {
+    size_t hnsw_threshold = 20'000;  // switch from exact to HNSW past this many vectors
+    size_t M = 16;
+    size_t ef_construction = 200;
+    size_t ef_search = 128;
+  };
+  VectorIndex(size_t dims, Params p);
+  explicit VectorIndex(size_t dims) : VectorIndex(dims, Params{}) {}
+  ~VectorIndex();
+
+  // Inserts or replaces the vector of `label`. `v` has dims() floats.
+  void add(int64_t label, const float* v);
+  // Adds many at once, using `threads` threads (for start-up builds and benchmarks).
+  void add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads);
+  void remove(int64_t label);
+  // The `k` most similar labels, most similar first: (similarity, label).
+  std::vector<std::pair<float, int64_t>> search(const float* q, size_t k) const;
+
+  size_t size() const;
+  size_t dims() const { return dims_; }
+  bool is_hnsw() const { return hnsw_ != nullptr; }
+  // Approximate memory used by vectors and graph, in bytes.
+  size_t memory_bytes() const;
+
+  // Saves an HNSW index (exact ones are rebuilt from the store instead). `tag` is written with
+  // it and returned by load() so callers can tell a stale file.
+  bool save(const std::string& path, const std::string& tag) const;
+  static std::unique_ptr<VectorIndex> load(const std::string& path, size_t dims, Params p,
+                                           std::string* tag);
+
+ private:
+  void to_hnsw_locked(size_t capacity);
+  void add_locked(int64_t label, const float* v);
+
+  size_t dims_;
+  Params p_;
+  mutable std::shared_mutex mu_;
+  // Exact mode.
+  std::vector<float> flat_;                       // guarded by mu_
+  std::vector<int64_t> labels_;                   // guarded by mu_
+  std::unordered_map<int64_t, size_t> slot_;      // guarded by mu_
+  // HNSW mode.
+  std::unique_ptr<hnswlib::InnerProductSpace> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // guarded by mu_
+  size_t live_ = 0;                                        // guarded by mu_
+};
+
+}  // namespace cn::memory
