@@ -33,6 +33,7 @@ test: unit integration
 
 bench: build
 	$(BUILD)/continuum-bench --out bench/results
+	$(BUILD)/continuum-memory-bench --out bench/results
 
 clean:
 	rm -rf $(BUILD)

@@ -63,7 +63,7 @@ Status opt_bool(const json::object& o, std::string_view k, std::optional<bool>& 
   return {};
 }
 
-Result<json::array> parse_tools(const json::value& v, std::string& tools_json) {
+Result<json::array> parse_tools(const json::value& v, std::string& tools_json, bool& memory_tools) {
   if (!v.is_array()) return wrong_type("tools", "an array", v);
   json::array echo, upstream;
   size_t i = 0;
@@ -73,6 +73,12 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json) {
     const auto& o = t.as_object();
     auto type = wire::string_field(o, "type");
     if (!type) return invalid_param(p + ".type", "Missing required parameter: '" + p + ".type'.", "missing_required_parameter");
+    if (*type == "memory") {
+      // Continuum's built-in memory tools, executed server-side.
+      memory_tools = true;
+      echo.push_back(json::object{{"type", "memory"}});
+      continue;
+    }
     if (*type != "function") {
       return unsupported(p + ".type", "Tool type '" + *type + "' is not supported by this server; "
                                       "only 'function' tools are.");
@@ -127,8 +133,11 @@ Status parse_tool_choice(const json::value& v, const json::array& tools, std::st
     auto name = wire::string_field(o, "name");
     if (!name) return invalid_param("tool_choice.name", "Missing required parameter: 'tool_choice.name'.", "missing_required_parameter");
     bool known = false;
-    for (const auto& t : tools)
-      if (t.as_object().at("name").as_string() == *name) known = true;
+    for (const auto& t : tools) {
+      const auto& to = t.as_object();
+      if (to.contains("name") && to.at("name").as_string() == *name) known = true;
+      if (to.at("type") == "memory" && (*name == "memory_search" || *name == "memory_write")) known = true;
+    }
     if (!known)
       return bad_value("tool_choice.name", "Tool choice '" + *name + "' not found in 'tools' parameter.");
     out = json::serialize(v);
@@ -279,14 +288,14 @@ Result<CreateParams> parse_create(const json::value& body) {
   // Ids of input items are the server's: a replayed item gets a new id so that no client can
   // alias an item already in the log.
   for (auto& it : p.input) {
-    static const char* prefixes[] = {"msg", "fc", "fco", "rs"};
+    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc"};
     it.id = new_id(prefixes[static_cast<int>(it.type)]);
     wire::finalize_wire(it);
   }
 
   json::array tools;
   if (auto* t = wire::field(o, "tools"); t && !t->is_null()) {
-    auto r = parse_tools(*t, p.tools_json);
+    auto r = parse_tools(*t, p.tools_json, p.memory_tools);
     if (!r.ok()) return r.status();
     tools = std::move(*r);
   }

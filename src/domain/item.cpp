@@ -6,6 +6,7 @@ std::string Item::text() const {
   switch (type) {
     case ItemType::function_call: return name + " " + arguments;
     case ItemType::function_call_output: return output;
+    case ItemType::memory_call: return name + " " + arguments + " " + output;
     default: break;
   }
   std::string out;

@@ -9,7 +9,9 @@
 
 namespace cn {
 
-enum class ItemType { message, function_call, function_call_output, reasoning };
+// memory_call: a built-in memory tool (memory_search, memory_write) the runtime executed itself
+// during a run; it carries its call and its output together.
+enum class ItemType { message, function_call, function_call_output, reasoning, memory_call };
 
 struct ContentPart {
   std::string type;  // input_text, output_text, refusal, input_image, input_file, reasoning_text
@@ -23,7 +25,7 @@ struct Item {
   std::string status = "completed";
   std::vector<ContentPart> content;   // message and reasoning content
   std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
-  std::string output;                 // function_call_output, as text
+  std::string output;                 // function_call_output and memory_call, as text
   std::string wire;                   // the item's canonical JSON resource (with id and status)
   // The item as a Chat Completions message (for a function_call: the tool_calls entry), computed
   // once with `wire` so that sending a long history upstream is concatenation, not conversion.

@@ -9,6 +9,21 @@
 
 namespace cn::memory {
 
+namespace {
+// Eight independent partial sums: the compiler vectorizes this without -ffast-math, and the
+// adds pipeline instead of waiting on one accumulator.
+float dot(const float* a, const float* b, size_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (float x : acc) s += x;
+  return s;
+}
+}  // namespace
+
 VectorIndex::VectorIndex(size_t dims, Params p) : dims_(dims), p_(p) {}
 VectorIndex::~VectorIndex() = default;
 
@@ -136,12 +151,7 @@ std::vector<std::pair<float, int64_t>> VectorIndex::search(const float* q, size_
     return out;
   }
   out.reserve(labels_.size());
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    const float* v = flat_.data() + i * dims_;
-    float s = 0;
-    for (size_t d = 0; d < dims_; ++d) s += q[d] * v[d];
-    out.emplace_back(s, labels_[i]);
-  }
+  for (size_t i = 0; i < labels_.size(); ++i) out.emplace_back(dot(q, flat_.data() + i * dims_, dims_), labels_[i]);
   size_t n = std::min(k, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<long>(n), out.end(), std::greater<>());
   out.resize(n);

@@ -27,7 +27,7 @@ class VectorIndex {
     size_t hnsw_threshold = 20'000;  // switch from exact to HNSW past this many vectors
     size_t M = 16;
     size_t ef_construction = 200;
-    size_t ef_search = 128;
+    size_t ef_search = 200;
   };
   VectorIndex(size_t dims, Params p);
   explicit VectorIndex(size_t dims) : VectorIndex(dims, Params{}) {}

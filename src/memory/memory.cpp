@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/ids.hpp"
 #include "base/log.hpp"
@@ -265,14 +266,26 @@ std::string filter_sql(const Filter& f, std::vector<std::string>& binds, const c
   return sql;
 }
 
-// An FTS5 query that matches any of the words of `text`, each quoted.
+bool stopword(std::string_view w) {
+  static const std::unordered_set<std::string_view> kStop = {
+      "the", "and", "for", "are", "but", "not", "you", "your", "with", "this", "that", "was", "were", "has",
+      "have", "had", "his", "her", "she", "him", "they", "them", "their", "what", "which", "who", "when",
+      "where", "why", "how", "all", "any", "can", "will", "would", "should", "could", "does", "did", "from",
+      "into", "about", "than", "then", "there", "these", "those", "its", "our", "out", "over", "also", "just",
+      "user", "users", "said", "some", "very", "much", "more", "most", "such", "only", "own", "same", "too"};
+  return w.size() < 3 || kStop.count(w) > 0;
+}
+
+// An FTS5 query that matches any of the informative words of `text`, each quoted. Words that
+// nearly every memory contains ("the", "user") would make bm25 rank the whole namespace.
 std::string fts_query(std::string_view text) {
   std::string q;
   auto ws = words(text);
   std::sort(ws.begin(), ws.end());
   ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+  size_t terms = 0;
   for (const auto& w : ws) {
-    if (w.size() < 2) continue;
+    if (stopword(w) || ++terms > 24) continue;
     if (!q.empty()) q += " OR ";
     q += "\"" + w + "\"";
     if (q.size() > 2000) break;

@@ -49,6 +49,14 @@ json::object out_item_json(const OutItem& o) {
       j["status"] = o.status;
       break;
     }
+    case ItemType::memory_call:
+      j["type"] = "memory_call";
+      j["status"] = o.status;
+      j["call_id"] = o.call_id;
+      j["name"] = o.name;
+      j["arguments"] = o.text;
+      j["output"] = o.output;
+      break;
     case ItemType::function_call_output:
       break;  // never produced by a model
   }

@@ -21,6 +21,7 @@ struct OutItem {
   std::string id;
   std::string call_id, name;  // function_call
   std::string text;           // message text, reasoning text, or call arguments
+  std::string output;         // memory_call: the tool's result
   bool open = true;
   std::string status = "in_progress";
 };

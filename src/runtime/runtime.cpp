@@ -381,7 +381,8 @@ struct Runtime::Impl {
     void tool_call_begin(int index, std::string call_id, std::string name) override {
       std::lock_guard lk(run_.mu_);
       close_text_items();
-      OutItem o{ItemType::function_call, new_id("fc")};
+      bool builtin = memory_tools_ && (name == "memory_search" || name == "memory_write");
+      OutItem o{builtin ? ItemType::memory_call : ItemType::function_call, new_id(builtin ? "mc" : "fc")};
       o.call_id = std::move(call_id);
       o.name = std::move(name);
       int idx = push(std::move(o));
@@ -396,12 +397,48 @@ struct Runtime::Impl {
       if (it == calls_.end()) return;
       auto& o = run_.st_->output[it->second];
       o.text += args;
-      if (run_.st_->record_events) run_.publish("response.function_call_arguments.delta",
+      if (o.type == ItemType::function_call && run_.st_->record_events) run_.publish("response.function_call_arguments.delta",
                    {{"item_id", o.id}, {"output_index", it->second}, {"delta", args}});
       wake();
     }
 
     bool started() const override { return started_; }
+
+    // Offers the built-in memory tools: calls to them become memory_call items.
+    void enable_memory_tools() { memory_tools_ = true; }
+    // A new model call of the same run starts: tool-call indices restart from 0.
+    void next_step() {
+      std::lock_guard lk(run_.mu_);
+      close_text_items();
+      calls_.clear();
+    }
+    // Memory calls the model made in the last step and nobody executed yet (output indices).
+    std::vector<int> pending_memory_calls() {
+      std::lock_guard lk(run_.mu_);
+      std::vector<int> out;
+      auto& st = *run_.st_;
+      for (size_t i = 0; i < st.output.size(); ++i)
+        if (st.output[i].open && st.output[i].type == ItemType::memory_call) out.push_back(static_cast<int>(i));
+      return out;
+    }
+    bool has_client_calls() {
+      std::lock_guard lk(run_.mu_);
+      for (const auto& o : run_.st_->output)
+        if (o.open && o.type == ItemType::function_call) return true;
+      return false;
+    }
+    // Records a memory call's result and closes it.
+    void complete_memory_call(int idx, std::string output) {
+      {
+        std::lock_guard lk(run_.mu_);
+        auto& o = run_.st_->output[static_cast<size_t>(idx)];
+        o.output = std::move(output);
+        o.open = false;
+        o.status = "completed";
+        run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
+      }
+      run_.wake_all();
+    }
 
     // Closes every open item with `status` ("completed" or "incomplete").
     void finish(const std::string& status) {
@@ -475,6 +512,7 @@ struct Runtime::Impl {
    private:
     Run& run_;
     std::map<int, int> calls_;
+    bool memory_tools_ = false;
     bool started_ = false;
     bool pending_wake_ = false;
   };
@@ -596,6 +634,69 @@ struct Runtime::Impl {
     --active;
   }
 
+  // The function definitions of the built-in memory tools, added to the request's tools.
+  static std::string with_memory_tools(const std::string& tools_json) {
+    json::array tools;
+    if (!tools_json.empty()) tools = json::parse(tools_json).as_array();
+    tools.push_back(json::object{
+        {"type", "function"},
+        {"name", "memory_search"},
+        {"description", "Search what you remember about the user from earlier conversations."},
+        {"parameters", json::object{{"type", "object"},
+                                    {"properties", json::object{{"query", json::object{{"type", "string"}}},
+                                                                {"top_k", json::object{{"type", "integer"}}}}},
+                                    {"required", json::array{"query"}}}}});
+    tools.push_back(json::object{
+        {"type", "function"},
+        {"name", "memory_write"},
+        {"description", "Remember a durable fact or preference about the user for future conversations."},
+        {"parameters", json::object{{"type", "object"},
+                                    {"properties", json::object{{"text", json::object{{"type", "string"}}},
+                                                                {"kind", json::object{{"type", "string"}, {"enum", json::array{"fact", "preference"}}}}}},
+                                    {"required", json::array{"text"}}}}});
+    return json::serialize(tools);
+  }
+
+  // Runs one built-in memory tool call for the run's user; the result (or the error) is JSON
+  // text for the model.
+  awaitable<std::string> run_memory_tool(const CreateParams& p, const std::string& response_id,
+                                         const std::string& name, const std::string& arguments) {
+    auto error = [](const std::string& m) { return json::serialize(json::object{{"error", m}}); };
+    boost::system::error_code ec;
+    auto args = json::parse(arguments, ec);
+    if (ec || !args.is_object()) co_return error("arguments must be a JSON object");
+    const auto& a = args.as_object();
+    if (name == "memory_search") {
+      auto* q = a.if_contains("query");
+      if (!q || !q->is_string() || q->as_string().empty()) co_return error("'query' must be a non-empty string");
+      size_t k = 5;
+      if (auto* t = a.if_contains("top_k"); t && t->is_int64()) k = static_cast<size_t>(std::clamp<int64_t>(t->as_int64(), 1, 20));
+      memory::Filter f;
+      f.user_id = p.memory_user;
+      std::string query(q->as_string());
+      auto r = co_await memory->search(p.project_id, std::move(query), f, k);
+      if (!r.ok()) co_return error(r.status().message());
+      json::array results;
+      for (const auto& rec : *r) results.push_back(json::object{{"id", rec.id}, {"text", rec.text}, {"kind", rec.kind}});
+      co_return json::serialize(json::object{{"results", std::move(results)}});
+    }
+    if (name == "memory_write") {
+      auto* t = a.if_contains("text");
+      if (!t || !t->is_string() || t->as_string().empty() || t->as_string().size() > 4000)
+        co_return error("'text' must be a string of 1 to 4000 characters");
+      std::string kind = "fact";
+      if (auto* kv = a.if_contains("kind"); kv && kv->is_string() && (kv->as_string() == "preference" || kv->as_string() == "fact"))
+        kind = std::string(kv->as_string());
+      memory::Source src{"tool", response_id, p.conversation_id.value_or(""), {}};
+      memory::Namespace ns{p.memory_user, "", ""};
+      std::string text(t->as_string());
+      auto r = co_await memory->write(p.project_id, std::move(ns), std::move(kind), std::move(text), "{}", std::move(src));
+      if (!r.ok()) co_return error(r.status().message());
+      co_return json::serialize(json::object{{"id", r->id}, {"status", "remembered"}});
+    }
+    co_return error("unknown tool " + name);
+  }
+
   // The store write of a finished turn. Built outside the coroutine on purpose: GCC 12
   // miscompiles init-captures of coroutine locals.
   static std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<ItemPtr> inputs,
@@ -658,7 +759,13 @@ struct Runtime::Impl {
     for (const auto& i : mr.context) input_estimate += i->token_estimate();
 
     Sink sink(*run);
+    if (p.memory_tools && memory) {
+      sink.enable_memory_tools();
+      mr.tools_json = with_memory_tools(mr.tools_json);
+    }
     Result<model::ModelResult> res = Status(Code::internal, "no provider");
+    Usage total_usage;
+    bool usage_reported = true;
     auto prov = models.route(p.model);
     if (!prov.ok()) {
       res = prov.status();
@@ -676,7 +783,48 @@ struct Runtime::Impl {
         void tool_call_delta(int i, std::string_view a) override { s.tool_call_delta(i, a); s.flush(); }
         bool started() const override { return s.started(); }
       } fs(sink);
-      res = co_await (*prov)->generate(mr, fs, run->st_->cancel);
+      // The agent loop: built-in memory tools run here and the model is called again with their
+      // results; client tools end the run so the client can answer them.
+      constexpr int kMaxSteps = 8;
+      for (int step = 0; step < kMaxSteps; ++step) {
+        size_t first_new;
+        {
+          std::lock_guard lk(run->mu_);
+          first_new = run->st_->output.size();
+        }
+        res = co_await (*prov)->generate(mr, fs, run->st_->cancel);
+        if (!res.ok()) break;
+        total_usage.input_tokens += res->usage.input_tokens;
+        total_usage.output_tokens += res->usage.output_tokens;
+        total_usage.cached_tokens += res->usage.cached_tokens;
+        total_usage.reasoning_tokens += res->usage.reasoning_tokens;
+        usage_reported = usage_reported && res->usage_reported;
+        auto pending = sink.pending_memory_calls();
+        if (pending.empty() || sink.has_client_calls() || step + 1 == kMaxSteps) break;
+        sink.next_step();
+        for (int idx : pending) {
+          OutItem call;
+          {
+            std::lock_guard lk(run->mu_);
+            call = run->st_->output[static_cast<size_t>(idx)];
+          }
+          std::string output = co_await run_memory_tool(p, run->id(), call.name, call.text);
+          sink.complete_memory_call(idx, output);
+        }
+        // The next call sees this step's output: text, and each memory call with its result.
+        std::lock_guard lk(run->mu_);
+        for (size_t i = first_new; i < run->st_->output.size(); ++i) {
+          const auto& o = run->st_->output[i];
+          if (o.type == ItemType::message)
+            mr.context.push_back(std::make_shared<const Item>(wire::make_output_message(o.id, o.text, "completed")));
+          else if (o.type == ItemType::memory_call)
+            mr.context.push_back(std::make_shared<const Item>(wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output)));
+        }
+      }
+      if (res.ok()) {
+        res->usage = total_usage;
+        res->usage_reported = usage_reported;
+      }
     }
     deadline->cancel();
 
@@ -739,6 +887,10 @@ struct Runtime::Impl {
             it = wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
             break;
           case ItemType::reasoning: it = wire::make_reasoning(o.id, o.text); break;
+          case ItemType::memory_call:
+            if (o.open) continue;  // never executed (the run ended first)
+            it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
+            break;
           default: continue;
         }
         outputs.push_back(std::make_shared<const Item>(std::move(it)));
@@ -939,6 +1091,12 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   for (auto& it : p->input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));
   p->input.clear();
 
+  if (p->memory_tools) {
+    if (!im.memory) co_return invalid_param("tools", "Memory tools are not available on this server.", "unsupported_parameter");
+    if (p->memory_user.empty())
+      co_return invalid_param("tools", "Memory tools need an end user: send 'safety_identifier' (or 'user') or the X-Continuum-User header.");
+    if (!p->memory_on) co_return invalid_param("tools", "Memory tools cannot be used with \"memory\": \"off\".");
+  }
   // Existence checks come first so that a bad reference is a 4xx, not a wait.
   std::string line_key;
   if (p->previous_response_id) {

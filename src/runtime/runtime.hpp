@@ -61,6 +61,7 @@ struct CreateParams {
   // memory is read and written for this turn ("memory": "off" disables both).
   std::string memory_user;
   bool memory_on = true;
+  bool memory_tools = false;  // tools: [{"type": "memory"}]: memory_search and memory_write
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
   // temperature, top_p, reasoning, truncation, service_tier, user, ...).
   boost::json::object echo;

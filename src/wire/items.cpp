@@ -14,6 +14,7 @@ std::string type_string(ItemType t) {
     case ItemType::function_call: return "function_call";
     case ItemType::function_call_output: return "function_call_output";
     case ItemType::reasoning: return "reasoning";
+    case ItemType::memory_call: return "memory_call";
   }
   return "message";
 }
@@ -24,6 +25,7 @@ const char* id_prefix(ItemType t) {
     case ItemType::function_call: return "fc";
     case ItemType::function_call_output: return "fco";
     case ItemType::reasoning: return "rs";
+    case ItemType::memory_call: return "mc";
   }
   return "item";
 }
@@ -162,6 +164,17 @@ Result<Item> parse_one(const json::value& v, const std::string& path) {
           if (auto t = string_field(p.as_object(), "text"))
             item.content.push_back({"reasoning_text", *t});
     }
+  } else if (type == "memory_call") {
+    item.type = ItemType::memory_call;
+    for (const char* k : {"call_id", "name", "arguments", "output"}) {
+      auto f = field(o, k);
+      if (!f || !f->is_string())
+        return bad(path + "." + k, "Missing or invalid '" + path + "." + k + "': expected a string.");
+    }
+    item.call_id = std::string(o.at("call_id").as_string());
+    item.name = std::string(o.at("name").as_string());
+    item.arguments = std::string(o.at("arguments").as_string());
+    item.output = std::string(o.at("output").as_string());
   } else if (type == "item_reference") {
     return bad(path + ".type", "Item references are not supported by this server yet; send the "
                                "item itself, or use previous_response_id or conversation.");
@@ -247,6 +260,15 @@ std::string chat_form(const Item& item, const json::object& resource) {
       return json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
     case ItemType::reasoning:
       return {};
+    case ItemType::memory_call: {
+      // The call and its result, as the two chat messages a client-executed tool would make.
+      std::string call = json::serialize(json::object{
+          {"role", "assistant"},
+          {"content", nullptr},
+          {"tool_calls", json::array{json::object{{"id", item.call_id}, {"type", "function"},
+                                                  {"function", json::object{{"name", item.name}, {"arguments", item.arguments}}}}}}});
+      return call + "," + json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
+    }
   }
   return {};
 }
@@ -302,6 +324,12 @@ void finalize_wire(Item& item) {
       o["output"] = std::move(out);
       break;
     }
+    case ItemType::memory_call:
+      o["call_id"] = item.call_id;
+      o["name"] = item.name;
+      o["arguments"] = item.arguments;
+      o["output"] = item.output;
+      break;
     case ItemType::reasoning: {
       json::array summary, content;
       for (const auto& p : item.content) {
@@ -349,6 +377,19 @@ Item make_function_call(std::string id, std::string call_id, std::string name,
   it.name = std::move(name);
   it.arguments = std::move(arguments);
   it.status = std::move(status);
+  finalize_wire(it);
+  return it;
+}
+
+Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
+                      std::string output) {
+  Item it;
+  it.id = std::move(id);
+  it.type = ItemType::memory_call;
+  it.call_id = std::move(call_id);
+  it.name = std::move(name);
+  it.arguments = std::move(arguments);
+  it.output = std::move(output);
   finalize_wire(it);
   return it;
 }

@@ -28,5 +28,7 @@ Item make_output_message(std::string id, std::string text, std::string status);
 Item make_function_call(std::string id, std::string call_id, std::string name,
                         std::string arguments, std::string status);
 Item make_reasoning(std::string id, std::string text);
+Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
+                      std::string output);
 
 }  // namespace cn::wire

@@ -96,6 +96,17 @@ export async function startFakeUpstream({ tls } = {}) {
       res.end();
     };
     chunk({ role: 'assistant', content: '' });
+    const hasTool = (n) => (json.tools || []).some((t) => t.function.name === n);
+    if (!lastIsTool && hasTool('memory_write') && text.includes('USE_MEMORY_WRITE ')) {
+      const arg = JSON.stringify({ text: text.split('USE_MEMORY_WRITE ')[1], kind: 'preference' });
+      chunk({ tool_calls: [{ index: 0, id: 'call_mw', type: 'function', function: { name: 'memory_write', arguments: arg } }] });
+      return end('tool_calls');
+    }
+    if (!lastIsTool && hasTool('memory_search') && text.includes('USE_MEMORY_SEARCH ')) {
+      const arg = JSON.stringify({ query: text.split('USE_MEMORY_SEARCH ')[1] });
+      chunk({ tool_calls: [{ index: 0, id: 'call_ms', type: 'function', function: { name: 'memory_search', arguments: arg } }] });
+      return end('tool_calls');
+    }
     if (!lastIsTool && json.tools && text.includes('CALL_TWO')) {
       chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"n":' } }] });
       chunk({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] });

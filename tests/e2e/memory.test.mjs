@@ -218,3 +218,41 @@ test('memory API: bad input and other projects', async () => {
     server.cleanup();
   }
 });
+
+test('built-in memory tools run server-side inside the run', async () => {
+  await withServer({}, async ({ client, server, upstream }) => {
+    const w = await client.responses.create({ model: 'm', input: 'USE_MEMORY_WRITE Ivan prefers window seats', tools: [{ type: 'memory' }], safety_identifier: 'ivan', memory: 'auto' });
+    assert.equal(w.status, 'completed');
+    assert.deepEqual(w.output.map((o) => o.type), ['memory_call', 'message']);
+    assert.equal(w.output[0].name, 'memory_write');
+    assert.match(w.output[0].output, /remembered/);
+    assert.match(w.output_text, /tool said: .*remembered/);
+    assert.deepEqual(w.tools, [{ type: 'memory' }]);
+    // The write is readable at once, with the run as its provenance.
+    const mems = (await server.json('/v1/memories?user_id=ivan')).body.data;
+    const written = mems.find((m) => m.source.type === 'tool');
+    assert.equal(written.text, 'Ivan prefers window seats');
+    assert.equal(written.source.response_id, w.id);
+    // The second model call saw the call and its result as tool messages.
+    const second = upstream.requests.filter((r) => !r.body.response_format).at(-1).body.messages;
+    assert.equal(second.at(-2).tool_calls[0].function.name, 'memory_write');
+    assert.equal(second.at(-1).role, 'tool');
+
+    const s = await client.responses.create({ model: 'm', input: 'USE_MEMORY_SEARCH window seats', tools: [{ type: 'memory' }], safety_identifier: 'ivan', stream: false });
+    assert.equal(s.output[0].name, 'memory_search');
+    assert.match(s.output[0].output, /window seats/);
+    // Another user's search does not see Ivan's memory.
+    const other = await client.responses.create({ model: 'm', input: 'USE_MEMORY_SEARCH window seats', tools: [{ type: 'memory' }], safety_identifier: 'judy' });
+    assert.doesNotMatch(other.output[0].output, /window/);
+    // Streaming: the SDK accumulator accepts memory_call items.
+    const final = await client.responses.stream({ model: 'm', input: 'USE_MEMORY_SEARCH seats', tools: [{ type: 'memory' }], safety_identifier: 'ivan' }).finalResponse();
+    assert.equal(final.output[0].type, 'memory_call');
+    assert.equal(final.output.at(-1).type, 'message');
+    // Chains replay memory calls to the model as tool messages.
+    await client.responses.create({ model: 'm', input: 'and then?', previous_response_id: s.id, safety_identifier: 'ivan' });
+    const msgs = upstream.requests.filter((r) => !r.body.response_format).at(-1).body.messages;
+    assert.ok(msgs.some((m) => m.role === 'tool' && /window seats/.test(m.content)));
+    // Memory tools need a user.
+    await assert.rejects(client.responses.create({ model: 'm', input: 'x', tools: [{ type: 'memory' }] }), (e) => e.status === 400 && e.param === 'tools');
+  });
+});
