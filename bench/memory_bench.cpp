@@ -22,6 +22,7 @@
 #include "base/log.hpp"
 #include "memory/index.hpp"
 #include "memory/memory.hpp"
+#include "model/embed.hpp"
 #include "store/executor.hpp"
 
 namespace net = boost::asio;
@@ -104,22 +105,22 @@ int main(int argc, char** argv) {
   for (size_t n : sizes) {
     std::vector<std::string> texts(n);
     std::vector<int64_t> labels(n);
-    std::vector<float> flat(n * memory::kLocalDims);
+    std::vector<float> flat(n * model::kLocalDims);
     for (size_t i = 0; i < n; ++i) {
       texts[i] = make_text(vocab, rng);
       labels[i] = static_cast<int64_t>(i + 1);
-      auto v = memory::local_embed(texts[i]);
-      std::copy(v.begin(), v.end(), flat.begin() + static_cast<long>(i * memory::kLocalDims));
+      auto v = model::local_embed(texts[i]);
+      std::copy(v.begin(), v.end(), flat.begin() + static_cast<long>(i * model::kLocalDims));
     }
     long rss0 = rss_kb();
     auto t0 = SteadyClock::now();
-    memory::VectorIndex idx(memory::kLocalDims);
+    memory::VectorIndex idx(model::kLocalDims);
     idx.add_many(labels, flat, 2);
     double build_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     double idx_mib = static_cast<double>(rss_kb() - rss0) / 1024.0;
     memory::VectorIndex::Params exact_p;
     exact_p.hnsw_threshold = SIZE_MAX;
-    memory::VectorIndex exact(memory::kLocalDims, exact_p);
+    memory::VectorIndex exact(model::kLocalDims, exact_p);
     exact.add_many(labels, flat, 1);
 
     std::vector<double> lat, exact_lat;
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
       // Queries share words with stored texts, as a user's question shares words with facts.
       const auto& base = texts[rng() % n];
       std::string query = base.substr(0, base.size() / 2) + " " + vocab[rng() % 200];
-      auto qv = memory::local_embed(query);
+      auto qv = model::local_embed(query);
       auto a = SteadyClock::now();
       auto got = idx.search(qv.data(), 10);
       auto b = SteadyClock::now();
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
                 " '{\"type\":\"api\"}', 1, 1, 1, 'active', ?3)");
             auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
             for (size_t i = 0; i < n; ++i) {
-              std::string blob(reinterpret_cast<const char*>(flat.data() + i * memory::kLocalDims), memory::kLocalDims * sizeof(float));
+              std::string blob(reinterpret_cast<const char*>(flat.data() + i * model::kLocalDims), model::kLocalDims * sizeof(float));
               if (Status s = ins.bind(1, "mem_" + std::to_string(i)).bind(2, texts[i]).bind(3, blob).run(); !s.ok()) return s;
               if (Status s = fts.bind(1, static_cast<int64_t>(i + 1)).bind(2, texts[i]).run(); !s.ok()) return s;
             }

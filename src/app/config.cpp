@@ -41,6 +41,9 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
   str("memory.extraction_model", cfg.memory_extraction_model);
+  str("embeddings.model", cfg.embeddings_model);
+  str("embeddings.url", cfg.embeddings_url);
+  str("embeddings.api_key", cfg.embeddings_api_key);
   if (auto v = t.at_path("memory.facts").value<bool>()) cfg.memory_facts = *v;
   if (auto v = t.at_path("memory.preferences").value<bool>()) cfg.memory_preferences = *v;
   if (auto v = t.at_path("memory.summary").value<bool>()) cfg.memory_summary = *v;
@@ -57,6 +60,9 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_URL"); v && *v) cfg.upstream_url = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
+  if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
+  if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
+  if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;
 }
 
 }  // namespace cn::app

@@ -44,6 +44,9 @@ struct Config {
   std::string memory_extraction_model;  // "" = the model of the turn
   bool memory_facts = true, memory_preferences = true, memory_summary = true;
   int memory_max_jobs = 2;
+  // Embeddings: an OpenAI-compatible /embeddings endpoint when a model is named; otherwise the
+  // built-in local embedder. URL and key default to the upstream's.
+  std::string embeddings_model, embeddings_url, embeddings_api_key;
 
   std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
 };

@@ -100,6 +100,20 @@ int serve(app::Config cfg) {
     spdlog::info("no upstream configured: model 'continuum-local' (built-in, not an LLM) serves requests");
   }
 
+  if (!cfg.embeddings_model.empty()) {
+    model::EmbeddingsOptions eo;
+    eo.model = cfg.embeddings_model;
+    eo.base_url = !cfg.embeddings_url.empty() ? cfg.embeddings_url : cfg.upstream_url.value_or("");
+    eo.api_key = !cfg.embeddings_api_key.empty() ? cfg.embeddings_api_key : cfg.upstream_api_key.value_or("");
+    if (eo.base_url.empty()) {
+      spdlog::critical("embeddings.model is set but there is no embeddings URL (embeddings.url or the upstream URL)");
+      return 2;
+    }
+    spdlog::info("embeddings: {} at {}", eo.model, eo.base_url);
+    models.set_embedder(model::make_openai_embedder(eo, client));
+  } else {
+    spdlog::info("embeddings: built-in local embedder");
+  }
   int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   net::io_context io(threads);
 

@@ -4,6 +4,7 @@
 #include <future>
 
 #include "memory/index.hpp"
+#include "model/embed.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
@@ -57,28 +58,6 @@ std::vector<std::string> words(std::string_view text) {
 }
 
 }  // namespace
-
-std::vector<float> local_embed(std::string_view text) {
-  std::vector<float> v(kLocalDims, 0.f);
-  auto ws = words(text);
-  auto add = [&](std::string_view feature, float weight) {
-    uint64_t h = fnv1a(feature);
-    v[h % kLocalDims] += (h >> 63) ? weight : -weight;
-  };
-  for (size_t i = 0; i < ws.size(); ++i) {
-    add(ws[i], 1.f);
-    // A crude stem: shared prefixes of longer words meet ("prefers"/"preference").
-    if (ws[i].size() > 5) add(std::string_view(ws[i]).substr(0, 5), 0.5f);
-    if (i + 1 < ws.size()) add(ws[i] + " " + ws[i + 1], 0.7f);
-  }
-  float n = 0;
-  for (float x : v) n += x * x;
-  if (n > 0) {
-    n = std::sqrt(n);
-    for (float& x : v) x /= n;
-  }
-  return v;
-}
 
 namespace {
 
@@ -184,8 +163,8 @@ Status add_history(store::Database& db, const Record& r, const std::string& even
   return st.run();
 }
 
-Status insert_record(store::Database& db, const Record& r, const std::string& reason, Changes* ch) {
-  auto vec = local_embed(r.text);
+Status insert_record(store::Database& db, const Record& r, const std::string& reason,
+                     const std::vector<float>& vec, Changes* ch) {
   auto& st = db.stmt(
       "INSERT INTO memory_records(project_id, id, user_id, agent_id, session_id, kind, text,"
       " metadata, source, created_at, updated_at, valid_from, valid_to, status, superseded_by,"
@@ -196,7 +175,7 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
   st.bind(13, blob_of(vec));
   if (Status s = st.run(); !s.ok()) return s;
   int64_t seq = sqlite3_last_insert_rowid(db.raw());
-  if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
+  if (ch) ch->push_back({true, r.ns.user_id, seq, vec});
   auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
   if (Status s = fts.bind(1, seq).bind(2, r.text).run(); !s.ok()) return s;
   return add_history(db, r, "created", r.source.type, reason, r.created_at);
@@ -220,8 +199,8 @@ Status retire(store::Database& db, Record& r, int64_t seq, const std::string& st
 }
 
 Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& text,
-                const std::string& actor, const std::string& reason, int64_t now, Changes* ch) {
-  auto vec = local_embed(text);
+                const std::vector<float>& vec, const std::string& actor, const std::string& reason,
+                int64_t now, Changes* ch) {
   auto& st = db.stmt("UPDATE memory_records SET text=?3, embedding=?4, updated_at=?5"
                      " WHERE project_id=?1 AND id=?2");
   st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind(4, blob_of(vec)).bind(5, now);
@@ -320,7 +299,8 @@ bool matches(const Record& r, const Filter& f) {
 // `candidates`, when given, are the vector ranking from the namespace's index (most similar
 // first); otherwise the vector ranking is an exact scan of the rows the filter selects.
 Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string& project,
-                                          const std::string& query, const Filter& f, size_t top_k,
+                                          const std::string& query, const std::vector<float>& qv,
+                                          const Filter& f, size_t top_k,
                                           const std::vector<std::pair<float, int64_t>>* candidates = nullptr) {
   constexpr double kRrf = 60;
   size_t depth = std::max<size_t>(top_k * 4, 20);
@@ -358,7 +338,6 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
       if (ok) fused[seq] += 1.0 / (kRrf + static_cast<double>(++rank));
     }
   } else {
-    auto qv = local_embed(query);
     std::vector<std::string> binds;
     std::string cond = filter_sql(f, binds);
     std::string sql = "SELECT seq, embedding FROM memory_records WHERE project_id=?1" + cond;
@@ -370,8 +349,8 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
     std::vector<std::pair<float, int64_t>> sims;
     while (q.step()) {
       auto blob = q.blob(1);
-      if (blob.size() != kLocalDims * sizeof(float)) continue;
-      float s = dot(qv.data(), reinterpret_cast<const float*>(blob.data()), kLocalDims);
+      if (blob.size() != qv.size() * sizeof(float)) continue;  // another embedder's vector
+      float s = dot(qv.data(), reinterpret_cast<const float*>(blob.data()), qv.size());
       if (s > 0.05f) sims.emplace_back(s, q.int64(0));
     }
     Status st = q.status();
@@ -499,6 +478,7 @@ struct Memory::Impl {
         continue;
       }
       if (c.add) {
+        if (c.vec.size() != e.idx->dims()) continue;
         e.idx->add(c.seq, c.vec.data());
         e.max_seq = std::max(e.max_seq, c.seq);
       } else {
@@ -509,29 +489,30 @@ struct Memory::Impl {
 
   // The loaded index of a namespace; loads it (from its saved file when that is current, else
   // from the store) on first use.
-  awaitable<std::shared_ptr<VectorIndex>> index_for(const std::string& project, const std::string& user) {
+  awaitable<std::shared_ptr<VectorIndex>> index_for(const std::string& project, const std::string& user, size_t dims) {
     std::string key = ns_key(project, user);
     {
       std::lock_guard lk(idx_mu);
       auto it = indexes.find(key);
-      if (it != indexes.end() && it->second.idx) co_return it->second.idx;
+      if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) co_return it->second.idx;
+      if (it != indexes.end() && it->second.idx) indexes.erase(it);  // the embedder changed
       if (it == indexes.end()) indexes[key];  // mark loading: commits from now on are kept
     }
     struct Loaded {
       std::vector<int64_t> labels;
       std::vector<float> flat;
     };
-    std::function<Result<Loaded>(store::Database&)> fn = [project, user](store::Database& db) -> Result<Loaded> {
+    std::function<Result<Loaded>(store::Database&)> fn = [project, user, dims](store::Database& db) -> Result<Loaded> {
       auto& q = db.stmt("SELECT seq, embedding FROM memory_records WHERE project_id=?1 AND user_id=?2"
                         " AND status='active' ORDER BY seq");
       q.bind(1, project).bind(2, user);
       Loaded l;
       while (q.step()) {
         auto b = q.blob(1);
-        if (b.size() != kLocalDims * sizeof(float)) continue;
+        if (b.size() != dims * sizeof(float)) continue;  // made by another embedder
         l.labels.push_back(q.int64(0));
         auto* f = reinterpret_cast<const float*>(b.data());
-        l.flat.insert(l.flat.end(), f, f + kLocalDims);
+        l.flat.insert(l.flat.end(), f, f + dims);
       }
       Status st = q.status();
       q.reset();
@@ -546,25 +527,26 @@ struct Memory::Impl {
       std::string tag = std::to_string(loaded->labels.size()) + ":" + std::to_string(max_seq);
       if (!opts.index_dir.empty() && loaded->labels.size() > opts.index.hnsw_threshold) {
         std::string saved;
-        auto from_file = VectorIndex::load(index_path(key), kLocalDims, opts.index, &saved);
+        auto from_file = VectorIndex::load(index_path(key), dims, opts.index, &saved);
         if (from_file && saved == tag) {
           idx = std::shared_ptr<VectorIndex>(std::move(from_file));
           spdlog::info("memory index loaded from disk ({} vectors)", loaded->labels.size());
         }
       }
       if (!idx) {
-        idx = std::make_shared<VectorIndex>(kLocalDims, opts.index);
+        idx = std::make_shared<VectorIndex>(dims, opts.index);
         idx->add_many(loaded->labels, loaded->flat, 2);
       }
     } else {
       spdlog::warn("memory index load failed: {}", loaded.status().message());
-      idx = std::make_shared<VectorIndex>(kLocalDims, opts.index);
+      idx = std::make_shared<VectorIndex>(dims, opts.index);
     }
     std::lock_guard lk(idx_mu);
     auto& e = indexes[key];
-    if (e.idx) co_return e.idx;  // someone else finished first
+    if (e.idx && e.idx->dims() == dims) co_return e.idx;  // someone else finished first
     for (const auto& c : e.pending) {
       if (c.add) {
+        if (c.vec.size() != dims) continue;
         idx->add(c.seq, c.vec.data());
         max_seq = std::max(max_seq, c.seq);
       } else {
@@ -599,19 +581,28 @@ struct Memory::Impl {
     }
   }
 
+  awaitable<Result<std::vector<float>>> embed(const std::string& text) {
+    std::string t = text;
+    auto r = co_await models.embedder().embed(std::move(t));
+    if (!r.ok()) co_return Status(Code::unavailable, "embedding failed: " + r.status().message());
+    co_return r;
+  }
+
   // Hybrid search; the vector side comes from the namespace index when a user is given.
   awaitable<Result<std::vector<Record>>> search(const std::string& project, const std::string& query, const Filter& f,
                                                 size_t top_k) {
     using R = Result<std::vector<Record>>;
+    auto qr = co_await embed(query);
+    if (!qr.ok()) co_return qr.status();
+    auto q = std::move(*qr);
     std::shared_ptr<std::vector<std::pair<float, int64_t>>> cands;
     if (f.user_id) {
-      auto idx = co_await index_for(project, *f.user_id);
-      auto q = local_embed(query);
+      auto idx = co_await index_for(project, *f.user_id, q.size());
       size_t extra = (f.agent_id || f.session_id || f.kind || !f.metadata.empty()) ? 8 : 2;
       cands = std::make_shared<std::vector<std::pair<float, int64_t>>>(idx->search(q.data(), std::max<size_t>(top_k * 4, 40) * extra / 2));
     }
-    std::function<R(store::Database&)> fn = [project, query, f, top_k, cands](store::Database& db) {
-      return hybrid_search(db, project, query, f, top_k, cands.get());
+    std::function<R(store::Database&)> fn = [project, query, q, f, top_k, cands](store::Database& db) {
+      return hybrid_search(db, project, query, q, f, top_k, cands.get());
     };
     co_return co_await read_async<R>(store, std::move(fn));
   }
@@ -775,15 +766,18 @@ struct Memory::Impl {
   awaitable<Status> replace_summary(const std::string& project, const Namespace& ns, std::string text, Source src) {
     int64_t now = clock.now_seconds();
     Record r{new_id("mem"), project, ns, "summary", std::move(text), "{}", std::move(src), now, now, now, std::nullopt, "active"};
+    auto vr = co_await embed(r.text);
+    if (!vr.ok()) co_return vr.status();
+    auto vec = std::move(*vr);
     auto ch = std::make_shared<Changes>();
-    std::function<Status(store::Database&)> fn = [r, ch](store::Database& db) -> Status {
+    std::function<Status(store::Database&)> fn = [r, vec, ch](store::Database& db) -> Status {
       auto& q = db.stmt("SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2 AND session_id=?3"
                         " AND kind='summary' AND status='active'");
       q.bind(1, r.project_id).bind(2, r.ns.user_id).bind(3, r.ns.session_id);
       std::vector<std::string> old;
       while (q.step()) old.push_back(q.text(0));
       q.reset();
-      if (Status s = insert_record(db, r, "session summary", ch.get()); !s.ok()) return s;
+      if (Status s = insert_record(db, r, "session summary", vec, ch.get()); !s.ok()) return s;
       for (const auto& id : old) {
         int64_t seq;
         auto o = load(db, r.project_id, id, &seq);
@@ -845,15 +839,18 @@ struct Memory::Impl {
     Record r{new_id("mem"), project, ns, kind, new_text, "{}", src, now, now, now, std::nullopt, "active"};
     std::optional<std::string> target_id;
     if (target) target_id = (*similar)[*target].id;
+    auto vr = co_await embed(r.text);
+    if (!vr.ok()) co_return vr.status();
+    auto vec = std::move(*vr);
     auto ch = std::make_shared<Changes>();
-    std::function<Status(store::Database&)> fn = [r, decision, target_id, now, ch](store::Database& db) -> Status {
-      if (decision == "add") return insert_record(db, r, "extracted", ch.get());
+    std::function<Status(store::Database&)> fn = [r, vec, decision, target_id, now, ch](store::Database& db) -> Status {
+      if (decision == "add") return insert_record(db, r, "extracted", vec, ch.get());
       int64_t seq;
       auto old = load(db, r.project_id, *target_id, &seq);
       if (!old.ok()) return old.status();
-      if (old->status != "active") return insert_record(db, r, "extracted (target no longer active)", ch.get());
-      if (decision == "update") return set_text(db, *old, seq, r.text, "extraction", "refined by a later turn", now, ch.get());
-      if (Status s = insert_record(db, r, "supersedes " + old->id, ch.get()); !s.ok()) return s;
+      if (old->status != "active") return insert_record(db, r, "extracted (target no longer active)", vec, ch.get());
+      if (decision == "update") return set_text(db, *old, seq, r.text, vec, "extraction", "refined by a later turn", now, ch.get());
+      if (Status s = insert_record(db, r, "supersedes " + old->id, vec, ch.get()); !s.ok()) return s;
       return retire(db, *old, seq, "superseded", r.id, "extraction", "contradicted by a later turn", now, ch.get());
     };
     Status st = co_await write_async(store, std::move(fn));
@@ -972,8 +969,11 @@ awaitable<Result<Record>> Memory::write(const std::string& project, Namespace ns
   int64_t now = impl_->clock.now_seconds();
   Record r{new_id("mem"), project, std::move(ns), std::move(kind), std::move(text), std::move(metadata),
            std::move(source), now, now, now, std::nullopt, "active"};
+  auto vr = co_await impl_->embed(r.text);
+  if (!vr.ok()) co_return vr.status();
+  auto vec = std::move(*vr);
   auto ch = std::make_shared<Changes>();
-  std::function<Status(store::Database&)> fn = [r, ch](store::Database& db) { return insert_record(db, r, "written", ch.get()); };
+  std::function<Status(store::Database&)> fn = [r, vec, ch](store::Database& db) { return insert_record(db, r, "written", vec, ch.get()); };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;
   impl_->apply(project, *ch);
@@ -1022,6 +1022,12 @@ awaitable<Result<Record>> Memory::update(const std::string& project, const std::
   auto out = std::make_shared<Record>();
   auto ch = std::make_shared<Changes>();
   int64_t now = impl_->clock.now_seconds();
+  std::vector<float> vec;
+  if (text) {
+    auto vr = co_await impl_->embed(*text);
+    if (!vr.ok()) co_return vr.status();
+    vec = std::move(*vr);
+  }
   std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
     int64_t seq;
     auto r = load(db, project, id, &seq);
@@ -1036,7 +1042,7 @@ awaitable<Result<Record>> Memory::update(const std::string& project, const std::
       r->updated_at = now;
     }
     if (text && *text != r->text) {
-      if (Status s = set_text(db, *r, seq, *text, "api", "corrected through the API", now, ch.get()); !s.ok()) return s;
+      if (Status s = set_text(db, *r, seq, *text, vec, "api", "corrected through the API", now, ch.get()); !s.ok()) return s;
     }
     *out = std::move(*r);
     return Status();

@@ -138,9 +138,5 @@ class Memory {
   std::unique_ptr<Impl> impl_;
 };
 
-// The built-in embedder: feature hashing of words and word pairs into 256 dimensions, L2
-// normalized. No model file, deterministic; good at lexical overlap, weak at synonyms.
-std::vector<float> local_embed(std::string_view text);
-inline constexpr size_t kLocalDims = 256;
 
 }  // namespace cn::memory

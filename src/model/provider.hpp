@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "base/status.hpp"
 #include "domain/item.hpp"
 #include "http/client.hpp"
+#include "model/embed.hpp"
 
 namespace cn::model {
 
@@ -76,10 +78,14 @@ class Registry {
   Result<Provider*> route(std::string_view model) const;
   int64_t context_window(std::string_view model) const;
   bool has_upstream() const { return upstream_ != nullptr; }
+  // The embeddings provider; the built-in local embedder unless one was set.
+  void set_embedder(std::unique_ptr<Embedder> e) { embedder_ = std::move(e); }
+  Embedder& embedder() const { return *embedder_; }
   static bool is_local_name(std::string_view model);
 
  private:
   std::unique_ptr<Provider> local_, upstream_;
+  std::unique_ptr<Embedder> embedder_ = make_local_embedder();
   std::map<std::string, int64_t, std::less<>> windows_;
   int64_t default_window_ = 128'000;
 };

@@ -12,6 +12,19 @@
 import http from 'node:http';
 import https from 'node:https';
 
+// A 16-dimension "semantic" embedding: words of one topic share a dimension, so "pet" is near
+// "cat" although they share no letters (the built-in embedder cannot do that).
+const TOPICS = [['cat', 'cats', 'dog', 'dogs', 'pet', 'pets', 'kitten', 'puppy'], ['peanut', 'peanuts', 'nut', 'nuts', 'snack', 'allergy', 'allergic']];
+function embed(text) {
+  const v = new Array(16).fill(0);
+  for (const w of text.toLowerCase().match(/[a-z]+/g) || []) {
+    const t = TOPICS.findIndex((g) => g.includes(w));
+    if (t >= 0) v[t] += 3;
+    else v[2 + ([...w].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 14)] += 1;
+  }
+  return v;
+}
+
 // Memory extraction per its JSON schema: first-person sentences of the user's lines become
 // memories ("prefer/like/love" ones are preferences). MALFORMED in the turn gives broken JSON.
 function extraction(transcript) {
@@ -52,6 +65,13 @@ export async function startFakeUpstream({ tls } = {}) {
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
 
   function handle(req, res, body) {
+    if (req.method === 'POST' && req.url.endsWith('/embeddings')) {
+      const json = JSON.parse(body);
+      requests.push({ headers: req.headers, body: json, embeddings: true });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', model: json.model, data: [{ object: 'embedding', index: 0, embedding: embed(String(json.input)) }], usage: { prompt_tokens: 1, total_tokens: 1 } }));
+      return;
+    }
     if (req.method !== 'POST' || !req.url.endsWith('/chat/completions')) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'not found' } }));

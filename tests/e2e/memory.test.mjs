@@ -256,3 +256,17 @@ test('built-in memory tools run server-side inside the run', async () => {
     await assert.rejects(client.responses.create({ model: 'm', input: 'x', tools: [{ type: 'memory' }] }), (e) => e.status === 400 && e.param === 'tools');
   });
 });
+
+test('an OpenAI-compatible /embeddings upstream supplies the vectors when configured', async () => {
+  await withServer({ env: { CONTINUUM_EMBEDDINGS_MODEL: 'fake-embed' } }, async ({ server, upstream }) => {
+    await server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'Kim owns a kitten named Miso.', user_id: 'kim' }) });
+    await server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'Kim works as a carpenter.', user_id: 'kim' }) });
+    const calls = upstream.requests.filter((r) => r.embeddings);
+    assert.equal(calls.length, 2);
+    assert.equal(calls[0].body.model, 'fake-embed');
+    assert.equal(calls[0].body.input, 'Kim owns a kitten named Miso.');
+    // No word in common with the record: only the upstream's vectors can find it.
+    const s = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'pet', top_k: 1, filters: { user_id: 'kim' } }) });
+    assert.equal(s.body.data[0].text, 'Kim owns a kitten named Miso.');
+  });
+});
