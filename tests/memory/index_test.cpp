@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "memory/index.hpp"
+#include "model/embed.hpp"
+
+namespace cn::memory {
+namespace {
+
+std::vector<float> unit(std::mt19937& rng, size_t dims, const std::vector<float>* center = nullptr) {
+  std::normal_distribution<float> n(0, 1);
+  std::vector<float> v(dims);
+  float norm = 0;
+  for (size_t i = 0; i < dims; ++i) {
+    v[i] = n(rng) + (center ? 3 * (*center)[i] : 0);
+    norm += v[i] * v[i];
+  }
+  for (auto& x : v) x /= std::sqrt(norm);
+  return v;
+}
+
+TEST(LocalEmbed, NormalizedDeterministicAndLexical) {
+  auto a = model::local_embed("The user is allergic to peanuts.");
+  auto b = model::local_embed("The user is allergic to peanuts.");
+  auto c = model::local_embed("peanut allergy: the user is allergic");
+  auto d = model::local_embed("Quarterly revenue grew in Norway.");
+  ASSERT_EQ(a.size(), model::kLocalDims);
+  EXPECT_EQ(a, b);
+  auto dot = [](const std::vector<float>& x, const std::vector<float>& y) {
+    float s = 0;
+    for (size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
+    return s;
+  };
+  EXPECT_NEAR(dot(a, a), 1.0f, 1e-4);
+  EXPECT_GT(dot(a, c), dot(a, d) + 0.2f);
+}
+
+TEST(VectorIndex, ExactAddReplaceRemove) {
+  VectorIndex idx(4);
+  float x[4] = {1, 0, 0, 0}, y[4] = {0, 1, 0, 0};
+  idx.add(1, x);
+  idx.add(2, y);
+  auto r = idx.search(x, 2);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].second, 1);
+  idx.add(2, x);  // replace
+  r = idx.search(x, 2);
+  EXPECT_NEAR(r[1].first, 1.0f, 1e-6);
+  idx.remove(1);
+  EXPECT_EQ(idx.size(), 1u);
+  r = idx.search(x, 5);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].second, 2);
+}
+
+TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
+  constexpr size_t kDims = 32, kN = 6000;
+  std::mt19937 rng(7);
+  std::vector<std::vector<float>> centers;
+  for (int c = 0; c < 50; ++c) centers.push_back(unit(rng, kDims));
+  std::vector<int64_t> labels;
+  std::vector<float> flat;
+  for (size_t i = 0; i < kN; ++i) {
+    auto v = unit(rng, kDims, &centers[i % centers.size()]);
+    labels.push_back(static_cast<int64_t>(i + 1));
+    flat.insert(flat.end(), v.begin(), v.end());
+  }
+  VectorIndex::Params p;
+  p.hnsw_threshold = 1000;
+  VectorIndex hnsw(kDims, p);
+  hnsw.add_many(labels, flat, 2);
+  ASSERT_TRUE(hnsw.is_hnsw());
+  VectorIndex::Params e;
+  e.hnsw_threshold = SIZE_MAX;
+  VectorIndex exact(kDims, e);
+  exact.add_many(labels, flat, 1);
+  double recall = 0;
+  constexpr int kQueries = 100;
+  for (int q = 0; q < kQueries; ++q) {
+    auto qv = unit(rng, kDims, &centers[static_cast<size_t>(q) % centers.size()]);
+    auto a = hnsw.search(qv.data(), 10), b = exact.search(qv.data(), 10);
+    size_t hit = 0;
+    for (auto& [s, l] : a) hit += s >= b.back().first - 1e-5f ? 1 : 0;
+    recall += static_cast<double>(hit) / 10.0;
+  }
+  EXPECT_GT(recall / kQueries, 0.9);
+
+  // Removed labels are not returned.
+  auto qv = std::vector<float>(flat.begin(), flat.begin() + kDims);
+  EXPECT_EQ(hnsw.search(qv.data(), 1)[0].second, 1);
+  hnsw.remove(1);
+  EXPECT_NE(hnsw.search(qv.data(), 1)[0].second, 1);
+
+  auto path = (std::filesystem::temp_directory_path() / ("cn_idx_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(hnsw.save(path, "tag-1"));
+  std::string tag;
+  auto loaded = VectorIndex::load(path, kDims, p, &tag);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(tag, "tag-1");
+  EXPECT_EQ(loaded->size(), kN - 1);
+  EXPECT_NE(loaded->search(qv.data(), 1)[0].second, 1);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".tag");
+}
+
+}  // namespace
+}  // namespace cn::memory
