@@ -106,6 +106,24 @@ Result<json::object> body_object(const Request& req) {
   return b->as_object();
 }
 
+// The end user a request acts for, when it names one (X-Continuum-User, or ?user_id=): such a
+// request sees only that user's records; another user's ids are 404.
+std::optional<std::string> acting_user(const Request& req) {
+  if (auto h = req.header("x-continuum-user"); h && !h->empty()) return std::string(*h);
+  if (auto q = req.query_param("user_id"); q && !q->empty()) return std::string(*q);
+  return std::nullopt;
+}
+
+// Loads a record the request may see.
+awaitable<Result<memory::Record>> visible(memory::Memory& m, const std::string& project, const Request& req,
+                                          const std::string& id) {
+  auto r = co_await m.get(project, id);
+  if (!r.ok()) co_return r;
+  auto user = acting_user(req);
+  if (user && r->ns.user_id != *user) co_return Status(Code::not_found, "Memory with id '" + id + "' not found.");
+  co_return r;
+}
+
 bool valid_kind(std::string_view k) { return k == "fact" || k == "preference" || k == "summary" || k == "note"; }
 
 }  // namespace
@@ -180,7 +198,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   router.add("GET", "/v1/memories/{id}", [m, k](Request& req, Stream&) -> awaitable<Response> {
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await m->get(who->project_id, req.params["id"]);
+    auto r = co_await visible(*m, who->project_id, req, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(record_json(*r)));
   });
@@ -202,6 +220,8 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     }
     if (!text && !metadata)
       co_return error_response(invalid_param("text", "Nothing to change: send 'text' and/or 'metadata'.", "missing_required_parameter"));
+    auto seen = co_await visible(*m, who->project_id, req, req.params["id"]);
+    if (!seen.ok()) co_return error_response(seen.status());
     auto r = co_await m->update(who->project_id, req.params["id"], std::move(text), std::move(metadata));
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(record_json(*r)));
@@ -210,6 +230,8 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   router.add("DELETE", "/v1/memories/{id}", [m, k](Request& req, Stream&) -> awaitable<Response> {
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
+    auto seen = co_await visible(*m, who->project_id, req, req.params["id"]);
+    if (!seen.ok()) co_return error_response(seen.status());
     auto r = co_await m->remove(who->project_id, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(json::object{{"id", r->id}, {"object", "memory.deleted"}, {"deleted", true}}));
@@ -218,7 +240,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   router.add("GET", "/v1/memories/{id}/history", [m, k](Request& req, Stream&) -> awaitable<Response> {
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await m->history(who->project_id, req.params["id"]);
+    auto r = co_await m->history(who->project_id, req.params["id"], acting_user(req));
     if (!r.ok()) co_return error_response(r.status());
     json::array data;
     for (const auto& h : *r) {

@@ -1073,11 +1073,13 @@ awaitable<Result<Record>> Memory::remove(const std::string& project, const std::
   co_return *out;
 }
 
-awaitable<Result<std::vector<HistoryEntry>>> Memory::history(const std::string& project, const std::string& id) {
+awaitable<Result<std::vector<HistoryEntry>>> Memory::history(const std::string& project, const std::string& id,
+                                                             std::optional<std::string> user) {
   using R = Result<std::vector<HistoryEntry>>;
-  std::function<R(store::Database&)> fn = [project, id](store::Database& db) -> R {
+  std::function<R(store::Database&)> fn = [project, id, user](store::Database& db) -> R {
     auto r = load(db, project, id);
     if (!r.ok()) return r.status();
+    if (user && r->ns.user_id != *user) return not_found(id);
     auto& q = db.stmt("SELECT at, event, text, actor, reason, related_id FROM memory_history"
                       " WHERE project_id=?1 AND record_id=?2 ORDER BY n");
     q.bind(1, project).bind(2, id);

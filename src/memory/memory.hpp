@@ -116,8 +116,11 @@ class Memory {
                                    std::optional<std::string> text,
                                    std::optional<std::string> metadata);
   awaitable<Result<Record>> remove(const std::string& project, const std::string& id);
+  // A record's history, also after it was deleted. With `user`, another user's record is
+  // not_found.
   awaitable<Result<std::vector<HistoryEntry>>> history(const std::string& project,
-                                                       const std::string& id);
+                                                       const std::string& id,
+                                                       std::optional<std::string> user = std::nullopt);
   awaitable<Result<std::vector<Record>>> search(const std::string& project, std::string query,
                                                 Filter f, size_t top_k);
   // Erases everything about a user: records, history, index entries, pending jobs.

@@ -270,3 +270,18 @@ test('an OpenAI-compatible /embeddings upstream supplies the vectors when config
     assert.equal(s.body.data[0].text, 'Kim owns a kitten named Miso.');
   });
 });
+
+test('a request acting for a user sees only that user\'s memories', async () => {
+  await withServer({}, async ({ server }) => {
+    const mine = await server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'Lea plays the cello.', user_id: 'lea' }) });
+    const id = mine.body.id;
+    for (const [path, method, body] of [[`/v1/memories/${id}`, 'GET'], [`/v1/memories/${id}/history`, 'GET'], [`/v1/memories/${id}`, 'PATCH', '{"text":"x"}'], [`/v1/memories/${id}`, 'DELETE']]) {
+      const asOther = await server.json(path, { method, body, headers: { 'x-continuum-user': 'mallory' } });
+      assert.equal(asOther.status, 404, `${method} ${path}`);
+      const byQuery = await server.json(path + '?user_id=mallory', { method, body });
+      assert.equal(byQuery.status, 404, `${method} ${path}?user_id`);
+    }
+    const asOwner = await server.json(`/v1/memories/${id}`, { headers: { 'x-continuum-user': 'lea' } });
+    assert.equal(asOwner.body.text, 'Lea plays the cello.');
+  });
+});
