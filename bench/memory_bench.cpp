@@ -85,16 +85,21 @@ int main(int argc, char** argv) {
   std::vector<size_t> sizes{10'000, 100'000, 1'000'000};
   size_t full_max = 100'000;
   int queries = 300;
+  std::vector<size_t> ef_sweep;
+  size_t M = 16, ef_construction = 200;
   cli.add_option("--out", out_dir);
   cli.add_option("--sizes", sizes);
   cli.add_option("--full-max", full_max, "largest size also measured through SQLite + Memory");
   cli.add_option("--queries", queries);
+  cli.add_option("--ef-sweep", ef_sweep, "also report recall and latency at these ef_search values");
+  cli.add_option("--M", M);
+  cli.add_option("--ef-construction", ef_construction);
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
   std::mt19937_64 rng(42);
   auto vocab = make_vocab(20'000, rng);
-  std::ostringstream md;
+  std::ostringstream md, sweep_md;
   md << "# Memory retrieval benchmark\n\nCommand: `make bench` (continuum-memory-bench). One namespace; synthetic "
         "texts (Zipf-distributed words from a 20k vocabulary) embedded by the built-in 256-d embedder. Index: "
         "exact below 20k vectors, HNSW (M=16, ef_construction=200, ef_search=200) above; recall@10 against "
@@ -114,7 +119,10 @@ int main(int argc, char** argv) {
     }
     long rss0 = rss_kb();
     auto t0 = SteadyClock::now();
-    memory::VectorIndex idx(model::kLocalDims);
+    memory::VectorIndex::Params ip;
+    ip.M = M;
+    ip.ef_construction = ef_construction;
+    memory::VectorIndex idx(model::kLocalDims, ip);
     idx.add_many(labels, flat, 2);
     double build_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     double idx_mib = static_cast<double>(rss_kb() - rss0) / 1024.0;
@@ -147,6 +155,31 @@ int main(int argc, char** argv) {
     }
     recall /= queries;
 
+    for (size_t ef : ef_sweep) {
+      if (!idx.is_hnsw()) break;
+      idx.set_ef(ef);
+      std::vector<double> l2;
+      double rec2 = 0;
+      std::mt19937_64 r2(7);
+      for (int q = 0; q < queries; ++q) {
+        const auto& base = texts[r2() % n];
+        std::string query = base.substr(0, base.size() / 2) + " " + vocab[r2() % 200];
+        auto qv = model::local_embed(query);
+        auto a = SteadyClock::now();
+        auto got = idx.search(qv.data(), 10);
+        l2.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - a).count());
+        auto truth = exact.search(qv.data(), 10);
+        size_t hit = 0;
+        float kth = truth.empty() ? 0.f : truth.back().first - 1e-5f;
+        for (auto& [s, l] : got) hit += s >= kth ? 1 : 0;
+        rec2 += truth.empty() ? 1.0 : static_cast<double>(std::min(hit, truth.size())) / static_cast<double>(truth.size());
+      }
+      std::cerr << "n=" << n << " ef=" << ef << " p50 " << fixed(pct(l2, 0.5)) << " ms p99 " << fixed(pct(l2, 0.99))
+                << " ms recall " << fixed(rec2 / queries, 3) << "\n";
+      sweep_md << "| " << n << " | " << M << " | " << ef << " | " << fixed(pct(l2, 0.5)) << " | " << fixed(pct(l2, 0.99))
+               << " | " << fixed(rec2 / queries, 3) << " |\n";
+    }
+    idx.set_ef(ip.ef_search);
     std::string hybrid50 = "-", hybrid99 = "-", inject50 = "-";
     if (n <= full_max) {
       // The same records in a real store, through Memory (FTS5 + index + fusion + rows).
@@ -225,6 +258,9 @@ int main(int argc, char** argv) {
   md << "\n`hybrid` is Memory::search (FTS5 bm25 + vector index + reciprocal-rank fusion + row fetch, on the "
         "store's reader thread); `injection` is Memory::relevant, the step a turn with a user adds before calling "
         "the model.\n";
+  if (!sweep_md.str().empty())
+    md << "\n### ef_search sweep\n\n| records | M | ef_search | p50 ms | p99 ms | recall@10 |\n|---|---|---|---|---|---|\n"
+       << sweep_md.str();
   std::filesystem::create_directories(out_dir);
   std::ofstream(out_dir + "/memory.md") << md.str();
   std::cout << md.str();

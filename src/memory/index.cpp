@@ -27,6 +27,12 @@ float dot(const float* a, const float* b, size_t n) {
 VectorIndex::VectorIndex(size_t dims, Params p) : dims_(dims), p_(p) {}
 VectorIndex::~VectorIndex() = default;
 
+void VectorIndex::set_ef(size_t ef) {
+  std::unique_lock lk(mu_);
+  p_.ef_search = ef;
+  if (hnsw_) hnsw_->setEf(ef);
+}
+
 size_t VectorIndex::size() const {
   std::shared_lock lk(mu_);
   return hnsw_ ? live_ : labels_.size();

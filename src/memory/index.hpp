@@ -41,6 +41,8 @@ class VectorIndex {
   // The `k` most similar labels, most similar first: (similarity, label).
   std::vector<std::pair<float, int64_t>> search(const float* q, size_t k) const;
 
+  // Changes the HNSW search breadth (recall against latency). Not thread-safe with search().
+  void set_ef(size_t ef);
   size_t size() const;
   size_t dims() const { return dims_; }
   bool is_hnsw() const { return hnsw_ != nullptr; }
