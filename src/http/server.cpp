@@ -189,6 +189,20 @@ std::string make_request_id(const bhttp::request_parser<bhttp::string_body>& p) 
 
 }  // namespace
 
+// Writes a JSON error answer and asks for the connection to close.
+awaitable<void> write_error(beast::tcp_stream& stream, bhttp::status status, std::string message,
+                            const char* code, std::chrono::milliseconds timeout,
+                            std::string request_id = {}) {
+  bhttp::response<bhttp::string_body> res{status, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::connection, "close");
+  if (!request_id.empty()) res.set("x-request-id", request_id);
+  res.body() = error_body(message, "invalid_request_error", "", code);
+  res.prepare_payload();
+  stream.expires_after(timeout);
+  co_await bhttp::async_write(stream, res, tuple_awaitable);
+}
+
 awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
     auto [ec, sock] = co_await acceptor.async_accept(tuple_awaitable);
@@ -236,25 +250,14 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     bool too_large = ec == bhttp::error::body_limit;
     if (ec && !too_large) {
       if (ec == bhttp::error::header_limit) {
-        bhttp::response<bhttp::string_body> res{bhttp::status::request_header_fields_too_large, 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.set(bhttp::field::connection, "close");
-        res.body() = error_body("Request headers are too large.", "invalid_request_error", "",
-                                "request_header_too_large");
-        res.prepare_payload();
-        stream.expires_after(opts.write_timeout);
-        co_await bhttp::async_write(stream, res, tuple_awaitable);
+        std::string msg = "Request headers are too large.";
+        co_await write_error(stream, bhttp::status::request_header_fields_too_large, std::move(msg),
+                             "request_header_too_large", opts.write_timeout);
       } else if (ec != bhttp::error::end_of_stream && ec != net::error::operation_aborted &&
                  ec != beast::error::timeout && ec != net::error::connection_reset &&
                  ec != net::error::eof) {
-        bhttp::response<bhttp::string_body> res{bhttp::status::bad_request, 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.set(bhttp::field::connection, "close");
-        res.body() = error_body("Malformed HTTP request: " + ec.message(),
-                                "invalid_request_error", "", "bad_request");
-        res.prepare_payload();
-        stream.expires_after(opts.write_timeout);
-        co_await bhttp::async_write(stream, res, tuple_awaitable);
+        std::string msg = "Malformed HTTP request: " + ec.message();
+        co_await write_error(stream, bhttp::status::bad_request, std::move(msg), "bad_request", opts.write_timeout);
       }
       break;
     }
@@ -276,14 +279,8 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
       } else if (ec2) {
         if (ec2 != beast::error::timeout && ec2 != net::error::eof &&
             ec2 != net::error::connection_reset && ec2 != net::error::operation_aborted) {
-          bhttp::response<bhttp::string_body> res{bhttp::status::bad_request, 11};
-          res.set(bhttp::field::content_type, "application/json");
-          res.set(bhttp::field::connection, "close");
-          res.body() = error_body("Malformed HTTP request: " + ec2.message(),
-                                  "invalid_request_error", "", "bad_request");
-          res.prepare_payload();
-          stream.expires_after(opts.write_timeout);
-          co_await bhttp::async_write(stream, res, tuple_awaitable);
+          std::string msg = "Malformed HTTP request: " + ec2.message();
+          co_await write_error(stream, bhttp::status::bad_request, std::move(msg), "bad_request", opts.write_timeout);
         }
         break;
       }
@@ -304,16 +301,9 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
           remaining -= dn;
         }
       }
-      bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
-      res.set(bhttp::field::content_type, "application/json");
-      res.set(bhttp::field::connection, "close");
-      res.set("x-request-id", request_id);
-      res.body() = error_body("Request body is larger than the limit of " +
-                                  std::to_string(opts.max_body_bytes) + " bytes.",
-                              "invalid_request_error", "", "request_too_large");
-      res.prepare_payload();
-      stream.expires_after(opts.write_timeout);
-      co_await bhttp::async_write(stream, res, tuple_awaitable);
+      std::string msg = "Request body is larger than the limit of " + std::to_string(opts.max_body_bytes) + " bytes.";
+      co_await write_error(stream, bhttp::status::payload_too_large, std::move(msg), "request_too_large",
+                           opts.write_timeout, request_id);
       spdlog::info("[{}] {} {} -> 413", request_id, std::string(hdr.method_string()),
                    std::string(hdr.target()));
       break;

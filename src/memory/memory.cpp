@@ -42,20 +42,7 @@ uint64_t fnv1a(std::string_view s, uint64_t seed = 1469598103934665603ull) {
   return h;
 }
 
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c >= 0x80) {
-      cur += static_cast<char>(std::tolower(c));
-    } else if (!cur.empty()) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
-}
+using model::words;
 
 }  // namespace
 

@@ -93,6 +93,8 @@ class OpenAIEmbedder final : public Embedder {
   std::shared_ptr<http::Client> client_;
 };
 
+}  // namespace
+
 std::vector<std::string> words(std::string_view text) {
   std::vector<std::string> out;
   std::string cur;
@@ -107,8 +109,6 @@ std::vector<std::string> words(std::string_view text) {
   if (!cur.empty()) out.push_back(std::move(cur));
   return out;
 }
-
-}  // namespace
 
 std::vector<float> local_embed(std::string_view text) {
   std::vector<float> v(kLocalDims, 0.f);

@@ -28,6 +28,8 @@ class Embedder {
 // Feature hashing of words, word prefixes and word pairs into 256 dimensions.
 inline constexpr size_t kLocalDims = 256;
 std::vector<float> local_embed(std::string_view text);
+// The lower-cased alphanumeric words of `text` (non-ASCII bytes count as letters).
+std::vector<std::string> words(std::string_view text);
 
 std::unique_ptr<Embedder> make_local_embedder();
 

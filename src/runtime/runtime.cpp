@@ -75,6 +75,22 @@ std::string conversation_json(const std::string& id, int64_t created_at, const s
 Status not_found_response(const std::string& id) {
   return Status(Code::not_found, "Response with id '" + id + "' not found.");
 }
+// One page of `all` (oldest first) in the order and from the cursor `q` asks for.
+Result<ItemPage> paginate(std::vector<ItemPtr> all, const ListQuery& q) {
+  if (q.desc) std::reverse(all.begin(), all.end());
+  size_t start = 0;
+  if (q.after) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const ItemPtr& i) { return i->id == *q.after; });
+    if (it == all.end()) return Status(Code::invalid_argument, "No item with id '" + *q.after + "' in this list.", "after");
+    start = static_cast<size_t>(it - all.begin()) + 1;
+  }
+  ItemPage page;
+  for (size_t i = start; i < all.size() && page.items.size() < static_cast<size_t>(q.limit); ++i)
+    page.items.push_back(all[i]);
+  page.has_more = start + page.items.size() < all.size();
+  return page;
+}
+
 Status not_found_conversation(const std::string& id) {
   return Status(Code::not_found, "Conversation with id '" + id + "' not found.");
 }
@@ -1373,19 +1389,7 @@ awaitable<Result<ItemPage>> Runtime::input_items(const std::string& project, con
   if (!node.ok()) co_return node.status();
   std::vector<ItemPtr> all = (*node)->parent ? Impl::path_items((*node)->parent) : std::vector<ItemPtr>{};
   all.insert(all.end(), (*node)->inputs.begin(), (*node)->inputs.end());
-  if (q.desc) std::reverse(all.begin(), all.end());
-  size_t start = 0;
-  if (q.after) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const ItemPtr& i) { return i->id == *q.after; });
-    if (it == all.end())
-      co_return Status(Code::invalid_argument, "No item with id '" + *q.after + "' in this list.", "after");
-    start = static_cast<size_t>(it - all.begin()) + 1;
-  }
-  ItemPage page;
-  for (size_t i = start; i < all.size() && page.items.size() < static_cast<size_t>(q.limit); ++i)
-    page.items.push_back(all[i]);
-  page.has_more = start + page.items.size() < all.size();
-  co_return page;
+  co_return paginate(std::move(all), q);
 }
 
 // ---- conversations ---------------------------------------------------------------------------
@@ -1490,19 +1494,7 @@ awaitable<Result<ItemPage>> Runtime::list_conversation_items(const std::string& 
     all.reserve((*c)->items.size());
     for (const auto& r : (*c)->items) all.push_back(r.item);
   }
-  if (q.desc) std::reverse(all.begin(), all.end());
-  size_t start = 0;
-  if (q.after) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const ItemPtr& i) { return i->id == *q.after; });
-    if (it == all.end())
-      co_return Status(Code::invalid_argument, "No item with id '" + *q.after + "' in this conversation.", "after");
-    start = static_cast<size_t>(it - all.begin()) + 1;
-  }
-  ItemPage page;
-  for (size_t i = start; i < all.size() && page.items.size() < static_cast<size_t>(q.limit); ++i)
-    page.items.push_back(all[i]);
-  page.has_more = start + page.items.size() < all.size();
-  co_return page;
+  co_return paginate(std::move(all), q);
 }
 
 awaitable<Result<ItemPtr>> Runtime::get_conversation_item(const std::string& project, const std::string& conv,
