@@ -103,6 +103,80 @@ json::object response_object(const std::string& id, const Run::State& st, bool w
   return r;
 }
 
+std::vector<std::string> synthesize_events(const json::object& response) {
+  std::vector<std::string> out;
+  auto emit = [&](const char* type, json::object fields) {
+    json::object ev;
+    ev["type"] = type;  // first: readers take the SSE event name from the start of the text
+    ev["sequence_number"] = static_cast<int64_t>(out.size());
+    for (auto& [k, v] : fields) ev[k] = std::move(v);
+    out.push_back(json::serialize(ev));
+  };
+  json::object start = response;
+  start["status"] = "in_progress";
+  start["output"] = json::array();
+  start["usage"] = nullptr;
+  start["completed_at"] = nullptr;
+  start["error"] = nullptr;
+  start["incomplete_details"] = nullptr;
+  emit("response.created", {{"response", start}});
+  emit("response.in_progress", {{"response", start}});
+  const json::array empty;
+  const auto* outv = response.if_contains("output");
+  const auto& items = outv && outv->is_array() ? outv->as_array() : empty;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].is_object()) continue;
+    const auto& item = items[i].as_object();
+    auto idx = static_cast<int64_t>(i);
+    std::string type = item.contains("type") ? std::string(item.at("type").as_string()) : "";
+    std::string id = item.contains("id") ? std::string(item.at("id").as_string()) : "";
+    json::object added = item;
+    added["status"] = "in_progress";
+    if (type == "message" || type == "reasoning") added["content"] = json::array();
+    if (type == "function_call") added["arguments"] = "";
+    emit("response.output_item.added", {{"output_index", idx}, {"item", added}});
+    if (type == "function_call") {
+      emit("response.function_call_arguments.delta", {{"item_id", id}, {"output_index", idx}, {"delta", item.at("arguments")}});
+      emit("response.function_call_arguments.done",
+           {{"item_id", id}, {"output_index", idx}, {"name", item.at("name")}, {"arguments", item.at("arguments")}});
+    } else if ((type == "message" || type == "reasoning") && item.contains("content") && item.at("content").is_array()) {
+      const auto& parts = item.at("content").as_array();
+      for (size_t j = 0; j < parts.size(); ++j) {
+        const auto& part = parts[j].as_object();
+        auto cidx = static_cast<int64_t>(j);
+        std::string ptype(part.at("type").as_string());
+        json::object blank = part;
+        if (ptype == "refusal") {
+          blank["refusal"] = "";
+        } else {
+          blank["text"] = "";
+        }
+        emit("response.content_part.added", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"part", blank}});
+        if (ptype == "output_text") {
+          emit("response.output_text.delta", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx},
+                                              {"delta", part.at("text")}, {"logprobs", json::array()}});
+          emit("response.output_text.done", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx},
+                                             {"text", part.at("text")}, {"logprobs", json::array()}});
+        } else if (ptype == "refusal") {
+          emit("response.refusal.delta", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"delta", part.at("refusal")}});
+          emit("response.refusal.done", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"refusal", part.at("refusal")}});
+        } else if (ptype == "reasoning_text") {
+          emit("response.reasoning_text.delta", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"delta", part.at("text")}});
+          emit("response.reasoning_text.done", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"text", part.at("text")}});
+        }
+        emit("response.content_part.done", {{"item_id", id}, {"output_index", idx}, {"content_index", cidx}, {"part", part}});
+      }
+    }
+    emit("response.output_item.done", {{"output_index", idx}, {"item", item}});
+  }
+  std::string status = response.contains("status") ? std::string(response.at("status").as_string()) : "completed";
+  const char* terminal = status == "completed" ? "response.completed"
+                         : status == "failed"  ? "response.failed"
+                                               : "response.incomplete";
+  emit(terminal, {{"response", response}});
+  return out;
+}
+
 Run::Run(std::string id, std::string project, bool background)
     : id_(std::move(id)), project_(std::move(project)), background_(background),
       st_(std::make_unique<State>()) {}

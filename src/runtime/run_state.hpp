@@ -55,5 +55,8 @@ json::object out_item_json(const OutItem& o);
 // The Response object for `st`; `with_output` false gives "output": [] (the stored body form).
 json::object response_object(const std::string& id, const Run::State& st, bool with_output = true);
 json::object usage_json(const Usage& u);
+// The event stream of a finished Response, rebuilt from its final object (one delta per part),
+// for responses whose original events were not kept.
+std::vector<std::string> synthesize_events(const json::object& response);
 
 }  // namespace cn::runtime

@@ -1269,8 +1269,8 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
     std::lock_guard lk(im.mu);
     auto not_streamed = [&] {
       return Status(Code::invalid_argument,
-                    "Response '" + id + "' was not created with 'stream' or 'background', so it has "
-                    "no event stream; retrieve it without 'stream'.",
+                    "Response '" + id + "' is still in progress and was not created with 'stream' or "
+                    "'background'; its event stream is available once it has finished.",
                     "stream", "stream_not_available");
     };
     auto it = im.live.find(key_of(project, id));
@@ -1280,10 +1280,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
       co_return it->second;
     }
     for (auto& r : im.recent) {
-      if (r->id() == id && r->project_id() == project && r->st_->store) {
-        if (!r->st_->record_events) co_return not_streamed();
-        co_return r;
-      }
+      if (r->id() == id && r->project_id() == project && r->st_->store && r->st_->record_events) co_return r;
     }
   }
   using R = Result<std::shared_ptr<Run>>;
@@ -1291,12 +1288,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
     auto row = repo::get_response(db, project, id);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
-    if (row->events.empty()) {
-      return Status(Code::invalid_argument,
-                    "The event stream of response '" + id + "' is not available: streams are kept "
-                    "for background responses and, briefly, for recent ones.",
-                    "stream", "stream_not_available");
-    }
+    if (row->events.empty()) return std::shared_ptr<Run>();  // rebuilt below from the final object
     auto run = std::shared_ptr<Run>(new Run(id, project, true));
     boost::system::error_code ec;
     auto v = json::parse(row->events, ec);
@@ -1305,7 +1297,23 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
     run->st_->done = true;
     return run;
   };
-  co_return co_await read_async<R>(im.store, std::move(store_fn6));
+  auto stored = co_await read_async<R>(im.store, std::move(store_fn6));
+  if (!stored.ok() || *stored) co_return stored;
+  // No event log was kept (a plain response, or a streamed one before a restart): rebuild the
+  // stream from the finished response.
+  auto body = co_await get_response(project, id);
+  if (!body.ok()) co_return body.status();
+  boost::system::error_code ec;
+  auto v = json::parse(*body, ec);
+  if (ec || !v.is_object()) co_return Status(Code::internal, "stored response is corrupt");
+  auto status = v.as_object().at("status");
+  if (status == "queued" || status == "in_progress")
+    co_return Status(Code::invalid_argument, "Response '" + id + "' is still in progress and has no event stream.",
+                     "stream", "stream_not_available");
+  auto run = std::shared_ptr<Run>(new Run(id, project, false));
+  run->st_->events = synthesize_events(v.as_object());
+  run->st_->done = true;
+  co_return run;
 }
 
 awaitable<Result<std::string>> Runtime::delete_response(const std::string& project, const std::string& id) {

@@ -96,3 +96,24 @@ test('a dropped stream goes on; retrieve with stream=true resumes after N', asyn
     assert.equal(final.output_text.split(' ').filter(Boolean).length, 20);
   });
 });
+
+test('a finished response without a kept event log can still be streamed (rebuilt)', async () => {
+  await withServer({}, async ({ client, server }) => {
+    const tools = [{ type: 'function', name: 'f', parameters: { type: 'object', properties: {} } }];
+    const plain = await client.responses.create({ model: 'm', input: 'plain one' });
+    const stream = client.responses.stream({ response_id: plain.id });
+    const types = [];
+    stream.on('event', (e) => types.push(e.type));
+    const final = await stream.finalResponse();
+    assert.equal(final.output_text, 'echo: plain one');
+    assert.deepEqual(types.slice(0, 2), ['response.created', 'response.in_progress']);
+    assert.equal(types.at(-1), 'response.completed');
+    const call = await client.responses.create({ model: 'm', input: 'CALL_TOOL', tools });
+    const f2 = await client.responses.stream({ response_id: call.id }).finalResponse();
+    assert.equal(f2.output[0].arguments, '{"city":"Paris"}');
+    // starting_after filters the rebuilt stream as well.
+    const r = await server.fetch(`/v1/responses/${plain.id}?stream=true&starting_after=3`, { method: 'GET' });
+    const events = parseSSE(await r.text());
+    assert.equal(events[0].data.sequence_number, 4);
+  });
+});
