@@ -445,7 +445,27 @@ struct Memory::Impl {
     std::shared_ptr<VectorIndex> idx;  // null while loading
     Changes pending;                   // changes that committed while loading
     int64_t max_seq = 0;
+    uint64_t last_used = 0;
   };
+  uint64_t use_clock = 0;  // guarded by idx_mu
+  static constexpr size_t kIndexBudgetBytes = size_t{2} << 30;
+
+  // Keeps loaded indexes within a memory budget, dropping the least recently used (they are
+  // reloaded from the store on next use). Caller holds idx_mu.
+  void trim_indexes_locked(const std::string& keep) {
+    size_t total = 0;
+    for (auto& [k, e] : indexes)
+      if (e.idx) total += e.idx->memory_bytes();
+    while (total > kIndexBudgetBytes) {
+      auto victim = indexes.end();
+      for (auto it = indexes.begin(); it != indexes.end(); ++it)
+        if (it->second.idx && it->first != keep && (victim == indexes.end() || it->second.last_used < victim->second.last_used))
+          victim = it;
+      if (victim == indexes.end()) break;
+      total -= victim->second.idx->memory_bytes();
+      indexes.erase(victim);
+    }
+  }
   std::mutex idx_mu;
   std::unordered_map<std::string, IndexEntry> indexes;  // guarded by idx_mu
 
@@ -481,7 +501,10 @@ struct Memory::Impl {
     {
       std::lock_guard lk(idx_mu);
       auto it = indexes.find(key);
-      if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) co_return it->second.idx;
+      if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) {
+        it->second.last_used = ++use_clock;
+        co_return it->second.idx;
+      }
       if (it != indexes.end() && it->second.idx) indexes.erase(it);  // the embedder changed
       if (it == indexes.end()) indexes[key];  // mark loading: commits from now on are kept
     }
@@ -543,6 +566,8 @@ struct Memory::Impl {
     e.pending.clear();
     e.idx = idx;
     e.max_seq = max_seq;
+    e.last_used = ++use_clock;
+    trim_indexes_locked(key);
     co_return idx;
   }
 

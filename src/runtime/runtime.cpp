@@ -249,7 +249,20 @@ struct Runtime::Impl {
     c->next_seq = c->items.empty() ? 0 : c->items.back().seq + 1;
     std::lock_guard lk(mu);
     auto [it, inserted] = convs.emplace(key_of(project, id), c);
-    co_return it->second;
+    ConvPtr out = it->second;
+    if (inserted) trim_convs_locked();
+    co_return out;
+  }
+
+  // Bounds the conversation cache: drops conversations nobody is using (a turn in flight holds
+  // its own reference, so its state is never duplicated by a reload). Caller holds mu.
+  void trim_convs_locked() {
+    constexpr size_t kMaxConvs = 100'000;
+    if (convs.size() <= kMaxConvs) return;
+    for (auto it = convs.begin(); it != convs.end() && convs.size() > kMaxConvs * 9 / 10;) {
+      if (it->second.use_count() == 1) it = convs.erase(it);
+      else ++it;
+    }
   }
 
   static void conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items) {
@@ -1424,6 +1437,7 @@ awaitable<Result<std::string>> Runtime::create_conversation(const std::string& p
   {
     std::lock_guard lk(im.mu);
     im.convs[key_of(project, row.id)] = c;
+    im.trim_convs_locked();
   }
   co_return conversation_json(row.id, row.created_at, row.metadata);
 }
