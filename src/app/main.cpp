@@ -44,6 +44,11 @@ int serve(app::Config cfg) {
     spdlog::critical("bad port in --listen '{}'", cfg.listen);
     return 2;
   }
+  // Declared first so that it is destroyed last: every socket, timer and pooled connection made
+  // on it must go before it does.
+  int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  net::io_context io(threads);
+
   std::error_code fec;
   std::filesystem::create_directories(cfg.data_dir, fec);
   if (fec) {
@@ -114,8 +119,6 @@ int serve(app::Config cfg) {
   } else {
     spdlog::info("embeddings: built-in local embedder");
   }
-  int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  net::io_context io(threads);
 
   runtime::RuntimeOptions ro;
   ro.max_active_runs = cfg.max_active_runs;
@@ -198,6 +201,7 @@ int serve(app::Config cfg) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  client->clear_pool();
   (*store)->stop();
   spdlog::info("stopped; store flushed");
   return 0;
