@@ -242,21 +242,33 @@ bool stopword(std::string_view w) {
   return w.size() < 3 || kStop.count(w) > 0;
 }
 
-// An FTS5 query that matches any of the informative words of `text`, each quoted. Words that
-// nearly every memory contains ("the", "user") would make bm25 rank the whole namespace.
-std::string fts_query(std::string_view text) {
-  std::string q;
+// An FTS5 query that matches any of the informative words of `text`, each quoted: stopwords
+// and words in more than kMaxDocs records are left out (they would make bm25 rank a large part
+// of the store), the rarest kMaxTerms are kept. Document counts come from fts5vocab.
+std::string fts_query(store::Database& db, std::string_view text) {
+  constexpr int64_t kMaxDocs = 2000;
+  constexpr size_t kMaxTerms = 8;
   auto ws = words(text);
   std::sort(ws.begin(), ws.end());
   ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-  size_t terms = 0;
+  std::vector<std::pair<int64_t, std::string>> terms;
+  auto& q = db.stmt("SELECT doc FROM memory_fts_vocab WHERE term=?1");
   for (const auto& w : ws) {
-    if (stopword(w) || ++terms > 24) continue;
-    if (!q.empty()) q += " OR ";
-    q += "\"" + w + "\"";
-    if (q.size() > 2000) break;
+    if (stopword(w) || terms.size() > 64) continue;
+    q.bind(1, w);
+    int64_t docs = q.step() ? q.int64(0) : 0;
+    q.reset();
+    if (docs == 0 || docs > kMaxDocs) continue;  // absent, or too common to help
+    terms.emplace_back(docs, w);
   }
-  return q;
+  std::sort(terms.begin(), terms.end());
+  if (terms.size() > kMaxTerms) terms.resize(kMaxTerms);
+  std::string out;
+  for (const auto& [docs, w] : terms) {
+    if (!out.empty()) out += " OR ";
+    out += "\"" + w + "\"";
+  }
+  return out;
 }
 
 // Hybrid retrieval inside one read: lexical (FTS5 bm25) and vector (exact cosine) rankings,
@@ -293,7 +305,7 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
   size_t depth = std::max<size_t>(top_k * 4, 20);
   std::unordered_map<int64_t, double> fused;
   // Lexical.
-  std::string fq = fts_query(query);
+  std::string fq = fts_query(db, query);
   if (!fq.empty() && !f.include_inactive) {
     std::vector<std::string> binds;
     std::string cond = filter_sql(f, binds, "r.");
@@ -932,6 +944,14 @@ CREATE TABLE memory_jobs (
 );
 CREATE INDEX memory_jobs_due ON memory_jobs(status, next_run_at);
 CREATE INDEX memory_jobs_user ON memory_jobs(project_id, user_id);
+)sql"},
+          // Plain unicode61 words (no stemming) so that fts5vocab's terms are the query's words:
+          // retrieval asks it how common each word is and leaves out the ubiquitous ones.
+          {"memory", 2, R"sql(
+DROP TABLE memory_fts;
+CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'unicode61');
+INSERT INTO memory_fts(rowid, text) SELECT seq, text FROM memory_records WHERE status = 'active';
+CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row');
 )sql"}};
 }
 
