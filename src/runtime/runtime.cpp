@@ -896,38 +896,39 @@ struct Runtime::Impl {
       if (!res->usage_reported && usage.input_tokens == 0) usage.input_tokens = input_estimate;
     }
 
+    // The final state is built on a copy: followers and readers keep seeing the run in progress
+    // until its outcome is committed; only then is it published (and so acknowledged).
     std::vector<ItemPtr> outputs;
-    std::string body;
-    std::string events_blob;
+    Run::State fin;
     {
       std::lock_guard lk(run->mu_);
-      auto& st = *run->st_;
-      st.status = status;
-      st.error = error;
-      st.incomplete_reason = incomplete;
-      st.usage = usage;
-      st.completed_at = status == "completed" ? std::optional<int64_t>(clock.now_seconds()) : std::nullopt;
-      st.failure = failure;
-      for (const auto& o : st.output) {
-        Item it;
-        switch (o.type) {
-          case ItemType::message: it = wire::make_output_message(o.id, o.text, o.status); break;
-          case ItemType::function_call:
-            it = wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
-            break;
-          case ItemType::reasoning: it = wire::make_reasoning(o.id, o.text); break;
-          case ItemType::memory_call:
-            if (o.open) continue;  // never executed (the run ended first)
-            it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
-            break;
-          default: continue;
-        }
-        outputs.push_back(std::make_shared<const Item>(std::move(it)));
-      }
-      if (p.store) body = json::serialize(response_object(run->id(), st, false));
+      fin = *run->st_;
     }
+    fin.status = status;
+    fin.error = error;
+    fin.incomplete_reason = incomplete;
+    fin.usage = usage;
+    fin.completed_at = status == "completed" ? std::optional<int64_t>(clock.now_seconds()) : std::nullopt;
+    fin.failure = failure;
+    for (const auto& o : fin.output) {
+      Item it;
+      switch (o.type) {
+        case ItemType::message: it = wire::make_output_message(o.id, o.text, o.status); break;
+        case ItemType::function_call:
+          it = wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
+          break;
+        case ItemType::reasoning: it = wire::make_reasoning(o.id, o.text); break;
+        case ItemType::memory_call:
+          if (o.open) continue;  // never executed (the run ended first)
+          it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
+          break;
+        default: continue;
+      }
+      outputs.push_back(std::make_shared<const Item>(std::move(it)));
+    }
+    std::string terminal = terminal_event(run->id(), fin);
 
-    // Commit the turn; only then is it acknowledged.
+    Status stored;
     if (p.store) {
       ResponseRow row;
       row.project_id = p.project_id;
@@ -936,8 +937,8 @@ struct Runtime::Impl {
       row.conversation_id = p.conversation_id;
       row.status = status;
       row.background = p.background;
-      row.created_at = run->st_->created_at;
-      row.body = std::move(body);
+      row.created_at = fin.created_at;
+      row.body = json::serialize(response_object(run->id(), fin, false));
       ConvPtr conv = t->conv;
       bool append = conv && (status == "completed" || status == "incomplete");
       std::vector<ItemPtr> conv_items;
@@ -949,17 +950,12 @@ struct Runtime::Impl {
         first_seq = conv->next_seq;
         conv->next_seq += static_cast<int64_t>(conv_items.size());
       }
-      // The terminal event is part of what background responses store for replay.
-      std::string terminal = publish_terminal(run, status);
       if (p.background) {
-        std::lock_guard lk(run->mu_);
-        events_blob = "[";
-        for (size_t i = 0; i < run->st_->events.size(); ++i) {
-          if (i) events_blob += ',';
-          events_blob += run->st_->events[i];
-        }
-        events_blob += "]";
-        row.events = std::move(events_blob);
+        // Background responses keep their whole event log, terminal event included, for replay.
+        std::string blob = "[";
+        for (const auto& e : fin.events) blob += e + ",";
+        blob += terminal + "]";
+        row.events = std::move(blob);
       }
       std::optional<memory::TurnForExtraction> learn;
       if (memory && p.memory_on && !p.memory_user.empty() && status == "completed") {
@@ -976,15 +972,9 @@ struct Runtime::Impl {
       bool learning = learn.has_value();
       auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
                               first_seq, conv_items, memory, std::move(learn));
-      Status st = co_await write_async(store, std::move(commit));
-      if (!st.ok()) {
-        spdlog::error("storing response {} failed: {}", run->id(), st.message());
-        std::lock_guard lk(run->mu_);
-        run->st_->status = "failed";
-        run->st_->error = std::make_pair(std::string("server_error"), std::string("The response could not be stored."));
-        run->st_->failure = Status(Code::unavailable, "The response could not be stored: " + st.message());
-        run->st_->events.pop_back();
-        run->publish("response.failed", {{"response", response_object(run->id(), *run->st_)}});
+      stored = co_await write_async(store, std::move(commit));
+      if (!stored.ok()) {
+        spdlog::error("storing response {} failed: {}", run->id(), stored.message());
       } else {
         if (learning) memory->notify();
         auto node = std::make_shared<ChainNode>();
@@ -992,33 +982,49 @@ struct Runtime::Impl {
         node->parent = t->parent;
         node->inputs = t->inputs;
         node->outputs = outputs;
-        node->created_at = run->st_->created_at;
+        node->created_at = fin.created_at;
         cache_node(p.project_id, node);
         if (append) {
           std::lock_guard lk(conv->mu);
           conv_insert_sorted(*conv, first_seq, conv_items);
         }
       }
-      (void)terminal;
-    } else {
-      publish_terminal(run, status);
     }
     {
       std::lock_guard lk(run->mu_);
-      run->st_->done = true;
+      auto& st = *run->st_;
+      if (stored.ok()) {
+        st.status = fin.status;
+        st.error = fin.error;
+        st.incomplete_reason = fin.incomplete_reason;
+        st.usage = fin.usage;
+        st.completed_at = fin.completed_at;
+        st.failure = fin.failure;
+        if (st.record_events) st.events.push_back(std::move(terminal));
+      } else {
+        st.status = "failed";
+        st.error = std::make_pair(std::string("server_error"), std::string("The response could not be stored."));
+        st.failure = Status(Code::unavailable, "The response could not be stored: " + stored.message());
+        st.usage = fin.usage;
+        run->publish("response.failed", {{"response", response_object(run->id(), st)}});
+      }
+      st.done = true;
     }
     release_turn(*t, run);
     end_active(run);
     run->wake_all();
   }
 
-  std::string publish_terminal(const std::shared_ptr<Run>& run, const std::string& status) {
-    std::lock_guard lk(run->mu_);
-    std::string type = status == "completed"    ? "response.completed"
-                       : status == "failed"     ? "response.failed"
+  // The terminal stream event of a run in state `st`, numbered after its last event.
+  static std::string terminal_event(const std::string& id, const Run::State& st) {
+    const char* type = st.status == "completed" ? "response.completed"
+                       : st.status == "failed"  ? "response.failed"
                                                 : "response.incomplete";
-    run->publish(type, {{"response", response_object(run->id(), *run->st_)}});
-    return type;
+    json::object ev;
+    ev["type"] = type;
+    ev["sequence_number"] = static_cast<int64_t>(st.events.size());
+    ev["response"] = response_object(id, st);
+    return json::serialize(ev);
   }
 
   // Background path: waits for its lines, assembles, then executes; failures become a failed
@@ -1035,27 +1041,30 @@ struct Runtime::Impl {
       co_await execute(run, t);
       co_return;
     }
+    Run::State fin;
     {
       std::lock_guard lk(run->mu_);
-      run->st_->status = "failed";
-      run->st_->error = std::make_pair(std::string("server_error"), st.message());
-      run->st_->failure = st;
+      fin = *run->st_;
     }
-    std::string terminal = publish_terminal(run, "failed");
-    std::string body, events;
-    {
-      std::lock_guard lk(run->mu_);
-      body = json::serialize(response_object(run->id(), *run->st_, false));
-    }
+    fin.status = "failed";
+    fin.error = std::make_pair(std::string("server_error"), st.message());
+    fin.failure = st;
+    std::string body = json::serialize(response_object(run->id(), fin, false));
     auto project = run->project_id();
     auto id = run->id();
     std::function<Status(store::Database&)> store_fn2 = [project, id, body](store::Database& db) {
       return repo::update_response_status(db, project, id, "failed", body);
     };
-    co_await write_async(store, std::move(store_fn2));
+    Status stored = co_await write_async(store, std::move(store_fn2));
+    if (!stored.ok()) spdlog::error("storing the failure of response {} failed: {}", id, stored.message());
     {
       std::lock_guard lk(run->mu_);
-      run->st_->done = true;
+      auto& cur = *run->st_;
+      cur.status = fin.status;
+      cur.error = fin.error;
+      cur.failure = fin.failure;
+      if (cur.record_events) cur.events.push_back(terminal_event(id, cur));
+      cur.done = true;
     }
     release_turn(*t, run);
     end_active(run);
