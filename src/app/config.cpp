@@ -41,6 +41,8 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
   str("memory.extraction_model", cfg.memory_extraction_model);
+  str("memory.extraction_prompt", cfg.memory_extraction_prompt);
+  str("memory.consolidation_prompt", cfg.memory_consolidation_prompt);
   str("embeddings.model", cfg.embeddings_model);
   str("embeddings.url", cfg.embeddings_url);
   str("embeddings.api_key", cfg.embeddings_api_key);

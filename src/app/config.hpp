@@ -42,6 +42,7 @@ struct Config {
 
   // Long-term memory.
   std::string memory_extraction_model;  // "" = the model of the turn
+  std::string memory_extraction_prompt, memory_consolidation_prompt;  // "" = built-in
   bool memory_facts = true, memory_preferences = true, memory_summary = true;
   int memory_max_jobs = 2;
   // Embeddings: an OpenAI-compatible /embeddings endpoint when a model is named; otherwise the

@@ -128,6 +128,8 @@ int serve(app::Config cfg) {
   ro.chain_cache_nodes = cfg.chain_cache_nodes;
   memory::Options mo;
   mo.extraction_model = cfg.memory_extraction_model;
+  mo.extraction_prompt = cfg.memory_extraction_prompt;
+  mo.consolidation_prompt = cfg.memory_consolidation_prompt;
   mo.extract_facts = cfg.memory_facts;
   mo.extract_preferences = cfg.memory_preferences;
   mo.extract_summary = cfg.memory_summary;

@@ -754,7 +754,8 @@ struct Memory::Impl {
     if (!opts.extract_facts) task += "\n(Do not extract facts.)";
     if (!opts.extract_preferences) task += "\n(Do not extract preferences.)";
     if (!opts.extract_summary || src.conversation_id.empty()) task += "\n(Summary: null.)";
-    auto out = co_await ask(model_name, kExtractionPrompt, task, "memory_extraction", extraction_schema());
+    const char* prompt = opts.extraction_prompt.empty() ? kExtractionPrompt : opts.extraction_prompt.c_str();
+    auto out = co_await ask(model_name, prompt, task, "memory_extraction", extraction_schema());
     if (!out.ok()) co_return out.status();
     // Validate before acting on any of it.
     auto* mems = out->if_contains("memories");
@@ -841,7 +842,8 @@ struct Memory::Impl {
       std::string task = "Existing memories:\n";
       for (size_t i = 0; i < similar->size(); ++i) task += std::to_string(i) + ". " + (*similar)[i].text + "\n";
       task += "\nNew memory: " + text + "\n";
-      auto out = co_await ask(model_name, kConsolidationPrompt, task, "memory_consolidation", consolidation_schema());
+      const char* prompt = opts.consolidation_prompt.empty() ? kConsolidationPrompt : opts.consolidation_prompt.c_str();
+      auto out = co_await ask(model_name, prompt, task, "memory_consolidation", consolidation_schema());
       if (!out.ok()) co_return out.status();
       auto* d = out->if_contains("decision");
       auto* t = out->if_contains("text");

@@ -83,6 +83,9 @@ struct Options {
   size_t injection_top_k = 5;
   int64_t injection_token_budget = 400;
   std::string extraction_model;  // "" = the model of the turn
+  // Instructions for the extraction and consolidation calls; "" = the built-in ones. The JSON
+  // schemas the answers must follow are fixed.
+  std::string extraction_prompt, consolidation_prompt;
   bool extract_facts = true, extract_preferences = true, extract_summary = true;
   std::string index_dir;           // where HNSW indexes are saved at shutdown; "" = never
   VectorIndex::Params index;       // exact below index.hnsw_threshold vectors, HNSW above

@@ -285,3 +285,20 @@ test('a request acting for a user sees only that user\'s memories', async () => 
     assert.equal(asOwner.body.text, 'Lea plays the cello.');
   });
 });
+
+test('extraction prompt and strategies are configurable', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-cfg-')), 'c.toml');
+  fs.writeFileSync(file, '[memory]\nextraction_prompt = "Only remember pets."\npreferences = false\n');
+  await withServer({ args: ['--config', file] }, async ({ client, server, upstream }) => {
+    await client.responses.create({ model: 'm', input: 'I have a dog. I prefer tea.', safety_identifier: 'nora' });
+    await jobsSettled(server, 1);
+    const ex = upstream.requests.find((r) => r.body.response_format?.json_schema?.name === 'memory_extraction');
+    assert.deepEqual(ex.body.messages[0], { role: 'system', content: 'Only remember pets.' });
+    assert.match(ex.body.messages[1].content, /Do not extract preferences/);
+    const mems = (await server.json('/v1/memories?user_id=nora')).body.data;
+    assert.deepEqual(mems.map((m) => m.kind), ['fact']);
+  });
+});
