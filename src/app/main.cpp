@@ -102,7 +102,8 @@ int serve(app::Config cfg) {
     models.set_upstream(model::make_openai_provider(oo, client));
     spdlog::info("upstream model provider: {}", *cfg.upstream_url);
   } else {
-    spdlog::info("no upstream configured: model 'continuum-local' (built-in, not an LLM) serves requests");
+    spdlog::warn("no upstream configured: the built-in model 'continuum-local' (deterministic, not an LLM) "
+                 "answers every request, whatever its model name; set CONTINUUM_UPSTREAM_URL for a real model");
   }
 
   if (!cfg.embeddings_model.empty()) {

@@ -7,12 +7,10 @@ bool Registry::is_local_name(std::string_view model) {
 }
 
 Result<Provider*> Registry::route(std::string_view model) const {
-  if (is_local_name(model) || (!upstream_ && model.empty())) return local_.get();
-  if (upstream_) return upstream_.get();
-  return Status(Code::invalid_argument,
-                "The model '" + std::string(model) + "' does not exist: no upstream is configured "
-                "(set CONTINUUM_UPSTREAM_URL), and the built-in model is 'continuum-local'.",
-                "model", "model_not_found");
+  // Without an upstream the built-in model is the default for every name, so that the server
+  // works offline out of the box (the start-up log says so).
+  if (is_local_name(model) || !upstream_) return local_.get();
+  return upstream_.get();
 }
 
 int64_t Registry::context_window(std::string_view model) const {

@@ -65,7 +65,8 @@ class Provider {
 };
 
 // Routes a request's `model` to a provider: built-in names go to the local model, anything else
-// to the upstream when one is configured. Configure before use, then read-only.
+// to the upstream; without an upstream, every name goes to the local model. Configure before
+// use, then read-only.
 class Registry {
  public:
   void set_local(std::unique_ptr<Provider> p) { local_ = std::move(p); }
