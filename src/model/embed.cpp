@@ -78,10 +78,7 @@ class OpenAIEmbedder final : public Embedder {
                       : res.status();
       if (res.ok() && res->status >= 400 && res->status < 500 && res->status != 429) co_return last;
       if (attempt < opts_.max_attempts) {
-        auto ex = co_await net::this_coro::executor;
-        net::steady_timer t(ex);
-        t.expires_after(backoff);
-        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        co_await sleep_for(backoff);
         backoff *= 2;
       }
     }
@@ -125,6 +122,13 @@ std::vector<float> local_embed(std::string_view text) {
   }
   normalize(v);
   return v;
+}
+
+net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer t(ex);
+  t.expires_after(d);
+  co_await t.async_wait(net::as_tuple(net::use_awaitable));
 }
 
 std::unique_ptr<Embedder> make_local_embedder() { return std::make_unique<LocalEmbedder>(); }

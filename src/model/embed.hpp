@@ -33,6 +33,9 @@ std::vector<std::string> words(std::string_view text);
 
 std::unique_ptr<Embedder> make_local_embedder();
 
+// Waits `d` on the calling coroutine's executor (retry backoff of the upstream clients).
+boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds d);
+
 struct EmbeddingsOptions {
   std::string base_url;  // e.g. http://127.0.0.1:11434/v1 (POST {base_url}/embeddings)
   std::string api_key;

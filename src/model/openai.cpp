@@ -279,10 +279,7 @@ class OpenAIProvider final : public Provider {
       if (attempt < opts_.max_attempts) {
         spdlog::warn("upstream attempt {} failed ({}); retrying in {} ms", attempt, last.message(),
                      backoff.count());
-        auto ex = co_await net::this_coro::executor;
-        net::steady_timer t(ex);
-        t.expires_after(backoff);
-        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        co_await sleep_for(backoff);
         backoff *= 2;
       }
     }
