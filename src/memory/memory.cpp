@@ -297,14 +297,12 @@ bool matches(const Record& r, const Filter& f) {
 
 // `candidates`, when given, are the vector ranking from the namespace's index (most similar
 // first); otherwise the vector ranking is an exact scan of the rows the filter selects.
-Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string& project,
-                                          const std::string& query, const std::vector<float>& qv,
-                                          const Filter& f, size_t top_k,
-                                          const std::vector<std::pair<float, int64_t>>* candidates = nullptr) {
-  constexpr double kRrf = 60;
-  size_t depth = std::max<size_t>(top_k * 4, 20);
-  std::unordered_map<int64_t, double> fused;
-  // Lexical.
+size_t search_depth(size_t top_k) { return std::max<size_t>(top_k * 4, 20); }
+
+// The lexical ranking (bm25 over the informative words), best first.
+Result<std::vector<int64_t>> lexical_ranking(store::Database& db, const std::string& project,
+                                             const std::string& query, const Filter& f, size_t depth) {
+  std::vector<int64_t> out;
   std::string fq = fts_query(db, query);
   if (!fq.empty() && !f.include_inactive) {
     std::vector<std::string> binds;
@@ -318,12 +316,28 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
     auto& q = **p;
     q.bind(1, project);
     for (size_t i = 0; i < binds.size(); ++i) q.bind(static_cast<int>(i + 2), binds[i]);
-    int rank = 0;
-    while (q.step()) fused[q.int64(0)] += 1.0 / (kRrf + ++rank);
+    while (q.step()) out.push_back(q.int64(0));
     Status st = q.status();
     q.reset();
     if (!st.ok()) return st;
   }
+  return out;
+}
+
+// `lexical`, when given, is the lexical ranking computed beforehand (possibly in parallel with
+// the vector search).
+Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string& project,
+                                          const std::string& query, const std::vector<float>& qv,
+                                          const Filter& f, size_t top_k,
+                                          const std::vector<std::pair<float, int64_t>>* candidates = nullptr,
+                                          const std::vector<int64_t>* lexical = nullptr) {
+  constexpr double kRrf = 60;
+  size_t depth = search_depth(top_k);
+  std::unordered_map<int64_t, double> fused;
+  Result<std::vector<int64_t>> lex = lexical ? Result<std::vector<int64_t>>(*lexical)
+                                             : lexical_ranking(db, project, query, f, depth);
+  if (!lex.ok()) return lex.status();
+  for (size_t i = 0; i < lex->size(); ++i) fused[(*lex)[i]] += 1.0 / (kRrf + static_cast<double>(i + 1));
   // Vector ranking.
   if (candidates) {
     auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE seq=?1");
@@ -620,13 +634,44 @@ struct Memory::Impl {
     if (!qr.ok()) co_return qr.status();
     auto q = std::move(*qr);
     std::shared_ptr<std::vector<std::pair<float, int64_t>>> cands;
+    std::shared_ptr<std::vector<int64_t>> lexical;
     if (f.user_id) {
       auto idx = co_await index_for(project, *f.user_id, q.size());
+      // The lexical ranking runs on a reader thread while this thread searches the index.
+      struct Lexical {
+        std::mutex mu;
+        bool done = false;                                             // guarded by mu
+        Result<std::vector<int64_t>> result = std::vector<int64_t>{};  // guarded by mu
+      };
+      auto lex = std::make_shared<Lexical>();
+      auto ex = co_await net::this_coro::executor;
+      auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::steady_clock::time_point::max());
+      size_t depth = search_depth(top_k);
+      store.read([lex, timer, ex, project, query, f, depth](store::Database& db) {
+        auto r = lexical_ranking(db, project, query, f, depth);
+        {
+          std::lock_guard lk(lex->mu);
+          lex->result = std::move(r);
+          lex->done = true;
+        }
+        net::post(ex, [timer] { timer->cancel(); });
+      });
       size_t extra = (f.agent_id || f.session_id || f.kind || !f.metadata.empty()) ? 8 : 2;
-      cands = std::make_shared<std::vector<std::pair<float, int64_t>>>(idx->search(q.data(), std::max<size_t>(top_k * 4, 40) * extra / 2));
+      cands = std::make_shared<std::vector<std::pair<float, int64_t>>>(
+          idx->search(q.data(), std::max<size_t>(top_k * 4, 40) * extra / 2));
+      for (;;) {
+        {
+          std::lock_guard lk(lex->mu);
+          if (lex->done) break;
+        }
+        co_await timer->async_wait(net::as_tuple(net::use_awaitable));
+      }
+      std::lock_guard lk(lex->mu);
+      if (!lex->result.ok()) co_return lex->result.status();
+      lexical = std::make_shared<std::vector<int64_t>>(std::move(*lex->result));
     }
-    std::function<R(store::Database&)> fn = [project, query, q, f, top_k, cands](store::Database& db) {
-      return hybrid_search(db, project, query, q, f, top_k, cands.get());
+    std::function<R(store::Database&)> fn = [project, query, q, f, top_k, cands, lexical](store::Database& db) {
+      return hybrid_search(db, project, query, q, f, top_k, cands.get(), lexical.get());
     };
     co_return co_await read_async<R>(store, std::move(fn));
   }
