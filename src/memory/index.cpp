@@ -2,27 +2,53 @@
 
 #include <hnswlib/hnswlib.h>
 
+#include <cmath>
+#include <cstring>
+
 #include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <thread>
 
+#include "memory/simd.hpp"
+
 namespace cn::memory {
 
-namespace {
-// Eight independent partial sums: the compiler vectorizes this without -ffast-math, and the
-// adds pipeline instead of waiting on one accumulator.
-float dot(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (size_t j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (float x : acc) s += x;
-  return s;
-}
-}  // namespace
+// The HNSW space: each element is a quantized copy of the vector (a float scale and one signed
+// byte per component; 4x less memory to walk than floats) followed by the float vector itself.
+// The graph is built and searched on the bytes; the final candidates are re-scored on the
+// floats, so results are ordered by the true similarity.
+class QuantizedSpace : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit QuantizedSpace(size_t dims) : dims_(dims), padded_((dims + 31) / 32 * 32) {}
+  size_t get_data_size() override { return floats_offset() + dims_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return simd::quantized_distance(); }
+  void* get_dist_func_param() override { return &padded_; }
+
+  size_t floats_offset() const { return sizeof(float) + padded_; }
+  // Writes the element for `v` into `out` (get_data_size() bytes).
+  void encode(const float* v, char* out) const {
+    float max_abs = 0;
+    for (size_t i = 0; i < dims_; ++i) max_abs = std::max(max_abs, std::fabs(v[i]));
+    float scale = max_abs > 0 ? max_abs / 127.f : 0.f;
+    std::memcpy(out, &scale, sizeof scale);
+    auto* q = reinterpret_cast<int8_t*>(out + sizeof(float));
+    for (size_t i = 0; i < padded_; ++i) {
+      float x = i < dims_ && scale > 0 ? std::nearbyint(v[i] / scale) : 0.f;
+      q[i] = static_cast<int8_t>(std::clamp(x, -127.f, 127.f));
+    }
+    std::memcpy(out + floats_offset(), v, dims_ * sizeof(float));
+  }
+  const float* floats(const char* element) const {
+    return reinterpret_cast<const float*>(element + floats_offset());
+  }
+
+ private:
+  size_t dims_;
+  size_t padded_;
+};
+
+constexpr const char* kFormat = "continuum-vector-index 2";
 
 VectorIndex::VectorIndex(size_t dims, Params p) : dims_(dims), p_(p) {}
 VectorIndex::~VectorIndex() = default;
@@ -46,12 +72,15 @@ size_t VectorIndex::memory_bytes() const {
 }
 
 void VectorIndex::to_hnsw_locked(size_t capacity) {
-  space_ = std::make_unique<hnswlib::InnerProductSpace>(dims_);
+  space_ = std::make_unique<QuantizedSpace>(dims_);
   hnsw_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), std::max<size_t>(capacity, 1024), p_.M,
                                                             p_.ef_construction);
   hnsw_->setEf(p_.ef_search);
-  for (size_t i = 0; i < labels_.size(); ++i)
-    hnsw_->addPoint(flat_.data() + i * dims_, static_cast<hnswlib::labeltype>(labels_[i]));
+  std::vector<char> buf(space_->get_data_size());
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    space_->encode(flat_.data() + i * dims_, buf.data());
+    hnsw_->addPoint(buf.data(), static_cast<hnswlib::labeltype>(labels_[i]));
+  }
   live_ = labels_.size();
   flat_.clear();
   flat_.shrink_to_fit();
@@ -61,6 +90,8 @@ void VectorIndex::to_hnsw_locked(size_t capacity) {
 
 void VectorIndex::add_locked(int64_t label, const float* v) {
   if (hnsw_) {
+    std::vector<char> buf(space_->get_data_size());
+    space_->encode(v, buf.data());
     auto l = static_cast<hnswlib::labeltype>(label);
     auto found = hnsw_->label_lookup_.find(l);
     if (found != hnsw_->label_lookup_.end()) {
@@ -68,11 +99,11 @@ void VectorIndex::add_locked(int64_t label, const float* v) {
         hnsw_->unmarkDelete(l);
         ++live_;
       }
-      hnsw_->addPoint(v, l);  // an existing label: hnswlib updates its vector in place
+      hnsw_->addPoint(buf.data(), l);  // an existing label: hnswlib updates its vector in place
       return;
     }
     if (hnsw_->cur_element_count >= hnsw_->max_elements_) hnsw_->resizeIndex(hnsw_->max_elements_ * 2);
-    hnsw_->addPoint(v, l);
+    hnsw_->addPoint(buf.data(), l);
     ++live_;
     return;
   }
@@ -105,8 +136,11 @@ void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector
   // hnswlib supports concurrent addPoint for distinct labels.
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < n; i = next++)
-      hnsw_->addPoint(flat.data() + i * dims_, static_cast<hnswlib::labeltype>(labels[i]));
+    std::vector<char> buf(space_->get_data_size());
+    for (size_t i = next++; i < n; i = next++) {
+      space_->encode(flat.data() + i * dims_, buf.data());
+      hnsw_->addPoint(buf.data(), static_cast<hnswlib::labeltype>(labels[i]));
+    }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(work);
@@ -142,22 +176,63 @@ void VectorIndex::remove(int64_t label) {
   slot_.erase(label);
 }
 
+bool VectorIndex::contains(int64_t label) const {
+  std::shared_lock lk(mu_);
+  if (!hnsw_) return slot_.count(label) > 0;
+  auto it = hnsw_->label_lookup_.find(static_cast<hnswlib::labeltype>(label));
+  return it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second);
+}
+
 std::vector<std::pair<float, int64_t>> VectorIndex::search(const float* q, size_t k) const {
   std::shared_lock lk(mu_);
   std::vector<std::pair<float, int64_t>> out;
-  if (hnsw_) {
-    if (live_ == 0) return out;
-    // searchKnn is safe to call concurrently; ef is fixed at construction/load.
-    auto pq = hnsw_->searchKnn(q, std::min(k, live_));
-    while (!pq.empty()) {
-      out.emplace_back(1.f - pq.top().first, static_cast<int64_t>(pq.top().second));
-      pq.pop();
-    }
-    std::reverse(out.begin(), out.end());
-    return out;
-  }
+  if (hnsw_) return search_hnsw_locked(q, k);
   out.reserve(labels_.size());
-  for (size_t i = 0; i < labels_.size(); ++i) out.emplace_back(dot(q, flat_.data() + i * dims_, dims_), labels_[i]);
+  for (size_t i = 0; i < labels_.size(); ++i)
+    out.emplace_back(simd::dot_f32(q, flat_.data() + i * dims_, dims_), labels_[i]);
+  size_t n = std::min(k, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<long>(n), out.end(), std::greater<>());
+  out.resize(n);
+  return out;
+}
+
+// hnswlib's searchKnn, minus its shared counters, returning every candidate of the base-layer
+// search; they are re-scored with the float vectors.
+std::vector<std::pair<float, int64_t>> VectorIndex::search_hnsw_locked(const float* q, size_t k) const {
+  std::vector<std::pair<float, int64_t>> out;
+  auto& h = *hnsw_;
+  if (live_ == 0 || h.cur_element_count == 0) return out;
+  std::vector<char> query(space_->get_data_size());
+  space_->encode(q, query.data());
+  auto dist = h.fstdistfunc_;
+  auto* param = h.dist_func_param_;
+  auto cur = h.enterpoint_node_;
+  float cur_d = dist(query.data(), h.getDataByInternalId(cur), param);
+  for (int level = h.maxlevel_; level > 0; --level) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      auto* links = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
+      int n = h.getListCount(links);
+      auto* ids = reinterpret_cast<hnswlib::tableint*>(links + 1);
+      for (int i = 0; i < n; ++i) {
+        float d = dist(query.data(), h.getDataByInternalId(ids[i]), param);
+        if (d < cur_d) {
+          cur_d = d;
+          cur = ids[i];
+          changed = true;
+        }
+      }
+    }
+  }
+  size_t ef = std::max(p_.ef_search, k);
+  auto found = h.num_deleted_ ? h.searchBaseLayerST<true, false>(cur, query.data(), ef)
+                              : h.searchBaseLayerST<false, false>(cur, query.data(), ef);
+  out.reserve(found.size());
+  for (; !found.empty(); found.pop()) {
+    auto id = found.top().second;
+    const char* element = h.getDataByInternalId(id);
+    out.emplace_back(simd::dot_f32(q, space_->floats(element), dims_), static_cast<int64_t>(h.getExternalLabel(id)));
+  }
   size_t n = std::min(k, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<long>(n), out.end(), std::greater<>());
   out.resize(n);
@@ -169,7 +244,7 @@ bool VectorIndex::save(const std::string& path, const std::string& tag) const {
   if (!hnsw_) return false;
   try {
     hnsw_->saveIndex(path + ".tmp");
-    std::ofstream(path + ".tag.tmp") << tag << "\n" << live_ << "\n";
+    std::ofstream(path + ".tag.tmp") << kFormat << "\n" << tag << "\n" << live_ << "\n";
     std::rename((path + ".tmp").c_str(), path.c_str());
     std::rename((path + ".tag.tmp").c_str(), (path + ".tag").c_str());
     return true;
@@ -182,11 +257,14 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path, size_t d
   std::ifstream t(path + ".tag");
   if (!t) return nullptr;
   size_t live = 0;
+  std::string format;
+  std::getline(t, format);
+  if (format != kFormat) return nullptr;  // an older layout: rebuilt from the store
   std::getline(t, *tag);
   t >> live;
   auto idx = std::make_unique<VectorIndex>(dims, p);
   try {
-    idx->space_ = std::make_unique<hnswlib::InnerProductSpace>(dims);
+    idx->space_ = std::make_unique<QuantizedSpace>(dims);
     idx->hnsw_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(idx->space_.get(), path);
     idx->hnsw_->setEf(p.ef_search);
     idx->live_ = live;

@@ -1,5 +1,6 @@
 // A vector index over one memory namespace: exact (a flat scan) while small, HNSW (hnswlib)
-// past a threshold. Vectors are L2-normalized; similarity is the inner product.
+// past a threshold. Vectors are L2-normalized; similarity is the inner product. The HNSW graph
+// is walked on 8-bit quantized vectors and its candidates re-scored on the floats.
 //
 // Thread-safety: search() may run concurrently with itself; add()/remove() take the write lock.
 #pragma once
@@ -16,10 +17,11 @@
 namespace hnswlib {
 template <typename T>
 class HierarchicalNSW;
-class InnerProductSpace;
 }  // namespace hnswlib
 
 namespace cn::memory {
+
+class QuantizedSpace;
 
 class VectorIndex {
  public:
@@ -38,6 +40,8 @@ class VectorIndex {
   // Adds many at once, using `threads` threads (for start-up builds and benchmarks).
   void add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads);
   void remove(int64_t label);
+  // Whether `label` is in the index (and not removed).
+  bool contains(int64_t label) const;
   // The `k` most similar labels, most similar first: (similarity, label).
   std::vector<std::pair<float, int64_t>> search(const float* q, size_t k) const;
 
@@ -58,6 +62,7 @@ class VectorIndex {
  private:
   void to_hnsw_locked(size_t capacity);
   void add_locked(int64_t label, const float* v);
+  std::vector<std::pair<float, int64_t>> search_hnsw_locked(const float* q, size_t k) const;
 
   size_t dims_;
   Params p_;
@@ -67,7 +72,7 @@ class VectorIndex {
   std::vector<int64_t> labels_;                   // guarded by mu_
   std::unordered_map<int64_t, size_t> slot_;      // guarded by mu_
   // HNSW mode.
-  std::unique_ptr<hnswlib::InnerProductSpace> space_;
+  std::unique_ptr<QuantizedSpace> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // guarded by mu_
   size_t live_ = 0;                                        // guarded by mu_
 };

@@ -242,19 +242,21 @@ bool stopword(std::string_view w) {
   return w.size() < 3 || kStop.count(w) > 0;
 }
 
-// An FTS5 query that matches any of the informative words of `text`, each quoted: stopwords
-// and words in more than kMaxDocs records are left out (they would make bm25 rank a large part
-// of the store), the rarest kMaxTerms are kept. Document counts come from fts5vocab.
-std::string fts_query(store::Database& db, std::string_view text) {
+// The informative words of `text` with their document counts (from fts5vocab), rarest first:
+// stopwords and words in more than kMaxDocs records are left out (they rank a large part of the
+// store and say little), and the rarest kMaxTerms are kept.
+std::vector<std::pair<int64_t, std::string>> informative_terms(store::Database& db, std::string_view text) {
   constexpr int64_t kMaxDocs = 2000;
-  constexpr size_t kMaxTerms = 8;
+  constexpr size_t kMaxTerms = 8, kMaxLookups = 32;
   auto ws = words(text);
   std::sort(ws.begin(), ws.end());
   ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
   std::vector<std::pair<int64_t, std::string>> terms;
   auto& q = db.stmt("SELECT doc FROM memory_fts_vocab WHERE term=?1");
+  size_t lookups = 0;
   for (const auto& w : ws) {
-    if (stopword(w) || terms.size() > 64) continue;
+    if (stopword(w)) continue;
+    if (++lookups > kMaxLookups) break;
     q.bind(1, w);
     int64_t docs = q.step() ? q.int64(0) : 0;
     q.reset();
@@ -263,12 +265,7 @@ std::string fts_query(store::Database& db, std::string_view text) {
   }
   std::sort(terms.begin(), terms.end());
   if (terms.size() > kMaxTerms) terms.resize(kMaxTerms);
-  std::string out;
-  for (const auto& [docs, w] : terms) {
-    if (!out.empty()) out += " OR ";
-    out += "\"" + w + "\"";
-  }
-  return out;
+  return terms;
 }
 
 // Hybrid retrieval inside one read: lexical (FTS5 bm25) and vector (exact cosine) rankings,
@@ -295,31 +292,65 @@ bool matches(const Record& r, const Filter& f) {
   return true;
 }
 
+// Whether a user's namespace index answers the filter by itself: it holds the user's active
+// records, so only filters on other columns need each candidate's row.
+bool index_covers(const Filter& f) {
+  return !f.agent_id && !f.session_id && !f.kind && f.metadata.empty() && !f.valid_at && !f.include_inactive;
+}
+
 // `candidates`, when given, are the vector ranking from the namespace's index (most similar
 // first); otherwise the vector ranking is an exact scan of the rows the filter selects.
 size_t search_depth(size_t top_k) { return std::max<size_t>(top_k * 4, 20); }
 
-// The lexical ranking (bm25 over the informative words), best first.
+// The lexical ranking, best first. Each informative word of the query is looked up in FTS5, and
+// a record scores the sum of the inverse document frequencies of the words it contains: BM25
+// without its term-frequency and length parts, which barely vary across one-sentence memories,
+// and without FTS5's per-row bm25() cost. `members`, when given, is the namespace index of the
+// filter's user and decides membership without reading rows; otherwise each candidate's row is
+// checked against the filter, best first, until `depth` are found.
 Result<std::vector<int64_t>> lexical_ranking(store::Database& db, const std::string& project,
-                                             const std::string& query, const Filter& f, size_t depth) {
+                                             const std::string& query, const Filter& f, size_t depth,
+                                             const VectorIndex* members = nullptr) {
   std::vector<int64_t> out;
-  std::string fq = fts_query(db, query);
-  if (!fq.empty() && !f.include_inactive) {
-    std::vector<std::string> binds;
-    std::string cond = filter_sql(f, binds, "r.");
-    binds.push_back(fq);
-    std::string sql = "SELECT r.seq FROM memory_fts JOIN memory_records r ON r.seq=memory_fts.rowid"
-                      " WHERE memory_fts MATCH ?" + std::to_string(binds.size() + 1) +
-                      " AND r.project_id=?1" + cond + " ORDER BY bm25(memory_fts) LIMIT " + std::to_string(depth);
-    auto p = db.prepare(sql);
-    if (!p.ok()) return p.status();
-    auto& q = **p;
-    q.bind(1, project);
-    for (size_t i = 0; i < binds.size(); ++i) q.bind(static_cast<int>(i + 2), binds[i]);
-    while (q.step()) out.push_back(q.int64(0));
+  if (f.include_inactive) return out;  // the lexical index holds active records only
+  auto terms = informative_terms(db, query);
+  std::unordered_map<int64_t, double> score;
+  auto& q = db.stmt("SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?1");
+  for (const auto& [docs, w] : terms) {
+    double idf = std::log(1.0 + 1e6 / static_cast<double>(docs));
+    q.bind(1, "\"" + w + "\"");
+    while (q.step()) score[q.int64(0)] += idf;
     Status st = q.status();
     q.reset();
     if (!st.ok()) return st;
+  }
+  std::vector<std::pair<double, int64_t>> ranked;
+  ranked.reserve(score.size());
+  for (const auto& [rowid, s] : score) ranked.emplace_back(s, rowid);
+  std::sort(ranked.begin(), ranked.end(), std::greater<>());  // ties: the newer record first
+  if (members && index_covers(f)) {
+    for (const auto& [s, seq] : ranked) {
+      if (out.size() >= depth) break;
+      if (members->contains(seq)) out.push_back(seq);
+    }
+    return out;
+  }
+  std::vector<std::string> binds;
+  std::string cond = filter_sql(f, binds);
+  auto p = db.prepare("SELECT 1 FROM memory_records WHERE project_id=?1" + cond + " AND seq=?" +
+                      std::to_string(binds.size() + 2));
+  if (!p.ok()) return p.status();
+  auto& check = **p;
+  for (const auto& [s, seq] : ranked) {
+    if (out.size() >= depth) break;
+    check.bind(1, project);
+    for (size_t i = 0; i < binds.size(); ++i) check.bind(static_cast<int>(i + 2), binds[i]);
+    check.bind(static_cast<int>(binds.size() + 2), seq);
+    bool ok = check.step();
+    Status st = check.status();
+    check.reset();
+    if (!st.ok()) return st;
+    if (ok) out.push_back(seq);
   }
   return out;
 }
@@ -339,7 +370,14 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
   if (!lex.ok()) return lex.status();
   for (size_t i = 0; i < lex->size(); ++i) fused[(*lex)[i]] += 1.0 / (kRrf + static_cast<double>(i + 1));
   // Vector ranking.
-  if (candidates) {
+  if (candidates && index_covers(f)) {
+    // The namespace index holds exactly the user's active records: no row needs checking.
+    size_t rank = 0;
+    for (const auto& [sim, seq] : *candidates) {
+      if (rank >= depth) break;
+      if (sim > 0.05f) fused[seq] += 1.0 / (kRrf + static_cast<double>(++rank));
+    }
+  } else if (candidates) {
     auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE seq=?1");
     size_t rank = 0;
     for (const auto& [sim, seq] : *candidates) {
@@ -376,15 +414,16 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
   std::vector<std::pair<double, int64_t>> ranked;
   for (auto& [seq, s] : fused) ranked.emplace_back(s, seq);
   std::sort(ranked.begin(), ranked.end(), std::greater<>());
-  if (ranked.size() > top_k) ranked.resize(top_k);
   std::vector<Record> out;
   auto& q = db.stmt(std::string("SELECT ") + kCols + " FROM memory_records WHERE seq=?1");
   for (auto& [score, seq] : ranked) {
+    if (out.size() >= top_k) break;
     q.bind(1, seq);
     if (q.step()) {
+      // The index may lag a just-committed change by a moment: the row has the last word.
       auto r = row_of(q);
       r.score = score;
-      out.push_back(std::move(r));
+      if (r.project_id == project && matches(r, f)) out.push_back(std::move(r));
     }
     q.reset();
   }
@@ -647,8 +686,8 @@ struct Memory::Impl {
       auto ex = co_await net::this_coro::executor;
       auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::steady_clock::time_point::max());
       size_t depth = search_depth(top_k);
-      store.read([lex, timer, ex, project, query, f, depth](store::Database& db) {
-        auto r = lexical_ranking(db, project, query, f, depth);
+      store.read([lex, timer, ex, project, query, f, depth, idx](store::Database& db) {
+        auto r = lexical_ranking(db, project, query, f, depth, idx.get());
         {
           std::lock_guard lk(lex->mu);
           lex->result = std::move(r);

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "memory/index.hpp"
+#include "memory/simd.hpp"
 #include "model/embed.hpp"
 
 namespace cn::memory {
@@ -36,6 +38,35 @@ TEST(LocalEmbed, NormalizedDeterministicAndLexical) {
   };
   EXPECT_NEAR(dot(a, a), 1.0f, 1e-4);
   EXPECT_GT(dot(a, c), dot(a, d) + 0.2f);
+}
+
+TEST(Simd, KernelsAgreeWithPlainLoops) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g(0, 1);
+  for (size_t n : {1, 7, 16, 33, 256, 384, 1536}) {
+    std::vector<float> a(n), b(n);
+    double want = 0;
+    for (size_t i = 0; i < n; ++i) {
+      a[i] = g(rng);
+      b[i] = g(rng);
+      want += static_cast<double>(a[i]) * b[i];
+    }
+    EXPECT_NEAR(simd::dot_f32(a.data(), b.data(), n), want, 1e-4 * (1 + std::fabs(want))) << "n=" << n;
+  }
+  std::uniform_int_distribution<int> byte(-127, 127);
+  for (size_t n : {32, 64, 384}) {
+    std::vector<int8_t> a(n), b(n);
+    int32_t want = 0;
+    for (size_t i = 0; i < n; ++i) {
+      a[i] = static_cast<int8_t>(byte(rng));
+      b[i] = static_cast<int8_t>(byte(rng));
+      want += int32_t{a[i]} * int32_t{b[i]};
+    }
+    EXPECT_EQ(simd::dot_i8(a.data(), b.data(), n), want) << "n=" << n;
+  }
+  // Extremes do not overflow the 16-bit products' pairwise sums.
+  std::vector<int8_t> hi(64, 127), lo(64, -127);
+  EXPECT_EQ(simd::dot_i8(hi.data(), lo.data(), 64), -127 * 127 * 64);
 }
 
 TEST(VectorIndex, ExactAddReplaceRemove) {
@@ -88,11 +119,23 @@ TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
   }
   EXPECT_GT(recall / kQueries, 0.9);
 
+  // The graph is walked on 8-bit vectors, but results carry the exact float similarity.
+  auto q0 = unit(rng, kDims, &centers[0]);
+  for (const auto& [sim, label] : hnsw.search(q0.data(), 5)) {
+    const float* v = flat.data() + static_cast<size_t>(label - 1) * kDims;
+    float want = 0;
+    for (size_t i = 0; i < kDims; ++i) want += q0[i] * v[i];
+    EXPECT_NEAR(sim, want, 1e-5f);
+  }
+  EXPECT_TRUE(hnsw.contains(2));
+  EXPECT_FALSE(hnsw.contains(static_cast<int64_t>(kN + 1)));
+
   // Removed labels are not returned.
   auto qv = std::vector<float>(flat.begin(), flat.begin() + kDims);
   EXPECT_EQ(hnsw.search(qv.data(), 1)[0].second, 1);
   hnsw.remove(1);
   EXPECT_NE(hnsw.search(qv.data(), 1)[0].second, 1);
+  EXPECT_FALSE(hnsw.contains(1));
 
   auto path = (std::filesystem::temp_directory_path() / ("cn_idx_" + std::to_string(::getpid()))).string();
   ASSERT_TRUE(hnsw.save(path, "tag-1"));
@@ -102,6 +145,11 @@ TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
   EXPECT_EQ(tag, "tag-1");
   EXPECT_EQ(loaded->size(), kN - 1);
   EXPECT_NE(loaded->search(qv.data(), 1)[0].second, 1);
+  EXPECT_FALSE(loaded->contains(1));
+
+  // A file in an older layout is not loaded (the caller rebuilds from the store).
+  std::ofstream(path + ".tag") << "tag-1\n" << kN - 1 << "\n";
+  EXPECT_EQ(VectorIndex::load(path, kDims, p, &tag), nullptr);
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".tag");
 }

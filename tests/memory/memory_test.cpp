@@ -1,0 +1,118 @@
+// Memory's hybrid search against a real SQLite store, with the namespace index past its HNSW
+// threshold: the lexical side decides membership from the index, other filters read rows.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include <filesystem>
+
+#include "memory/memory.hpp"
+
+namespace cn::memory {
+namespace {
+
+namespace net = boost::asio;
+
+class MemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cn_mem_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto s = store::Executor::start({(dir_ / "db").string()}, Memory::migrations());
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    store_ = std::move(*s);
+    Options o;
+    o.index.hnsw_threshold = 40;  // small namespaces become HNSW indexes too
+    mem_ = std::make_unique<Memory>(io_, *store_, models_, o);
+  }
+  void TearDown() override {
+    mem_->stop();
+    mem_.reset();
+    store_->stop();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  template <typename T>
+  T run(std::function<net::awaitable<T>()> f) {
+    std::optional<T> out;
+    net::co_spawn(io_, [&]() -> net::awaitable<void> { out.emplace(co_await f()); }, net::detached);
+    io_.restart();
+    io_.run();
+    return std::move(*out);
+  }
+  Record write(const std::string& user, const std::string& text, const std::string& agent = "") {
+    Namespace ns{user, agent, ""};
+    auto r = run<Result<Record>>([&]() {
+      return mem_->write(project_, ns, "fact", text, "{}", Source{"api", "", "", {}});
+    });
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? *r : Record{};
+  }
+  std::vector<Record> search(Filter f, const std::string& query, size_t k = 10) {
+    auto r = run<Result<std::vector<Record>>>([&]() { return mem_->search(project_, query, f, k); });
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? *r : std::vector<Record>{};
+  }
+  static Filter of_user(const std::string& u) {
+    Filter f;
+    f.user_id = u;
+    return f;
+  }
+
+  const std::string project_ = "proj";
+  net::io_context io_;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Executor> store_;
+  model::Registry models_;
+  std::unique_ptr<Memory> mem_;
+};
+
+TEST_F(MemoryTest, SearchStaysInTheUsersNamespace) {
+  for (int i = 0; i < 60; ++i) {
+    write("alice", "Alice kayaks in the fjords of Norway, trip " + std::to_string(i));
+    write("bob", "Bob kayaks in the fjords of Norway, trip " + std::to_string(i));
+  }
+  auto warm = search(of_user("alice"), "kayaks fjords");  // loads the namespace index
+  auto got = search(of_user("alice"), "kayaks fjords Norway");
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& r : got) EXPECT_EQ(r.ns.user_id, "alice") << r.text;
+  // A word only bob's records have finds nothing of his for alice.
+  write("bob", "Bob keeps a zeppelin collection");
+  for (const auto& r : search(of_user("alice"), "zeppelin collection")) EXPECT_EQ(r.ns.user_id, "alice");
+  auto bobs = search(of_user("bob"), "zeppelin collection", 1);
+  ASSERT_EQ(bobs.size(), 1u);
+  EXPECT_EQ(bobs[0].text, "Bob keeps a zeppelin collection");
+}
+
+TEST_F(MemoryTest, WritesAndRemovalsAreSeenAtOnce) {
+  for (int i = 0; i < 50; ++i) write("carol", "Carol note number " + std::to_string(i) + " about gardening");
+  (void)search(of_user("carol"), "gardening");  // an HNSW index is loaded from here on
+  auto rec = write("carol", "Carol is allergic to peanuts");
+  auto found = search(of_user("carol"), "peanuts allergy", 3);
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(found[0].id, rec.id);
+  auto removed = run<Result<Record>>([&]() { return mem_->remove(project_, rec.id); });
+  ASSERT_TRUE(removed.ok());
+  for (const auto& r : search(of_user("carol"), "peanuts allergic", 10)) EXPECT_NE(r.id, rec.id);
+}
+
+TEST_F(MemoryTest, FiltersBeyondTheUserReadRows) {
+  for (int i = 0; i < 30; ++i) {
+    write("dave", "Dave plays chess openings with agent one " + std::to_string(i), "agent_1");
+    write("dave", "Dave plays chess openings with agent two " + std::to_string(i), "agent_2");
+  }
+  Filter f = of_user("dave");
+  f.agent_id = "agent_2";
+  auto got = search(f, "chess openings", 10);
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& r : got) EXPECT_EQ(r.ns.agent_id, "agent_2");
+  // Without a user the vector side scans rows; the filter still holds.
+  Filter g;
+  g.agent_id = "agent_1";
+  for (const auto& r : search(g, "chess openings", 10)) EXPECT_EQ(r.ns.agent_id, "agent_1");
+}
+
+}  // namespace
+}  // namespace cn::memory
