@@ -110,16 +110,17 @@ Dataset text_dataset(size_t n, int queries, const std::vector<std::string>& voca
 }
 
 // Vectors shaped like a sentence-embedding model's: texts about a limited number of topics lie
-// near a low-dimensional subspace. Each record draws a topic, a point near the topic's centre in
-// a 32-dimensional latent space, maps it into `dims` dimensions with a fixed random matrix, adds
-// isotropic noise (about a tenth of the energy) and normalizes. Queries are fresh draws, not
+// near a low-dimensional subspace. Each record draws a topic, a point around the topic's centre
+// in a 64-dimensional latent space (topics overlap: the spread equals the centres' spread), maps
+// it into `dims` dimensions with a fixed random matrix, adds isotropic noise (a quarter of the
+// energy) and normalizes. Queries are fresh draws, not
 // copies of stored records. Each record's text uses words of its topic, so the lexical side of
 // hybrid search has something to find too.
 struct Shape {
-  size_t latent = 32;    // dimensions of the latent space
+  size_t latent = 64;    // dimensions of the latent space
   size_t topics = 1000;  // topic centres, N(0, 1) in each latent dimension
-  float spread = 0.5f;   // standard deviation of a record around its topic's centre
-  float noise = 0.1f;    // share of a vector's energy that is isotropic noise
+  float spread = 1.0f;   // standard deviation of a record around its topic's centre
+  float noise = 0.25f;   // share of a vector's energy that is isotropic noise
 };
 
 Dataset embedding_dataset(size_t n, size_t dims, int queries, const std::vector<std::string>& vocab,
@@ -318,8 +319,8 @@ int main(int argc, char** argv) {
      << "). recall@10 is against exact search in the same run. Two datasets:\n\n"
         "- `embeddings`: "
      << dims
-     << "-d vectors shaped like a sentence-embedding model's (1000 topics in a 32-d latent space, a fixed "
-        "random projection, ~10% isotropic noise); queries are fresh draws, not stored records.\n"
+     << "-d vectors shaped like a sentence-embedding model's (1000 overlapping topics in a 64-d latent space, a "
+        "fixed random projection, 25% isotropic noise); queries are fresh draws, not stored records.\n"
         "- `texts`: Zipf-distributed words from a 20k vocabulary embedded by the built-in 256-d hashing "
         "embedder (the default without an embeddings upstream). Random bags of words have no low-dimensional "
         "structure, which makes them the hard case for any graph index.\n\n";

@@ -123,7 +123,8 @@ void VectorIndex::add(int64_t label, const float* v) {
   add_locked(label, v);
 }
 
-void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads) {
+void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads,
+                           const std::atomic<bool>* cancel) {
   std::unique_lock lk(mu_);
   size_t n = labels.size();
   size_t total = (hnsw_ ? live_ : labels_.size()) + n;
@@ -134,19 +135,64 @@ void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector
   if (!hnsw_) to_hnsw_locked(total + total / 4);
   if (hnsw_->max_elements_ < hnsw_->cur_element_count + n) hnsw_->resizeIndex(hnsw_->cur_element_count + n + n / 4);
   // hnswlib supports concurrent addPoint for distinct labels.
-  std::atomic<size_t> next{0};
+  std::atomic<size_t> next{0}, added{0};
   auto work = [&] {
     std::vector<char> buf(space_->get_data_size());
     for (size_t i = next++; i < n; i = next++) {
+      if (cancel && cancel->load(std::memory_order_relaxed)) return;
       space_->encode(flat.data() + i * dims_, buf.data());
       hnsw_->addPoint(buf.data(), static_cast<hnswlib::labeltype>(labels[i]));
+      ++added;
     }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
-  live_ += n;
+  live_ += added;
+}
+
+size_t VectorIndex::sync(const std::vector<int64_t>& labels, const std::vector<float>& flat) {
+  std::unique_lock lk(mu_);
+  size_t changed = 0;
+  std::unordered_map<int64_t, size_t> want;
+  want.reserve(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) want[labels[i]] = i;
+  if (!hnsw_) {
+    std::vector<int64_t> extra;
+    for (int64_t l : labels_)
+      if (!want.count(l)) extra.push_back(l);
+    changed += extra.size();
+    lk.unlock();
+    for (int64_t l : extra) remove(l);
+    lk.lock();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      auto it = slot_.find(labels[i]);
+      const float* v = flat.data() + i * dims_;
+      if (it != slot_.end() && std::equal(v, v + dims_, flat_.begin() + static_cast<long>(it->second * dims_))) continue;
+      add_locked(labels[i], v);
+      ++changed;
+    }
+    return changed;
+  }
+  std::vector<hnswlib::labeltype> extra;
+  for (const auto& [label, id] : hnsw_->label_lookup_)
+    if (!hnsw_->isMarkedDeleted(id) && !want.count(static_cast<int64_t>(label))) extra.push_back(label);
+  for (auto l : extra) {
+    hnsw_->markDelete(l);
+    --live_;
+  }
+  changed += extra.size();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const float* v = flat.data() + i * dims_;
+    auto it = hnsw_->label_lookup_.find(static_cast<hnswlib::labeltype>(labels[i]));
+    if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second) &&
+        std::memcmp(space_->floats(hnsw_->getDataByInternalId(it->second)), v, dims_ * sizeof(float)) == 0)
+      continue;
+    add_locked(labels[i], v);
+    ++changed;
+  }
+  return changed;
 }
 
 void VectorIndex::remove(int64_t label) {

@@ -5,6 +5,7 @@
 // Thread-safety: search() may run concurrently with itself; add()/remove() take the write lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -37,8 +38,14 @@ class VectorIndex {
 
   // Inserts or replaces the vector of `label`. `v` has dims() floats.
   void add(int64_t label, const float* v);
-  // Adds many at once, using `threads` threads (for start-up builds and benchmarks).
-  void add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads);
+  // Adds many at once, using `threads` threads (for start-up builds and benchmarks). Stops
+  // early, leaving the index incomplete, when `cancel` becomes true.
+  void add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads,
+                const std::atomic<bool>* cancel = nullptr);
+  // Makes the index hold exactly `labels` with the vectors in `flat`: adds what is missing,
+  // replaces vectors that changed, removes the rest. Returns how many labels it changed. Used to
+  // bring an index saved earlier up to date with the store.
+  size_t sync(const std::vector<int64_t>& labels, const std::vector<float>& flat);
   void remove(int64_t label);
   // Whether `label` is in the index (and not removed).
   bool contains(int64_t label) const;

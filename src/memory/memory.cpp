@@ -509,10 +509,15 @@ struct Memory::Impl {
   struct IndexEntry {
     std::shared_ptr<VectorIndex> idx;  // null while loading
     Changes pending;                   // changes that committed while loading
-    int64_t max_seq = 0;
     uint64_t last_used = 0;
+    uint64_t generation = 0;           // which load made this entry
+    std::vector<std::shared_ptr<net::steady_timer>> waiters;  // callers waiting for the load
   };
-  uint64_t use_clock = 0;  // guarded by idx_mu
+  uint64_t use_clock = 0;        // guarded by idx_mu
+  uint64_t load_generation = 0;  // guarded by idx_mu
+  // How long a search waits for its namespace's index before scanning rows instead.
+  static constexpr std::chrono::seconds kIndexWait{2};
+  net::thread_pool builder{1};  // loads and builds indexes off the serving threads
   static constexpr size_t kIndexBudgetBytes = size_t{2} << 30;
 
   // Keeps loaded indexes within a memory budget, dropping the least recently used (they are
@@ -552,27 +557,80 @@ struct Memory::Impl {
       if (c.add) {
         if (c.vec.size() != e.idx->dims()) continue;
         e.idx->add(c.seq, c.vec.data());
-        e.max_seq = std::max(e.max_seq, c.seq);
       } else {
         e.idx->remove(c.seq);
       }
     }
   }
 
-  // The loaded index of a namespace; loads it (from its saved file when that is current, else
-  // from the store) on first use.
+  // The loaded index of a namespace, loading it on first use: from its saved file, brought up to
+  // date with the store, or built from the store. Loading runs on the builder thread, so the
+  // caller's thread keeps serving; concurrent callers wait for the same load. Returns null when
+  // the index is not available within kIndexWait (a large build): the caller then scans rows.
   awaitable<std::shared_ptr<VectorIndex>> index_for(const std::string& project, const std::string& user, size_t dims) {
     std::string key = ns_key(project, user);
+    auto ex = co_await net::this_coro::executor;
+    auto deadline = std::chrono::steady_clock::now() + kIndexWait;
+    uint64_t generation = 0;
+    for (;;) {
+      std::shared_ptr<net::steady_timer> wait;
+      {
+        std::lock_guard lk(idx_mu);
+        auto it = indexes.find(key);
+        if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) {
+          it->second.last_used = ++use_clock;
+          co_return it->second.idx;
+        }
+        if (it != indexes.end() && it->second.idx) {
+          indexes.erase(it);  // the embedder changed
+          it = indexes.end();
+        }
+        if (it == indexes.end()) {
+          auto& e = indexes[key];  // mark loading: commits from now on are kept in `pending`
+          e.generation = generation = ++load_generation;
+          break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) co_return nullptr;
+        wait = std::make_shared<net::steady_timer>(ex, deadline);
+        it->second.waiters.push_back(wait);
+      }
+      co_await wait->async_wait(net::as_tuple(net::use_awaitable));
+    }
+    auto built = co_await load_index(project, user, key, dims);
+    std::vector<std::shared_ptr<net::steady_timer>> waiters;
+    std::shared_ptr<VectorIndex> out;
     {
       std::lock_guard lk(idx_mu);
       auto it = indexes.find(key);
-      if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) {
-        it->second.last_used = ++use_clock;
-        co_return it->second.idx;
+      // Erased (or reloaded) while loading: what was loaded may hold erased records.
+      bool current = it != indexes.end() && it->second.generation == generation;
+      if (current) waiters.swap(it->second.waiters);
+      if (current && built) {
+        auto& e = it->second;
+        for (const auto& c : e.pending) {
+          if (!c.add) {
+            built->remove(c.seq);
+          } else if (c.vec.size() == dims) {
+            built->add(c.seq, c.vec.data());
+          }
+        }
+        e.pending.clear();
+        e.idx = built;
+        e.last_used = ++use_clock;
+        trim_indexes_locked(key);
+        out = built;
+      } else if (current) {
+        indexes.erase(it);
       }
-      if (it != indexes.end() && it->second.idx) indexes.erase(it);  // the embedder changed
-      if (it == indexes.end()) indexes[key];  // mark loading: commits from now on are kept
     }
+    for (auto& w : waiters) net::post(w->get_executor(), [w] { w->cancel(); });
+    co_return out;
+  }
+
+  // Reads a namespace's vectors and makes its index on the builder thread; null on failure or
+  // when stopping.
+  awaitable<std::shared_ptr<VectorIndex>> load_index(const std::string& project, const std::string& user,
+                                                     const std::string& key, size_t dims) {
     struct Loaded {
       std::vector<int64_t> labels;
       std::vector<float> flat;
@@ -594,46 +652,87 @@ struct Memory::Impl {
       if (!st.ok()) return st;
       return l;
     };
-    auto loaded = co_await read_async<Result<Loaded>>(store, std::move(fn));
-    std::shared_ptr<VectorIndex> idx;
-    int64_t max_seq = 0;
-    if (loaded.ok()) {
-      max_seq = loaded->labels.empty() ? 0 : loaded->labels.back();
-      std::string tag = std::to_string(loaded->labels.size()) + ":" + std::to_string(max_seq);
-      if (!opts.index_dir.empty() && loaded->labels.size() > opts.index.hnsw_threshold) {
-        std::string saved;
-        auto from_file = VectorIndex::load(index_path(key), dims, opts.index, &saved);
-        if (from_file && saved == tag) {
-          idx = std::shared_ptr<VectorIndex>(std::move(from_file));
-          spdlog::info("memory index loaded from disk ({} vectors)", loaded->labels.size());
+    auto loaded = std::make_shared<Result<Loaded>>(co_await read_async<Result<Loaded>>(store, std::move(fn)));
+    if (!loaded->ok()) {
+      spdlog::warn("memory index load failed: {}", loaded->status().message());
+      co_return nullptr;
+    }
+    std::string path = opts.index_dir.empty() ? std::string() : index_path(key);
+    auto build = [this, loaded, path, dims]() -> std::shared_ptr<VectorIndex> {
+      const auto& l = **loaded;
+      auto started = std::chrono::steady_clock::now();
+      auto took = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      };
+      if (!path.empty() && l.labels.size() > opts.index.hnsw_threshold) {
+        std::string tag;
+        if (auto saved = VectorIndex::load(path, dims, opts.index, &tag)) {
+          size_t changed = saved->sync(l.labels, l.flat);
+          spdlog::info("memory index loaded from disk: {} vectors, {} brought up to date, {:.1f} s",
+                       l.labels.size(), changed, took());
+          return std::shared_ptr<VectorIndex>(std::move(saved));
         }
       }
-      if (!idx) {
-        idx = std::make_shared<VectorIndex>(dims, opts.index);
-        idx->add_many(loaded->labels, loaded->flat, 2);
-      }
-    } else {
-      spdlog::warn("memory index load failed: {}", loaded.status().message());
-      idx = std::make_shared<VectorIndex>(dims, opts.index);
+      auto idx = std::make_shared<VectorIndex>(dims, opts.index);
+      idx->add_many(l.labels, l.flat, opts.index_build_threads, &stopping);
+      if (stopping) return nullptr;
+      if (l.labels.size() > opts.index.hnsw_threshold)
+        spdlog::info("memory index built: {} vectors, {:.1f} s", l.labels.size(), took());
+      return idx;
+    };
+    std::function<std::shared_ptr<VectorIndex>()> job = std::move(build);
+    auto done = on_builder(std::move(job));
+    co_return co_await std::move(done);
+  }
+
+  // Runs `fn` on the builder thread and returns its result to the awaiting coroutine. Not a
+  // coroutine itself (see store/async.hpp).
+  awaitable<std::shared_ptr<VectorIndex>> on_builder(std::function<std::shared_ptr<VectorIndex>()> fn) {
+    using R = std::shared_ptr<VectorIndex>;
+    return net::async_initiate<decltype(net::use_awaitable), void(R)>(
+        [this, fn = std::move(fn)](auto handler) mutable {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          net::post(builder, [h, fn = std::move(fn)]() mutable {
+            R result = fn();
+            auto hex = net::get_associated_executor(*h);
+            net::post(hex, [h, result]() mutable { (*h)(std::move(result)); });
+          });
+        },
+        net::use_awaitable);
+  }
+
+  // At start-up: loads (or rebuilds, when the saved file is missing) the indexes of the largest
+  // namespaces, within the memory budget, so their first searches find them ready.
+  awaitable<void> warm() {
+    struct Ns {
+      std::string project, user;
+      size_t count, dims;
+    };
+    size_t threshold = opts.index.hnsw_threshold;
+    std::function<Result<std::vector<Ns>>(store::Database&)> fn = [threshold](store::Database& db) -> Result<std::vector<Ns>> {
+      auto& q = db.stmt("SELECT project_id, user_id, count(*), max(length(embedding)) FROM memory_records"
+                        " WHERE status='active' AND user_id!='' GROUP BY project_id, user_id HAVING count(*)>?1"
+                        " ORDER BY count(*) DESC");
+      q.bind(1, static_cast<int64_t>(threshold));
+      std::vector<Ns> out;
+      while (q.step())
+        out.push_back({q.text(0), q.text(1), static_cast<size_t>(q.int64(2)), static_cast<size_t>(q.int64(3)) / sizeof(float)});
+      Status st = q.status();
+      q.reset();
+      if (!st.ok()) return st;
+      return out;
+    };
+    auto found = co_await read_async<Result<std::vector<Ns>>>(store, std::move(fn));
+    if (!found.ok()) {
+      spdlog::warn("memory index warm-up: {}", found.status().message());
+      co_return;
     }
-    std::lock_guard lk(idx_mu);
-    auto& e = indexes[key];
-    if (e.idx && e.idx->dims() == dims) co_return e.idx;  // someone else finished first
-    for (const auto& c : e.pending) {
-      if (c.add) {
-        if (c.vec.size() != dims) continue;
-        idx->add(c.seq, c.vec.data());
-        max_seq = std::max(max_seq, c.seq);
-      } else {
-        idx->remove(c.seq);
-      }
+    size_t bytes = 0;
+    for (const auto& ns : *found) {
+      if (stopping || bytes > kIndexBudgetBytes) break;
+      auto idx = co_await index_for(ns.project, ns.user, ns.dims);
+      if (idx) bytes += idx->memory_bytes();
     }
-    e.pending.clear();
-    e.idx = idx;
-    e.max_seq = max_seq;
-    e.last_used = ++use_clock;
-    trim_indexes_locked(key);
-    co_return idx;
   }
 
   void drop_index(const std::string& project, const std::string& user) {
@@ -654,7 +753,7 @@ struct Memory::Impl {
     std::lock_guard lk(idx_mu);
     for (auto& [key, e] : indexes) {
       if (!e.idx || !e.idx->is_hnsw()) continue;
-      e.idx->save(index_path(key), std::to_string(e.idx->size()) + ":" + std::to_string(e.max_seq));
+      e.idx->save(index_path(key), std::to_string(e.idx->size()));
     }
   }
 
@@ -674,8 +773,12 @@ struct Memory::Impl {
     auto q = std::move(*qr);
     std::shared_ptr<std::vector<std::pair<float, int64_t>>> cands;
     std::shared_ptr<std::vector<int64_t>> lexical;
+    std::shared_ptr<VectorIndex> idx;
     if (f.user_id) {
-      auto idx = co_await index_for(project, *f.user_id, q.size());
+      auto loaded = co_await index_for(project, *f.user_id, q.size());
+      idx = std::move(loaded);
+    }
+    if (idx) {  // (without it, both rankings come from the rows)
       // The lexical ranking runs on a reader thread while this thread searches the index.
       struct Lexical {
         std::mutex mu;
@@ -1053,12 +1156,14 @@ Status Memory::start() {
   if (!st.ok()) return st;
   for (int i = 0; i < impl_->opts.max_concurrent_jobs; ++i)
     net::co_spawn(net::make_strand(impl_->io), impl_->worker(), net::detached);
+  if (impl_->opts.warm_indexes) net::co_spawn(net::make_strand(impl_->io), impl_->warm(), net::detached);
   return {};
 }
 
 void Memory::stop() {
   if (impl_->stopping.exchange(true)) return;
   impl_->wake();
+  impl_->builder.join();  // a build in progress gives up at once; a load from disk finishes
   impl_->save_indexes();
 }
 

@@ -89,6 +89,8 @@ struct Options {
   bool extract_facts = true, extract_preferences = true, extract_summary = true;
   std::string index_dir;           // where HNSW indexes are saved at shutdown; "" = never
   VectorIndex::Params index;       // exact below index.hnsw_threshold vectors, HNSW above
+  int index_build_threads = 2;     // threads that build one large index
+  bool warm_indexes = true;        // load or build the indexes of large namespaces at start-up
 };
 
 // One turn to learn from, handed over by the runtime when the turn commits.

@@ -147,6 +147,23 @@ TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
   EXPECT_NE(loaded->search(qv.data(), 1)[0].second, 1);
   EXPECT_FALSE(loaded->contains(1));
 
+  // sync() makes a saved index match the store again: label 1 is back, 2 is gone, 3 changed.
+  std::vector<int64_t> now_labels;
+  std::vector<float> now_flat;
+  for (size_t i = 0; i < kN; ++i) {
+    if (i == 1) continue;  // label 2
+    now_labels.push_back(static_cast<int64_t>(i + 1));
+    now_flat.insert(now_flat.end(), flat.begin() + static_cast<long>(i * kDims), flat.begin() + static_cast<long>((i + 1) * kDims));
+  }
+  auto moved = unit(rng, kDims);
+  std::copy(moved.begin(), moved.end(), now_flat.begin() + 1 * kDims);  // label 3's new vector
+  EXPECT_EQ(loaded->sync(now_labels, now_flat), 3u);
+  EXPECT_TRUE(loaded->contains(1));
+  EXPECT_FALSE(loaded->contains(2));
+  EXPECT_EQ(loaded->size(), kN - 1);
+  EXPECT_EQ(loaded->search(moved.data(), 1)[0].second, 3);
+  EXPECT_EQ(loaded->sync(now_labels, now_flat), 0u);
+
   // A file in an older layout is not loaded (the caller rebuilds from the store).
   std::ofstream(path + ".tag") << "tag-1\n" << kN - 1 << "\n";
   EXPECT_EQ(VectorIndex::load(path, kDims, p, &tag), nullptr);

@@ -23,9 +23,19 @@ class MemoryTest : public ::testing::Test {
     auto s = store::Executor::start({(dir_ / "db").string()}, Memory::migrations());
     ASSERT_TRUE(s.ok()) << s.status().to_string();
     store_ = std::move(*s);
+    reopen(dir_ / "indexes");
+  }
+  // A new Memory over the same store, as after a restart; `index_dir` empty = never saves.
+  void reopen(const std::filesystem::path& index_dir) {
+    if (mem_) mem_->stop();
+    mem_.reset();
     Options o;
     o.index.hnsw_threshold = 40;  // small namespaces become HNSW indexes too
+    o.index_dir = index_dir.string();
     mem_ = std::make_unique<Memory>(io_, *store_, models_, o);
+    ASSERT_TRUE(mem_->start().ok());
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(200));  // the start-up warm-up
   }
   void TearDown() override {
     mem_->stop();
@@ -39,7 +49,7 @@ class MemoryTest : public ::testing::Test {
     std::optional<T> out;
     net::co_spawn(io_, [&]() -> net::awaitable<void> { out.emplace(co_await f()); }, net::detached);
     io_.restart();
-    io_.run();
+    while (!out) io_.run_one();  // the job workers keep the context busy: run until done
     return std::move(*out);
   }
   Record write(const std::string& user, const std::string& text, const std::string& agent = "") {
@@ -112,6 +122,31 @@ TEST_F(MemoryTest, FiltersBeyondTheUserReadRows) {
   Filter g;
   g.agent_id = "agent_1";
   for (const auto& r : search(g, "chess openings", 10)) EXPECT_EQ(r.ns.agent_id, "agent_1");
+}
+
+TEST_F(MemoryTest, SavedIndexIsBroughtUpToDateAfterARestart) {
+  std::vector<Record> recs;
+  for (int i = 0; i < 60; ++i) recs.push_back(write("erin", "Erin log entry " + std::to_string(i) + " about sailing"));
+  (void)search(of_user("erin"), "sailing");
+  mem_->stop();  // saves the index
+  ASSERT_FALSE(std::filesystem::is_empty(dir_ / "indexes"));
+  // Changes the saved file does not know: a process that never saves, as if it was killed.
+  reopen("");
+  auto added = write("erin", "Erin bought a telescope for stargazing");
+  auto gone = run<Result<Record>>([&]() { return mem_->remove(project_, recs[3].id); });
+  ASSERT_TRUE(gone.ok());
+  std::optional<std::string> text = "Erin moved to Lisbon and surfs at dawn";
+  std::optional<std::string> no_md;
+  auto upd = run<Result<Record>>([&]() { return mem_->update(project_, recs[5].id, text, no_md); });
+  ASSERT_TRUE(upd.ok()) << upd.status().to_string();
+  reopen(dir_ / "indexes");  // warms up from the stale file
+  auto tele = search(of_user("erin"), "telescope stargazing", 1);
+  ASSERT_EQ(tele.size(), 1u);
+  EXPECT_EQ(tele[0].id, added.id);
+  auto surf = search(of_user("erin"), "Lisbon surfs dawn", 1);
+  ASSERT_EQ(surf.size(), 1u);
+  EXPECT_EQ(surf[0].id, recs[5].id);
+  for (const auto& r : search(of_user("erin"), "Erin log entry 3 about sailing", 20)) EXPECT_NE(r.id, recs[3].id);
 }
 
 }  // namespace
