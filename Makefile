@@ -33,7 +33,7 @@ test: unit integration
 
 bench: build
 	$(BUILD)/continuum-bench --out bench/results
-	$(BUILD)/continuum-memory-bench --out bench/results --ef-sweep 100 400 800
+	$(BUILD)/continuum-memory-bench --out bench/results --ef-sweep 50 100 400
 
 clean:
 	rm -rf $(BUILD)

@@ -50,6 +50,30 @@ Status load_toml(const std::string& path, Config& cfg) {
   if (auto v = t.at_path("memory.preferences").value<bool>()) cfg.memory_preferences = *v;
   if (auto v = t.at_path("memory.summary").value<bool>()) cfg.memory_summary = *v;
   i64("memory.max_concurrent_jobs", cfg.memory_max_jobs);
+  i64("memory.injection_top_k", cfg.memory_injection_top_k);
+  i64("memory.injection_token_budget", cfg.memory_injection_token_budget);
+  i64("memory.index.hnsw_threshold", cfg.memory_hnsw_threshold);
+  i64("memory.index.m", cfg.memory_hnsw_m);
+  i64("memory.index.ef_construction", cfg.memory_hnsw_ef_construction);
+  i64("memory.index.ef_search", cfg.memory_hnsw_ef_search);
+  i64("memory.index.build_threads", cfg.memory_index_build_threads);
+  if (auto v = t.at_path("memory.index.warm_at_start").value<bool>()) cfg.memory_warm_indexes = *v;
+  struct Range {
+    const char* key;
+    int value, min, max;
+  };
+  for (const Range& r : {Range{"memory.max_concurrent_jobs", cfg.memory_max_jobs, 1, 64},
+                         Range{"memory.injection_top_k", cfg.memory_injection_top_k, 0, 50},
+                         Range{"memory.injection_token_budget", cfg.memory_injection_token_budget, 0, 100'000},
+                         Range{"memory.index.hnsw_threshold", cfg.memory_hnsw_threshold, 0, 10'000'000},
+                         Range{"memory.index.m", cfg.memory_hnsw_m, 4, 64},
+                         Range{"memory.index.ef_construction", cfg.memory_hnsw_ef_construction, 10, 2000},
+                         Range{"memory.index.ef_search", cfg.memory_hnsw_ef_search, 10, 5000},
+                         Range{"memory.index.build_threads", cfg.memory_index_build_threads, 1, 256}}) {
+    if (r.value < r.min || r.value > r.max)
+      return Status(Code::invalid_argument, "config " + path + ": " + r.key + " must be between " +
+                                                std::to_string(r.min) + " and " + std::to_string(r.max));
+  }
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;

@@ -45,6 +45,13 @@ struct Config {
   std::string memory_extraction_prompt, memory_consolidation_prompt;  // "" = built-in
   bool memory_facts = true, memory_preferences = true, memory_summary = true;
   int memory_max_jobs = 2;
+  int memory_injection_top_k = 5;            // records placed into a turn's context, at most
+  int memory_injection_token_budget = 400;   // and their size, in estimated tokens
+  // The per-user vector index: exact below the threshold, HNSW above.
+  int memory_hnsw_threshold = 20'000;
+  int memory_hnsw_m = 16, memory_hnsw_ef_construction = 200, memory_hnsw_ef_search = 200;
+  int memory_index_build_threads = 2;
+  bool memory_warm_indexes = true;  // load or build large namespaces' indexes at start-up
   // Embeddings: an OpenAI-compatible /embeddings endpoint when a model is named; otherwise the
   // built-in local embedder. URL and key default to the upstream's.
   std::string embeddings_model, embeddings_url, embeddings_api_key;

@@ -136,6 +136,14 @@ int serve(app::Config cfg) {
   mo.extract_summary = cfg.memory_summary;
   mo.max_concurrent_jobs = cfg.memory_max_jobs;
   mo.index_dir = (std::filesystem::path(cfg.data_dir) / "memory-index").string();
+  mo.injection_top_k = static_cast<size_t>(cfg.memory_injection_top_k);
+  mo.injection_token_budget = cfg.memory_injection_token_budget;
+  mo.index.hnsw_threshold = static_cast<size_t>(cfg.memory_hnsw_threshold);
+  mo.index.M = static_cast<size_t>(cfg.memory_hnsw_m);
+  mo.index.ef_construction = static_cast<size_t>(cfg.memory_hnsw_ef_construction);
+  mo.index.ef_search = static_cast<size_t>(cfg.memory_hnsw_ef_search);
+  mo.index_build_threads = cfg.memory_index_build_threads;
+  mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {

@@ -115,7 +115,7 @@ void VectorIndex::add_locked(int64_t label, const float* v) {
   slot_[label] = labels_.size();
   labels_.push_back(label);
   flat_.insert(flat_.end(), v, v + dims_);
-  if (labels_.size() > p_.hnsw_threshold) to_hnsw_locked(labels_.size() * 2);
+  if (labels_.size() > p_.threshold_for(dims_)) to_hnsw_locked(labels_.size() * 2);
 }
 
 void VectorIndex::add(int64_t label, const float* v) {
@@ -128,7 +128,7 @@ void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector
   std::unique_lock lk(mu_);
   size_t n = labels.size();
   size_t total = (hnsw_ ? live_ : labels_.size()) + n;
-  if (!hnsw_ && total <= p_.hnsw_threshold) {
+  if (!hnsw_ && total <= p_.threshold_for(dims_)) {
     for (size_t i = 0; i < n; ++i) add_locked(labels[i], flat.data() + i * dims_);
     return;
   }

@@ -5,6 +5,7 @@
 // Thread-safety: search() may run concurrently with itself; add()/remove() take the write lock.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,10 +28,15 @@ class QuantizedSpace;
 class VectorIndex {
  public:
   struct Params {
-    size_t hnsw_threshold = 20'000;  // switch from exact to HNSW past this many vectors
+    // Exact search up to this many 256-d vectors, HNSW past it. Wider vectors switch sooner,
+    // in proportion (an exact scan costs vectors x dimensions): 13k at 384-d, 3.3k at 1536-d.
+    size_t hnsw_threshold = 20'000;
     size_t M = 16;
     size_t ef_construction = 200;
     size_t ef_search = 200;
+    size_t threshold_for(size_t dims) const {
+      return dims <= 256 ? hnsw_threshold : std::max<size_t>(1, hnsw_threshold / dims * 256 + hnsw_threshold % dims * 256 / dims);
+    }
   };
   VectorIndex(size_t dims, Params p);
   explicit VectorIndex(size_t dims) : VectorIndex(dims, Params{}) {}

@@ -664,7 +664,7 @@ struct Memory::Impl {
       auto took = [&] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       };
-      if (!path.empty() && l.labels.size() > opts.index.hnsw_threshold) {
+      if (!path.empty() && l.labels.size() > opts.index.threshold_for(dims)) {
         std::string tag;
         if (auto saved = VectorIndex::load(path, dims, opts.index, &tag)) {
           size_t changed = saved->sync(l.labels, l.flat);
@@ -676,7 +676,7 @@ struct Memory::Impl {
       auto idx = std::make_shared<VectorIndex>(dims, opts.index);
       idx->add_many(l.labels, l.flat, opts.index_build_threads, &stopping);
       if (stopping) return nullptr;
-      if (l.labels.size() > opts.index.hnsw_threshold)
+      if (l.labels.size() > opts.index.threshold_for(dims))
         spdlog::info("memory index built: {} vectors, {:.1f} s", l.labels.size(), took());
       return idx;
     };
@@ -708,7 +708,7 @@ struct Memory::Impl {
       std::string project, user;
       size_t count, dims;
     };
-    size_t threshold = opts.index.hnsw_threshold;
+    size_t threshold = opts.index.threshold_for(size_t{1} << 16);  // the lowest, for any width
     std::function<Result<std::vector<Ns>>(store::Database&)> fn = [threshold](store::Database& db) -> Result<std::vector<Ns>> {
       auto& q = db.stmt("SELECT project_id, user_id, count(*), max(length(embedding)) FROM memory_records"
                         " WHERE status='active' AND user_id!='' GROUP BY project_id, user_id HAVING count(*)>?1"
@@ -730,6 +730,7 @@ struct Memory::Impl {
     size_t bytes = 0;
     for (const auto& ns : *found) {
       if (stopping || bytes > kIndexBudgetBytes) break;
+      if (ns.dims == 0 || ns.count <= opts.index.threshold_for(ns.dims)) continue;
       auto idx = co_await index_for(ns.project, ns.user, ns.dims);
       if (idx) bytes += idx->memory_bytes();
     }

@@ -69,6 +69,23 @@ TEST(Simd, KernelsAgreeWithPlainLoops) {
   EXPECT_EQ(simd::dot_i8(hi.data(), lo.data(), 64), -127 * 127 * 64);
 }
 
+TEST(VectorIndex, WiderVectorsSwitchToHnswSooner) {
+  VectorIndex::Params p;
+  EXPECT_EQ(p.threshold_for(256), 20'000u);
+  EXPECT_EQ(p.threshold_for(32), 20'000u);
+  EXPECT_EQ(p.threshold_for(384), 13'333u);
+  EXPECT_EQ(p.threshold_for(1536), 3'333u);
+  p.hnsw_threshold = 100;
+  constexpr size_t kDims = 512;  // switches past 50
+  std::mt19937 rng(5);
+  VectorIndex idx(kDims, p);
+  for (int64_t i = 1; i <= 50; ++i) idx.add(i, unit(rng, kDims).data());
+  EXPECT_FALSE(idx.is_hnsw());
+  idx.add(51, unit(rng, kDims).data());
+  EXPECT_TRUE(idx.is_hnsw());
+  EXPECT_EQ(idx.size(), 51u);
+}
+
 TEST(VectorIndex, ExactAddReplaceRemove) {
   VectorIndex idx(4);
   float x[4] = {1, 0, 0, 0}, y[4] = {0, 1, 0, 0};
