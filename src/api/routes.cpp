@@ -131,6 +131,11 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
       params->memory_user = std::string(*u);
     }
   }
+  if (auto a = req.header("x-continuum-agent")) {
+    if (a->empty() || a->size() > 255)
+      co_return error_response(invalid_param("X-Continuum-Agent", "Invalid 'X-Continuum-Agent' header: expected 1 to 255 characters."));
+    params->memory_agent = std::string(*a);
+  }
   bool want_stream = params->stream;
   bool background = params->background;
   auto run = co_await c.rt.create(std::move(*params));

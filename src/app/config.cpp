@@ -50,6 +50,14 @@ Status load_toml(const std::string& path, Config& cfg) {
   if (auto v = t.at_path("memory.preferences").value<bool>()) cfg.memory_preferences = *v;
   if (auto v = t.at_path("memory.summary").value<bool>()) cfg.memory_summary = *v;
   i64("memory.max_concurrent_jobs", cfg.memory_max_jobs);
+  str("memory.facts_scope", cfg.memory_facts_scope);
+  str("memory.preferences_scope", cfg.memory_preferences_scope);
+  str("memory.summary_scope", cfg.memory_summary_scope);
+  for (const auto& [key, scope] : {std::pair{"memory.facts_scope", cfg.memory_facts_scope},
+                                   std::pair{"memory.preferences_scope", cfg.memory_preferences_scope},
+                                   std::pair{"memory.summary_scope", cfg.memory_summary_scope}})
+    if (scope != "user" && scope != "agent" && scope != "session")
+      return Status(Code::invalid_argument, "config " + path + ": " + key + " must be \"user\", \"agent\" or \"session\"");
   i64("memory.injection_top_k", cfg.memory_injection_top_k);
   i64("memory.injection_token_budget", cfg.memory_injection_token_budget);
   i64("memory.index.hnsw_threshold", cfg.memory_hnsw_threshold);

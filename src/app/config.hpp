@@ -44,6 +44,8 @@ struct Config {
   std::string memory_extraction_model;  // "" = the model of the turn
   std::string memory_extraction_prompt, memory_consolidation_prompt;  // "" = built-in
   bool memory_facts = true, memory_preferences = true, memory_summary = true;
+  // The namespace each strategy writes: "user", "agent" or "session".
+  std::string memory_facts_scope = "user", memory_preferences_scope = "user", memory_summary_scope = "session";
   int memory_max_jobs = 2;
   int memory_injection_top_k = 5;            // records placed into a turn's context, at most
   int memory_injection_token_budget = 400;   // and their size, in estimated tokens

@@ -132,6 +132,9 @@ int serve(app::Config cfg) {
   mo.extraction_prompt = cfg.memory_extraction_prompt;
   mo.consolidation_prompt = cfg.memory_consolidation_prompt;
   mo.extract_facts = cfg.memory_facts;
+  mo.facts_scope = cfg.memory_facts_scope;
+  mo.preferences_scope = cfg.memory_preferences_scope;
+  mo.summary_scope = cfg.memory_summary_scope;
   mo.extract_preferences = cfg.memory_preferences;
   mo.extract_summary = cfg.memory_summary;
   mo.max_concurrent_jobs = cfg.memory_max_jobs;

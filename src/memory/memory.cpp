@@ -962,13 +962,13 @@ struct Memory::Impl {
       found.emplace_back(std::string(k->as_string()), std::string(t->as_string()));
     }
     for (auto& [kind, text] : found) {
-      Status st = co_await consolidate(project, ns, kind, text, src, model_name);
+      Namespace kns = scoped(ns, kind == "fact" ? opts.facts_scope : opts.preferences_scope);
+      Status st = co_await consolidate(project, kns, kind, text, src, model_name);
       if (!st.ok()) co_return st;
     }
     if (auto* sum = out->if_contains("summary"); sum && sum->is_string() && !sum->as_string().empty() &&
         opts.extract_summary && !src.conversation_id.empty()) {
-      Namespace sns = ns;
-      sns.session_id = src.conversation_id;
+      Namespace sns = scoped(ns, opts.summary_scope);
       Status st = co_await replace_summary(project, sns, std::string(sum->as_string()), src);
       if (!st.ok()) co_return st;
     }
@@ -985,8 +985,8 @@ struct Memory::Impl {
     auto ch = std::make_shared<Changes>();
     std::function<Status(store::Database&)> fn = [r, vec, ch](store::Database& db) -> Status {
       auto& q = db.stmt("SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2 AND session_id=?3"
-                        " AND kind='summary' AND status='active'");
-      q.bind(1, r.project_id).bind(2, r.ns.user_id).bind(3, r.ns.session_id);
+                        " AND agent_id=?4 AND kind='summary' AND status='active'");
+      q.bind(1, r.project_id).bind(2, r.ns.user_id).bind(3, r.ns.session_id).bind(4, r.ns.agent_id);
       std::vector<std::string> old;
       while (q.step()) old.push_back(q.text(0));
       q.reset();
@@ -1077,6 +1077,17 @@ struct Memory::Impl {
     for (auto& t : sleepers) net::post(t->get_executor(), [t] { t->cancel(); });
   }
 };
+
+Namespace scoped(const Namespace& turn, std::string_view scope) {
+  if (scope == "user") return {turn.user_id, "", ""};
+  if (scope == "agent") return {turn.user_id, turn.agent_id, ""};
+  return turn;
+}
+
+bool visible(const Record& r, const Namespace& ns) {
+  return (r.ns.agent_id.empty() || r.ns.agent_id == ns.agent_id) &&
+         (r.ns.session_id.empty() || r.ns.session_id == ns.session_id);
+}
 
 Memory::Memory(net::io_context& io, store::Executor& store, model::Registry& models, Options opts, Clock& clock)
     : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), clock)) {}
@@ -1331,7 +1342,7 @@ awaitable<Result<std::vector<Record>>> Memory::relevant(const std::string& proje
   std::vector<Record> out;
   int64_t budget = impl_->opts.injection_token_budget;
   for (auto& rec : *r) {
-    if (!ns.agent_id.empty() && !rec.ns.agent_id.empty() && rec.ns.agent_id != ns.agent_id) continue;
+    if (!visible(rec, ns)) continue;
     int64_t cost = static_cast<int64_t>(rec.text.size() / 4) + 4;
     if (cost > budget || out.size() >= impl_->opts.injection_top_k) break;
     budget -= cost;

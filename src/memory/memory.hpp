@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -32,6 +33,10 @@ using awaitable = boost::asio::awaitable<T>;
 struct Namespace {
   std::string user_id, agent_id, session_id;
 };
+
+// The namespace a strategy with `scope` writes, from a turn's namespace: "user" keeps the user
+// (any agent, any session), "agent" the user and agent, "session" all three.
+Namespace scoped(const Namespace& turn, std::string_view scope);
 
 struct Source {
   std::string type;  // "api", "extraction", "tool"
@@ -54,6 +59,10 @@ struct Record {
   std::optional<std::string> superseded_by;
   double score = 0;                  // search results only
 };
+
+// Whether a turn in `ns` may see record `r`: records of other agents, and session-scoped
+// records of other sessions, are not placed into its context nor returned to its tools.
+bool visible(const Record& r, const Namespace& ns);
 
 struct HistoryEntry {
   int64_t at = 0;
@@ -87,6 +96,8 @@ struct Options {
   // schemas the answers must follow are fixed.
   std::string extraction_prompt, consolidation_prompt;
   bool extract_facts = true, extract_preferences = true, extract_summary = true;
+  // Which namespace each strategy writes (see scoped()).
+  std::string facts_scope = "user", preferences_scope = "user", summary_scope = "session";
   std::string index_dir;           // where HNSW indexes are saved at shutdown; "" = never
   VectorIndex::Params index;       // exact below index.hnsw_threshold vectors, HNSW above
   int index_build_threads = 2;     // threads that build one large index

@@ -596,7 +596,7 @@ struct Runtime::Impl {
         if (i->type == ItemType::message) query += i->text() + "\n";
       std::vector<std::string> used;
       if (!query.empty()) {
-        memory::Namespace ns{p.memory_user, "", ""};
+        memory::Namespace ns{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
         auto found = co_await memory->relevant(p.project_id, ns, query);
         if (!found.ok()) {
           spdlog::warn("memory retrieval failed: {}", found.status().message());
@@ -703,10 +703,13 @@ struct Runtime::Impl {
       memory::Filter f;
       f.user_id = p.memory_user;
       std::string query(q->as_string());
-      auto r = co_await memory->search(p.project_id, std::move(query), f, k);
+      auto r = co_await memory->search(p.project_id, std::move(query), f, k * 2);
       if (!r.ok()) co_return error(r.status().message());
       json::array results;
-      for (const auto& rec : *r) results.push_back(json::object{{"id", rec.id}, {"text", rec.text}, {"kind", rec.kind}});
+      memory::Namespace ns{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
+      for (const auto& rec : *r)
+        if (results.size() < k && memory::visible(rec, ns))
+          results.push_back(json::object{{"id", rec.id}, {"text", rec.text}, {"kind", rec.kind}});
       co_return json::serialize(json::object{{"results", std::move(results)}});
     }
     if (name == "memory_write") {
@@ -717,7 +720,7 @@ struct Runtime::Impl {
       if (auto* kv = a.if_contains("kind"); kv && kv->is_string() && (kv->as_string() == "preference" || kv->as_string() == "fact"))
         kind = std::string(kv->as_string());
       memory::Source src{"tool", response_id, p.conversation_id.value_or(""), {}};
-      memory::Namespace ns{p.memory_user, "", ""};
+      memory::Namespace ns{p.memory_user, p.memory_agent, ""};
       std::string text(t->as_string());
       auto r = co_await memory->write(p.project_id, std::move(ns), std::move(kind), std::move(text), "{}", std::move(src));
       if (!r.ok()) co_return error(r.status().message());
@@ -964,7 +967,7 @@ struct Runtime::Impl {
         te.response_id = run->id();
         te.conversation_id = p.conversation_id.value_or("");
         te.model = p.model;
-        te.ns = memory::Namespace{p.memory_user, "", ""};
+        te.ns = memory::Namespace{p.memory_user, p.memory_agent, te.conversation_id};
         te.items = t->inputs;
         te.items.insert(te.items.end(), outputs.begin(), outputs.end());
         learn = std::move(te);

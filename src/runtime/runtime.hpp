@@ -60,6 +60,7 @@ struct CreateParams {
   // Long-term memory: the end user (safety_identifier, user, or X-Continuum-User) and whether
   // memory is read and written for this turn ("memory": "off" disables both).
   std::string memory_user;
+  std::string memory_agent;  // X-Continuum-Agent: the agent the turn runs as ("" = none)
   bool memory_on = true;
   bool memory_tools = false;  // tools: [{"type": "memory"}]: memory_search and memory_write
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,

@@ -2,6 +2,9 @@
 // injection into later conversations of the same user only, consolidation with history,
 // erasure, durable jobs across kill -9, and the memory API's errors.
 import { test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { withServer, Server, sleep } from './harness.mjs';
 import { startFakeUpstream } from './fake-upstream.mjs';
@@ -14,6 +17,13 @@ async function jobsSettled(server, n = 1) {
     await sleep(50);
   }
   throw new Error('memory jobs did not settle');
+}
+
+// A TOML configuration file with `text`, in a fresh temporary directory.
+function configFile(text) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-cfg-')), 'c.toml');
+  fs.writeFileSync(file, text);
+  return file;
 }
 
 const chatTurns = (upstream) => upstream.requests.filter((r) => !r.body.response_format);
@@ -287,11 +297,7 @@ test('a request acting for a user sees only that user\'s memories', async () => 
 });
 
 test('extraction prompt and strategies are configurable', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-cfg-')), 'c.toml');
-  fs.writeFileSync(file, '[memory]\nextraction_prompt = "Only remember pets."\npreferences = false\n');
+  const file = configFile('[memory]\nextraction_prompt = "Only remember pets."\npreferences = false\n');
   await withServer({ args: ['--config', file] }, async ({ client, server, upstream }) => {
     await client.responses.create({ model: 'm', input: 'I have a dog. I prefer tea.', safety_identifier: 'nora' });
     await jobsSettled(server, 1);
@@ -300,5 +306,44 @@ test('extraction prompt and strategies are configurable', async () => {
     assert.match(ex.body.messages[1].content, /Do not extract preferences/);
     const mems = (await server.json('/v1/memories?user_id=nora')).body.data;
     assert.deepEqual(mems.map((m) => m.kind), ['fact']);
+  });
+});
+
+test('agent-scoped preferences stay with their agent; facts follow the user; summaries stay in their session', async () => {
+  const file = configFile('[memory]\npreferences_scope = "agent"\n');
+  await withServer({ args: ['--config', file] }, async ({ server, upstream }) => {
+    const turn = (agent, input, extra = {}) => server.json('/v1/responses', {
+      method: 'POST',
+      headers: { 'x-continuum-user': 'otto', ...(agent ? { 'x-continuum-agent': agent } : {}) },
+      body: JSON.stringify({ model: 'm', input, ...extra }),
+    });
+    const sent = () => JSON.stringify(chatTurns(upstream).at(-1).body.messages);
+    const conv = (await server.json('/v1/conversations', { method: 'POST', body: '{}' })).body.id;
+    assert.equal((await turn('chef', 'I am vegetarian. I prefer spicy food.', { conversation: conv })).status, 200);
+    await jobsSettled(server, 1);
+    const mems = (await server.json('/v1/memories?user_id=otto')).body.data;
+    const pref = mems.find((m) => m.kind === 'preference');
+    const fact = mems.find((m) => m.kind === 'fact');
+    const summary = mems.find((m) => m.kind === 'summary');
+    assert.equal(pref.namespace.agent_id, 'chef');
+    assert.equal(fact.namespace.agent_id, null);
+    assert.equal(summary.namespace.session_id, conv);
+
+    // The same agent, a new conversation: the fact and its own preference, not the summary.
+    await turn('chef', 'What spicy vegetarian dinner tonight?');
+    assert.match(sent(), /I prefer spicy food/);
+    assert.match(sent(), /I am vegetarian/);
+    assert.doesNotMatch(sent(), /Summary: /);
+    // Another agent: only the user-level fact.
+    await turn('travel', 'Any spicy vegetarian food on the flight?');
+    assert.match(sent(), /I am vegetarian/);
+    assert.doesNotMatch(sent(), /spicy food\./);
+    // Back in the first conversation, its summary is in the context.
+    await turn('chef', 'Spicy vegetarian dinner again?', { conversation: conv });
+    assert.match(sent(), /Summary: I am vegetarian/);
+
+    const bad = await turn('x'.repeat(300), 'hello');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'X-Continuum-Agent');
   });
 });
