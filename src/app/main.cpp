@@ -146,6 +146,7 @@ int serve(app::Config cfg) {
   mo.index.ef_construction = static_cast<size_t>(cfg.memory_hnsw_ef_construction);
   mo.index.ef_search = static_cast<size_t>(cfg.memory_hnsw_ef_search);
   mo.index_build_threads = cfg.memory_index_build_threads;
+  mo.index_budget_bytes = static_cast<size_t>(cfg.memory_index_budget_mib) << 20;
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   runtime::Runtime rt(io, **store, models, ro, &mem);

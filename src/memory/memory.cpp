@@ -518,7 +518,6 @@ struct Memory::Impl {
   // How long a search waits for its namespace's index before scanning rows instead.
   static constexpr std::chrono::seconds kIndexWait{2};
   net::thread_pool builder{1};  // loads and builds indexes off the serving threads
-  static constexpr size_t kIndexBudgetBytes = size_t{2} << 30;
 
   // Keeps loaded indexes within a memory budget, dropping the least recently used (they are
   // reloaded from the store on next use). Caller holds idx_mu.
@@ -526,7 +525,7 @@ struct Memory::Impl {
     size_t total = 0;
     for (auto& [k, e] : indexes)
       if (e.idx) total += e.idx->memory_bytes();
-    while (total > kIndexBudgetBytes) {
+    while (total > opts.index_budget_bytes) {
       auto victim = indexes.end();
       for (auto it = indexes.begin(); it != indexes.end(); ++it)
         if (it->second.idx && it->first != keep && (victim == indexes.end() || it->second.last_used < victim->second.last_used))
@@ -729,7 +728,7 @@ struct Memory::Impl {
     }
     size_t bytes = 0;
     for (const auto& ns : *found) {
-      if (stopping || bytes > kIndexBudgetBytes) break;
+      if (stopping || bytes > opts.index_budget_bytes) break;
       if (ns.dims == 0 || ns.count <= opts.index.threshold_for(ns.dims)) continue;
       auto idx = co_await index_for(ns.project, ns.user, ns.dims);
       if (idx) bytes += idx->memory_bytes();

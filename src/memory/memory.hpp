@@ -101,6 +101,9 @@ struct Options {
   std::string index_dir;           // where HNSW indexes are saved at shutdown; "" = never
   VectorIndex::Params index;       // exact below index.hnsw_threshold vectors, HNSW above
   int index_build_threads = 2;     // threads that build one large index
+  // Memory the loaded indexes may use together; past it the least recently used are dropped
+  // (and reloaded on next use). One index larger than the budget is still kept.
+  size_t index_budget_bytes = size_t{2} << 30;
   bool warm_indexes = true;        // load or build the indexes of large namespaces at start-up
 };
 

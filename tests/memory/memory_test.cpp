@@ -26,10 +26,11 @@ class MemoryTest : public ::testing::Test {
     reopen(dir_ / "indexes");
   }
   // A new Memory over the same store, as after a restart; `index_dir` empty = never saves.
-  void reopen(const std::filesystem::path& index_dir) {
+  void reopen(const std::filesystem::path& index_dir, size_t budget = size_t{1} << 30) {
     if (mem_) mem_->stop();
     mem_.reset();
     Options o;
+    o.index_budget_bytes = budget;
     o.index.hnsw_threshold = 40;  // small namespaces become HNSW indexes too
     o.index_dir = index_dir.string();
     mem_ = std::make_unique<Memory>(io_, *store_, models_, o);
@@ -122,6 +123,22 @@ TEST_F(MemoryTest, FiltersBeyondTheUserReadRows) {
   Filter g;
   g.agent_id = "agent_1";
   for (const auto& r : search(g, "chess openings", 10)) EXPECT_EQ(r.ns.agent_id, "agent_1");
+}
+
+TEST_F(MemoryTest, IndexesPastTheBudgetAreDroppedAndReloaded) {
+  reopen("", 1);  // room for one index at a time
+  for (int i = 0; i < 45; ++i) {
+    write("gil", "Gil collects vintage radios, set " + std::to_string(i));
+    write("hal", "Hal restores old motorbikes, bike " + std::to_string(i));
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto g = search(of_user("gil"), "vintage radios", 3);
+    ASSERT_EQ(g.size(), 3u);
+    for (const auto& r : g) EXPECT_EQ(r.ns.user_id, "gil");
+    auto h = search(of_user("hal"), "old motorbikes", 3);
+    ASSERT_EQ(h.size(), 3u);
+    for (const auto& r : h) EXPECT_EQ(r.ns.user_id, "hal");
+  }
 }
 
 TEST_F(MemoryTest, SavedIndexIsBroughtUpToDateAfterARestart) {
