@@ -6,6 +6,10 @@
 #include <cstring>
 
 #include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -285,15 +289,34 @@ std::vector<std::pair<float, int64_t>> VectorIndex::search_hnsw_locked(const flo
   return out;
 }
 
+namespace {
+// Flushes a written file to the disk, so a rename that follows never exposes a partial one.
+bool sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
 bool VectorIndex::save(const std::string& path, const std::string& tag) const {
   std::shared_lock lk(mu_);
   if (!hnsw_) return false;
   try {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     hnsw_->saveIndex(path + ".tmp");
-    std::ofstream(path + ".tag.tmp") << kFormat << "\n" << tag << "\n" << live_ << "\n";
-    std::rename((path + ".tmp").c_str(), path.c_str());
-    std::rename((path + ".tag.tmp").c_str(), (path + ".tag").c_str());
-    return true;
+    {
+      std::ofstream t(path + ".tag.tmp");
+      t << kFormat << "\n" << tag << "\n" << dims_ << "\n";
+      if (!t.flush()) return false;
+    }
+    if (!sync_file(path + ".tmp") || !sync_file(path + ".tag.tmp")) return false;
+    // The graph first: a crash between the renames leaves a current graph with an older tag,
+    // which loads fine (the tag names the layout and width, not the contents).
+    return std::rename((path + ".tmp").c_str(), path.c_str()) == 0 &&
+           std::rename((path + ".tag.tmp").c_str(), (path + ".tag").c_str()) == 0;
   } catch (const std::exception&) {
     return false;
   }
@@ -302,18 +325,24 @@ bool VectorIndex::save(const std::string& path, const std::string& tag) const {
 std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path, size_t dims, Params p, std::string* tag) {
   std::ifstream t(path + ".tag");
   if (!t) return nullptr;
-  size_t live = 0;
   std::string format;
+  size_t saved_dims = 0;
   std::getline(t, format);
   if (format != kFormat) return nullptr;  // an older layout: rebuilt from the store
   std::getline(t, *tag);
-  t >> live;
+  t >> saved_dims;
+  if (saved_dims != dims) return nullptr;  // made by another embedder
   auto idx = std::make_unique<VectorIndex>(dims, p);
   try {
     idx->space_ = std::make_unique<QuantizedSpace>(dims);
     idx->hnsw_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(idx->space_.get(), path);
     idx->hnsw_->setEf(p.ef_search);
-    idx->live_ = live;
+    // hnswlib's loading constructor leaves num_deleted_ uninitialized before counting into it.
+    auto& h = *idx->hnsw_;
+    size_t deleted = 0;
+    for (size_t i = 0; i < h.cur_element_count; ++i) deleted += h.isMarkedDeleted(static_cast<hnswlib::tableint>(i)) ? 1 : 0;
+    h.num_deleted_ = deleted;
+    idx->live_ = h.cur_element_count - deleted;
   } catch (const std::exception&) {
     return nullptr;
   }

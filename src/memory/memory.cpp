@@ -669,14 +669,20 @@ struct Memory::Impl {
           size_t changed = saved->sync(l.labels, l.flat);
           spdlog::info("memory index loaded from disk: {} vectors, {} brought up to date, {:.1f} s",
                        l.labels.size(), changed, took());
+          // Saved again (before anyone else sees it) so the next catch-up starts from here.
+          if (changed > 0) saved->save(path, std::to_string(saved->size()));
           return std::shared_ptr<VectorIndex>(std::move(saved));
         }
       }
       auto idx = std::make_shared<VectorIndex>(dims, opts.index);
       idx->add_many(l.labels, l.flat, opts.index_build_threads, &stopping);
       if (stopping) return nullptr;
-      if (l.labels.size() > opts.index.threshold_for(dims))
+      if (idx->is_hnsw()) {
         spdlog::info("memory index built: {} vectors, {:.1f} s", l.labels.size(), took());
+        // Saved at once, not only at shutdown: after a crash the next load catches up from this
+        // file instead of rebuilding.
+        if (!path.empty()) idx->save(path, std::to_string(idx->size()));
+      }
       return idx;
     };
     std::function<std::shared_ptr<VectorIndex>()> job = std::move(build);

@@ -181,6 +181,8 @@ TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
   EXPECT_EQ(loaded->search(moved.data(), 1)[0].second, 3);
   EXPECT_EQ(loaded->sync(now_labels, now_flat), 0u);
 
+  // Nor one made for vectors of another width.
+  EXPECT_EQ(VectorIndex::load(path, kDims * 2, p, &tag), nullptr);
   // A file in an older layout is not loaded (the caller rebuilds from the store).
   std::ofstream(path + ".tag") << "tag-1\n" << kN - 1 << "\n";
   EXPECT_EQ(VectorIndex::load(path, kDims, p, &tag), nullptr);
