@@ -226,7 +226,7 @@ bool measure_memory(const Dataset& d, size_t ef_search, Row& row) {
         auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
         for (size_t i = 0; i < n; ++i) {
           std::string blob(reinterpret_cast<const char*>(d.flat.data() + i * d.dims), d.dims * sizeof(float));
-          if (Status s = ins.bind(1, "mem_" + std::to_string(i)).bind(2, d.texts[i]).bind(3, blob).run(); !s.ok()) return s;
+          if (Status s = ins.bind(1, "mem_" + std::to_string(i)).bind(2, d.texts[i]).bind_blob(3, blob).run(); !s.ok()) return s;
           if (Status s = fts.bind(1, static_cast<int64_t>(i + 1)).bind(2, d.texts[i]).run(); !s.ok()) return s;
         }
         return Status();

@@ -159,7 +159,7 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
   st.bind(1, r.project_id).bind(2, r.id).bind(3, r.ns.user_id).bind(4, r.ns.agent_id).bind(5, r.ns.session_id);
   st.bind(6, r.kind).bind(7, r.text).bind(8, r.metadata).bind(9, json::serialize(source_json(r.source)));
   st.bind(10, r.created_at).bind(11, r.updated_at).bind(12, r.valid_from);
-  st.bind(13, blob_of(vec));
+  st.bind_blob(13, blob_of(vec));
   if (Status s = st.run(); !s.ok()) return s;
   int64_t seq = sqlite3_last_insert_rowid(db.raw());
   if (ch) ch->push_back({true, r.ns.user_id, seq, vec});
@@ -190,7 +190,7 @@ Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& 
                 int64_t now, Changes* ch) {
   auto& st = db.stmt("UPDATE memory_records SET text=?3, embedding=?4, updated_at=?5"
                      " WHERE project_id=?1 AND id=?2");
-  st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind(4, blob_of(vec)).bind(5, now);
+  st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind_blob(4, blob_of(vec)).bind(5, now);
   if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
   if (Status s = st.run(); !s.ok()) return s;
   auto& del = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
@@ -715,7 +715,7 @@ struct Memory::Impl {
     };
     size_t threshold = opts.index.threshold_for(size_t{1} << 16);  // the lowest, for any width
     std::function<Result<std::vector<Ns>>(store::Database&)> fn = [threshold](store::Database& db) -> Result<std::vector<Ns>> {
-      auto& q = db.stmt("SELECT project_id, user_id, count(*), max(length(embedding)) FROM memory_records"
+      auto& q = db.stmt("SELECT project_id, user_id, count(*), max(length(CAST(embedding AS BLOB))) FROM memory_records"
                         " WHERE status='active' AND user_id!='' GROUP BY project_id, user_id HAVING count(*)>?1"
                         " ORDER BY count(*) DESC");
       q.bind(1, static_cast<int64_t>(threshold));

@@ -33,6 +33,8 @@ class Statement {
   Statement& bind(int i, int64_t v);
   Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
   Statement& bind_null(int i);
+  // Binds bytes as a BLOB (bind() of a string_view binds TEXT).
+  Statement& bind_blob(int i, std::string_view bytes);
   Statement& bind_opt(int i, const std::optional<std::string>& v) {
     return v ? bind(i, *v) : bind_null(i);
   }

@@ -347,3 +347,35 @@ test('agent-scoped preferences stay with their agent; facts follow the user; sum
     assert.equal(bad.body.error.param, 'X-Continuum-Agent');
   });
 });
+
+test('a user\'s HNSW index is saved when built and caught up after kill -9', async () => {
+  const upstream = await startFakeUpstream();
+  const file = configFile('[memory.index]\nhnsw_threshold = 40\n');
+  const server = new Server({ upstream, args: ['--config', file] });
+  await server.start();
+  const write = (text) => server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text, user_id: 'ivy' }) });
+  const search = async (query, top_k = 5) =>
+    (await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query, top_k, filters: { user_id: 'ivy' } }) })).body.data;
+  try {
+    const ids = [];
+    for (let i = 0; i < 50; i++) ids.push((await write(`Ivy noted star chart ${i} about astronomy`)).body.id);
+    assert.equal((await search('star chart astronomy')).length, 5);  // builds the index, and saves it
+    assert.match(server.log, /memory index built: 50 vectors/);
+    // Changes after the save, then a crash: nothing saves at shutdown.
+    const kayak = (await write('Ivy owns a red kayak')).body.id;
+    assert.equal((await server.json(`/v1/memories/${ids[7]}`, { method: 'DELETE' })).status, 200);
+    await server.kill9();
+    server.log = '';
+    await server.start();
+    for (let i = 0; i < 100 && !/memory index loaded from disk/.test(server.log); i++) await sleep(50);  // warmed at start-up
+    assert.match(server.log, /memory index loaded from disk: 50 vectors, 2 brought up to date/);
+    assert.equal((await search('red kayak', 1))[0].id, kayak);
+    const all = await search('Ivy noted star chart 7 about astronomy', 50);
+    assert.ok(all.length > 10);
+    assert.ok(!all.some((m) => m.id === ids[7]));
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
