@@ -119,7 +119,7 @@ void VectorIndex::add_locked(int64_t label, const float* v) {
   slot_[label] = labels_.size();
   labels_.push_back(label);
   flat_.insert(flat_.end(), v, v + dims_);
-  if (labels_.size() > p_.threshold_for(dims_)) to_hnsw_locked(labels_.size() * 2);
+  if (p_.grow_into_hnsw && labels_.size() > p_.threshold_for(dims_)) to_hnsw_locked(labels_.size() * 2);
 }
 
 void VectorIndex::add(int64_t label, const float* v) {

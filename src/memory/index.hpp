@@ -34,6 +34,9 @@ class VectorIndex {
     size_t M = 16;
     size_t ef_construction = 200;
     size_t ef_search = 200;
+    // Whether add() converts an exact index to HNSW once past the threshold (a build of all its
+    // vectors, inside that call). add_many() always builds HNSW past the threshold.
+    bool grow_into_hnsw = true;
     size_t threshold_for(size_t dims) const {
       return dims <= 256 ? hnsw_threshold : std::max<size_t>(1, hnsw_threshold / dims * 256 + hnsw_threshold % dims * 256 / dims);
     }

@@ -502,7 +502,11 @@ struct Memory::Impl {
   std::vector<std::shared_ptr<net::steady_timer>> sleepers;  // guarded by mu
 
   Impl(net::io_context& i, store::Executor& s, model::Registry& m, Options o, Clock& c)
-      : io(i), store(s), models(m), opts(std::move(o)), clock(c) {}
+      : io(i), store(s), models(m), opts(std::move(o)), clock(c) {
+    // A namespace that outgrows exact search is rebuilt as HNSW in the background (index_for),
+    // not converted inside the write that crossed the threshold.
+    opts.index.grow_into_hnsw = false;
+  }
 
   // ---- per-namespace vector indexes (one per project and user) --------------------------------
 
@@ -511,6 +515,7 @@ struct Memory::Impl {
     Changes pending;                   // changes that committed while loading
     uint64_t last_used = 0;
     uint64_t generation = 0;           // which load made this entry
+    bool rebuilding = false;           // an HNSW replacement is being built (changes go to pending too)
     std::vector<std::shared_ptr<net::steady_timer>> waiters;  // callers waiting for the load
   };
   uint64_t use_clock = 0;        // guarded by idx_mu
@@ -543,16 +548,25 @@ struct Memory::Impl {
     return (std::filesystem::path(opts.index_dir) / (sha256_hex(key).substr(0, 32) + ".hnsw")).string();
   }
 
+  // Applies, in order, changes that committed while `idx` was being loaded.
+  static void replay(VectorIndex& idx, const Changes& pending) {
+    for (const auto& c : pending) {
+      if (!c.add) {
+        idx.remove(c.seq);
+      } else if (c.vec.size() == idx.dims()) {
+        idx.add(c.seq, c.vec.data());
+      }
+    }
+  }
+
   void apply(const std::string& project, const Changes& changes) {
     std::lock_guard lk(idx_mu);
     for (const auto& c : changes) {
       auto it = indexes.find(ns_key(project, c.user_id));
       if (it == indexes.end()) continue;
       auto& e = it->second;
-      if (!e.idx) {
-        e.pending.push_back(c);
-        continue;
-      }
+      if (!e.idx || e.rebuilding) e.pending.push_back(c);  // replayed on the loaded index
+      if (!e.idx) continue;
       if (c.add) {
         if (c.vec.size() != e.idx->dims()) continue;
         e.idx->add(c.seq, c.vec.data());
@@ -577,8 +591,16 @@ struct Memory::Impl {
         std::lock_guard lk(idx_mu);
         auto it = indexes.find(key);
         if (it != indexes.end() && it->second.idx && it->second.idx->dims() == dims) {
-          it->second.last_used = ++use_clock;
-          co_return it->second.idx;
+          auto& e = it->second;
+          e.last_used = ++use_clock;
+          if (!e.rebuilding && !e.idx->is_hnsw() && e.idx->size() > opts.index.threshold_for(dims)) {
+            // Outgrew exact search: build the HNSW index on the builder thread while the exact
+            // one keeps answering.
+            e.rebuilding = true;
+            e.pending.clear();
+            net::co_spawn(ex, rebuild(project, user, key, dims, e.generation), net::detached);
+          }
+          co_return e.idx;
         }
         if (it != indexes.end() && it->second.idx) {
           indexes.erase(it);  // the embedder changed
@@ -606,13 +628,7 @@ struct Memory::Impl {
       if (current) waiters.swap(it->second.waiters);
       if (current && built) {
         auto& e = it->second;
-        for (const auto& c : e.pending) {
-          if (!c.add) {
-            built->remove(c.seq);
-          } else if (c.vec.size() == dims) {
-            built->add(c.seq, c.vec.data());
-          }
-        }
+        replay(*built, e.pending);
         e.pending.clear();
         e.idx = built;
         e.last_used = ++use_clock;
@@ -624,6 +640,23 @@ struct Memory::Impl {
     }
     for (auto& w : waiters) net::post(w->get_executor(), [w] { w->cancel(); });
     co_return out;
+  }
+
+  // Replaces a namespace's exact index by one built from the store (see index_for); changes that
+  // commit meanwhile are replayed on it.
+  awaitable<void> rebuild(std::string project, std::string user, std::string key, size_t dims, uint64_t generation) {
+    auto built = co_await load_index(project, user, key, dims);
+    std::lock_guard lk(idx_mu);
+    auto it = indexes.find(key);
+    if (it == indexes.end() || it->second.generation != generation) co_return;  // erased meanwhile
+    auto& e = it->second;
+    e.rebuilding = false;
+    if (built && built->dims() == dims) {
+      replay(*built, e.pending);
+      e.idx = built;
+      trim_indexes_locked(key);
+    }
+    e.pending.clear();
   }
 
   // Reads a namespace's vectors and makes its index on the builder thread; null on failure or

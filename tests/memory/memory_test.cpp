@@ -141,6 +141,23 @@ TEST_F(MemoryTest, IndexesPastTheBudgetAreDroppedAndReloaded) {
   }
 }
 
+TEST_F(MemoryTest, ANamespaceOutgrowingExactSearchIsRebuiltInTheBackground) {
+  for (int i = 0; i < 30; ++i) write("ivan", "Ivan hikes mountain trail " + std::to_string(i));
+  ASSERT_EQ(search(of_user("ivan"), "mountain trail", 5).size(), 5u);  // an exact index
+  std::vector<Record> late;
+  for (int i = 0; i < 20; ++i) late.push_back(write("ivan", "Ivan climbs granite wall " + std::to_string(i)));
+  auto during = search(of_user("ivan"), "granite wall", 5);  // past the threshold: starts the rebuild
+  ASSERT_EQ(during.size(), 5u);
+  auto quick = write("ivan", "Ivan keeps a pet axolotl");  // commits while the rebuild runs
+  for (int i = 0; i < 50; ++i) io_.run_for(std::chrono::milliseconds(10));
+  auto found = search(of_user("ivan"), "pet axolotl", 1);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].id, quick.id);
+  auto removed = run<Result<Record>>([&]() { return mem_->remove(project_, late[0].id); });
+  ASSERT_TRUE(removed.ok());
+  for (const auto& r : search(of_user("ivan"), "Ivan climbs granite wall 0", 30)) EXPECT_NE(r.id, late[0].id);
+}
+
 TEST_F(MemoryTest, SavedIndexIsBroughtUpToDateAfterARestart) {
   std::vector<Record> recs;
   for (int i = 0; i < 60; ++i) recs.push_back(write("erin", "Erin log entry " + std::to_string(i) + " about sailing"));
