@@ -66,6 +66,7 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("memory.index.ef_search", cfg.memory_hnsw_ef_search);
   i64("memory.index.build_threads", cfg.memory_index_build_threads);
   i64("memory.index.budget_mib", cfg.memory_index_budget_mib);
+  i64("memory.index.save_interval_s", cfg.memory_index_save_interval_s);
   if (auto v = t.at_path("memory.index.warm_at_start").value<bool>()) cfg.memory_warm_indexes = *v;
   struct Range {
     const char* key;
@@ -79,7 +80,8 @@ Status load_toml(const std::string& path, Config& cfg) {
                          Range{"memory.index.ef_construction", cfg.memory_hnsw_ef_construction, 10, 2000},
                          Range{"memory.index.ef_search", cfg.memory_hnsw_ef_search, 10, 5000},
                          Range{"memory.index.build_threads", cfg.memory_index_build_threads, 1, 256},
-                         Range{"memory.index.budget_mib", cfg.memory_index_budget_mib, 16, 1 << 30}}) {
+                         Range{"memory.index.budget_mib", cfg.memory_index_budget_mib, 16, 1 << 30},
+                         Range{"memory.index.save_interval_s", cfg.memory_index_save_interval_s, 0, 86'400 * 7}}) {
     if (r.value < r.min || r.value > r.max)
       return Status(Code::invalid_argument, "config " + path + ": " + r.key + " must be between " +
                                                 std::to_string(r.min) + " and " + std::to_string(r.max));

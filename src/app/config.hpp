@@ -54,6 +54,7 @@ struct Config {
   int memory_hnsw_m = 16, memory_hnsw_ef_construction = 200, memory_hnsw_ef_search = 200;
   int memory_index_build_threads = 2;
   int memory_index_budget_mib = 2048;
+  int memory_index_save_interval_s = 600;  // 0 = save only after builds and at shutdown
   bool memory_warm_indexes = true;  // load or build large namespaces' indexes at start-up
   // Embeddings: an OpenAI-compatible /embeddings endpoint when a model is named; otherwise the
   // built-in local embedder. URL and key default to the upstream's.

@@ -147,6 +147,7 @@ int serve(app::Config cfg) {
   mo.index.ef_search = static_cast<size_t>(cfg.memory_hnsw_ef_search);
   mo.index_build_threads = cfg.memory_index_build_threads;
   mo.index_budget_bytes = static_cast<size_t>(cfg.memory_index_budget_mib) << 20;
+  mo.index_save_interval = std::chrono::seconds(cfg.memory_index_save_interval_s);
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   runtime::Runtime rt(io, **store, models, ro, &mem);

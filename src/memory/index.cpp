@@ -122,9 +122,35 @@ void VectorIndex::add_locked(int64_t label, const float* v) {
   if (p_.grow_into_hnsw && labels_.size() > p_.threshold_for(dims_)) to_hnsw_locked(labels_.size() * 2);
 }
 
+bool VectorIndex::set_aside(int64_t label, const float* v) {
+  std::lock_guard lk(side_mu_);
+  if (!saving_) return false;
+  if (v) {
+    side_del_.erase(label);
+    side_add_[label].assign(v, v + dims_);
+  } else {
+    side_add_.erase(label);
+    side_del_.insert(label);
+  }
+  return true;
+}
+
+template <typename Change>
+void VectorIndex::write(int64_t label, const float* v, Change change) {
+  ++changes_;
+  for (;;) {
+    if (set_aside(label, v)) return;
+    // A save takes the lock shared for as long as it writes: give up waiting and set aside.
+    std::unique_lock lk(mu_, std::defer_lock);
+    if (lk.try_lock_for(std::chrono::milliseconds(2))) {
+      change();
+      return;
+    }
+  }
+}
+
 void VectorIndex::add(int64_t label, const float* v) {
-  std::unique_lock lk(mu_);
-  add_locked(label, v);
+  write(label, v, [&] { add_locked(label, v); });
 }
 
 void VectorIndex::add_many(const std::vector<int64_t>& labels, const std::vector<float>& flat, int threads,
@@ -200,7 +226,10 @@ size_t VectorIndex::sync(const std::vector<int64_t>& labels, const std::vector<f
 }
 
 void VectorIndex::remove(int64_t label) {
-  std::unique_lock lk(mu_);
+  write(label, nullptr, [&] { remove_locked(label); });
+}
+
+void VectorIndex::remove_locked(int64_t label) {
   if (hnsw_) {
     auto l = static_cast<hnswlib::labeltype>(label);
     if (!hnsw_->label_lookup_.count(l)) return;
@@ -228,6 +257,11 @@ void VectorIndex::remove(int64_t label) {
 
 bool VectorIndex::contains(int64_t label) const {
   std::shared_lock lk(mu_);
+  {
+    std::lock_guard side(side_mu_);
+    if (side_add_.count(label)) return true;
+    if (side_del_.count(label)) return false;
+  }
   if (!hnsw_) return slot_.count(label) > 0;
   auto it = hnsw_->label_lookup_.find(static_cast<hnswlib::labeltype>(label));
   return it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second);
@@ -235,11 +269,29 @@ bool VectorIndex::contains(int64_t label) const {
 
 std::vector<std::pair<float, int64_t>> VectorIndex::search(const float* q, size_t k) const {
   std::shared_lock lk(mu_);
+  // Changes set aside by a running save replace what the index says about their labels.
+  std::unordered_map<int64_t, std::vector<float>> added;
+  std::unordered_set<int64_t> removed;
+  {
+    std::lock_guard side(side_mu_);
+    if (!side_add_.empty() || !side_del_.empty()) {
+      added = side_add_;
+      removed = side_del_;
+    }
+  }
+  size_t extra = added.size() + removed.size();
   std::vector<std::pair<float, int64_t>> out;
-  if (hnsw_) return search_hnsw_locked(q, k);
-  out.reserve(labels_.size());
-  for (size_t i = 0; i < labels_.size(); ++i)
-    out.emplace_back(simd::dot_f32(q, flat_.data() + i * dims_, dims_), labels_[i]);
+  if (hnsw_) {
+    out = search_hnsw_locked(q, k + extra);
+  } else {
+    out.reserve(labels_.size());
+    for (size_t i = 0; i < labels_.size(); ++i)
+      out.emplace_back(simd::dot_f32(q, flat_.data() + i * dims_, dims_), labels_[i]);
+  }
+  if (extra > 0) {
+    std::erase_if(out, [&](const auto& e) { return added.count(e.second) > 0 || removed.count(e.second) > 0; });
+    for (const auto& [label, v] : added) out.emplace_back(simd::dot_f32(q, v.data(), dims_), label);
+  }
   size_t n = std::min(k, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<long>(n), out.end(), std::greater<>());
   out.resize(n);
@@ -300,9 +352,33 @@ bool sync_file(const std::string& path) {
 }
 }  // namespace
 
-bool VectorIndex::save(const std::string& path, const std::string& tag) const {
+bool VectorIndex::save(const std::string& path, const std::string& tag) {
+  std::lock_guard one(save_mu_);
+  {
+    std::shared_lock lk(mu_);
+    if (!hnsw_) return false;
+  }
+  uint64_t before = changes_.load();
+  {
+    std::lock_guard side(side_mu_);
+    saving_ = true;
+  }
+  bool ok = write_file(path, tag);
+  {
+    std::unique_lock lk(mu_);
+    std::lock_guard side(side_mu_);
+    for (int64_t label : side_del_) remove_locked(label);
+    for (const auto& [label, v] : side_add_) add_locked(label, v.data());
+    side_add_.clear();
+    side_del_.clear();
+    saving_ = false;
+  }
+  if (ok) changes_ -= before;
+  return ok;
+}
+
+bool VectorIndex::write_file(const std::string& path, const std::string& tag) const {
   std::shared_lock lk(mu_);
-  if (!hnsw_) return false;
   try {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);

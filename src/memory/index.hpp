@@ -9,10 +9,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -70,19 +72,36 @@ class VectorIndex {
   size_t memory_bytes() const;
 
   // Saves an HNSW index (exact ones are rebuilt from the store instead). `tag` is written with
-  // it and returned by load() so callers can tell a stale file.
-  bool save(const std::string& path, const std::string& tag) const;
+  // it and returned by load(). Writers never wait for the disk: changes made while the file is
+  // written are set aside, seen by search() and contains(), and applied when the save ends.
+  bool save(const std::string& path, const std::string& tag);
+  // Adds and removals since the last successful save.
+  uint64_t changes_since_save() const { return changes_.load(); }
   static std::unique_ptr<VectorIndex> load(const std::string& path, size_t dims, Params p,
                                            std::string* tag);
 
  private:
   void to_hnsw_locked(size_t capacity);
   void add_locked(int64_t label, const float* v);
+  void remove_locked(int64_t label);
+  bool write_file(const std::string& path, const std::string& tag) const;
+  // Keeps a change aside while a save runs; false when none runs. `v` null = a removal.
+  bool set_aside(int64_t label, const float* v);
+  // Runs `change` under the write lock, or sets it aside if a save holds the index.
+  template <typename Change>
+  void write(int64_t label, const float* v, Change change);
   std::vector<std::pair<float, int64_t>> search_hnsw_locked(const float* q, size_t k) const;
 
   size_t dims_;
   Params p_;
-  mutable std::shared_mutex mu_;
+  mutable std::shared_timed_mutex mu_;
+  // Changes that arrived while save() held mu_ (shared) for its file. Lock order: mu_, side_mu_.
+  mutable std::mutex side_mu_;
+  bool saving_ = false;                                       // guarded by side_mu_
+  std::unordered_map<int64_t, std::vector<float>> side_add_;  // guarded by side_mu_
+  std::unordered_set<int64_t> side_del_;                      // guarded by side_mu_
+  std::mutex save_mu_;                                        // one save at a time
+  std::atomic<uint64_t> changes_{0};
   // Exact mode.
   std::vector<float> flat_;                       // guarded by mu_
   std::vector<int64_t> labels_;                   // guarded by mu_

@@ -774,6 +774,39 @@ struct Memory::Impl {
     }
   }
 
+  // Every index_save_interval, saves the HNSW indexes that changed since their last save, one
+  // at a time on the builder thread.
+  awaitable<void> saver() {
+    auto ex = co_await net::this_coro::executor;
+    auto timer = std::make_shared<net::steady_timer>(ex);
+    {
+      std::lock_guard lk(mu);
+      sleepers.push_back(timer);
+    }
+    auto next = std::chrono::steady_clock::now() + opts.index_save_interval;
+    while (!stopping.load()) {
+      timer->expires_at(next);
+      co_await timer->async_wait(net::as_tuple(net::use_awaitable));  // also woken by notify()
+      if (stopping.load() || std::chrono::steady_clock::now() < next) continue;
+      std::vector<std::pair<std::string, std::shared_ptr<VectorIndex>>> due;
+      {
+        std::lock_guard lk(idx_mu);
+        for (auto& [key, e] : indexes)
+          if (e.idx && e.idx->is_hnsw() && e.idx->changes_since_save() > 0) due.emplace_back(index_path(key), e.idx);
+      }
+      for (auto& [path, idx] : due) {
+        if (stopping.load()) break;
+        std::function<std::shared_ptr<VectorIndex>()> job = [path, idx] {
+          if (!idx->save(path, std::to_string(idx->size()))) spdlog::warn("memory index could not be saved to {}", path);
+          return idx;
+        };
+        auto done = on_builder(std::move(job));
+        (void)co_await std::move(done);
+      }
+      next = std::chrono::steady_clock::now() + opts.index_save_interval;
+    }
+  }
+
   void drop_index(const std::string& project, const std::string& user) {
     std::string key = ns_key(project, user);
     std::lock_guard lk(idx_mu);
@@ -1207,6 +1240,8 @@ Status Memory::start() {
   for (int i = 0; i < impl_->opts.max_concurrent_jobs; ++i)
     net::co_spawn(net::make_strand(impl_->io), impl_->worker(), net::detached);
   if (impl_->opts.warm_indexes) net::co_spawn(net::make_strand(impl_->io), impl_->warm(), net::detached);
+  if (!impl_->opts.index_dir.empty() && impl_->opts.index_save_interval.count() > 0)
+    net::co_spawn(net::make_strand(impl_->io), impl_->saver(), net::detached);
   return {};
 }
 

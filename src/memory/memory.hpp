@@ -105,6 +105,9 @@ struct Options {
   // (and reloaded on next use). One index larger than the budget is still kept.
   size_t index_budget_bytes = size_t{2} << 30;
   bool warm_indexes = true;        // load or build the indexes of large namespaces at start-up
+  // How often HNSW indexes that changed are saved (besides after a build and at shutdown), so
+  // a crash leaves little to catch up; 0 = never. Writers do not wait for a save.
+  std::chrono::seconds index_save_interval{600};
 };
 
 // One turn to learn from, handed over by the runtime when the turn commits.

@@ -379,3 +379,29 @@ test('a user\'s HNSW index is saved when built and caught up after kill -9', asy
     server.cleanup();
   }
 });
+
+test('changed HNSW indexes are saved periodically, so kill -9 leaves nothing to catch up', async () => {
+  const upstream = await startFakeUpstream();
+  const file = configFile('[memory.index]\nhnsw_threshold = 40\nsave_interval_s = 1\n');
+  const server = new Server({ upstream, args: ['--config', file] });
+  await server.start();
+  const write = (text) => server.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text, user_id: 'jo' }) });
+  try {
+    for (let i = 0; i < 45; i++) await write(`Jo logged bird sighting ${i} near the lake`);
+    const q = { method: 'POST', body: JSON.stringify({ query: 'bird sighting', filters: { user_id: 'jo' } }) };
+    assert.equal((await server.json('/v1/memories/search', q)).status, 200);  // builds and saves
+    const heron = (await write('Jo saw a grey heron')).body.id;
+    await sleep(2500);  // a periodic save
+    await server.kill9();
+    server.log = '';
+    await server.start();
+    for (let i = 0; i < 100 && !/memory index loaded from disk/.test(server.log); i++) await sleep(50);
+    assert.match(server.log, /memory index loaded from disk: 46 vectors, 0 brought up to date/);
+    const s = await server.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'grey heron', top_k: 1, filters: { user_id: 'jo' } }) });
+    assert.equal(s.body.data[0].id, heron);
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});

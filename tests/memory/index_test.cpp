@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "memory/index.hpp"
 #include "memory/simd.hpp"
@@ -186,6 +187,54 @@ TEST(VectorIndex, HnswAgreesWithExactAndSurvivesSaveLoad) {
   // A file in an older layout is not loaded (the caller rebuilds from the store).
   std::ofstream(path + ".tag") << "tag-1\n" << kN - 1 << "\n";
   EXPECT_EQ(VectorIndex::load(path, kDims, p, &tag), nullptr);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".tag");
+}
+
+TEST(VectorIndex, WritesDuringASaveAreSeenAtOnceAndKept) {
+  constexpr size_t kDims = 128, kN = 30000;
+  std::mt19937 rng(11);
+  std::vector<int64_t> labels;
+  std::vector<float> flat;
+  for (size_t i = 0; i < kN; ++i) {
+    auto v = unit(rng, kDims);
+    labels.push_back(static_cast<int64_t>(i + 1));
+    flat.insert(flat.end(), v.begin(), v.end());
+  }
+  VectorIndex::Params p;
+  p.hnsw_threshold = 1000;
+  p.ef_construction = 40;
+  VectorIndex idx(kDims, p);
+  idx.add_many(labels, flat, 2);
+  ASSERT_TRUE(idx.is_hnsw());
+  auto path = (std::filesystem::temp_directory_path() / ("cn_idx_save_" + std::to_string(::getpid()))).string();
+  std::atomic<bool> saved{false};
+  std::thread saver([&] {
+    EXPECT_TRUE(idx.save(path, "t"));
+    saved = true;
+  });
+  // Writes while the file is being written: none waits for it, each is visible at once.
+  std::vector<std::vector<float>> fresh;
+  int during = 0;
+  for (int i = 0; i < 200; ++i) {
+    fresh.push_back(unit(rng, kDims));
+    int64_t label = static_cast<int64_t>(kN + 1 + static_cast<size_t>(i));
+    idx.add(label, fresh.back().data());
+    idx.remove(static_cast<int64_t>(i + 1));
+    during += saved ? 0 : 1;
+    auto top = idx.search(fresh.back().data(), 1);
+    ASSERT_EQ(top.size(), 1u);
+    EXPECT_EQ(top[0].second, label);
+    EXPECT_TRUE(idx.contains(label));
+    EXPECT_FALSE(idx.contains(static_cast<int64_t>(i + 1)));
+  }
+  saver.join();
+  RecordProperty("writes_during_save", during);
+  // After the save they are in the index itself.
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    EXPECT_EQ(idx.search(fresh[i].data(), 1)[0].second, static_cast<int64_t>(kN + 1 + i));
+    EXPECT_FALSE(idx.contains(static_cast<int64_t>(i + 1)));
+  }
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".tag");
 }
