@@ -193,9 +193,7 @@ size_t VectorIndex::sync(const std::vector<int64_t>& labels, const std::vector<f
     for (int64_t l : labels_)
       if (!want.count(l)) extra.push_back(l);
     changed += extra.size();
-    lk.unlock();
-    for (int64_t l : extra) remove(l);
-    lk.lock();
+    for (int64_t l : extra) remove_locked(l);
     for (size_t i = 0; i < labels.size(); ++i) {
       auto it = slot_.find(labels[i]);
       const float* v = flat.data() + i * dims_;
