@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { withServer, Server, sleep } from './harness.mjs';
+import { withServer, Server, sleep, BIN } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
 import { startFakeUpstream } from './fake-upstream.mjs';
 
 async function jobsSettled(server, n = 1) {
@@ -403,5 +404,17 @@ test('changed HNSW indexes are saved periodically, so kill -9 leaves nothing to 
     await server.stop();
     await upstream.close();
     server.cleanup();
+  }
+});
+
+test('memory settings out of range stop the server at start-up, naming the key', () => {
+  for (const [toml, key] of [['[memory.index]\nm = 200\n', 'memory.index.m'],
+                             ['[memory]\nfacts_scope = "team"\n', 'memory.facts_scope'],
+                             ['[memory.index]\nbudget_mib = 1\n', 'memory.index.budget_mib']]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-bad-'));
+    const r = spawnSync(BIN, ['serve', '--config', configFile(toml), '--data', dir, '--listen', '127.0.0.1:0'], { timeout: 10000 });
+    assert.equal(r.status, 2, toml);
+    assert.match(r.stderr.toString() + r.stdout.toString(), new RegExp(key.replaceAll('.', '\\.')));
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
