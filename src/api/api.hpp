@@ -36,6 +36,14 @@ void install(http::Router& router, runtime::Runtime& runtime, identity::Keys& ke
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).
 void install_memory(http::Router& router, memory::Memory& memory, identity::Keys& keys);
 
+// The end user a request acts for, when it names one: the X-Continuum-User header or the
+// ?user_id query parameter (1..255 characters, no control characters). Both naming different
+// users is a 400 (code user_mismatch). Such a request reads and writes only that user's data.
+Result<std::optional<std::string>> acting_user(const http::Request& req);
+// A user named in a body field or path (`param`) must be the acting one, if any: otherwise 403
+// (code user_mismatch). An empty `named` is no naming.
+Status same_user(const std::optional<std::string>& acting, const std::string& named, const std::string& param);
+
 // The bearer key's principal, or 401.
 Result<identity::Principal> authenticate(const http::Request& req, const identity::Keys& keys);
 

@@ -106,21 +106,14 @@ Result<json::object> body_object(const Request& req) {
   return b->as_object();
 }
 
-// The end user a request acts for, when it names one (X-Continuum-User, or ?user_id=): such a
-// request sees only that user's records; another user's ids are 404.
-std::optional<std::string> acting_user(const Request& req) {
-  if (auto h = req.header("x-continuum-user"); h && !h->empty()) return std::string(*h);
-  if (auto q = req.query_param("user_id"); q && !q->empty()) return std::string(*q);
-  return std::nullopt;
-}
-
 // Loads a record the request may see.
 awaitable<Result<memory::Record>> visible(memory::Memory& m, const std::string& project, const Request& req,
                                           const std::string& id) {
   auto r = co_await m.get(project, id);
   if (!r.ok()) co_return r;
   auto user = acting_user(req);
-  if (user && r->ns.user_id != *user) co_return Status(Code::not_found, "Memory with id '" + id + "' not found.");
+  if (!user.ok()) co_return user.status();
+  if (*user && r->ns.user_id != **user) co_return Status(Code::not_found, "Memory with id '" + id + "' not found.");
   co_return r;
 }
 
@@ -152,6 +145,11 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
       prefix = "namespace.";
     }
     if (Status s = ns_part(*nso, "user_id", ns.user_id, prefix); !s.ok()) co_return error_response(s);
+    // A request acting for a user writes into that user's namespace; naming another is refused.
+    auto user = acting_user(req);
+    if (!user.ok()) co_return error_response(user.status());
+    if (Status s = same_user(*user, ns.user_id, prefix + "user_id"); !s.ok()) co_return error_response(s);
+    if (*user) ns.user_id = **user;
     if (Status s = ns_part(*nso, "agent_id", ns.agent_id, prefix); !s.ok()) co_return error_response(s);
     if (Status s = ns_part(*nso, "session_id", ns.session_id, prefix); !s.ok()) co_return error_response(s);
     std::string kind = "note";
@@ -176,10 +174,13 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
     json::object q;
-    for (const char* key : {"user_id", "agent_id", "session_id", "kind"})
+    for (const char* key : {"agent_id", "session_id", "kind"})
       if (auto v = req.query_param(key)) q[key] = *v;
     auto f = filter_from(q, "");
     if (!f.ok()) co_return error_response(f.status());
+    auto user = acting_user(req);
+    if (!user.ok()) co_return error_response(user.status());
+    f->user_id = *user;
     if (auto st = req.query_param("status")) {
       if (*st == "all") f->include_inactive = true;
       else if (*st != "active") co_return error_response(invalid_param("status", "Invalid 'status': expected 'active' or 'all'."));
@@ -240,7 +241,9 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   router.add("GET", "/v1/memories/{id}/history", [m, k](Request& req, Stream&) -> awaitable<Response> {
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await m->history(who->project_id, req.params["id"], acting_user(req));
+    auto user = acting_user(req);
+    if (!user.ok()) co_return error_response(user.status());
+    auto r = co_await m->history(who->project_id, req.params["id"], *user);
     if (!r.ok()) co_return error_response(r.status());
     json::array data;
     for (const auto& h : *r) {
@@ -274,6 +277,10 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
       if (!r.ok()) co_return error_response(r.status());
       f = std::move(*r);
     }
+    auto user = acting_user(req);
+    if (!user.ok()) co_return error_response(user.status());
+    if (Status s = same_user(*user, f.user_id.value_or(""), "filters.user_id"); !s.ok()) co_return error_response(s);
+    if (*user) f.user_id = *user;
     std::string query(q->as_string());
     auto r = co_await m->search(who->project_id, std::move(query), f, top_k);
     if (!r.ok()) co_return error_response(r.status());
@@ -286,6 +293,9 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     auto who = authenticate(req, *k);
     if (!who.ok()) co_return error_response(who.status());
     const auto& user = req.params["user_id"];
+    auto acting = acting_user(req);
+    if (!acting.ok()) co_return error_response(acting.status());
+    if (Status s = same_user(*acting, user, "user_id"); !s.ok()) co_return error_response(s);
     auto r = co_await m->erase_user(who->project_id, user);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(json::object{{"object", "user.memories.deleted"}, {"user_id", user},
@@ -303,7 +313,9 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     }
     auto lq = parse_list_query(req);
     if (!lq.ok()) co_return error_response(lq.status());
-    auto r = co_await m->jobs(who->project_id, status, lq->limit);
+    auto user = acting_user(req);
+    if (!user.ok()) co_return error_response(user.status());
+    auto r = co_await m->jobs(who->project_id, status, lq->limit, *user);
     if (!r.ok()) co_return error_response(r.status());
     json::array data;
     for (const auto& j : *r) {

@@ -124,13 +124,10 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   auto params = parse_create(*body);
   if (!params.ok()) co_return error_response(params.status());
   params->project_id = who->project_id;
-  if (params->memory_user.empty()) {
-    if (auto u = req.header("x-continuum-user")) {
-      if (u->empty() || u->size() > 255)
-        co_return error_response(invalid_param("X-Continuum-User", "Invalid 'X-Continuum-User' header: expected 1 to 255 characters."));
-      params->memory_user = std::string(*u);
-    }
-  }
+  auto user = acting_user(req);
+  if (!user.ok()) co_return error_response(user.status());
+  if (Status s = same_user(*user, params->memory_user, "safety_identifier"); !s.ok()) co_return error_response(s);
+  if (*user) params->memory_user = **user;
   if (auto a = req.header("x-continuum-agent")) {
     if (a->empty() || a->size() > 255)
       co_return error_response(invalid_param("X-Continuum-Agent", "Invalid 'X-Continuum-Agent' header: expected 1 to 255 characters."));

@@ -1444,13 +1444,14 @@ awaitable<Result<int64_t>> Memory::erase_user(const std::string& project, const 
   co_return *count;
 }
 
-awaitable<Result<std::vector<Job>>> Memory::jobs(const std::string& project, std::optional<std::string> status, int limit) {
+awaitable<Result<std::vector<Job>>> Memory::jobs(const std::string& project, std::optional<std::string> status, int limit,
+                                                 std::optional<std::string> user) {
   using R = Result<std::vector<Job>>;
-  std::function<R(store::Database&)> fn = [project, status, limit](store::Database& db) -> R {
+  std::function<R(store::Database&)> fn = [project, status, limit, user](store::Database& db) -> R {
     auto& q = db.stmt("SELECT id, kind, status, user_id, last_error, attempts, created_at, updated_at, next_run_at"
-                      " FROM memory_jobs WHERE project_id=?1 AND (?2 IS NULL OR status=?2)"
+                      " FROM memory_jobs WHERE project_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR user_id=?4)"
                       " ORDER BY created_at DESC, id DESC LIMIT ?3");
-    q.bind(1, project).bind_opt(2, status).bind(3, limit);
+    q.bind(1, project).bind_opt(2, status).bind(3, limit).bind_opt(4, user);
     std::vector<Job> out;
     while (q.step()) {
       Job j;

@@ -147,8 +147,10 @@ class Memory {
                                                 Filter f, size_t top_k);
   // Erases everything about a user: records, history, index entries, pending jobs.
   awaitable<Result<int64_t>> erase_user(const std::string& project, const std::string& user_id);
+  // Newest first; with `user`, only that user's jobs.
   awaitable<Result<std::vector<Job>>> jobs(const std::string& project,
-                                           std::optional<std::string> status, int limit);
+                                           std::optional<std::string> status, int limit,
+                                           std::optional<std::string> user = std::nullopt);
 
   // For the runtime: records relevant to `query` for a turn's user, within the token budget.
   awaitable<Result<std::vector<Record>>> relevant(const std::string& project, const Namespace& ns,
