@@ -3,6 +3,8 @@
 #include <set>
 
 #include "api/api.hpp"
+
+#include <algorithm>
 #include "base/ids.hpp"
 #include "wire/items.hpp"
 
@@ -63,7 +65,7 @@ Status opt_bool(const json::object& o, std::string_view k, std::optional<bool>& 
   return {};
 }
 
-Result<json::array> parse_tools(const json::value& v, std::string& tools_json, bool& memory_tools) {
+Result<json::array> parse_tools(const json::value& v, std::string& tools_json, std::vector<std::string>& server_tools) {
   if (!v.is_array()) return wrong_type("tools", "an array", v);
   json::array echo, upstream;
   size_t i = 0;
@@ -75,7 +77,7 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, b
     if (!type) return invalid_param(p + ".type", "Missing required parameter: '" + p + ".type'.", "missing_required_parameter");
     if (*type == "memory") {
       // Continuum's built-in memory tools, executed server-side.
-      memory_tools = true;
+      if (std::find(server_tools.begin(), server_tools.end(), "memory") == server_tools.end()) server_tools.push_back("memory");
       echo.push_back(json::object{{"type", "memory"}});
       continue;
     }
@@ -295,7 +297,7 @@ Result<CreateParams> parse_create(const json::value& body) {
 
   json::array tools;
   if (auto* t = wire::field(o, "tools"); t && !t->is_null()) {
-    auto r = parse_tools(*t, p.tools_json, p.memory_tools);
+    auto r = parse_tools(*t, p.tools_json, p.server_tools);
     if (!r.ok()) return r.status();
     tools = std::move(*r);
   }

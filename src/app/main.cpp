@@ -18,6 +18,7 @@
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
+#include "tools/memory_tools.hpp"
 
 namespace net = boost::asio;
 using namespace cn;
@@ -150,6 +151,7 @@ int serve(app::Config cfg) {
   mo.index_save_interval = std::chrono::seconds(cfg.memory_index_save_interval_s);
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
+  ro.tool_sources.push_back(std::make_shared<tools::MemoryToolSource>(mem));
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());

@@ -30,6 +30,7 @@
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "store/executor.hpp"
+#include "tools/tool.hpp"
 
 namespace cn::runtime {
 
@@ -62,7 +63,9 @@ struct CreateParams {
   std::string memory_user;
   std::string memory_agent;  // X-Continuum-Agent: the agent the turn runs as ("" = none)
   bool memory_on = true;
-  bool memory_tools = false;  // tools: [{"type": "memory"}]: memory_search and memory_write
+  // Server-side tool types the request asked for (tools: [{"type": "memory"}]), resolved through
+  // RuntimeOptions::tool_sources.
+  std::vector<std::string> server_tools;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
   // temperature, top_p, reasoning, truncation, service_tier, user, ...).
   boost::json::object echo;
@@ -126,6 +129,9 @@ struct RuntimeOptions {
   size_t recent_runs = 1024;               // finished runs kept for stream replay
   std::chrono::milliseconds run_deadline{600'000};
   int64_t retention_seconds = 0;           // 0: keep forever
+  // Where server-side tools come from (tools/tool.hpp); a request naming a type no source
+  // provides is a 400.
+  std::vector<std::shared_ptr<tools::ToolSource>> tool_sources;
 };
 
 struct RuntimeStats {

@@ -1,0 +1,103 @@
+// The response tree's hot cache: immutable chain nodes shared by every branch, loaded from the
+// store with their uncached ancestors in one read job on a miss, evicted oldest first.
+#include "runtime/impl.hpp"
+
+namespace cn::runtime {
+
+void Runtime::Impl::cache_node(const std::string& project, NodePtr n) {
+  std::lock_guard lk(mu);
+  auto k = key_of(project, n->id);
+  if (nodes.emplace(k, std::move(n)).second) node_order.push_back(k);
+  while (nodes.size() > opts.chain_cache_nodes && !node_order.empty()) {
+    nodes.erase(node_order.front());
+    node_order.pop_front();
+  }
+}
+
+NodePtr Runtime::Impl::cached_node(const std::string& project, const std::string& id) {
+  std::lock_guard lk(mu);
+  auto it = nodes.find(key_of(project, id));
+  if (it == nodes.end()) {
+    ++misses;
+    return nullptr;
+  }
+  ++hits;
+  return it->second;
+}
+
+// The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
+awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, const std::string& id) {
+  if (auto n = cached_node(project, id)) co_return n;
+  std::function<Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>>(store::Database&)> store_fn0 = [this, project, id](store::Database& db)
+                 -> Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>> {
+        std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>> chain;  // child first
+        std::string cur = id;
+        for (;;) {
+          auto row = repo::get_response(db, project, cur);
+          if (!row.ok()) {
+            if (chain.empty()) return row.status();
+            break;  // an expired ancestor: the chain starts here
+          }
+          // A deleted response is gone for its own id, but stays as its children's context.
+          if (chain.empty() && row->deleted) return not_found_response(cur);
+          auto in = repo::response_items(db, project, cur, ItemKind::input);
+          if (!in.ok()) return in.status();
+          auto out = repo::response_items(db, project, cur, ItemKind::output);
+          if (!out.ok()) return out.status();
+          std::vector<ItemPtr> items = std::move(*in);
+          items.insert(items.end(), out->begin(), out->end());
+          bool has_parent = row->parent_id.has_value();
+          std::string parent = row->parent_id.value_or("");
+          size_t n_in = items.size() - out->size();
+          row->body.clear();
+          row->events.clear();
+          row->events = std::to_string(n_in);  // reuse the field to carry the split
+          chain.emplace_back(std::move(*row), std::move(items));
+          if (!has_parent) break;
+          {
+            std::lock_guard lk(mu);
+            if (nodes.count(key_of(project, parent))) break;
+          }
+          cur = parent;
+        }
+        return chain;
+      };
+  auto loaded = co_await read_async<Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>>>(
+      store, std::move(store_fn0));
+  if (!loaded.ok()) co_return loaded.status();
+  auto& chain = *loaded;
+  NodePtr parent;
+  if (!chain.empty() && chain.back().first.parent_id)
+    parent = cached_node(project, *chain.back().first.parent_id);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto n = std::make_shared<ChainNode>();
+    n->id = it->first.id;
+    n->parent = parent;
+    n->created_at = it->first.created_at;
+    size_t n_in = std::stoul(it->first.events);
+    n->inputs.assign(it->second.begin(), it->second.begin() + static_cast<long>(n_in));
+    n->outputs.assign(it->second.begin() + static_cast<long>(n_in), it->second.end());
+    for (const auto& i : it->second) n->tokens += i->token_estimate();
+    parent = n;
+    cache_node(project, n);
+  }
+  co_return parent;
+}
+
+std::vector<ItemPtr> Runtime::Impl::path_items(const NodePtr& tip) {
+  std::vector<const ChainNode*> path;
+  size_t n = 0;
+  for (const ChainNode* c = tip.get(); c; c = c->parent.get()) {
+    path.push_back(c);
+    n += c->inputs.size() + c->outputs.size();
+  }
+  std::vector<ItemPtr> out;
+  out.reserve(n);
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    out.insert(out.end(), (*it)->inputs.begin(), (*it)->inputs.end());
+    out.insert(out.end(), (*it)->outputs.begin(), (*it)->outputs.end());
+  }
+  return out;
+}
+
+}  // namespace cn::runtime

@@ -1,0 +1,171 @@
+// The end of a turn: its final state built on a copy, its rows written in the writer's next group
+// commit (response, items, conversation links, memory job: one transaction), and only then
+// published — terminal event, snapshot, released lines — so nobody sees an outcome a crash
+// could lose.
+#include "runtime/impl.hpp"
+
+#include "base/log.hpp"
+#include "wire/items.hpp"
+
+namespace cn::runtime {
+
+namespace {
+
+// The store write of a finished turn. Built outside the coroutine on purpose: GCC 12
+// miscompiles init-captures of coroutine locals.
+std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<ItemPtr> inputs,
+                                                         std::vector<ItemPtr> outputs, ConvPtr conv,
+                                                         int64_t first_seq,
+                                                         std::vector<ItemPtr> conv_items,
+                                                         memory::Memory* mem,
+                                                         std::optional<memory::TurnForExtraction> learn) {
+  return [row = std::move(row), inputs = std::move(inputs), outputs = std::move(outputs),
+          conv = std::move(conv), first_seq, conv_items = std::move(conv_items), mem,
+          learn = std::move(learn)](store::Database& db) {
+    if (Status s = repo::put_response(db, row, inputs, outputs); !s.ok()) return s;
+    if (conv) {
+      if (Status s = repo::append_conv_items(db, row.project_id, conv->id, first_seq, conv_items); !s.ok()) return s;
+    }
+    // Extraction is enqueued in the turn's own transaction: a turn is never stored without
+    // its memory job, nor a job without its turn.
+    if (mem && learn) return mem->enqueue_extraction(db, *learn);
+    return Status();
+  };
+}
+
+}  // namespace
+
+awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Outcome outcome) {
+  auto& p = *t->params;
+  // The final state is built on a copy: followers and readers keep seeing the run in progress
+  // until its outcome is committed; only then is it published (and so acknowledged).
+  std::vector<ItemPtr> outputs;
+  Run::State fin;
+  {
+    std::lock_guard lk(run->mu_);
+    fin = *run->st_;
+  }
+  const std::string& status = outcome.status;
+  fin.status = status;
+  fin.error = outcome.error;
+  fin.incomplete_reason = outcome.incomplete;
+  fin.usage = outcome.usage;
+  fin.completed_at = status == "completed" ? std::optional<int64_t>(clock.now_seconds()) : std::nullopt;
+  fin.failure = outcome.failure;
+  for (const auto& o : fin.output) {
+    Item it;
+    switch (o.type) {
+      case ItemType::message: it = wire::make_output_message(o.id, o.text, o.status); break;
+      case ItemType::function_call:
+        it = wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
+        break;
+      case ItemType::reasoning: it = wire::make_reasoning(o.id, o.text); break;
+      case ItemType::memory_call:
+        if (o.open) continue;  // never executed (the run ended first)
+        it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
+        break;
+      default: continue;
+    }
+    outputs.push_back(std::make_shared<const Item>(std::move(it)));
+  }
+  std::string terminal = terminal_event(run->id(), fin);
+
+  Status stored;
+  if (p.store) {
+    ResponseRow row;
+    row.project_id = p.project_id;
+    row.id = run->id();
+    row.parent_id = p.previous_response_id;
+    row.conversation_id = p.conversation_id;
+    row.status = status;
+    row.background = p.background;
+    row.created_at = fin.created_at;
+    row.body = json::serialize(response_object(run->id(), fin, false));
+    ConvPtr conv = t->conv;
+    bool append = conv && (status == "completed" || status == "incomplete");
+    std::vector<ItemPtr> conv_items;
+    int64_t first_seq = 0;
+    if (append) {
+      conv_items = t->inputs;
+      conv_items.insert(conv_items.end(), outputs.begin(), outputs.end());
+      std::lock_guard lk(conv->mu);
+      first_seq = conv->next_seq;
+      conv->next_seq += static_cast<int64_t>(conv_items.size());
+    }
+    if (p.background) {
+      // Background responses keep their whole event log, terminal event included, for replay.
+      std::string blob = "[";
+      for (const auto& e : fin.events) blob += e + ",";
+      blob += terminal + "]";
+      row.events = std::move(blob);
+    }
+    std::optional<memory::TurnForExtraction> learn;
+    if (memory && p.memory_on && !p.memory_user.empty() && status == "completed") {
+      memory::TurnForExtraction te;
+      te.project_id = p.project_id;
+      te.response_id = run->id();
+      te.conversation_id = p.conversation_id.value_or("");
+      te.model = p.model;
+      te.ns = memory::Namespace{p.memory_user, p.memory_agent, te.conversation_id};
+      te.items = t->inputs;
+      te.items.insert(te.items.end(), outputs.begin(), outputs.end());
+      learn = std::move(te);
+    }
+    bool learning = learn.has_value();
+    auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
+                            first_seq, conv_items, memory, std::move(learn));
+    stored = co_await write_async(store, std::move(commit));
+    if (!stored.ok()) {
+      spdlog::error("storing response {} failed: {}", run->id(), stored.message());
+    } else {
+      if (learning) memory->notify();
+      auto node = std::make_shared<ChainNode>();
+      node->id = run->id();
+      node->parent = t->parent;
+      node->inputs = t->inputs;
+      node->outputs = outputs;
+      node->created_at = fin.created_at;
+      cache_node(p.project_id, node);
+      if (append) {
+        std::lock_guard lk(conv->mu);
+        conv_insert_sorted(*conv, first_seq, conv_items);
+      }
+    }
+  }
+  {
+    std::lock_guard lk(run->mu_);
+    auto& st = *run->st_;
+    if (stored.ok()) {
+      st.status = fin.status;
+      st.error = fin.error;
+      st.incomplete_reason = fin.incomplete_reason;
+      st.usage = fin.usage;
+      st.completed_at = fin.completed_at;
+      st.failure = fin.failure;
+      if (st.record_events) st.events.push_back(std::move(terminal));
+    } else {
+      st.status = "failed";
+      st.error = std::make_pair(std::string("server_error"), std::string("The response could not be stored."));
+      st.failure = Status(Code::unavailable, "The response could not be stored: " + stored.message());
+      st.usage = fin.usage;
+      run->publish("response.failed", {{"response", response_object(run->id(), st)}});
+    }
+    st.done = true;
+  }
+  release_turn(*t);
+  end_active(run);
+  run->wake_all();
+}
+
+std::string Runtime::Impl::terminal_event(const std::string& id, const Run::State& st) {
+  const char* type = st.status == "completed" ? "response.completed"
+                     : st.status == "failed"  ? "response.failed"
+                                              : "response.incomplete";
+  json::object ev;
+  ev["type"] = type;
+  ev["sequence_number"] = static_cast<int64_t>(st.events.size());
+  ev["response"] = response_object(id, st);
+  return json::serialize(ev);
+}
+
+}  // namespace cn::runtime

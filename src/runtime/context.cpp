@@ -1,0 +1,84 @@
+// Context assembly (see context.hpp): memory injection, window accounting, truncation.
+#include "runtime/context.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "base/ids.hpp"
+#include "wire/items.hpp"
+
+namespace cn::runtime {
+
+namespace {
+
+// The delimited block of remembered records, as a system message.
+ItemPtr memory_block(const std::vector<memory::Record>& found, std::vector<std::string>& used) {
+  std::string block =
+      "<long_term_memory>\nWhat you remember about this user from earlier conversations "
+      "(may be outdated; the user's current words win):\n";
+  for (const auto& r : found) {
+    block += "- " + r.text + "\n";
+    used.push_back(r.id);
+  }
+  block += "</long_term_memory>";
+  Item m;
+  m.id = new_id("msg");
+  m.role = "system";
+  m.content.push_back({"input_text", block});
+  wire::finalize_wire(m);
+  return std::make_shared<const Item>(std::move(m));
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<Context>> assemble_context(ContextInput in, memory::Memory* memory) {
+  Context out;
+  std::vector<ItemPtr> ctx;
+  ctx.reserve(in.history.size() + in.inputs.size() + 1);
+
+  // Long-term memory relevant to this turn's input, as a delimited block before the history.
+  if (memory && in.memory && !in.memory->user_id.empty()) {
+    std::string query;
+    for (const auto& i : in.inputs)
+      if (i->type == ItemType::message) query += i->text() + "\n";
+    std::vector<std::string> used;
+    if (!query.empty()) {
+      auto found = co_await memory->relevant(in.project_id, *in.memory, query);
+      if (!found.ok()) {
+        spdlog::warn("memory retrieval failed: {}", found.status().message());
+      } else if (!found->empty()) {
+        ctx.push_back(memory_block(*found, used));
+      }
+    }
+    out.memories_used = std::move(used);
+  }
+  ctx.insert(ctx.end(), in.history.begin(), in.history.end());
+  size_t history_end = ctx.size();
+  ctx.insert(ctx.end(), in.inputs.begin(), in.inputs.end());
+
+  int64_t window = in.context_window;
+  int64_t budget = window - in.max_output_tokens.value_or(0);
+  int64_t total = in.instructions ? static_cast<int64_t>(in.instructions->size() / 4) + 4 : 0;
+  for (const auto& i : ctx) total += i->token_estimate();
+  if (total > budget) {
+    if (!in.truncation_auto) {
+      co_return Status(Code::invalid_argument,
+                       "Your input exceeds the context window of this model (about " + std::to_string(total) +
+                           " tokens of " + std::to_string(window) +
+                           "). Shorten the input, or set \"truncation\": \"auto\".",
+                       "input", "context_length_exceeded");
+    }
+    size_t drop = 0;
+    while (drop < history_end && total > budget) total -= ctx[drop++]->token_estimate();
+    // Never start mid-turn: skip to the next user message (or the new input).
+    while (drop < history_end && !(ctx[drop]->type == ItemType::message && ctx[drop]->role == "user"))
+      total -= ctx[drop++]->token_estimate();
+    if (total > budget)
+      co_return Status(Code::invalid_argument, "This turn's input alone exceeds the context window of this model.",
+                       "input", "context_length_exceeded");
+    ctx.erase(ctx.begin(), ctx.begin() + static_cast<long>(drop));
+  }
+  out.items = std::move(ctx);
+  co_return out;
+}
+
+}  // namespace cn::runtime

@@ -1,0 +1,213 @@
+// Conversations: their hot cache (items in seq order, loaded once) and the operations of the
+// conversation routes. Turns append to a conversation in commit.cpp.
+#include "runtime/impl.hpp"
+
+#include "base/ids.hpp"
+
+namespace cn::runtime {
+
+std::string conversation_json(const std::string& id, int64_t created_at, const std::string& metadata) {
+  json::object o;
+  o["id"] = id;
+  o["object"] = "conversation";
+  o["created_at"] = created_at;
+  boost::system::error_code ec;
+  auto md = json::parse(metadata, ec);
+  o["metadata"] = ec ? json::value(json::object()) : md;
+  return json::serialize(o);
+}
+
+awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(const std::string& project, const std::string& id) {
+  {
+    std::lock_guard lk(mu);
+    auto it = convs.find(key_of(project, id));
+    if (it != convs.end()) {
+      std::lock_guard lk2(it->second->mu);
+      if (it->second->deleted) co_return not_found_conversation(id);
+      co_return it->second;
+    }
+  }
+  using Loaded = std::pair<ConvRow, std::vector<ConvItemRow>>;
+  std::function<Result<Loaded>(store::Database&)> store_fn1 = [project, id](store::Database& db) -> Result<Loaded> {
+    auto c = repo::get_conversation(db, project, id);
+    if (!c.ok()) return c.status();
+    auto items = repo::conversation_items(db, project, id);
+    if (!items.ok()) return items.status();
+    return Loaded{std::move(*c), std::move(*items)};
+  };
+  auto r = co_await read_async<Result<Loaded>>(store, std::move(store_fn1));
+  if (!r.ok()) co_return r.status();
+  auto c = std::make_shared<ConvState>();
+  c->project = project;
+  c->id = id;
+  c->created_at = r->first.created_at;
+  c->metadata = r->first.metadata;
+  c->items = std::move(r->second);
+  c->next_seq = c->items.empty() ? 0 : c->items.back().seq + 1;
+  std::lock_guard lk(mu);
+  auto [it, inserted] = convs.emplace(key_of(project, id), c);
+  ConvPtr out = it->second;
+  if (inserted) trim_convs_locked();
+  co_return out;
+}
+
+// Bounds the conversation cache: drops conversations nobody is using (a turn in flight holds
+// its own reference, so its state is never duplicated by a reload). Caller holds mu.
+void Runtime::Impl::trim_convs_locked() {
+  constexpr size_t kMaxConvs = 100'000;
+  if (convs.size() <= kMaxConvs) return;
+  for (auto it = convs.begin(); it != convs.end() && convs.size() > kMaxConvs * 9 / 10;) {
+    if (it->second.use_count() == 1) it = convs.erase(it);
+    else ++it;
+  }
+}
+
+void Runtime::Impl::conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items) {
+  std::vector<ConvItemRow> add;
+  for (size_t i = 0; i < items.size(); ++i) add.push_back({first_seq + static_cast<int64_t>(i), items[i]});
+  if (c.items.empty() || c.items.back().seq < first_seq) {
+    c.items.insert(c.items.end(), add.begin(), add.end());
+  } else {
+    c.items.insert(c.items.end(), add.begin(), add.end());
+    std::stable_sort(c.items.begin(), c.items.end(),
+                     [](const ConvItemRow& a, const ConvItemRow& b) { return a.seq < b.seq; });
+  }
+}
+
+awaitable<Result<std::string>> Runtime::create_conversation(const std::string& project, std::string metadata,
+                                                            std::vector<Item> items) {
+  auto& im = *impl_;
+  ConvRow row{project, new_id("conv"), im.clock.now_seconds(), std::move(metadata)};
+  std::vector<ItemPtr> ptrs;
+  for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
+  std::function<Status(store::Database&)> store_fn10 = [row, ptrs](store::Database& db) {
+    if (Status s = repo::put_conversation(db, row); !s.ok()) return s;
+    return repo::append_conv_items(db, row.project_id, row.id, 0, ptrs);
+  };
+  Status st = co_await write_async(im.store, std::move(store_fn10));
+  if (!st.ok()) co_return st;
+  auto c = std::make_shared<ConvState>();
+  c->project = project;
+  c->id = row.id;
+  c->created_at = row.created_at;
+  c->metadata = row.metadata;
+  Impl::conv_insert_sorted(*c, 0, ptrs);
+  c->next_seq = static_cast<int64_t>(ptrs.size());
+  {
+    std::lock_guard lk(im.mu);
+    im.convs[key_of(project, row.id)] = c;
+    im.trim_convs_locked();
+  }
+  co_return conversation_json(row.id, row.created_at, row.metadata);
+}
+
+awaitable<Result<std::string>> Runtime::get_conversation(const std::string& project, const std::string& id) {
+  auto c = co_await impl_->load_conv(project, id);
+  if (!c.ok()) co_return c.status();
+  std::lock_guard lk((*c)->mu);
+  co_return conversation_json(id, (*c)->created_at, (*c)->metadata);
+}
+
+awaitable<Result<std::string>> Runtime::update_conversation(const std::string& project, const std::string& id,
+                                                            std::string metadata) {
+  auto c = co_await impl_->load_conv(project, id);
+  if (!c.ok()) co_return c.status();
+  ConvRow row{project, id, (*c)->created_at, metadata};
+  std::function<Status(store::Database&)> store_fn11 = [row](store::Database& db) {
+    return repo::update_conversation(db, row);
+  };
+  Status st = co_await write_async(impl_->store, std::move(store_fn11));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk((*c)->mu);
+  (*c)->metadata = std::move(metadata);
+  co_return conversation_json(id, (*c)->created_at, (*c)->metadata);
+}
+
+awaitable<Result<std::string>> Runtime::delete_conversation(const std::string& project, const std::string& id) {
+  auto c = co_await impl_->load_conv(project, id);
+  if (!c.ok()) co_return c.status();
+  std::function<Status(store::Database&)> store_fn12 = [project, id](store::Database& db) {
+    return repo::delete_conversation(db, project, id);
+  };
+  Status st = co_await write_async(impl_->store, std::move(store_fn12));
+  if (!st.ok()) co_return st;
+  {
+    std::lock_guard lk((*c)->mu);
+    (*c)->deleted = true;
+  }
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->convs.erase(key_of(project, id));
+  }
+  co_return json::serialize(json::object{{"id", id}, {"object", "conversation.deleted"}, {"deleted", true}});
+}
+
+awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(const std::string& project,
+                                                                        const std::string& id,
+                                                                        std::vector<Item> items) {
+  auto c = co_await impl_->load_conv(project, id);
+  if (!c.ok()) co_return c.status();
+  std::vector<ItemPtr> ptrs;
+  for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
+  int64_t first;
+  {
+    std::lock_guard lk((*c)->mu);
+    first = (*c)->next_seq;
+    (*c)->next_seq += static_cast<int64_t>(ptrs.size());
+  }
+  std::function<Status(store::Database&)> store_fn13 = [project, id, first, ptrs](store::Database& db) {
+    return repo::append_conv_items(db, project, id, first, ptrs);
+  };
+  Status st = co_await write_async(impl_->store, std::move(store_fn13));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk((*c)->mu);
+  Impl::conv_insert_sorted(**c, first, ptrs);
+  co_return ptrs;
+}
+
+awaitable<Result<ItemPage>> Runtime::list_conversation_items(const std::string& project, const std::string& id,
+                                                             ListQuery q) {
+  auto c = co_await impl_->load_conv(project, id);
+  if (!c.ok()) co_return c.status();
+  std::vector<ItemPtr> all;
+  {
+    std::lock_guard lk((*c)->mu);
+    all.reserve((*c)->items.size());
+    for (const auto& r : (*c)->items) all.push_back(r.item);
+  }
+  co_return paginate(std::move(all), q);
+}
+
+awaitable<Result<ItemPtr>> Runtime::get_conversation_item(const std::string& project, const std::string& conv,
+                                                          const std::string& item) {
+  auto c = co_await impl_->load_conv(project, conv);
+  if (!c.ok()) co_return c.status();
+  std::lock_guard lk((*c)->mu);
+  for (const auto& r : (*c)->items)
+    if (r.item->id == item) co_return r.item;
+  co_return Status(Code::not_found, "Item with id '" + item + "' not found.");
+}
+
+awaitable<Result<std::string>> Runtime::delete_conversation_item(const std::string& project,
+                                                                 const std::string& conv,
+                                                                 const std::string& item) {
+  auto c = co_await impl_->load_conv(project, conv);
+  if (!c.ok()) co_return c.status();
+  std::optional<int64_t> seq;
+  {
+    std::lock_guard lk((*c)->mu);
+    for (const auto& r : (*c)->items)
+      if (r.item->id == item) seq = r.seq;
+  }
+  if (!seq) co_return Status(Code::not_found, "Item with id '" + item + "' not found.");
+  std::function<Status(store::Database&)> store_fn14 = [project, conv, s = *seq](store::Database& db) {
+    return repo::delete_conv_item(db, project, conv, s);
+  };
+  Status st = co_await write_async(impl_->store, std::move(store_fn14));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk((*c)->mu);
+  std::erase_if((*c)->items, [&](const ConvItemRow& r) { return r.seq == *seq; });
+  co_return conversation_json(conv, (*c)->created_at, (*c)->metadata);
+}
+
+}  // namespace cn::runtime

@@ -1,0 +1,175 @@
+// Internal to runtime/: the state behind Runtime and the members its files share.
+//
+// Runtime::Impl is split by responsibility across files, in the order of a turn's life:
+//   runtime.cpp        create(): checks references, takes the line, assembles, spawns the run
+//   lines.cpp          concurrency lines: one turn at a time per conversation or chain tip
+//   chain_cache.cpp    the response tree's hot cache (immutable nodes shared by branches)
+//   conversations.cpp  the conversation cache and the conversation routes
+//   context.cpp        what the model sees (history, memory, truncation); free function
+//   run_loop.cpp       execute(): model calls, server-side tools, the outcome
+//   commit.cpp         finish(): the turn's final state, its group-committed write, publication
+//   background.cpp     background turns and crash recovery
+//   responses.cpp      reading, streaming, cancelling and deleting stored responses
+//   retention.cpp      expiry, shutdown and stats
+//
+// Locking: `mu` guards the maps below; a Run's own state is guarded by Run::mu_; a
+// conversation's by ConvState::mu. Never take `mu` while holding a Run's or a conversation's
+// mutex (the order is mu, then Run::mu_ or ConvState::mu).
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/repo.hpp"
+#include "runtime/run_state.hpp"
+#include "runtime/runtime.hpp"
+#include "store/async.hpp"
+#include "tools/tool.hpp"
+
+namespace cn::runtime {
+
+namespace net = boost::asio;
+using store::read_async;
+using store::write_async;
+
+// An immutable node of the response tree: one stored turn and a pointer to its parent. The
+// context of a turn is the path from the root; nodes are shared by every branch below them.
+struct ChainNode {
+  std::string id;
+  std::shared_ptr<const ChainNode> parent;
+  std::vector<ItemPtr> inputs, outputs;
+  int64_t created_at = 0;
+  int64_t tokens = 0;  // this node's items only
+};
+using NodePtr = std::shared_ptr<const ChainNode>;
+
+// A conversation's hot state. Items are kept in seq order.
+struct ConvState {
+  std::string project, id;
+  int64_t created_at = 0;
+  std::mutex mu;
+  std::string metadata;            // guarded by mu
+  std::vector<ConvItemRow> items;  // guarded by mu
+  int64_t next_seq = 0;            // guarded by mu
+  bool deleted = false;            // guarded by mu
+};
+using ConvPtr = std::shared_ptr<ConvState>;
+
+// A turn waiting for its line (conversation or chain tip).
+struct LineWaiter {
+  std::shared_ptr<Run> run;
+  bool granted = false;
+  bool abandoned = false;
+  std::function<void()> wake;
+};
+
+struct Line {
+  std::shared_ptr<Run> current;
+  std::deque<std::shared_ptr<LineWaiter>> waiting;
+};
+
+// One turn on its way through the runtime.
+struct Turn {
+  std::shared_ptr<CreateParams> params;
+  std::vector<ItemPtr> inputs;
+  std::vector<std::string> line_keys;  // held lines, released when the turn ends
+  NodePtr parent;                      // the chain node it continues
+  ConvPtr conv;                        // the conversation it appends to
+  std::vector<ItemPtr> context;        // what the model sees (assembled)
+  std::optional<std::vector<std::string>> memories_used;
+  tools::ToolSet tools;                // server-side tools the model may call
+};
+
+// How a run ended, before it is stored.
+struct Outcome {
+  std::string status = "completed";
+  std::optional<std::pair<std::string, std::string>> error;  // code, message
+  std::optional<std::string> incomplete;
+  Status failure;
+  Usage usage;
+};
+
+inline std::string key_of(const std::string& project, const std::string& id) { return project + "\x1f" + id; }
+inline Status not_found_response(const std::string& id) {
+  return Status(Code::not_found, "Response with id '" + id + "' not found.");
+}
+inline Status not_found_conversation(const std::string& id) {
+  return Status(Code::not_found, "Conversation with id '" + id + "' not found.");
+}
+// One page of `all` (oldest first) in the order and from the cursor `q` asks for.
+Result<ItemPage> paginate(std::vector<ItemPtr> all, const ListQuery& q);
+std::string conversation_json(const std::string& id, int64_t created_at, const std::string& metadata);
+
+struct Runtime::Impl {
+  net::io_context& io;
+  store::Executor& store;
+  model::Registry& models;
+  RuntimeOptions opts;
+  Clock& clock;
+  memory::Memory* memory;
+  std::vector<std::shared_ptr<tools::ToolSource>> tool_sources;
+
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<Run>> live;  // guarded by mu
+  std::deque<std::shared_ptr<Run>> recent;                     // guarded by mu
+  std::unordered_map<std::string, Line> lines;                 // guarded by mu
+  std::unordered_map<std::string, NodePtr> nodes;              // guarded by mu
+  std::deque<std::string> node_order;                          // guarded by mu (FIFO eviction)
+  std::unordered_map<std::string, ConvPtr> convs;              // guarded by mu
+  size_t active = 0;                                           // guarded by mu
+  bool shutting_down = false;                                  // guarded by mu
+  uint64_t hits = 0, misses = 0;                               // guarded by mu
+
+  Impl(net::io_context& i, store::Executor& s, model::Registry& m, RuntimeOptions o, memory::Memory* mem,
+       Clock& c);
+
+  // chain_cache.cpp
+  void cache_node(const std::string& project, NodePtr n);
+  NodePtr cached_node(const std::string& project, const std::string& id);
+  // The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
+  awaitable<Result<NodePtr>> load_node(const std::string& project, const std::string& id);
+  static std::vector<ItemPtr> path_items(const NodePtr& tip);
+
+  // conversations.cpp
+  awaitable<Result<ConvPtr>> load_conv(const std::string& project, const std::string& id);
+  // Bounds the conversation cache (caller holds mu).
+  void trim_convs_locked();
+  static void conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items);
+
+  // lines.cpp
+  static Status busy_status();
+  // Takes the line `key` for `run`: at once when free; otherwise refuses (reject), waits in
+  // arrival order (enqueue), or cancels the holder and waits first in line (interrupt).
+  awaitable<Status> acquire(const std::string& key, Concurrency mode, std::shared_ptr<Run> run);
+  void release(const std::string& key);
+  void request_cancel(const std::shared_ptr<Run>& run, const std::string& reason);
+
+  // runtime.cpp
+  // The server-side tools the request asked for, resolved through the tool sources.
+  Status resolve_tools(Turn& t);
+  // Resolves the history and assembles the context once the turn holds its lines.
+  awaitable<Status> assemble(Turn& t);
+  void release_turn(Turn& t);
+  void end_active(const std::shared_ptr<Run>& run);
+
+  // run_loop.cpp: executes a turn that holds its lines and has its context; ends by finish().
+  awaitable<void> execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t);
+
+  // commit.cpp: stores the outcome, publishes the terminal event, releases the lines.
+  awaitable<void> finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Outcome outcome);
+  // The terminal stream event of a run in state `st`, numbered after its last event.
+  static std::string terminal_event(const std::string& id, const Run::State& st);
+
+  // background.cpp: waits for the line, assembles, executes; failures become a failed response.
+  awaitable<void> background(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Concurrency mode,
+                             std::string line_key);
+};
+
+}  // namespace cn::runtime

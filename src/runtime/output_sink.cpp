@@ -1,0 +1,177 @@
+// OutputSink (see output_sink.hpp): model deltas to output items and Responses stream events.
+#include "runtime/output_sink.hpp"
+
+#include "base/ids.hpp"
+
+namespace cn::runtime {
+
+void OutputSink::reasoning_delta(std::string_view t) {
+  std::lock_guard lk(run_.mu_);
+  auto& st = *run_.st_;
+  int idx = open_of(ItemType::reasoning);
+  if (idx < 0) {
+    close_text_items();
+    idx = begin(ItemType::reasoning, new_id("rs"));
+    run_.publish("response.content_part.added",
+                 {{"item_id", st.output[idx].id}, {"output_index", idx}, {"content_index", 0},
+                  {"part", json::object{{"type", "reasoning_text"}, {"text", ""}}}});
+  }
+  st.output[idx].text += t;
+  if (st.record_events)
+    run_.publish("response.reasoning_text.delta",
+                 {{"item_id", st.output[idx].id}, {"output_index", idx}, {"content_index", 0}, {"delta", t}});
+  started_ = true;
+  wake();
+}
+
+void OutputSink::text_delta(std::string_view t) {
+  std::lock_guard lk(run_.mu_);
+  auto& st = *run_.st_;
+  int idx = open_of(ItemType::message);
+  if (idx < 0) {
+    close_text_items();
+    idx = begin(ItemType::message, new_id("msg"));
+    run_.publish("response.content_part.added",
+                 {{"item_id", st.output[idx].id}, {"output_index", idx}, {"content_index", 0},
+                  {"part", json::object{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()},
+                                        {"logprobs", json::array()}}}});
+  }
+  st.output[idx].text += t;
+  if (st.record_events)
+    run_.publish("response.output_text.delta", {{"item_id", st.output[idx].id},
+                                                {"output_index", idx},
+                                                {"content_index", 0},
+                                                {"delta", t},
+                                                {"logprobs", json::array()}});
+  started_ = true;
+  wake();
+}
+
+void OutputSink::tool_call_begin(int index, std::string call_id, std::string name) {
+  std::lock_guard lk(run_.mu_);
+  close_text_items();
+  const tools::Tool* server = tools_ ? tools_->find(name) : nullptr;
+  OutItem o{server ? server->item_type() : ItemType::function_call, new_id(server ? "mc" : "fc")};
+  o.call_id = std::move(call_id);
+  o.name = std::move(name);
+  int idx = push(std::move(o));
+  calls_[index] = idx;
+  started_ = true;
+  wake();
+}
+
+void OutputSink::tool_call_delta(int index, std::string_view args) {
+  std::lock_guard lk(run_.mu_);
+  auto it = calls_.find(index);
+  if (it == calls_.end()) return;
+  auto& o = run_.st_->output[it->second];
+  o.text += args;
+  if (o.type == ItemType::function_call && run_.st_->record_events)
+    run_.publish("response.function_call_arguments.delta", {{"item_id", o.id}, {"output_index", it->second}, {"delta", args}});
+  wake();
+}
+
+void OutputSink::next_step() {
+  std::lock_guard lk(run_.mu_);
+  close_text_items();
+  calls_.clear();
+}
+
+std::vector<int> OutputSink::pending_server_calls() {
+  std::lock_guard lk(run_.mu_);
+  std::vector<int> out;
+  auto& st = *run_.st_;
+  for (size_t i = 0; i < st.output.size(); ++i) {
+    const auto& o = st.output[i];
+    if (o.open && o.type != ItemType::function_call && o.type != ItemType::message && o.type != ItemType::reasoning)
+      out.push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
+bool OutputSink::has_client_calls() {
+  std::lock_guard lk(run_.mu_);
+  for (const auto& o : run_.st_->output)
+    if (o.open && o.type == ItemType::function_call) return true;
+  return false;
+}
+
+void OutputSink::complete_server_call(int idx, std::string output) {
+  {
+    std::lock_guard lk(run_.mu_);
+    auto& o = run_.st_->output[static_cast<size_t>(idx)];
+    o.output = std::move(output);
+    o.open = false;
+    o.status = "completed";
+    run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
+  }
+  run_.wake_all();
+}
+
+void OutputSink::finish(const std::string& status) {
+  std::lock_guard lk(run_.mu_);
+  close_text_items(status);
+  auto& st = *run_.st_;
+  for (size_t i = 0; i < st.output.size(); ++i) {
+    auto& o = st.output[i];
+    if (!o.open || o.type != ItemType::function_call) continue;
+    o.open = false;
+    o.status = status;
+    int idx = static_cast<int>(i);
+    run_.publish("response.function_call_arguments.done",
+                 {{"item_id", o.id}, {"output_index", idx}, {"name", o.name}, {"arguments", o.text}});
+    run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
+  }
+}
+
+void OutputSink::flush() {
+  if (pending_wake_) {
+    pending_wake_ = false;
+    run_.wake_all();
+  }
+}
+
+int OutputSink::open_of(ItemType t) {
+  auto& out = run_.st_->output;
+  for (int i = static_cast<int>(out.size()) - 1; i >= 0; --i)
+    if (out[i].open && out[i].type == t) return i;
+  return -1;
+}
+
+int OutputSink::push(OutItem o) {
+  auto& out = run_.st_->output;
+  out.push_back(std::move(o));
+  int idx = static_cast<int>(out.size()) - 1;
+  run_.publish("response.output_item.added", {{"output_index", idx}, {"item", out_item_json(out[idx])}});
+  return idx;
+}
+
+int OutputSink::begin(ItemType t, std::string id) { return push(OutItem{t, std::move(id)}); }
+
+void OutputSink::close_text_items(const std::string& status) {
+  auto& out = run_.st_->output;
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto& o = out[i];
+    if (!o.open || (o.type != ItemType::message && o.type != ItemType::reasoning)) continue;
+    o.open = false;
+    o.status = status;
+    int idx = static_cast<int>(i);
+    if (o.type == ItemType::message) {
+      json::object part{{"type", "output_text"}, {"text", o.text}, {"annotations", json::array()},
+                        {"logprobs", json::array()}};
+      run_.publish("response.output_text.done", {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0},
+                                                 {"text", o.text}, {"logprobs", json::array()}});
+      run_.publish("response.content_part.done",
+                   {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0}, {"part", part}});
+    } else {
+      run_.publish("response.reasoning_text.done",
+                   {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0}, {"text", o.text}});
+      run_.publish("response.content_part.done",
+                   {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0},
+                    {"part", json::object{{"type", "reasoning_text"}, {"text", o.text}}}});
+    }
+    run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
+  }
+}
+
+}  // namespace cn::runtime

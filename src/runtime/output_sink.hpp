@@ -1,0 +1,78 @@
+// OutputSink: turns a model's streamed deltas into a run's output items and stream events.
+//
+// Text and reasoning deltas grow the open message or reasoning item; a tool call opens a
+// function_call item, or, when the name is one of the turn's server-side tools, an item of that
+// tool's type (e.g. memory_call) that the run's loop executes and completes. Every change is
+// published as an OpenAI Responses stream event (when the run records events).
+//
+// Threads: owned by one run and called only on that run's strand. It takes the run's mutex for
+// each change; followers are woken by flush(), outside the lock.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/provider.hpp"
+#include "runtime/run_state.hpp"
+#include "tools/tool.hpp"
+
+namespace cn::runtime {
+
+class OutputSink final : public model::ModelSink {
+ public:
+  // `tools` (may be null) are the turn's server-side tools; it must outlive the sink.
+  OutputSink(Run& run, const tools::ToolSet* tools) : run_(run), tools_(tools) {}
+
+  void reasoning_delta(std::string_view t) override;
+  void text_delta(std::string_view t) override;
+  void tool_call_begin(int index, std::string call_id, std::string name) override;
+  void tool_call_delta(int index, std::string_view args) override;
+  bool started() const override { return started_; }
+
+  // A new model call of the same run starts: tool-call indices restart from 0.
+  void next_step();
+  // Server-side calls the model made in the last step and nobody executed yet (output indices).
+  std::vector<int> pending_server_calls();
+  // Whether the last step called a client function tool (the run then ends for the client).
+  bool has_client_calls();
+  // Records a server-side call's result and closes its item.
+  void complete_server_call(int idx, std::string output);
+  // Closes every open item with `status` ("completed" or "incomplete").
+  void finish(const std::string& status);
+  // Wakes followers if anything changed since the last flush; call outside the run's lock.
+  void flush();
+
+ private:
+  int open_of(ItemType t);
+  int push(OutItem o);
+  int begin(ItemType t, std::string id);
+  void close_text_items(const std::string& status = "completed");
+  void wake() { pending_wake_ = true; }
+
+  Run& run_;
+  const tools::ToolSet* tools_;
+  std::map<int, int> calls_;  // the model's tool-call index -> output index
+  bool started_ = false;
+  bool pending_wake_ = false;
+};
+
+// An OutputSink adapter that flushes after every callback, for providers that call back on the
+// run's own coroutine.
+class FlushingSink final : public model::ModelSink {
+ public:
+  explicit FlushingSink(OutputSink& s) : s_(s) {}
+  void reasoning_delta(std::string_view t) override { s_.reasoning_delta(t); s_.flush(); }
+  void text_delta(std::string_view t) override { s_.text_delta(t); s_.flush(); }
+  void tool_call_begin(int i, std::string c, std::string n) override {
+    s_.tool_call_begin(i, std::move(c), std::move(n));
+    s_.flush();
+  }
+  void tool_call_delta(int i, std::string_view a) override { s_.tool_call_delta(i, a); s_.flush(); }
+  bool started() const override { return s_.started(); }
+
+ private:
+  OutputSink& s_;
+};
+
+}  // namespace cn::runtime

@@ -1,0 +1,173 @@
+// Stored responses: read (live snapshot or stored row with its output items), stream (live,
+// recent, stored event log, or rebuilt from the final object), cancel, delete, input items.
+#include "runtime/impl.hpp"
+
+namespace cn::runtime {
+
+awaitable<Result<std::string>> Runtime::get_response(const std::string& project, const std::string& id) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lk(im.mu);
+    auto it = im.live.find(key_of(project, id));
+    if (it != im.live.end()) {
+      if (!it->second->st_->store) co_return not_found_response(id);
+      co_return it->second->snapshot();
+    }
+  }
+  using R = Result<std::string>;
+  std::function<R(store::Database&)> store_fn5 = [project, id](store::Database& db) -> R {
+    auto row = repo::get_response(db, project, id);
+    if (!row.ok()) return row.status();
+    if (row->deleted) return not_found_response(id);
+    auto out = repo::response_items(db, project, id, ItemKind::output);
+    if (!out.ok()) return out.status();
+    boost::system::error_code ec;
+    auto v = json::parse(row->body, ec);
+    if (ec || !v.is_object()) return Status(Code::internal, "stored response is corrupt");
+    json::array output;
+    for (const auto& it : *out) output.push_back(json::parse(it->wire));
+    v.as_object()["output"] = std::move(output);
+    return json::serialize(v);
+  };
+  co_return co_await read_async<R>(im.store, std::move(store_fn5));
+}
+
+awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string& project,
+                                                              const std::string& id) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lk(im.mu);
+    auto not_streamed = [&] {
+      return Status(Code::invalid_argument,
+                    "Response '" + id + "' is still in progress and was not created with 'stream' or "
+                    "'background'; its event stream is available once it has finished.",
+                    "stream", "stream_not_available");
+    };
+    auto it = im.live.find(key_of(project, id));
+    if (it != im.live.end()) {
+      if (!it->second->st_->store) co_return not_found_response(id);
+      if (!it->second->st_->record_events) co_return not_streamed();
+      co_return it->second;
+    }
+    for (auto& r : im.recent) {
+      if (r->id() == id && r->project_id() == project && r->st_->store && r->st_->record_events) co_return r;
+    }
+  }
+  using R = Result<std::shared_ptr<Run>>;
+  std::function<R(store::Database&)> store_fn6 = [project, id](store::Database& db) -> R {
+    auto row = repo::get_response(db, project, id);
+    if (!row.ok()) return row.status();
+    if (row->deleted) return not_found_response(id);
+    if (row->events.empty()) return std::shared_ptr<Run>();  // rebuilt below from the final object
+    auto run = std::shared_ptr<Run>(new Run(id, project, true));
+    boost::system::error_code ec;
+    auto v = json::parse(row->events, ec);
+    if (ec || !v.is_array()) return Status(Code::internal, "stored events are corrupt");
+    for (const auto& e : v.as_array()) run->st_->events.push_back(json::serialize(e));
+    run->st_->done = true;
+    return run;
+  };
+  auto stored = co_await read_async<R>(im.store, std::move(store_fn6));
+  if (!stored.ok() || *stored) co_return stored;
+  // No event log was kept (a plain response, or a streamed one before a restart): rebuild the
+  // stream from the finished response.
+  auto body = co_await get_response(project, id);
+  if (!body.ok()) co_return body.status();
+  boost::system::error_code ec;
+  auto v = json::parse(*body, ec);
+  if (ec || !v.is_object()) co_return Status(Code::internal, "stored response is corrupt");
+  auto status = v.as_object().at("status");
+  if (status == "queued" || status == "in_progress")
+    co_return Status(Code::invalid_argument, "Response '" + id + "' is still in progress and has no event stream.",
+                     "stream", "stream_not_available");
+  auto run = std::shared_ptr<Run>(new Run(id, project, false));
+  run->st_->events = synthesize_events(v.as_object());
+  run->st_->done = true;
+  co_return run;
+}
+
+awaitable<Result<std::string>> Runtime::delete_response(const std::string& project, const std::string& id) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lk(im.mu);
+    auto it = im.live.find(key_of(project, id));
+    if (it != im.live.end() && it->second->st_->store) {
+      co_return Status(Code::failed_precondition,
+                       "Response '" + id + "' is still in progress; cancel it or wait for it to finish.",
+                       "", "response_in_progress");
+    }
+  }
+  using R = Result<std::string>;
+  std::function<Status(store::Database&)> store_fn7 = [project, id](store::Database& db) -> Status {
+    auto row = repo::get_response(db, project, id);
+    if (!row.ok()) return row.status();
+    if (row->deleted) return not_found_response(id);
+    return Status();
+  };
+  auto exists = co_await read_async<Status>(im.store, std::move(store_fn7));
+  if (!exists.ok()) co_return exists;
+  std::function<Status(store::Database&)> store_fn8 = [project, id](store::Database& db) {
+    return repo::delete_response(db, project, id);
+  };
+  Status st = co_await write_async(im.store, std::move(store_fn8));
+  if (!st.ok()) co_return st;
+  {
+    std::lock_guard lk(im.mu);
+    im.nodes.erase(key_of(project, id));
+    std::erase_if(im.recent, [&](const std::shared_ptr<Run>& r) { return r->id() == id; });
+  }
+  co_return R(json::serialize(json::object{{"id", id}, {"object", "response"}, {"deleted", true}}));
+}
+
+awaitable<Result<std::string>> Runtime::cancel(const std::string& project, const std::string& id) {
+  auto& im = *impl_;
+  std::shared_ptr<Run> run;
+  {
+    std::lock_guard lk(im.mu);
+    auto it = im.live.find(key_of(project, id));
+    if (it != im.live.end()) run = it->second;
+  }
+  if (run) {
+    if (!run->background())
+      co_return Status(Code::invalid_argument, "Only background responses can be cancelled.", "",
+                       "invalid_request");
+    im.request_cancel(run, "client");
+    co_await run->wait_done();
+    co_return run->snapshot();
+  }
+  auto body = co_await get_response(project, id);
+  if (!body.ok()) co_return body;
+  boost::system::error_code ec;
+  auto v = json::parse(*body, ec);
+  if (!ec && v.is_object() && v.as_object().contains("background") &&
+      v.as_object().at("background") != json::value(true))
+    co_return Status(Code::invalid_argument, "Only background responses can be cancelled.", "",
+                     "invalid_request");
+  co_return body;
+}
+
+awaitable<Result<ItemPage>> Runtime::input_items(const std::string& project, const std::string& id, ListQuery q) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lk(im.mu);
+    auto it = im.live.find(key_of(project, id));
+    if (it != im.live.end() && !it->second->st_->store) co_return not_found_response(id);
+  }
+  std::function<Status(store::Database&)> store_fn9 = [project, id](store::Database& db) -> Status {
+    auto row = repo::get_response(db, project, id);
+    if (!row.ok()) return row.status();
+    if (row->deleted || row->status == "queued" || row->status == "in_progress") {
+      if (row->deleted) return not_found_response(id);
+    }
+    return Status();
+  };
+  auto deleted = co_await read_async<Status>(im.store, std::move(store_fn9));
+  if (!deleted.ok()) co_return deleted;
+  auto node = co_await im.load_node(project, id);
+  if (!node.ok()) co_return node.status();
+  std::vector<ItemPtr> all = (*node)->parent ? Impl::path_items((*node)->parent) : std::vector<ItemPtr>{};
+  all.insert(all.end(), (*node)->inputs.begin(), (*node)->inputs.end());
+  co_return paginate(std::move(all), q);
+}
+
+}  // namespace cn::runtime

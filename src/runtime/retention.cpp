@@ -1,0 +1,60 @@
+// Retention (expired responses and conversations deleted with their cache entries), graceful
+// shutdown of runs, and runtime statistics.
+#include "runtime/impl.hpp"
+
+#include "base/log.hpp"
+
+namespace cn::runtime {
+
+awaitable<Result<int64_t>> Runtime::expire_now() {
+  auto& im = *impl_;
+  if (im.opts.retention_seconds <= 0) co_return int64_t{0};
+  int64_t cutoff = im.clock.now_seconds() - im.opts.retention_seconds;
+  auto counts = std::make_shared<std::pair<int64_t, int64_t>>(0, 0);
+  std::function<Status(store::Database&)> store_fn15 = [cutoff, counts](store::Database& db) {
+    if (Status s = repo::expire(db, cutoff, &counts->first, &counts->second); !s.ok()) return s;
+    return db.exec("PRAGMA incremental_vacuum");
+  };
+  Status st = co_await write_async(im.store, std::move(store_fn15));
+  if (!st.ok()) co_return st;
+  {
+    std::lock_guard lk(im.mu);
+    std::erase_if(im.nodes, [&](const auto& kv) { return kv.second->created_at < cutoff; });
+    std::erase_if(im.convs, [&](const auto& kv) { return kv.second->created_at < cutoff; });
+    std::erase_if(im.node_order, [&](const std::string& k) { return !im.nodes.count(k); });
+  }
+  if (counts->first || counts->second)
+    spdlog::info("retention: deleted {} responses and {} conversations", counts->first, counts->second);
+  co_return counts->first + counts->second;
+}
+
+awaitable<void> Runtime::shutdown(std::chrono::milliseconds grace) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lk(im.mu);
+    im.shutting_down = true;
+  }
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer t(ex);
+  auto until = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    std::vector<std::shared_ptr<Run>> runs;
+    {
+      std::lock_guard lk(im.mu);
+      if (im.active == 0) co_return;
+      if (std::chrono::steady_clock::now() >= until)
+        for (auto& [k, r] : im.live) runs.push_back(r);
+    }
+    for (auto& r : runs) im.request_cancel(r, "shutdown");
+    if (!runs.empty()) until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    t.expires_after(std::chrono::milliseconds(20));
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+RuntimeStats Runtime::stats() const {
+  std::lock_guard lk(impl_->mu);
+  return {impl_->active, impl_->nodes.size(), impl_->hits, impl_->misses};
+}
+
+}  // namespace cn::runtime

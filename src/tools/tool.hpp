@@ -1,0 +1,107 @@
+// The one interface through which a run calls a tool that executes on the server.
+//
+// A run's loop offers the model the definitions of a turn's server-side tools next to the
+// client's function tools. When the model calls one, the loop records an output item of the
+// tool's item type, calls execute(), records the result in that item, and calls the model again.
+// The runtime knows tools only through this header: memory tools (memory_tools.hpp) are the
+// first implementation; MCP servers, HTTP APIs and a sandbox plug in the same way.
+//
+// Threads: execute() is awaited on the run's strand; a tool must not block that thread (do store
+// or network work through awaitables). Tools are shared between runs and must be thread-safe.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.hpp"
+#include "domain/item.hpp"
+#include "http/client.hpp"
+
+namespace cn::tools {
+
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+// Who a call acts for and where it happens. A tool reads and writes nothing outside this scope.
+struct CallContext {
+  std::string project_id;
+  std::string response_id;
+  std::string conversation_id;  // "" when the turn has none
+  std::string user_id;          // the acting end user ("" = none)
+  std::string agent_id;         // the acting agent ("" = none)
+  // Fires when the run is cancelled (client, interrupt, deadline, shutdown). A tool that waits on
+  // something slow should give up when it fires.
+  std::shared_ptr<http::CancelToken> cancel;
+  // The call must return by then; the run's loop records a timeout error for a late answer.
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// What a call returns to the model: JSON text. A failure is still an answer the model sees
+// (`error` set, `output` = {"error": "..."}); it does not fail the run.
+struct Outcome {
+  std::string output;
+  bool error = false;
+};
+
+class Tool {
+ public:
+  virtual ~Tool() = default;
+  // The name the model calls it by; unique within a turn's tools.
+  virtual const std::string& name() const = 0;
+  // The function definition offered to the model (Responses form: type, name, description,
+  // parameters as JSON Schema).
+  virtual boost::json::object definition() const = 0;
+  // Whether running the same call twice has the effect of running it once. A durable loop may
+  // re-run an idempotent call whose result was lost in a crash; a non-idempotent one is
+  // recorded as interrupted instead.
+  virtual bool idempotent() const = 0;
+  // The output item type a call is recorded as in the response (e.g. memory_call).
+  virtual ItemType item_type() const = 0;
+  // Runs one call with the model's argument text (unvalidated JSON: the tool checks it).
+  virtual awaitable<Outcome> execute(const CallContext& ctx, std::string arguments) = 0;
+};
+
+// The server-side tools of one turn, by name. Built before the run starts; read-only after.
+class ToolSet {
+ public:
+  // Adds a tool; a second tool with the same name is refused (invalid_argument).
+  Status add(std::shared_ptr<Tool> tool);
+  Tool* find(std::string_view name) const;
+  bool empty() const { return tools_.empty(); }
+  // `client_tools_json` (a JSON array, or "") with every tool's definition appended.
+  std::string with_definitions(const std::string& client_tools_json) const;
+
+ private:
+  std::map<std::string, std::shared_ptr<Tool>, std::less<>> tools_;
+};
+
+// What a request asks for when it names a server-side tool type ({"type": "memory"}), and who
+// the turn acts for.
+struct ToolRequest {
+  std::string type;
+  std::string project_id, user_id, agent_id;
+  bool memory_on = true;
+};
+
+// A source of server-side tools: turns a requested tool type into tools. The runtime holds a
+// list of sources; the first that knows the type answers.
+class ToolSource {
+ public:
+  virtual ~ToolSource() = default;
+  virtual bool provides(std::string_view type) const = 0;
+  // Adds the tools for `req` to `out`, or explains (400, param "tools") why the turn cannot
+  // have them.
+  virtual Status add_tools(const ToolRequest& req, ToolSet& out) = 0;
+};
+
+// The error answer a tool gives the model.
+Outcome error_outcome(std::string_view message);
+
+}  // namespace cn::tools
