@@ -48,6 +48,19 @@ std::string new_id(std::string_view prefix) {
   return id;
 }
 
+std::string id_lower_bound(std::string_view prefix, int64_t ms) {
+  uint64_t v = ms < 0 ? 0 : static_cast<uint64_t>(ms);
+  char t[8];
+  for (int i = 7; i >= 0; --i) {
+    t[i] = kAlphabet[v % 62];
+    v /= 62;
+  }
+  std::string id(prefix);
+  id += '_';
+  id.append(t, 8);
+  return id;
+}
+
 bool valid_id_syntax(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {

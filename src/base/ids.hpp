@@ -1,6 +1,7 @@
 // Identifiers: random, URL-safe, prefixed the way OpenAI prefixes them ("resp_", "msg_", ...).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,6 +10,9 @@ namespace cn {
 // Returns prefix + "_" + 32 base62 characters: 8 encode the creation time in milliseconds (so
 // ids of one kind sort by time), 24 come from a CSPRNG (~143 bits). Thread-safe.
 std::string new_id(std::string_view prefix);
+// The smallest id `prefix` could have been given at `ms` (milliseconds since the epoch): every id
+// made earlier sorts before it.
+std::string id_lower_bound(std::string_view prefix, int64_t ms);
 
 // True when `id` is non-empty, at most 128 characters, and only [A-Za-z0-9_-].
 bool valid_id_syntax(std::string_view id);

@@ -28,56 +28,45 @@ NodePtr Runtime::Impl::cached_node(const std::string& project, const std::string
 // The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
 awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, const std::string& id) {
   if (auto n = cached_node(project, id)) co_return n;
-  std::function<Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>>(store::Database&)> store_fn0 = [this, project, id](store::Database& db)
-                 -> Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>> {
-        std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>> chain;  // child first
-        std::string cur = id;
-        for (;;) {
-          auto row = repo::get_response(db, project, cur);
-          if (!row.ok()) {
-            if (chain.empty()) return row.status();
-            break;  // an expired ancestor: the chain starts here
-          }
-          // A deleted response is gone for its own id, but stays as its children's context.
-          if (chain.empty() && row->deleted) return not_found_response(cur);
-          auto in = repo::response_items(db, project, cur, ItemKind::input);
-          if (!in.ok()) return in.status();
-          auto out = repo::response_items(db, project, cur, ItemKind::output);
-          if (!out.ok()) return out.status();
-          std::vector<ItemPtr> items = std::move(*in);
-          items.insert(items.end(), out->begin(), out->end());
-          bool has_parent = row->parent_id.has_value();
-          std::string parent = row->parent_id.value_or("");
-          size_t n_in = items.size() - out->size();
-          row->body.clear();
-          row->events.clear();
-          row->events = std::to_string(n_in);  // reuse the field to carry the split
-          chain.emplace_back(std::move(*row), std::move(items));
-          if (!has_parent) break;
-          {
-            std::lock_guard lk(mu);
-            if (nodes.count(key_of(project, parent))) break;
-          }
-          cur = parent;
-        }
-        return chain;
-      };
-  auto loaded = co_await read_async<Result<std::vector<std::pair<ResponseRow, std::vector<ItemPtr>>>>>(
-      store, std::move(store_fn0));
+  using Chain = std::vector<ResponseRow>;  // child first, with items
+  std::function<Result<Chain>(store::Database&)> store_fn0 = [this, project, id](store::Database& db) -> Result<Chain> {
+    Chain chain;
+    std::string cur = id;
+    for (;;) {
+      auto row = repo::get_response(db, project, cur, true);
+      if (!row.ok()) {
+        if (chain.empty()) return row.status();
+        break;  // an expired ancestor: the chain starts here
+      }
+      // A deleted response is gone for its own id, but stays as its children's context.
+      if (chain.empty() && row->deleted) return not_found_response(cur);
+      row->body.clear();
+      row->events.clear();
+      std::optional<std::string> parent = row->parent_id;
+      chain.push_back(std::move(*row));
+      if (!parent) break;
+      {
+        std::lock_guard lk(mu);
+        if (nodes.count(key_of(project, *parent))) break;
+      }
+      cur = *parent;
+    }
+    return chain;
+  };
+  auto loaded = co_await read_async<Result<Chain>>(store, std::move(store_fn0));
   if (!loaded.ok()) co_return loaded.status();
   auto& chain = *loaded;
   NodePtr parent;
-  if (!chain.empty() && chain.back().first.parent_id)
-    parent = cached_node(project, *chain.back().first.parent_id);
+  if (!chain.empty() && chain.back().parent_id) parent = cached_node(project, *chain.back().parent_id);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     auto n = std::make_shared<ChainNode>();
-    n->id = it->first.id;
+    n->id = it->id;
     n->parent = parent;
-    n->created_at = it->first.created_at;
-    size_t n_in = std::stoul(it->first.events);
-    n->inputs.assign(it->second.begin(), it->second.begin() + static_cast<long>(n_in));
-    n->outputs.assign(it->second.begin() + static_cast<long>(n_in), it->second.end());
-    for (const auto& i : it->second) n->tokens += i->token_estimate();
+    n->created_at = it->created_at;
+    n->inputs = std::move(it->inputs);
+    n->outputs = std::move(it->outputs);
+    for (const auto& i : n->inputs) n->tokens += i->token_estimate();
+    for (const auto& i : n->outputs) n->tokens += i->token_estimate();
     parent = n;
     cache_node(project, n);
   }

@@ -1,8 +1,66 @@
+// SQL for the runtime's tables (see repo.hpp). A turn is one row of `turns` whose `data` blob
+// holds its Response body and items (turn_codec.hpp): a turn's commit dirties one B-tree leaf,
+// on the right edge because ids are time-ordered.
 #include "runtime/repo.hpp"
 
+#include "base/ids.hpp"
+#include "runtime/turn_codec.hpp"
 #include "wire/items.hpp"
 
 namespace cn::runtime::repo {
+
+namespace {
+
+constexpr int64_t kBackground = 1, kDeleted = 2, kHasChildren = 4;
+
+// Version 1 stored each item once in `items`, linked to turns by `response_items` and to
+// conversations by `conversation_items`: ~14 B-tree pages per turn. Version 2 re-encodes every
+// turn into one `turns` row and keeps conversation entries with their item inline.
+Status migrate_v2(store::Database& db) {
+  auto& rows = db.stmt(
+      "SELECT project_id, id, parent_id, conversation_id, status, background, created_at, deleted, body, events"
+      " FROM responses");
+  auto& items = db.stmt(
+      "SELECT r.kind, i.json FROM response_items r JOIN items i ON i.project_id=r.project_id AND i.id=r.item_id"
+      " WHERE r.project_id=?1 AND r.response_id=?2 ORDER BY r.kind, r.pos");
+  auto& child = db.stmt("SELECT 1 FROM responses WHERE project_id=?1 AND parent_id=?2 LIMIT 1");
+  auto& ins = db.stmt(
+      "INSERT INTO turns(project_id, id, parent_id, conversation_id, status, flags, created_at, n_inputs, data, events)"
+      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  while (rows.step()) {
+    std::string project = rows.text(0), id = rows.text(1);
+    std::vector<std::string> wires;
+    int64_t n_inputs = 0;
+    items.bind(1, project).bind(2, id);
+    while (items.step()) {
+      if (items.int64(0) == 0) ++n_inputs;
+      wires.push_back(items.text(1));
+    }
+    items.reset();
+    child.bind(1, project).bind(2, id);
+    bool has_children = child.step();
+    child.reset();
+    int64_t flags = (rows.int64(5) ? kBackground : 0) | (rows.int64(7) ? kDeleted : 0) | (has_children ? kHasChildren : 0);
+    ins.bind(1, project).bind(2, id).bind_opt(3, rows.text_opt(2)).bind_opt(4, rows.text_opt(3));
+    ins.bind(5, rows.text(4)).bind(6, flags).bind(7, rows.int64(6)).bind(8, n_inputs);
+    ins.bind_blob(9, encode_turn(rows.text(8), wires));
+    if (rows.is_null(9)) ins.bind_null(10); else ins.bind_blob(10, rows.text(9));
+    if (Status s = ins.run(); !s.ok()) {
+      rows.reset();
+      return s;
+    }
+  }
+  Status st = rows.status();
+  rows.reset();
+  if (!st.ok()) return st;
+  return db.exec(
+      "INSERT INTO conversation_entries(project_id, conversation_id, seq, item)"
+      " SELECT c.project_id, c.conversation_id, c.seq, i.json FROM conversation_items c"
+      " JOIN items i ON i.project_id=c.project_id AND i.id=c.item_id;"
+      "DROP TABLE response_items; DROP TABLE conversation_items; DROP TABLE items; DROP TABLE responses;");
+}
+
+}  // namespace
 
 std::vector<store::Migration> migrations() {
   return {{"runtime", 1, R"sql(
@@ -51,69 +109,85 @@ CREATE TABLE conversation_items (
   item_id TEXT NOT NULL,
   PRIMARY KEY (project_id, conversation_id, seq)
 ) WITHOUT ROWID;
-)sql"}};
-}
-
-Status put_items(store::Database& db, const std::string& project, const std::vector<ItemPtr>& items) {
-  auto& st = db.stmt("INSERT OR IGNORE INTO items(project_id, id, json) VALUES (?1, ?2, ?3)");
-  for (const auto& it : items) {
-    if (Status s = st.bind(1, project).bind(2, it->id).bind(3, it->wire).run(); !s.ok()) return s;
-  }
-  return {};
+)sql"},
+          {"runtime", 2, R"sql(
+CREATE TABLE turns (
+  project_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  parent_id TEXT,
+  conversation_id TEXT,
+  status TEXT NOT NULL,
+  flags INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  n_inputs INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  events BLOB,
+  PRIMARY KEY (project_id, id)
+) WITHOUT ROWID;
+CREATE INDEX turns_unfinished ON turns(status) WHERE status IN ('queued', 'in_progress');
+CREATE TABLE conversation_entries (
+  project_id TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  item TEXT NOT NULL,
+  PRIMARY KEY (project_id, conversation_id, seq)
+) WITHOUT ROWID;
+)sql",
+           migrate_v2}};
 }
 
 Status put_response(store::Database& db, const ResponseRow& r, const std::vector<ItemPtr>& inputs,
                     const std::vector<ItemPtr>& outputs) {
   auto& st = db.stmt(
-      "INSERT OR REPLACE INTO responses(project_id, id, parent_id, conversation_id, status,"
-      " background, created_at, deleted, body, events) VALUES (?1,?2,?3,?4,?5,?6,?7,0,?8,?9)");
+      "INSERT OR REPLACE INTO turns(project_id, id, parent_id, conversation_id, status, flags, created_at,"
+      " n_inputs, data, events) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
   st.bind(1, r.project_id).bind(2, r.id).bind_opt(3, r.parent_id).bind_opt(4, r.conversation_id);
-  st.bind(5, r.status).bind(6, r.background ? 1 : 0).bind(7, r.created_at).bind(8, r.body);
-  if (r.events.empty()) st.bind_null(9); else st.bind(9, r.events);
+  st.bind(5, r.status).bind(6, r.background ? kBackground : 0).bind(7, r.created_at);
+  st.bind(8, static_cast<int64_t>(inputs.size())).bind_blob(9, encode_turn(r.body, inputs, outputs));
+  if (r.events.empty()) st.bind_null(10); else st.bind_blob(10, r.events);
   if (Status s = st.run(); !s.ok()) return s;
-  if (inputs.empty() && outputs.empty()) return {};
-  if (Status s = put_items(db, r.project_id, inputs); !s.ok()) return s;
-  if (Status s = put_items(db, r.project_id, outputs); !s.ok()) return s;
-  auto& link = db.stmt(
-      "INSERT OR REPLACE INTO response_items(project_id, response_id, kind, pos, item_id)"
-      " VALUES (?1, ?2, ?3, ?4, ?5)");
-  auto add = [&](const std::vector<ItemPtr>& v, int kind) -> Status {
-    for (size_t i = 0; i < v.size(); ++i) {
-      link.bind(1, r.project_id).bind(2, r.id).bind(3, kind).bind(4, static_cast<int64_t>(i));
-      if (Status s = link.bind(5, v[i]->id).run(); !s.ok()) return s;
-    }
-    return {};
-  };
-  if (Status s = add(inputs, 0); !s.ok()) return s;
-  return add(outputs, 1);
+  if (!r.parent_id) return {};
+  // Usually the parent's row sits in the same right-edge leaf, so this dirties no extra page;
+  // once set, the WHERE matches nothing and nothing is written.
+  auto& mark = db.stmt("UPDATE turns SET flags = flags | 4 WHERE project_id=?1 AND id=?2 AND (flags & 4) = 0");
+  return mark.bind(1, r.project_id).bind(2, *r.parent_id).run();
 }
 
 Status update_response_status(store::Database& db, const std::string& project, const std::string& id,
                               const std::string& status, const std::string& body) {
-  auto& st = db.stmt("UPDATE responses SET status=?3, body=?4 WHERE project_id=?1 AND id=?2");
-  return st.bind(1, project).bind(2, id).bind(3, status).bind(4, body).run();
+  auto& q = db.stmt("SELECT data FROM turns WHERE project_id=?1 AND id=?2");
+  q.bind(1, project).bind(2, id);
+  if (!q.step()) {
+    Status st = q.status();
+    q.reset();
+    return st.ok() ? Status(Code::not_found, "Response with id '" + id + "' not found.") : st;
+  }
+  auto old = decode_turn(q.blob(0));
+  q.reset();
+  if (!old.ok()) return old.status();
+  auto& st = db.stmt("UPDATE turns SET status=?3, data=?4 WHERE project_id=?1 AND id=?2");
+  return st.bind(1, project).bind(2, id).bind(3, status).bind_blob(4, encode_turn(body, old->item_wires)).run();
 }
 
 Status delete_response(store::Database& db, const std::string& project, const std::string& id) {
-  auto& child = db.stmt("SELECT 1 FROM responses WHERE project_id=?1 AND parent_id=?2 LIMIT 1");
-  child.bind(1, project).bind(2, id);
-  bool has_child = child.step();
-  child.reset();
-  if (has_child) {
-    // Descendants still need this turn's items as their context; keep them, forget the rest.
-    auto& st = db.stmt("UPDATE responses SET deleted=1, body='{}', events=NULL"
-                       " WHERE project_id=?1 AND id=?2");
+  auto& q = db.stmt("SELECT flags, data FROM turns WHERE project_id=?1 AND id=?2");
+  q.bind(1, project).bind(2, id);
+  if (!q.step()) {
+    Status st = q.status();
+    q.reset();
+    return st;
+  }
+  bool has_children = q.int64(0) & kHasChildren;
+  Result<DecodedTurn> old = has_children ? decode_turn(q.blob(1)) : Result<DecodedTurn>(DecodedTurn{});
+  q.reset();
+  if (!has_children) {
+    auto& st = db.stmt("DELETE FROM turns WHERE project_id=?1 AND id=?2");
     return st.bind(1, project).bind(2, id).run();
   }
-  auto& items = db.stmt(
-      "DELETE FROM items WHERE project_id=?1 AND id IN (SELECT item_id FROM response_items"
-      " WHERE project_id=?1 AND response_id=?2) AND id NOT IN (SELECT item_id FROM"
-      " conversation_items WHERE project_id=?1)");
-  if (Status s = items.bind(1, project).bind(2, id).run(); !s.ok()) return s;
-  auto& links = db.stmt("DELETE FROM response_items WHERE project_id=?1 AND response_id=?2");
-  if (Status s = links.bind(1, project).bind(2, id).run(); !s.ok()) return s;
-  auto& st = db.stmt("DELETE FROM responses WHERE project_id=?1 AND id=?2");
-  return st.bind(1, project).bind(2, id).run();
+  // Descendants still need this turn's items as their context; keep them, forget the rest.
+  if (!old.ok()) return old.status();
+  auto& st = db.stmt("UPDATE turns SET flags = flags | 2, data=?3, events=NULL WHERE project_id=?1 AND id=?2");
+  return st.bind(1, project).bind(2, id).bind_blob(3, encode_turn("{}", old->item_wires)).run();
 }
 
 Status put_conversation(store::Database& db, const ConvRow& c) {
@@ -128,12 +202,7 @@ Status update_conversation(store::Database& db, const ConvRow& c) {
 }
 
 Status delete_conversation(store::Database& db, const std::string& project, const std::string& id) {
-  auto& items = db.stmt(
-      "DELETE FROM items WHERE project_id=?1 AND id IN (SELECT item_id FROM conversation_items"
-      " WHERE project_id=?1 AND conversation_id=?2) AND id NOT IN (SELECT item_id FROM"
-      " response_items WHERE project_id=?1)");
-  if (Status s = items.bind(1, project).bind(2, id).run(); !s.ok()) return s;
-  auto& ci = db.stmt("DELETE FROM conversation_items WHERE project_id=?1 AND conversation_id=?2");
+  auto& ci = db.stmt("DELETE FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2");
   if (Status s = ci.bind(1, project).bind(2, id).run(); !s.ok()) return s;
   auto& st = db.stmt("DELETE FROM conversations WHERE project_id=?1 AND id=?2");
   return st.bind(1, project).bind(2, id).run();
@@ -141,74 +210,86 @@ Status delete_conversation(store::Database& db, const std::string& project, cons
 
 Status append_conv_items(store::Database& db, const std::string& project, const std::string& conv,
                          int64_t first_seq, const std::vector<ItemPtr>& items) {
-  if (Status s = put_items(db, project, items); !s.ok()) return s;
-  auto& st = db.stmt("INSERT INTO conversation_items(project_id, conversation_id, seq, item_id)"
+  auto& st = db.stmt("INSERT INTO conversation_entries(project_id, conversation_id, seq, item)"
                      " VALUES (?1, ?2, ?3, ?4)");
   for (size_t i = 0; i < items.size(); ++i) {
     st.bind(1, project).bind(2, conv).bind(3, first_seq + static_cast<int64_t>(i));
-    if (Status s = st.bind(4, items[i]->id).run(); !s.ok()) return s;
+    if (Status s = st.bind(4, items[i]->wire).run(); !s.ok()) return s;
   }
   return {};
 }
 
 Status delete_conv_item(store::Database& db, const std::string& project, const std::string& conv,
                         int64_t seq) {
-  auto& st = db.stmt("DELETE FROM conversation_items WHERE project_id=?1 AND conversation_id=?2"
+  auto& st = db.stmt("DELETE FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2"
                      " AND seq=?3");
   return st.bind(1, project).bind(2, conv).bind(3, seq).run();
 }
 
 Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* conversations) {
-  auto run = [&](std::string_view sql) -> Status {
-    auto& st = db.stmt(sql);
-    return st.bind(1, cutoff).run();
-  };
-  Status s = run(
-      "DELETE FROM response_items WHERE (project_id, response_id) IN (SELECT project_id, id FROM"
-      " responses WHERE created_at < ?1)");
-  if (!s.ok()) return s;
-  s = run("DELETE FROM responses WHERE created_at < ?1");
-  if (!s.ok()) return s;
-  *responses = db.changes();
-  s = run(
-      "DELETE FROM conversation_items WHERE (project_id, conversation_id) IN (SELECT project_id,"
+  // Turns have no index on created_at (it would cost every turn a page): ids sort by creation
+  // time, so each project's expired turns are a range of its primary key.
+  std::string bound = id_lower_bound("resp", (cutoff + 1) * 1000);
+  auto& next = db.stmt("SELECT project_id FROM turns WHERE project_id > ?1 ORDER BY project_id LIMIT 1");
+  auto& del = db.stmt("DELETE FROM turns WHERE project_id=?1 AND id < ?2 AND created_at < ?3");
+  std::string project;
+  *responses = 0;
+  for (;;) {
+    next.bind(1, project);
+    bool more = next.step();
+    if (more) project = next.text(0);
+    Status st = next.status();
+    next.reset();
+    if (!st.ok()) return st;
+    if (!more) break;
+    if (Status s = del.bind(1, project).bind(2, bound).bind(3, cutoff).run(); !s.ok()) return s;
+    *responses += db.changes();
+  }
+  auto& ce = db.stmt(
+      "DELETE FROM conversation_entries WHERE (project_id, conversation_id) IN (SELECT project_id,"
       " id FROM conversations WHERE created_at < ?1)");
-  if (!s.ok()) return s;
-  s = run("DELETE FROM conversations WHERE created_at < ?1");
-  if (!s.ok()) return s;
+  if (Status s = ce.bind(1, cutoff).run(); !s.ok()) return s;
+  auto& c = db.stmt("DELETE FROM conversations WHERE created_at < ?1");
+  if (Status s = c.bind(1, cutoff).run(); !s.ok()) return s;
   *conversations = db.changes();
-  // Items no longer referenced by anything.
-  auto& orphans = db.stmt(
-      "DELETE FROM items WHERE NOT EXISTS (SELECT 1 FROM response_items r WHERE"
-      " r.project_id=items.project_id AND r.item_id=items.id) AND NOT EXISTS (SELECT 1 FROM"
-      " conversation_items c WHERE c.project_id=items.project_id AND c.item_id=items.id)");
-  return orphans.run();
+  return {};
 }
 
 namespace {
-ResponseRow row_from(store::Statement& q) {
+
+constexpr const char* kTurnCols =
+    "project_id, id, parent_id, conversation_id, status, flags, created_at, n_inputs, data, events";
+
+Result<ResponseRow> row_from(store::Statement& q, bool with_items) {
   ResponseRow r;
   r.project_id = q.text(0);
   r.id = q.text(1);
   r.parent_id = q.text_opt(2);
   r.conversation_id = q.text_opt(3);
   r.status = q.text(4);
-  r.background = q.int64(5) != 0;
+  int64_t flags = q.int64(5);
+  r.background = flags & kBackground;
+  r.deleted = flags & kDeleted;
+  r.has_children = flags & kHasChildren;
   r.created_at = q.int64(6);
-  r.deleted = q.int64(7) != 0;
-  r.body = q.text(8);
-  r.events = q.text(9);
+  size_t n_inputs = static_cast<size_t>(q.int64(7));
+  auto d = decode_turn(q.blob(8), with_items);
+  if (!d.ok()) return d.status();
+  r.body = std::move(d->body);
+  if (!q.is_null(9)) r.events = std::string(q.blob(9));
+  for (size_t i = 0; i < d->item_wires.size(); ++i) {
+    auto it = wire::item_from_wire(d->item_wires[i]);
+    if (!it.ok()) return it.status();
+    (i < n_inputs ? r.inputs : r.outputs).push_back(std::make_shared<const Item>(std::move(*it)));
+  }
   return r;
 }
-constexpr const char* kResponseCols =
-    "project_id, id, parent_id, conversation_id, status, background, created_at, deleted, body,"
-    " events";
+
 }  // namespace
 
 Result<ResponseRow> get_response(store::Database& db, const std::string& project,
-                                 const std::string& id) {
-  auto& q = db.stmt(std::string("SELECT ") + kResponseCols +
-                    " FROM responses WHERE project_id=?1 AND id=?2");
+                                 const std::string& id, bool with_items) {
+  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE project_id=?1 AND id=?2");
   q.bind(1, project).bind(2, id);
   if (!q.step()) {
     Status st = q.status();
@@ -216,30 +297,9 @@ Result<ResponseRow> get_response(store::Database& db, const std::string& project
     if (!st.ok()) return st;
     return Status(Code::not_found, "Response with id '" + id + "' not found.");
   }
-  auto r = row_from(q);
+  auto r = row_from(q, with_items);
   q.reset();
   return r;
-}
-
-Result<std::vector<ItemPtr>> response_items(store::Database& db, const std::string& project,
-                                            const std::string& id, ItemKind kind) {
-  auto& q = db.stmt(
-      "SELECT i.json FROM response_items r JOIN items i ON i.project_id=r.project_id AND"
-      " i.id=r.item_id WHERE r.project_id=?1 AND r.response_id=?2 AND r.kind=?3 ORDER BY r.pos");
-  q.bind(1, project).bind(2, id).bind(3, static_cast<int>(kind));
-  std::vector<ItemPtr> out;
-  while (q.step()) {
-    auto it = wire::item_from_wire(q.text(0));
-    if (!it.ok()) {
-      q.reset();
-      return it.status();
-    }
-    out.push_back(std::make_shared<const Item>(std::move(*it)));
-  }
-  Status st = q.status();
-  q.reset();
-  if (!st.ok()) return st;
-  return out;
 }
 
 Result<ConvRow> get_conversation(store::Database& db, const std::string& project,
@@ -259,9 +319,8 @@ Result<ConvRow> get_conversation(store::Database& db, const std::string& project
 
 Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const std::string& project,
                                                     const std::string& id) {
-  auto& q = db.stmt(
-      "SELECT c.seq, i.json FROM conversation_items c JOIN items i ON i.project_id=c.project_id"
-      " AND i.id=c.item_id WHERE c.project_id=?1 AND c.conversation_id=?2 ORDER BY c.seq");
+  auto& q = db.stmt("SELECT seq, item FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2"
+                    " ORDER BY seq");
   q.bind(1, project).bind(2, id);
   std::vector<ConvItemRow> out;
   while (q.step()) {
@@ -279,10 +338,16 @@ Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const s
 }
 
 Result<std::vector<ResponseRow>> unfinished(store::Database& db) {
-  auto& q = db.stmt(std::string("SELECT ") + kResponseCols +
-                    " FROM responses WHERE status IN ('queued', 'in_progress')");
+  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE status IN ('queued', 'in_progress')");
   std::vector<ResponseRow> out;
-  while (q.step()) out.push_back(row_from(q));
+  while (q.step()) {
+    auto r = row_from(q, false);
+    if (!r.ok()) {
+      q.reset();
+      return r.status();
+    }
+    out.push_back(std::move(*r));
+  }
   Status st = q.status();
   q.reset();
   if (!st.ok()) return st;

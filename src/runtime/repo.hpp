@@ -1,6 +1,7 @@
-// SQL for the runtime's tables: responses, items, their links, conversations. Every function
-// takes the caller's project id and every query is scoped by it: an id from another project is
-// simply not found. Functions run on store executor threads (Database is confined there).
+// SQL for the runtime's tables: turns (one row per response, its items inside, see
+// turn_codec.hpp), conversations and their entries. Every function takes the caller's project
+// id and every query is scoped by it: an id from another project is simply not found. Functions
+// run on store executor threads (Database is confined there).
 #pragma once
 
 #include <optional>
@@ -19,8 +20,11 @@ struct ResponseRow {
   bool background = false;
   int64_t created_at = 0;
   bool deleted = false;
-  std::string body;    // the Response JSON with "output": [] (output lives in items)
+  bool has_children = false;  // some stored turn continues this one
+  std::string body;    // the Response JSON with "output": [] (output lives in the items)
   std::string events;  // JSON array of stored stream events (background responses), or ""
+  // Filled by get_response(..., with_items = true).
+  std::vector<ItemPtr> inputs, outputs;
 };
 
 struct ConvRow {
@@ -34,21 +38,20 @@ struct ConvItemRow {
   ItemPtr item;
 };
 
-enum class ItemKind { input = 0, output = 1 };
-
 namespace repo {
 
 std::vector<store::Migration> migrations();
 
 // Writes (inside the writer's transaction).
+// Inserts or replaces a turn with its items (one row), and marks its parent as continued.
 Status put_response(store::Database& db, const ResponseRow& r, const std::vector<ItemPtr>& inputs,
                     const std::vector<ItemPtr>& outputs);
 Status update_response_status(store::Database& db, const std::string& project,
                               const std::string& id, const std::string& status,
                               const std::string& body);
-// Marks deleted and blanks the body; removes the items unless a child still chains from it.
+// Removes the turn; one that other turns continue stays as a tombstone (deleted, body blanked)
+// that keeps its items as their context.
 Status delete_response(store::Database& db, const std::string& project, const std::string& id);
-Status put_items(store::Database& db, const std::string& project, const std::vector<ItemPtr>& items);
 Status put_conversation(store::Database& db, const ConvRow& c);
 Status update_conversation(store::Database& db, const ConvRow& c);
 Status delete_conversation(store::Database& db, const std::string& project, const std::string& id);
@@ -61,9 +64,7 @@ Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* 
 
 // Reads.
 Result<ResponseRow> get_response(store::Database& db, const std::string& project,
-                                 const std::string& id);
-Result<std::vector<ItemPtr>> response_items(store::Database& db, const std::string& project,
-                                            const std::string& id, ItemKind kind);
+                                 const std::string& id, bool with_items = false);
 Result<ConvRow> get_conversation(store::Database& db, const std::string& project,
                                  const std::string& id);
 Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const std::string& project,

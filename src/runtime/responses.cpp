@@ -16,16 +16,14 @@ awaitable<Result<std::string>> Runtime::get_response(const std::string& project,
   }
   using R = Result<std::string>;
   std::function<R(store::Database&)> store_fn5 = [project, id](store::Database& db) -> R {
-    auto row = repo::get_response(db, project, id);
+    auto row = repo::get_response(db, project, id, true);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
-    auto out = repo::response_items(db, project, id, ItemKind::output);
-    if (!out.ok()) return out.status();
     boost::system::error_code ec;
     auto v = json::parse(row->body, ec);
     if (ec || !v.is_object()) return Status(Code::internal, "stored response is corrupt");
     json::array output;
-    for (const auto& it : *out) output.push_back(json::parse(it->wire));
+    for (const auto& it : row->outputs) output.push_back(json::parse(it->wire));
     v.as_object()["output"] = std::move(output);
     return json::serialize(v);
   };

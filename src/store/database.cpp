@@ -140,6 +140,7 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
     if (done) continue;
     if (Status st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
     Status st = exec(m.sql);
+    if (st.ok() && m.fn) st = m.fn(*this);
     if (st.ok()) {
       auto& ins = stmt("INSERT INTO schema_migrations(component, version) VALUES (?1, ?2)");
       st = ins.bind(1, m.component).bind(2, m.version).run();

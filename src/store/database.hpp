@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,11 +62,16 @@ class Statement {
   Status status_;
 };
 
-// A component's numbered schema change. Versions are per component and applied in order.
+// A component's numbered schema change. Versions are per component and applied in order, each
+// in its own transaction: `sql` first, then `fn` (when set) for changes SQL cannot express, such
+// as re-encoding rows.
+class Database;
+
 struct Migration {
   std::string component;
   int version;
   std::string sql;
+  std::function<Status(Database&)> fn = {};
 };
 
 class Database {

@@ -32,8 +32,8 @@ test('retention deletes expired responses and conversations for good', async () 
     // Nothing of it remains in the database file.
     await server.stop();
     const db = path.join(server.dataDir, 'continuum.db');
-    const dump = execFileSync('sqlite3', [db, "SELECT count(*) FROM responses; SELECT count(*) FROM items; SELECT count(*) FROM conversations; SELECT count(*) FROM conversation_items; SELECT count(*) FROM response_items;"]).toString().trim().split('\n');
-    assert.deepEqual(dump, ['0', '0', '0', '0', '0']);
+    const dump = execFileSync('sqlite3', [db, "SELECT count(*) FROM turns; SELECT count(*) FROM conversations; SELECT count(*) FROM conversation_entries;"]).toString().trim().split('\n');
+    assert.deepEqual(dump, ['0', '0', '0']);
     await server.start();
   });
 });

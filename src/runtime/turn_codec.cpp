@@ -1,0 +1,129 @@
+// The stored form of a turn (see turn_codec.hpp): length-prefixed body and items, zstd-compressed.
+#include "runtime/turn_codec.hpp"
+
+#include <zstd.h>
+
+#include <cstring>
+#include <memory>
+
+namespace cn::runtime {
+
+namespace {
+
+constexpr char kZstd = 'z', kRaw = 'r';
+constexpr size_t kMinCompress = 256;  // below this, compression rarely pays for its header
+constexpr int kLevel = 1;             // fastest; turn JSON compresses ~3x at this level anyway
+
+void put_u32(std::string& out, size_t v) {
+  uint32_t x = static_cast<uint32_t>(v);
+  char b[4] = {static_cast<char>(x), static_cast<char>(x >> 8), static_cast<char>(x >> 16), static_cast<char>(x >> 24)};
+  out.append(b, 4);
+}
+
+bool get_u32(std::string_view& in, size_t& v) {
+  if (in.size() < 4) return false;
+  auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  v = static_cast<size_t>(p[0]) | static_cast<size_t>(p[1]) << 8 | static_cast<size_t>(p[2]) << 16 |
+      static_cast<size_t>(p[3]) << 24;
+  in.remove_prefix(4);
+  return true;
+}
+
+struct CCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxFree {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+std::string seal(const std::string& plain) {
+  std::string out;
+  if (plain.size() >= kMinCompress) {
+    thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
+    out.resize(1 + ZSTD_compressBound(plain.size()));
+    out[0] = kZstd;
+    size_t n = ZSTD_compressCCtx(cctx.get(), out.data() + 1, out.size() - 1, plain.data(), plain.size(), kLevel);
+    if (!ZSTD_isError(n) && n + 1 < plain.size()) {
+      out.resize(n + 1);
+      return out;
+    }
+  }
+  out.clear();
+  out.reserve(plain.size() + 1);
+  out.push_back(kRaw);
+  out += plain;
+  return out;
+}
+
+Status corrupt() { return Status(Code::internal, "a stored turn is corrupt"); }
+
+}  // namespace
+
+std::string encode_turn(std::string_view body, const std::vector<std::string>& item_wires) {
+  std::string plain;
+  size_t n = 8 + body.size();
+  for (const auto& w : item_wires) n += 4 + w.size();
+  plain.reserve(n);
+  put_u32(plain, body.size());
+  plain += body;
+  put_u32(plain, item_wires.size());
+  for (const auto& w : item_wires) {
+    put_u32(plain, w.size());
+    plain += w;
+  }
+  return seal(plain);
+}
+
+std::string encode_turn(std::string_view body, const std::vector<ItemPtr>& inputs, const std::vector<ItemPtr>& outputs) {
+  std::string plain;
+  size_t n = 8 + body.size();
+  for (const auto& i : inputs) n += 4 + i->wire.size();
+  for (const auto& i : outputs) n += 4 + i->wire.size();
+  plain.reserve(n);
+  put_u32(plain, body.size());
+  plain += body;
+  put_u32(plain, inputs.size() + outputs.size());
+  for (const auto* v : {&inputs, &outputs}) {
+    for (const auto& i : *v) {
+      put_u32(plain, i->wire.size());
+      plain += i->wire;
+    }
+  }
+  return seal(plain);
+}
+
+Result<DecodedTurn> decode_turn(std::string_view data, bool with_items) {
+  if (data.empty()) return corrupt();
+  std::string plain;
+  std::string_view in;
+  if (data[0] == kRaw) {
+    in = data.substr(1);
+  } else if (data[0] == kZstd) {
+    unsigned long long size = ZSTD_getFrameContentSize(data.data() + 1, data.size() - 1);
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20)) return corrupt();
+    plain.resize(size);
+    thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
+    size_t n = ZSTD_decompressDCtx(dctx.get(), plain.data(), plain.size(), data.data() + 1, data.size() - 1);
+    if (ZSTD_isError(n) || n != size) return corrupt();
+    in = plain;
+  } else {
+    return corrupt();
+  }
+  DecodedTurn out;
+  size_t len;
+  if (!get_u32(in, len) || len > in.size()) return corrupt();
+  out.body.assign(in.substr(0, len));
+  in.remove_prefix(len);
+  if (!with_items) return out;
+  size_t count;
+  if (!get_u32(in, count) || count > in.size()) return corrupt();
+  out.item_wires.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (!get_u32(in, len) || len > in.size()) return corrupt();
+    out.item_wires.emplace_back(in.substr(0, len));
+    in.remove_prefix(len);
+  }
+  return out;
+}
+
+}  // namespace cn::runtime
