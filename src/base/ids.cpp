@@ -29,25 +29,6 @@ std::string random_token(size_t n) {
   return out;
 }
 
-std::string new_id(std::string_view prefix) {
-  // 8 base62 characters of milliseconds since the epoch (good until the year 8900), then 24
-  // random ones (~143 bits). Ids of one kind sort by creation time, so B-tree inserts land on
-  // the right edge of the index: a turn dirties few pages, and grouped turns share them.
-  using namespace std::chrono;
-  uint64_t ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-  char t[8];
-  for (int i = 7; i >= 0; --i) {
-    t[i] = kAlphabet[ms % 62];
-    ms /= 62;
-  }
-  std::string id(prefix);
-  id += '_';
-  id.append(t, 8);
-  id += random_token(24);
-  return id;
-}
-
 std::string id_lower_bound(std::string_view prefix, int64_t ms) {
   uint64_t v = ms < 0 ? 0 : static_cast<uint64_t>(ms);
   char t[8];
@@ -59,6 +40,15 @@ std::string id_lower_bound(std::string_view prefix, int64_t ms) {
   id += '_';
   id.append(t, 8);
   return id;
+}
+
+std::string new_id(std::string_view prefix) {
+  // 8 base62 characters of milliseconds since the epoch (good until the year 8900), then 24
+  // random ones (~143 bits). Ids of one kind sort by creation time, so B-tree inserts land on
+  // the right edge of the index: a turn dirties few pages, and grouped turns share them.
+  using namespace std::chrono;
+  int64_t ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return id_lower_bound(prefix, ms) + random_token(24);
 }
 
 bool valid_id_syntax(std::string_view id) {
