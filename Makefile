@@ -31,8 +31,9 @@ integration: build
 
 test: unit integration
 
+# BEFORE=path/to/another/continuum measures that build too, in the same run, as before-values.
 bench: build
-	$(BUILD)/continuum-bench --out bench/results
+	$(BUILD)/continuum-bench --out bench/results $(if $(BEFORE),--before $(BEFORE))
 	$(BUILD)/continuum-memory-bench --out bench/results --ef-sweep 50 100 400
 
 clean:

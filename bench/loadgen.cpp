@@ -2,11 +2,19 @@
 //
 // It starts a zero-latency OpenAI-compatible upstream in this process, starts the real
 // `continuum` binary pointed at it, and measures, in the same run:
-//   - per-turn latency through Continuum at history lengths 10, 100, 1000 (each measured turn
+//   - per-turn latency through Continuum at history lengths 10 and 1000 (each measured turn
 //     branches from the same tip, so the history length stays fixed), and the baseline: a
 //     stateless client sending the same turn with its full history straight to the upstream;
-//   - durable turns per second at concurrency 1 and 64 (fresh chains, store: true);
-//   - the server's peak resident memory and bytes written to disk per turn (/proc/PID/io).
+//   - durable turns per second at concurrency 1 and 64 (fresh chains, store: true), with the
+//     bytes written to disk per turn (/proc/PID/io) when each turn commits alone (1) and when
+//     commits are grouped (64);
+//   - bytes stored per turn (database growth over a 1000-turn chain, after the server's final
+//     checkpoint) against the turn's JSON content (request body + response body);
+//   - resume: a fresh process continuing the 1000-turn chain, from exec to the first streamed
+//     token (p50 over several restarts);
+//   - the server's peak resident memory.
+// With --before BIN, the same suite runs first against another build (the previous storage
+// format, say) in the same run, and the report puts each figure next to its before-value.
 // Results go to bench/results/responses.{md,json}.
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
@@ -92,15 +100,19 @@ struct Upstream {
 // ---- the server process -----------------------------------------------------------------------
 
 struct ServerProc {
+  static inline int next_port_ = 0;
   pid_t pid = -1;
   uint16_t port = 0;
   std::string data;
 
-  void start(const std::string& bin, uint16_t upstream_port, const std::string& dir) {
+  // Starts the server on `dir` (emptied first when `fresh`).
+  void start(const std::string& bin, uint16_t upstream_port, const std::string& dir, bool fresh = true) {
     data = dir;
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    port = static_cast<uint16_t>(20000 + (getpid() % 20000));
+    if (fresh) {
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directories(dir);
+    }
+    if (port == 0) port = static_cast<uint16_t>(20000 + (getpid() % 20000) + (next_port_++ % 7) * 3);
     pid = fork();
     if (pid == 0) {
       setenv("CONTINUUM_API_KEY", kKey.c_str(), 1);
@@ -203,37 +215,30 @@ std::string fixed(double v, int prec = 3) {
   return o.str();
 }
 
-}  // namespace
+struct Figures {
+  json::array latency;
+  json::array throughput;
+  double stored_per_turn = 0, content_per_turn = 0;
+  double resume_p50_ms = 0, resume_p99_ms = 0;
+  long peak_rss_kb = 0;
+};
 
-int main(int argc, char** argv) {
-  CLI::App cli{"continuum-bench"};
-  std::string out_dir = "bench/results";
-  std::string bin;
+struct Options {
   int samples = 300;
   int duration_s = 5;
-  std::vector<int> histories{10, 100, 1000};
-  cli.add_option("--out", out_dir, "results directory");
-  cli.add_option("--bin", bin, "continuum binary (default: next to this one)");
-  cli.add_option("--samples", samples, "measured turns per history length");
-  cli.add_option("--seconds", duration_s, "duration of each throughput run");
-  cli.add_option("--histories", histories, "history lengths");
-  CLI11_PARSE(cli, argc, argv);
-  if (bin.empty()) bin = (std::filesystem::path(argv[0]).parent_path() / "continuum").string();
-  signal(SIGPIPE, SIG_IGN);
-  spdlog::set_level(spdlog::level::warn);
+  std::vector<int> histories{10, 1000};
+  int resume_runs = 9;
+  int chain_for_storage = 1000;
+};
 
-  Upstream upstream;
-  upstream.start();
-  ServerProc server;
-  std::string dir = (std::filesystem::temp_directory_path() / ("continuum-bench-" + std::to_string(getpid()))).string();
-  server.start(bin, upstream.port, dir);
+long file_size(const std::string& path) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<long>(n);
+}
 
-  net::io_context io(1);
-  Driver drv;
-  drv.base = "http://127.0.0.1:" + std::to_string(server.port);
-  std::string upstream_url = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/chat/completions";
-  // Wait for readiness.
-  for (int i = 0; i < 200; ++i) {
+bool wait_ready(net::io_context& io, Driver& drv) {
+  for (int i = 0; i < 4000; ++i) {
     http::ClientRequest r;
     r.method = "GET";
     r.url = drv.base + "/healthz";
@@ -241,21 +246,50 @@ int main(int argc, char** argv) {
       auto res = co_await drv.client.call(r);
       co_return res.ok() && res->status == 200;
     });
-    if (*ok) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (*ok) return true;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
+  return false;
+}
 
-  json::object report;
-  std::ostringstream md;
-  md << "# Responses benchmark\n\nCommand: `make bench` (continuum-bench). Zero-latency upstream in the "
-        "bench process; the server is the real binary over loopback HTTP; durable (store: true, "
-        "synchronous=FULL). Machine: " << std::thread::hardware_concurrency() << " cores.\n\n";
-  md << "## Per-turn latency vs. history length (concurrency 1)\n\n";
-  md << "| history (turns) | continuum p50 ms | continuum p99 ms | baseline p50 ms | baseline p99 ms | added p50 ms | added p99 ms | disk bytes/turn |\n";
-  md << "|---|---|---|---|---|---|---|---|\n";
-  json::array lat;
+// One streamed turn continuing `prev`; returns the time its first text delta arrived.
+std::optional<Clock::time_point> first_token(net::io_context& io, Driver& drv, const std::string& prev) {
+  json::object b{{"model", "bench-model"}, {"input", "resumed turn"}, {"previous_response_id", prev}, {"stream", true}};
+  std::optional<Clock::time_point> at;
+  for (int attempt = 0; attempt < 20000 && !at; ++attempt) {
+    http::ClientRequest r;
+    r.url = drv.base + "/v1/responses";
+    r.headers = {{"authorization", "Bearer " + kKey}, {"content-type", "application/json"}};
+    r.body = json::serialize(b);
+    bool refused = false;
+    run_sync(io, [&]() -> net::awaitable<std::optional<bool>> {
+      std::function<bool(std::string_view)> on_data = [&](std::string_view d) {
+        if (!at && d.find("response.output_text.delta") != std::string_view::npos) at = Clock::now();
+        return true;
+      };
+      auto res = co_await drv.client.call(std::move(r), std::move(on_data));
+      refused = !res.ok();
+      co_return true;
+    });
+    if (refused) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    else if (!at) return std::nullopt;
+  }
+  return at;
+}
 
-  for (int h : histories) {
+Figures run_suite(const std::string& bin, const std::string& label, Upstream& upstream, const Options& o) {
+  Figures f;
+  ServerProc server;
+  std::string dir = (std::filesystem::temp_directory_path() / ("continuum-bench-" + std::to_string(getpid()) + "-" + label)).string();
+  server.start(bin, upstream.port, dir);
+  net::io_context io(1);
+  Driver drv;
+  drv.base = "http://127.0.0.1:" + std::to_string(server.port);
+  std::string upstream_url = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/chat/completions";
+  if (!wait_ready(io, drv)) throw std::runtime_error(label + ": server did not start");
+
+  std::string chain_tip;  // the 1000-turn chain, kept for the resume measurement
+  for (int h : o.histories) {
     // Build the chain (and the baseline's identical history).
     std::string tip;
     json::array history;
@@ -265,44 +299,33 @@ int main(int argc, char** argv) {
       history.push_back(json::object{{"role", "user"}, {"content", in}});
       history.push_back(json::object{{"role", "assistant"}, {"content", "Sure, noted."}});
     }
+    if (h == o.chain_for_storage) chain_tip = tip;
     // Interleave samples so that noise hits both sides alike.
     Stats cont, base;
-    long w0 = server.write_bytes();
-    for (int s = 0; s < samples; ++s) {
+    for (int s = 0; s < o.samples; ++s) {
       std::string in = "measured turn " + std::to_string(s);
       auto t0 = Clock::now();
       auto id = run_sync(io, [&]() -> net::awaitable<std::optional<std::string>> { co_return co_await drv.turn(in, tip); });
       auto t1 = Clock::now();
       auto ok = run_sync(io, [&]() -> net::awaitable<std::optional<bool>> { co_return co_await baseline_turn(drv.client, upstream_url, history, in); });
       auto t2 = Clock::now();
-      if (id->empty() || !*ok) {
-        std::cerr << "a measured turn failed\n";
-        return 1;
-      }
+      if (id->empty() || !*ok) throw std::runtime_error("a measured turn failed");
       cont.ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       base.ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
     }
-    long w1 = server.write_bytes();
-    double per_turn = w0 >= 0 && w1 >= 0 ? static_cast<double>(w1 - w0) / samples : -1;
     double c50 = cont.pct(0.5), c99 = cont.pct(0.99), b50 = base.pct(0.5), b99 = base.pct(0.99);
-    md << "| " << h << " | " << fixed(c50) << " | " << fixed(c99) << " | " << fixed(b50) << " | " << fixed(b99) << " | "
-       << fixed(c50 - b50) << " | " << fixed(c99 - b99) << " | " << fixed(per_turn, 0) << " |\n";
-    lat.push_back(json::object{{"history", h}, {"continuum_p50_ms", c50}, {"continuum_p99_ms", c99},
-                               {"baseline_p50_ms", b50}, {"baseline_p99_ms", b99},
-                               {"added_p50_ms", c50 - b50}, {"added_p99_ms", c99 - b99},
-                               {"disk_write_bytes_per_turn", per_turn}});
-    std::cerr << "history " << h << ": continuum p50 " << fixed(c50) << " ms, baseline p50 " << fixed(b50) << " ms\n";
+    f.latency.push_back(json::object{{"history", h}, {"continuum_p50_ms", c50}, {"continuum_p99_ms", c99},
+                                     {"baseline_p50_ms", b50}, {"baseline_p99_ms", b99},
+                                     {"added_p50_ms", c50 - b50}, {"added_p99_ms", c99 - b99}});
+    std::cerr << label << ": history " << h << ": added p50 " << fixed(c50 - b50) << " ms\n";
   }
-  report["latency"] = lat;
 
   // Throughput: `conc` workers, each growing its own chain, for `duration_s` seconds.
-  md << "\n## Durable turns per second\n\n| concurrency | turns/s | p50 ms | p99 ms | disk bytes/turn |\n|---|---|---|---|---|\n";
-  json::array thr;
   for (int conc : {1, 64}) {
     std::atomic<uint64_t> done{0};
     Stats st;
     std::mutex mu;
-    auto until = Clock::now() + std::chrono::seconds(duration_s);
+    auto until = Clock::now() + std::chrono::seconds(o.duration_s);
     long w0 = server.write_bytes();
     auto t0 = Clock::now();
     for (int w = 0; w < conc; ++w) {
@@ -326,22 +349,159 @@ int main(int argc, char** argv) {
     long w1 = server.write_bytes();
     double tps = static_cast<double>(done.load()) / secs;
     double per_turn = done ? static_cast<double>(w1 - w0) / static_cast<double>(done.load()) : 0;
-    md << "| " << conc << " | " << fixed(tps, 0) << " | " << fixed(st.pct(0.5)) << " | " << fixed(st.pct(0.99)) << " | " << fixed(per_turn, 0) << " |\n";
-    thr.push_back(json::object{{"concurrency", conc}, {"turns_per_second", tps}, {"p50_ms", st.pct(0.5)}, {"p99_ms", st.pct(0.99)}, {"disk_write_bytes_per_turn", per_turn}});
-    std::cerr << "concurrency " << conc << ": " << fixed(tps, 0) << " turns/s\n";
+    f.throughput.push_back(json::object{{"concurrency", conc}, {"turns_per_second", tps}, {"p50_ms", st.pct(0.5)},
+                                        {"p99_ms", st.pct(0.99)}, {"disk_write_bytes_per_turn", per_turn}});
+    std::cerr << label << ": concurrency " << conc << ": " << fixed(tps, 0) << " turns/s, " << fixed(per_turn, 0) << " B/turn\n";
   }
-  report["throughput"] = thr;
-  long peak = server.peak_rss_kb();
-  report["server_peak_rss_kb"] = peak;
-  report["upstream_requests"] = upstream.requests.load();
-  md << "\nServer peak RSS: " << peak / 1024 << " MiB.\n";
-
+  f.peak_rss_kb = server.peak_rss_kb();
   server.stop();
-  upstream.stop();
+
+  // Bytes stored per turn: a fresh database, one chain of `chain_for_storage` turns, measured
+  // after the server's final checkpoint.
+  {
+    std::string sdir = dir + "-storage";
+    ServerProc s2;
+    s2.start(bin, upstream.port, sdir);
+    Driver d2;
+    d2.base = "http://127.0.0.1:" + std::to_string(s2.port);
+    if (!wait_ready(io, d2)) throw std::runtime_error(label + ": server did not start");
+    s2.stop();
+    long empty = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
+    s2.start(bin, upstream.port, sdir, false);
+    if (!wait_ready(io, d2)) throw std::runtime_error(label + ": server did not restart");
+    std::string tip;
+    double content = 0;
+    for (int i = 0; i < o.chain_for_storage; ++i) {
+      std::string in = "turn " + std::to_string(i) + ": please remember the number " + std::to_string(i * 7919) + ".";
+      json::object b{{"model", "bench-model"}, {"input", in}};
+      if (!tip.empty()) b["previous_response_id"] = tip;
+      http::ClientRequest r;
+      r.url = d2.base + "/v1/responses";
+      r.headers = {{"authorization", "Bearer " + kKey}, {"content-type", "application/json"}};
+      r.body = json::serialize(b);
+      content += static_cast<double>(r.body.size());
+      auto res = run_sync(io, [&]() -> net::awaitable<std::optional<Result<http::ClientResponse>>> { co_return co_await d2.client.call(r); });
+      if (!res->ok() || (*res)->status != 200) throw std::runtime_error("a storage turn failed");
+      content += static_cast<double>((*res)->body.size());
+      tip = std::string(json::parse((*res)->body).at("id").as_string());
+    }
+    s2.stop();
+    long full = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
+    f.stored_per_turn = static_cast<double>(full - empty) / o.chain_for_storage;
+    f.content_per_turn = content / o.chain_for_storage;
+    std::cerr << label << ": stored " << fixed(f.stored_per_turn, 0) << " B/turn for " << fixed(f.content_per_turn, 0) << " B of JSON\n";
+
+    // Resume: a fresh process continues the chain; exec to first token.
+    Stats resume;
+    for (int i = 0; i < o.resume_runs; ++i) {
+      d2.client.clear_pool();
+      auto t0 = Clock::now();
+      s2.start(bin, upstream.port, sdir, false);
+      auto at = first_token(io, d2, tip);
+      if (!at) throw std::runtime_error("the resumed turn failed");
+      resume.ms.push_back(std::chrono::duration<double, std::milli>(*at - t0).count());
+      s2.stop();
+    }
+    f.resume_p50_ms = resume.pct(0.5);
+    f.resume_p99_ms = resume.pct(0.99);
+    std::cerr << label << ": resume p50 " << fixed(f.resume_p50_ms) << " ms\n";
+    std::filesystem::remove_all(sdir);
+  }
   std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(out_dir);
-  std::ofstream(out_dir + "/responses.md") << md.str();
-  std::ofstream(out_dir + "/responses.json") << json::serialize(report) << "\n";
-  std::cout << md.str();
+  return f;
+}
+
+double num(const json::value& v) { return v.is_double() ? v.as_double() : static_cast<double>(v.as_int64()); }
+
+// "after (before)" when a before-value exists.
+std::string cell(double after, const std::optional<double>& before, int prec = 3) {
+  std::string s = fixed(after, prec);
+  if (before) s += " (" + fixed(*before, prec) + ")";
+  return s;
+}
+
+json::object to_json(const Figures& f) {
+  return json::object{{"latency", f.latency}, {"throughput", f.throughput}, {"stored_bytes_per_turn", f.stored_per_turn},
+                      {"content_bytes_per_turn", f.content_per_turn}, {"resume_p50_ms", f.resume_p50_ms},
+                      {"resume_p99_ms", f.resume_p99_ms}, {"server_peak_rss_kb", f.peak_rss_kb}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"continuum-bench"};
+  std::string out_dir = "bench/results";
+  std::string bin, before_bin;
+  Options o;
+  cli.add_option("--out", out_dir, "results directory");
+  cli.add_option("--bin", bin, "continuum binary (default: next to this one)");
+  cli.add_option("--before", before_bin, "another continuum binary to measure first, in the same run, as the before-values");
+  cli.add_option("--samples", o.samples, "measured turns per history length");
+  cli.add_option("--seconds", o.duration_s, "duration of each throughput run");
+  cli.add_option("--histories", o.histories, "history lengths");
+  cli.add_option("--resume-runs", o.resume_runs, "restarts measured for resume");
+  CLI11_PARSE(cli, argc, argv);
+  if (bin.empty()) bin = (std::filesystem::path(argv[0]).parent_path() / "continuum").string();
+  o.chain_for_storage = o.histories.empty() ? 1000 : o.histories.back();
+  signal(SIGPIPE, SIG_IGN);
+  spdlog::set_level(spdlog::level::warn);
+
+  Upstream upstream;
+  upstream.start();
+  std::optional<Figures> before;
+  try {
+    if (!before_bin.empty()) before = run_suite(before_bin, "before", upstream, o);
+    Figures after = run_suite(bin, "after", upstream, o);
+    upstream.stop();
+
+    auto bv = [&](auto get) -> std::optional<double> { return before ? std::optional<double>(get(*before)) : std::nullopt; };
+    std::ostringstream md;
+    md << "# Responses benchmark\n\nCommand: `make bench` (continuum-bench";
+    if (before) md << " --before " << std::filesystem::path(before_bin).filename().string();
+    md << "). Zero-latency upstream in the bench process; the server is the real binary over loopback HTTP; "
+          "durable (store: true, synchronous=FULL). Machine: " << std::thread::hardware_concurrency() << " cores.";
+    if (before) md << " Each cell: this build (the `--before` build, measured in the same run).";
+    md << "\n\n## Runtime-added latency (concurrency 1)\n\n";
+    md << "| history (turns) | continuum p50 ms | baseline p50 ms | added p50 ms | added p99 ms |\n|---|---|---|---|---|\n";
+    for (size_t i = 0; i < after.latency.size(); ++i) {
+      const auto& a = after.latency[i].as_object();
+      auto b = [&](const char* k) { return bv([&](const Figures& f) { return num(f.latency[i].as_object().at(k)); }); };
+      md << "| " << a.at("history").as_int64() << " | " << cell(num(a.at("continuum_p50_ms")), b("continuum_p50_ms")) << " | "
+         << cell(num(a.at("baseline_p50_ms")), b("baseline_p50_ms")) << " | " << cell(num(a.at("added_p50_ms")), b("added_p50_ms"))
+         << " | " << cell(num(a.at("added_p99_ms")), b("added_p99_ms")) << " |\n";
+    }
+    md << "\n## Durable turns per second, and bytes written per turn\n\n"
+          "Concurrency 1: each turn commits alone. Concurrency 64: commits are grouped.\n\n"
+          "| concurrency | turns/s | p50 ms | p99 ms | disk bytes written/turn |\n|---|---|---|---|---|\n";
+    for (size_t i = 0; i < after.throughput.size(); ++i) {
+      const auto& a = after.throughput[i].as_object();
+      auto b = [&](const char* k) { return bv([&](const Figures& f) { return num(f.throughput[i].as_object().at(k)); }); };
+      md << "| " << a.at("concurrency").as_int64() << " | " << cell(num(a.at("turns_per_second")), b("turns_per_second"), 0) << " | "
+         << cell(num(a.at("p50_ms")), b("p50_ms")) << " | " << cell(num(a.at("p99_ms")), b("p99_ms")) << " | "
+         << cell(num(a.at("disk_write_bytes_per_turn")), b("disk_write_bytes_per_turn"), 0) << " |\n";
+    }
+    md << "\n## Storage and resume\n\n| figure | value |\n|---|---|\n";
+    md << "| bytes stored per turn (" << o.chain_for_storage << "-turn chain) | "
+       << cell(after.stored_per_turn, bv([](const Figures& f) { return f.stored_per_turn; }), 0) << " |\n";
+    md << "| the turn's JSON content (request + response body) | "
+       << cell(after.content_per_turn, bv([](const Figures& f) { return f.content_per_turn; }), 0) << " |\n";
+    md << "| stored / content | "
+       << cell(after.stored_per_turn / after.content_per_turn, bv([](const Figures& f) { return f.stored_per_turn / f.content_per_turn; }), 2) << " |\n";
+    md << "| resume: exec to first token, " << o.chain_for_storage << "-turn chain, p50 ms | "
+       << cell(after.resume_p50_ms, bv([](const Figures& f) { return f.resume_p50_ms; })) << " |\n";
+    md << "| resume p99 ms (" << o.resume_runs << " restarts) | "
+       << cell(after.resume_p99_ms, bv([](const Figures& f) { return f.resume_p99_ms; })) << " |\n";
+    md << "| server peak RSS MiB | " << cell(static_cast<double>(after.peak_rss_kb) / 1024, bv([](const Figures& f) { return static_cast<double>(f.peak_rss_kb) / 1024; }), 0) << " |\n";
+
+    json::object report{{"after", to_json(after)}};
+    if (before) report["before"] = to_json(*before);
+    std::filesystem::create_directories(out_dir);
+    std::ofstream(out_dir + "/responses.md") << md.str();
+    std::ofstream(out_dir + "/responses.json") << json::serialize(report) << "\n";
+    std::cout << md.str();
+  } catch (const std::exception& e) {
+    std::cerr << "continuum-bench: " << e.what() << "\n";
+    return 1;
+  }
   return 0;
 }

@@ -1,8 +1,6 @@
 #include "base/ids.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <sodium.h>
 
 #include <chrono>
 #include <cstdint>
@@ -12,6 +10,18 @@ namespace cn {
 
 namespace {
 constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+// libsodium (CSPRNG, SHA-256, constant-time compare): unlike OpenSSL 3, it costs nothing to
+// initialize, which keeps a cold start short. sodium_init() is thread-safe and idempotent.
+void sodium() {
+  static const bool ok = sodium_init() >= 0;
+  if (!ok) throw std::runtime_error("libsodium failed to initialize");
+}
+
+void random_bytes(unsigned char* buf, size_t n) {
+  sodium();
+  randombytes_buf(buf, n);
+}
 }
 
 std::string random_token(size_t n) {
@@ -19,7 +29,7 @@ std::string random_token(size_t n) {
   unsigned char buf[64];
   size_t i = 0;
   while (i < n) {
-    if (RAND_bytes(buf, sizeof buf) != 1) throw std::runtime_error("RAND_bytes failed");
+    random_bytes(buf, sizeof buf);
     for (unsigned char b : buf) {
       if (b >= 248) continue;  // 248 = 62 * 4: rejection keeps the distribution uniform
       out[i++] = kAlphabet[b % 62];
@@ -62,9 +72,10 @@ bool valid_id_syntax(std::string_view id) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  sodium();
+  unsigned char md[crypto_hash_sha256_BYTES];
+  unsigned len = crypto_hash_sha256_BYTES;
+  crypto_hash_sha256(md, reinterpret_cast<const unsigned char*>(data.data()), data.size());
   static const char* hex = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);
@@ -77,7 +88,8 @@ std::string sha256_hex(std::string_view data) {
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  sodium();
+  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace cn

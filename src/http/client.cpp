@@ -127,12 +127,25 @@ struct Client::Impl {
   std::mutex mu;
   std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;  // guarded by mu
   static constexpr size_t kMaxIdlePerHost = 128;
-  net::ssl::context tls_ctx{net::ssl::context::tls_client};
+  // Made on first use (an OpenSSL context costs tens of milliseconds, most of a cold start),
+  // except when a CA file is configured: that one is loaded, and checked, at start-up.
+  std::once_flag tls_once;
+  std::unique_ptr<net::ssl::context> tls_ctx;
+  std::string ca_file;
 
-  explicit Impl(const ClientOptions& o) {
-    tls_ctx.set_default_verify_paths();
-    if (!o.ca_file.empty()) tls_ctx.load_verify_file(o.ca_file);
-    tls_ctx.set_verify_mode(net::ssl::verify_peer);
+  explicit Impl(const ClientOptions& o) : ca_file(o.ca_file) {
+    if (!ca_file.empty()) tls();
+  }
+
+  net::ssl::context& tls() {
+    std::call_once(tls_once, [this] {
+      auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+      ctx->set_default_verify_paths();
+      if (!ca_file.empty()) ctx->load_verify_file(ca_file);
+      ctx->set_verify_mode(net::ssl::verify_peer);
+      tls_ctx = std::move(ctx);
+    });
+    return *tls_ctx;
   }
 
   std::unique_ptr<Conn> take(const std::string& key) {
@@ -198,7 +211,7 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
       auto [rec, results] = co_await resolver.async_resolve(host, port, tuple_awaitable);
       if (rec) co_return Status(Code::unavailable, "cannot resolve " + host + ": " + rec.message());
       if (tls) {
-        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, impl_->tls_ctx);
+        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, impl_->tls());
         if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str()))
           co_return Status(Code::unavailable, "cannot set TLS server name for " + host);
         conn->tls->set_verify_callback(net::ssl::host_name_verification(host));

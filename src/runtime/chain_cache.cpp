@@ -28,47 +28,59 @@ NodePtr Runtime::Impl::cached_node(const std::string& project, const std::string
 // The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
 awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, const std::string& id) {
   if (auto n = cached_node(project, id)) co_return n;
-  using Chain = std::vector<ResponseRow>;  // child first, with items
-  std::function<Result<Chain>(store::Database&)> store_fn0 = [this, project, id](store::Database& db) -> Result<Chain> {
-    Chain chain;
+  // Built on the reader thread, child first; the parent links are set here, where the chain is
+  // known whole (nodes are immutable once published).
+  struct Loaded {
+    std::vector<std::shared_ptr<ChainNode>> chain;
+    std::optional<std::string> root_parent;  // the parent of the oldest loaded node, if cached
+  };
+  std::function<Result<Loaded>(store::Database&)> store_fn0 = [this, project, id](store::Database& db) -> Result<Loaded> {
+    Loaded out;
     std::string cur = id;
+    // One read transaction for the whole walk: one snapshot, and one lock instead of one per
+    // ancestor.
+    (void)db.exec("BEGIN");
+    struct End {
+      store::Database& db;
+      ~End() { (void)db.exec("COMMIT"); }
+    } end{db};
     for (;;) {
       auto row = repo::get_response(db, project, cur, true);
       if (!row.ok()) {
-        if (chain.empty()) return row.status();
+        if (out.chain.empty()) return row.status();
         break;  // an expired ancestor: the chain starts here
       }
       // A deleted response is gone for its own id, but stays as its children's context.
-      if (chain.empty() && row->deleted) return not_found_response(cur);
-      row->body.clear();
-      row->events.clear();
-      std::optional<std::string> parent = row->parent_id;
-      chain.push_back(std::move(*row));
-      if (!parent) break;
+      if (out.chain.empty() && row->deleted) return not_found_response(cur);
+      auto n = std::make_shared<ChainNode>();
+      n->id = std::move(row->id);
+      n->created_at = row->created_at;
+      n->inputs = std::move(row->inputs);
+      n->outputs = std::move(row->outputs);
+      for (const auto& i : n->inputs) n->tokens += i->token_estimate();
+      for (const auto& i : n->outputs) n->tokens += i->token_estimate();
+      out.chain.push_back(std::move(n));
+      if (!row->parent_id) break;
+      cur = std::move(*row->parent_id);
       {
         std::lock_guard lk(mu);
-        if (nodes.count(key_of(project, *parent))) break;
+        if (nodes.count(key_of(project, cur))) {
+          out.root_parent = cur;
+          break;
+        }
       }
-      cur = *parent;
     }
-    return chain;
+    return out;
   };
-  auto loaded = co_await read_async<Result<Chain>>(store, std::move(store_fn0));
+  auto loaded = co_await read_async<Result<Loaded>>(store, std::move(store_fn0));
   if (!loaded.ok()) co_return loaded.status();
-  auto& chain = *loaded;
+  auto& chain = loaded->chain;
   NodePtr parent;
-  if (!chain.empty() && chain.back().parent_id) parent = cached_node(project, *chain.back().parent_id);
+  if (loaded->root_parent) parent = cached_node(project, *loaded->root_parent);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    auto n = std::make_shared<ChainNode>();
-    n->id = it->id;
-    n->parent = parent;
-    n->created_at = it->created_at;
-    n->inputs = std::move(it->inputs);
-    n->outputs = std::move(it->outputs);
-    for (const auto& i : n->inputs) n->tokens += i->token_estimate();
-    for (const auto& i : n->outputs) n->tokens += i->token_estimate();
-    parent = n;
-    cache_node(project, n);
+    (*it)->parent = parent;
+    parent = *it;
+    cache_node(project, parent);
   }
   co_return parent;
 }

@@ -85,7 +85,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
 
 Database::~Database() {
   cache_.clear();  // statements must be finalized before the connection closes
-  sqlite3_close(db_);
+  if (int rc = sqlite3_close(db_); rc != SQLITE_OK) spdlog::warn("closing the database: {}", sqlite3_errstr(rc));
 }
 
 Status Database::exec(std::string_view sql) {

@@ -109,18 +109,21 @@ void Executor::reader_loop(std::unique_ptr<Database> db) {
 
 void Executor::stop() {
   if (stopped_.exchange(true)) return;
-  {
-    std::lock_guard lk(wmu_);
-    stopping_ = true;
-  }
+  // Readers first: the writer's connection must be the last to close, so that SQLite
+  // checkpoints the WAL into the database file and removes it (it cannot while a reader's
+  // connection is open), and the next start has no WAL to replay.
   {
     std::lock_guard lk(rmu_);
     rstopping_ = true;
   }
-  wcv_.notify_all();
   rcv_.notify_all();
-  if (writer_.joinable()) writer_.join();
   for (auto& t : readers_) t.join();
+  {
+    std::lock_guard lk(wmu_);
+    stopping_ = true;
+  }
+  wcv_.notify_all();
+  if (writer_.joinable()) writer_.join();
 }
 
 }  // namespace cn::store

@@ -1,7 +1,8 @@
 // Durability: what the API acknowledged survives kill -9; graceful shutdown on SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, sleep } from './harness.mjs';
+import fs from 'node:fs';
+import { Server, sleep, withServer } from './harness.mjs';
 import { startFakeUpstream } from './fake-upstream.mjs';
 
 test('acknowledged responses and conversations survive kill -9', async () => {
@@ -83,4 +84,18 @@ test('SIGTERM lets an in-flight turn finish and exits cleanly', async () => {
     await upstream.close();
     server.cleanup();
   }
+});
+
+test('a clean stop checkpoints the log into the database file', async () => {
+  await withServer({}, async ({ client, server }) => {
+    const r = await client.responses.create({ model: 'm', input: 'kept after a clean stop' });
+    await server.stop();
+    const files = fs.readdirSync(server.dataDir);
+    assert.ok(files.includes('continuum.db'));
+    assert.ok(!files.includes('continuum.db-wal'), `left behind: ${files.join(', ')}`);
+    await server.start();
+    const back = await client.responses.retrieve(r.id);
+    assert.equal(back.status, 'completed');
+    assert.equal(back.output_text, r.output_text);
+  });
 });
