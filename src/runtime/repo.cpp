@@ -1,6 +1,8 @@
 // SQL for the runtime's tables (see repo.hpp). A turn is one row of `turns` whose `data` blob
-// holds its Response body and items (turn_codec.hpp): a turn's commit dirties one B-tree leaf,
-// on the right edge because ids are time-ordered.
+// holds its Response body and items (turn_codec.hpp, ~0.4 KB for a short turn): a turn's
+// commit dirties one B-tree leaf, on the right edge because ids are time-ordered. (Measured
+// against a rowid table with a unique (project_id, id) index: that costs a second page per turn
+// and more bytes written, alone and grouped.)
 #include "runtime/repo.hpp"
 
 #include "base/ids.hpp"

@@ -1,7 +1,7 @@
 // The stored form of a turn: its Response body and its items in one compact blob.
 //
 // A turn is one row (runtime/repo.cpp); its `data` column holds
-//   [codec byte]['z': zstd frame | 'r': raw] of
+//   [codec byte]['d': zstd frame primed with dictionary 1 | 'z': zstd frame | 'r': raw] of
 //   [u32 body length][body][u32 item count]([u32 length][item wire JSON])*
 // (lengths little-endian). One blob per turn keeps a turn's write to one B-tree leaf; zstd keeps
 // the row small enough to stay inline in that leaf (no overflow page). Raw is written when

@@ -1,5 +1,6 @@
 // The stored form of a turn: round trips (raw and compressed), and corrupt blobs are errors.
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include "runtime/turn_codec.hpp"
 #include "wire/items.hpp"
@@ -15,7 +16,7 @@ TEST(TurnCodec, RoundTripsBodyAndItemsInOrder) {
   std::string body = R"({"id":"resp_1","object":"response","output":[]})";
   std::vector<ItemPtr> in{message("msg_a", "hello")}, out{message("msg_b", std::string(2000, 'x')), message("msg_c", "")};
   std::string blob = encode_turn(body, in, out);
-  EXPECT_EQ(blob[0], 'z');  // large enough to compress
+  EXPECT_EQ(blob[0], 'd');  // large enough to compress, primed with the dictionary
   EXPECT_LT(blob.size(), 1000u);
   auto d = decode_turn(blob);
   ASSERT_TRUE(d.ok()) << d.status().message();
@@ -36,6 +37,25 @@ TEST(TurnCodec, SmallTurnsAreStoredRaw) {
   auto d = decode_turn(blob);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->body, "{}");
+}
+
+TEST(TurnCodec, DecodesPlainZstdFrames) {
+  // Turns written before the dictionary: 'z' + a plain zstd frame of the same layout.
+  std::string plain;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) plain.push_back(static_cast<char>(v >> (8 * i))); };
+  std::string body(300, 'b');
+  u32(static_cast<uint32_t>(body.size()));
+  plain += body;
+  u32(1);
+  u32(2);
+  plain += "{}";
+  std::string frame(ZSTD_compressBound(plain.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), plain.data(), plain.size(), 1));
+  auto d = decode_turn("z" + frame);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->body, body);
+  ASSERT_EQ(d->item_wires.size(), 1u);
+  EXPECT_EQ(d->item_wires[0], "{}");
 }
 
 TEST(TurnCodec, CorruptBlobsAreErrors) {
