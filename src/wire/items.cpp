@@ -78,7 +78,9 @@ Status parse_content(const json::value& c, const std::string& role, const std::s
   return {};
 }
 
-Result<Item> parse_one(const json::value& v, const std::string& path) {
+// Validates one item; `finalize` builds its wire and chat forms (item_from_wire has the wire
+// already and builds only the chat form).
+Result<Item> parse_one(const json::value& v, const std::string& path, bool finalize = true) {
   if (!v.is_object())
     return bad(path, "Invalid type for '" + path + "': expected an object, but got " +
                          type_name(v) + " instead.");
@@ -188,7 +190,7 @@ Result<Item> parse_one(const json::value& v, const std::string& path) {
     if (s == "in_progress" || s == "completed" || s == "incomplete") item.status = s;
   }
   if (item.id.empty()) item.id = new_id(id_prefix(item.type));
-  finalize_wire(item);
+  if (finalize) finalize_wire(item);
   return item;
 }
 
@@ -350,10 +352,12 @@ void finalize_wire(Item& item) {
 Result<Item> item_from_wire(std::string_view wire) {
   auto v = parse(wire);
   if (!v.ok() || !v->is_object()) return Status(Code::internal, "stored item is not JSON");
-  auto r = parse_one(*v, "item");
+  auto r = parse_one(*v, "item", false);
   if (!r.ok()) return Status(Code::internal, "stored item is invalid: " + r.status().message());
-  // parse_one rebuilt the wire; the stored one is canonical already, keep it byte-identical.
+  // The stored wire is canonical already (finalize_wire made it): keep it byte-identical, and
+  // derive the chat form from the object just parsed instead of rebuilding both.
   r->wire = std::string(wire);
+  r->chat = chat_form(*r, v->as_object());
   return r;
 }
 
