@@ -50,7 +50,7 @@ void OutputSink::text_delta(std::string_view t) {
 void OutputSink::tool_call_begin(int index, std::string call_id, std::string name) {
   std::lock_guard lk(run_.mu_);
   close_text_items();
-  const tools::Tool* server = tools_ ? tools_->find(name) : nullptr;
+  std::shared_ptr<tools::Tool> server = tools_ ? tools_->find(name) : nullptr;
   OutItem o{server ? server->item_type() : ItemType::function_call, new_id(server ? "mc" : "fc")};
   o.call_id = std::move(call_id);
   o.name = std::move(name);

@@ -10,21 +10,41 @@ namespace cn::runtime {
 
 namespace {
 
-constexpr int kMaxSteps = 8;                             // model calls per turn
-constexpr std::chrono::seconds kToolTimeout{60};         // per server-side tool call
+constexpr int kMaxSteps = 8;  // model calls per turn
 
 // The item a completed server-side call adds to the next step's context.
 ItemPtr server_call_item(const OutItem& o) {
   return std::make_shared<const Item>(wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output));
 }
 
-// Runs one server-side call within its deadline; a late or failed call is an error the model
-// sees, never a failed run.
-awaitable<tools::Outcome> call_tool(tools::Tool& tool, const tools::CallContext& ctx, std::string args) {
-  auto out = co_await tool.execute(ctx, std::move(args));
-  if (std::chrono::steady_clock::now() > ctx.deadline)
-    co_return tools::error_outcome("the tool '" + tool.name() + "' did not answer within its deadline");
-  co_return out;
+// A call in flight: where its answer lands, and the timer the loop waits on.
+struct PendingCall {
+  explicit PendingCall(const net::any_io_executor& ex) : timer(ex) {}
+  std::optional<tools::Outcome> out;
+  net::steady_timer timer;
+};
+
+// Runs the tool and wakes the loop; keeps the tool, its context and its arguments alive until
+// the tool returns, even after the loop stopped waiting.
+awaitable<void> run_call(std::shared_ptr<tools::Tool> tool, std::shared_ptr<const tools::CallContext> ctx,
+                         std::string args, std::shared_ptr<PendingCall> call) {
+  auto out = co_await tool->execute(*ctx, std::move(args));
+  call->out = std::move(out);
+  call->timer.cancel();
+}
+
+// Runs one server-side call, waiting no longer than its deadline; a late or failed call is an
+// error the model sees, never a failed run. Runs on the run's strand, as does the call.
+awaitable<tools::Outcome> call_tool(std::shared_ptr<tools::Tool> tool, tools::CallContext ctx, std::string args) {
+  auto ex = co_await net::this_coro::executor;
+  auto call = std::make_shared<PendingCall>(ex);
+  call->timer.expires_at(ctx.deadline);
+  auto shared_ctx = std::make_shared<const tools::CallContext>(std::move(ctx));
+  auto work = run_call(tool, shared_ctx, std::move(args), call);
+  net::co_spawn(ex, std::move(work), net::detached);
+  if (!call->out) co_await call->timer.async_wait(net::as_tuple(net::use_awaitable));
+  if (!call->out) co_return tools::error_outcome("the tool '" + tool->name() + "' did not answer within its deadline");
+  co_return std::move(*call->out);
 }
 
 // The outcome of a run from its model result and why (if at all) it was cancelled.
@@ -128,11 +148,11 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
           std::lock_guard lk(run->mu_);
           call = run->st_->output[static_cast<size_t>(idx)];
         }
-        tools::Tool* tool = t->tools.find(call.name);
-        call_ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + kToolTimeout);
+        std::shared_ptr<tools::Tool> tool = t->tools.find(call.name);
+        call_ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + opts.tool_timeout);
         // Awaited in a statement of its own (GCC 12 mishandles co_await inside a conditional).
         tools::Outcome out;
-        if (tool) out = co_await call_tool(*tool, call_ctx, call.text);
+        if (tool) out = co_await call_tool(tool, call_ctx, call.text);
         else out = tools::error_outcome("unknown tool " + call.name);
         sink.complete_server_call(idx, std::move(out.output));
       }

@@ -128,6 +128,7 @@ struct RuntimeOptions {
   size_t chain_cache_nodes = 200'000;      // hot chain nodes kept in memory
   size_t recent_runs = 1024;               // finished runs kept for stream replay
   std::chrono::milliseconds run_deadline{600'000};
+  std::chrono::milliseconds tool_timeout{60'000};  // per server-side tool call
   int64_t retention_seconds = 0;           // 0: keep forever
   // Where server-side tools come from (tools/tool.hpp); a request naming a type no source
   // provides is a 400.

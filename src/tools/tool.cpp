@@ -14,9 +14,9 @@ Status ToolSet::add(std::shared_ptr<Tool> tool) {
   return {};
 }
 
-Tool* ToolSet::find(std::string_view name) const {
+std::shared_ptr<Tool> ToolSet::find(std::string_view name) const {
   auto it = tools_.find(name);
-  return it == tools_.end() ? nullptr : it->second.get();
+  return it == tools_.end() ? nullptr : it->second;
 }
 
 std::string ToolSet::with_definitions(const std::string& client_tools_json) const {

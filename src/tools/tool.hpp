@@ -39,7 +39,8 @@ struct CallContext {
   // Fires when the run is cancelled (client, interrupt, deadline, shutdown). A tool that waits on
   // something slow should give up when it fires.
   std::shared_ptr<http::CancelToken> cancel;
-  // The call must return by then; the run's loop records a timeout error for a late answer.
+  // The call should return by then. The run's loop does not wait longer: past it, the model is
+  // told the call timed out, and a late answer is dropped (the call may still finish).
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -64,7 +65,9 @@ class Tool {
   virtual bool idempotent() const = 0;
   // The output item type a call is recorded as in the response (e.g. memory_call).
   virtual ItemType item_type() const = 0;
-  // Runs one call with the model's argument text (unvalidated JSON: the tool checks it).
+  // Runs one call with the model's argument text (unvalidated JSON: the tool checks it). `ctx`
+  // is valid until the returned awaitable completes; the tool object is kept alive by the loop
+  // for as long (even past the deadline).
   virtual awaitable<Outcome> execute(const CallContext& ctx, std::string arguments) = 0;
 };
 
@@ -73,7 +76,7 @@ class ToolSet {
  public:
   // Adds a tool; a second tool with the same name is refused (invalid_argument).
   Status add(std::shared_ptr<Tool> tool);
-  Tool* find(std::string_view name) const;
+  std::shared_ptr<Tool> find(std::string_view name) const;
   bool empty() const { return tools_.empty(); }
   // `client_tools_json` (a JSON array, or "") with every tool's definition appended.
   std::string with_definitions(const std::string& client_tools_json) const;
