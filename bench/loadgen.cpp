@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,19 @@ struct ServerProc {
     return -1;
   }
   long peak_rss_kb() const { return proc_value("status", "VmHWM:"); }
+  // CPU time (user + system) the server has used, in milliseconds.
+  double cpu_ms() const {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream in(stat.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i)
+      if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+    return ticks * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
   long write_bytes() const { return proc_value("io", "write_bytes:"); }
 };
 
@@ -205,6 +219,14 @@ net::awaitable<bool> baseline_turn(http::Client& client, const std::string& url,
   std::function<bool(std::string_view)> on_data = [&](std::string_view d) { text.append(d); return true; };
   auto res = co_await client.call(std::move(r), std::move(on_data));
   co_return res.ok() && res->status == 200 && text.find("[DONE]") != std::string::npos;
+}
+
+// CPU time (user + system) this process (client and upstream) has used, in milliseconds.
+double self_cpu_ms() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1000 + static_cast<double>(t.tv_usec) / 1000; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
 }
 
 std::string fixed(double v, int prec = 3) {
@@ -327,6 +349,7 @@ Figures run_suite(const std::string& bin, const std::string& label, Upstream& up
     std::mutex mu;
     auto until = Clock::now() + std::chrono::seconds(o.duration_s);
     long w0 = server.write_bytes();
+    double server_cpu0 = server.cpu_ms(), self_cpu0 = self_cpu_ms();
     auto t0 = Clock::now();
     for (int w = 0; w < conc; ++w) {
       net::co_spawn(io, [&, w]() -> net::awaitable<void> {
@@ -349,8 +372,11 @@ Figures run_suite(const std::string& bin, const std::string& label, Upstream& up
     long w1 = server.write_bytes();
     double tps = static_cast<double>(done.load()) / secs;
     double per_turn = done ? static_cast<double>(w1 - w0) / static_cast<double>(done.load()) : 0;
+    double n = std::max<double>(1, static_cast<double>(done.load()));
+    double server_cpu = (server.cpu_ms() - server_cpu0) * 1000 / n, self_cpu = (self_cpu_ms() - self_cpu0) * 1000 / n;
     f.throughput.push_back(json::object{{"concurrency", conc}, {"turns_per_second", tps}, {"p50_ms", st.pct(0.5)},
-                                        {"p99_ms", st.pct(0.99)}, {"disk_write_bytes_per_turn", per_turn}});
+                                        {"p99_ms", st.pct(0.99)}, {"disk_write_bytes_per_turn", per_turn},
+                                        {"server_cpu_us_per_turn", server_cpu}, {"bench_cpu_us_per_turn", self_cpu}});
     std::cerr << label << ": concurrency " << conc << ": " << fixed(tps, 0) << " turns/s, " << fixed(per_turn, 0) << " B/turn\n";
   }
   f.peak_rss_kb = server.peak_rss_kb();
@@ -472,13 +498,18 @@ int main(int argc, char** argv) {
     }
     md << "\n## Durable turns per second, and bytes written per turn\n\n"
           "Concurrency 1: each turn commits alone. Concurrency 64: commits are grouped.\n\n"
-          "| concurrency | turns/s | p50 ms | p99 ms | disk bytes written/turn |\n|---|---|---|---|---|\n";
+          "Server and bench CPU: microseconds of CPU (user + system) per turn in the server process, and "
+          "in the bench process (its client and the zero-latency upstream); the machine has "
+       << std::thread::hardware_concurrency() << " cores for both.\n\n"
+          "| concurrency | turns/s | p50 ms | p99 ms | disk bytes written/turn | server CPU µs/turn | bench CPU µs/turn |\n|---|---|---|---|---|---|---|\n";
     for (size_t i = 0; i < after.throughput.size(); ++i) {
       const auto& a = after.throughput[i].as_object();
       auto b = [&](const char* k) { return bv([&](const Figures& f) { return num(f.throughput[i].as_object().at(k)); }); };
       md << "| " << a.at("concurrency").as_int64() << " | " << cell(num(a.at("turns_per_second")), b("turns_per_second"), 0) << " | "
          << cell(num(a.at("p50_ms")), b("p50_ms")) << " | " << cell(num(a.at("p99_ms")), b("p99_ms")) << " | "
-         << cell(num(a.at("disk_write_bytes_per_turn")), b("disk_write_bytes_per_turn"), 0) << " |\n";
+         << cell(num(a.at("disk_write_bytes_per_turn")), b("disk_write_bytes_per_turn"), 0) << " | "
+         << cell(num(a.at("server_cpu_us_per_turn")), b("server_cpu_us_per_turn"), 0) << " | "
+         << cell(num(a.at("bench_cpu_us_per_turn")), b("bench_cpu_us_per_turn"), 0) << " |\n";
     }
     md << "\n## Storage and resume\n\n| figure | value |\n|---|---|\n";
     md << "| bytes stored per turn (" << o.chain_for_storage << "-turn chain) | "

@@ -57,8 +57,6 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, 
       n->created_at = row->created_at;
       n->inputs = std::move(row->inputs);
       n->outputs = std::move(row->outputs);
-      for (const auto& i : n->inputs) n->tokens += i->token_estimate();
-      for (const auto& i : n->outputs) n->tokens += i->token_estimate();
       out.chain.push_back(std::move(n));
       if (!row->parent_id) break;
       cur = std::move(*row->parent_id);
@@ -79,10 +77,18 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, 
   if (loaded->root_parent) parent = cached_node(project, *loaded->root_parent);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     (*it)->parent = parent;
+    count_tokens(**it);
     parent = *it;
     cache_node(project, parent);
   }
   co_return parent;
+}
+
+void count_tokens(ChainNode& n) {
+  n.tokens = 0;
+  for (const auto& i : n.inputs) n.tokens += i->token_estimate();
+  for (const auto& i : n.outputs) n.tokens += i->token_estimate();
+  n.path_tokens = n.tokens + (n.parent ? n.parent->path_tokens : 0);
 }
 
 std::vector<ItemPtr> Runtime::Impl::path_items(const NodePtr& tip) {

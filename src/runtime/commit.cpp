@@ -125,6 +125,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
       node->inputs = t->inputs;
       node->outputs = outputs;
       node->created_at = fin.created_at;
+      count_tokens(*node);
       cache_node(p.project_id, node);
       if (append) {
         std::lock_guard lk(conv->mu);

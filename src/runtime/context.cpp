@@ -51,14 +51,20 @@ boost::asio::awaitable<Result<Context>> assemble_context(ContextInput in, memory
     }
     out.memories_used = std::move(used);
   }
-  ctx.insert(ctx.end(), in.history.begin(), in.history.end());
+  int64_t total = in.instructions ? static_cast<int64_t>(in.instructions->size() / 4) + 4 : 0;
+  for (const auto& i : ctx) total += i->token_estimate();  // the memory block, if any
+  if (in.history_tokens) {
+    total += *in.history_tokens;
+  } else {
+    for (const auto& i : in.history) total += i->token_estimate();
+  }
+  ctx.insert(ctx.end(), std::make_move_iterator(in.history.begin()), std::make_move_iterator(in.history.end()));
   size_t history_end = ctx.size();
   ctx.insert(ctx.end(), in.inputs.begin(), in.inputs.end());
+  for (const auto& i : in.inputs) total += i->token_estimate();
 
   int64_t window = in.context_window;
   int64_t budget = window - in.max_output_tokens.value_or(0);
-  int64_t total = in.instructions ? static_cast<int64_t>(in.instructions->size() / 4) + 4 : 0;
-  for (const auto& i : ctx) total += i->token_estimate();
   if (total > budget) {
     if (!in.truncation_auto) {
       co_return Status(Code::invalid_argument,
@@ -78,6 +84,7 @@ boost::asio::awaitable<Result<Context>> assemble_context(ContextInput in, memory
     ctx.erase(ctx.begin(), ctx.begin() + static_cast<long>(drop));
   }
   out.items = std::move(ctx);
+  out.tokens = total;
   co_return out;
 }
 

@@ -30,7 +30,10 @@ namespace cn::runtime {
 struct ContextInput {
   std::string project_id;
   std::optional<std::string> instructions;
-  std::vector<ItemPtr> history;  // oldest first
+  std::vector<ItemPtr> history;  // oldest first (moved into the context)
+  // The token estimate of `history` when the caller knows it (a chain node's path total);
+  // otherwise it is summed here.
+  std::optional<int64_t> history_tokens;
   std::vector<ItemPtr> inputs;   // this turn's new items
   int64_t context_window = 0;    // tokens
   std::optional<int64_t> max_output_tokens;
@@ -43,6 +46,7 @@ struct Context {
   std::vector<ItemPtr> items;
   // The records placed into the context; unset when memory was not consulted.
   std::optional<std::vector<std::string>> memories_used;
+  int64_t tokens = 0;  // estimate of `items` (instructions included)
 };
 
 // `memory` may be null (no long-term memory on this server). A failed memory lookup is logged

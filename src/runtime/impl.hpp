@@ -46,8 +46,12 @@ struct ChainNode {
   std::shared_ptr<const ChainNode> parent;
   std::vector<ItemPtr> inputs, outputs;
   int64_t created_at = 0;
-  int64_t tokens = 0;  // this node's items only
+  int64_t tokens = 0;       // this node's items only
+  int64_t path_tokens = 0;  // this node's and every ancestor's (the context it continues)
 };
+
+// Sets n's token counts from its items and its parent (which must be set).
+void count_tokens(ChainNode& n);
 using NodePtr = std::shared_ptr<const ChainNode>;
 
 // A conversation's hot state. Items are kept in seq order.
@@ -84,6 +88,7 @@ struct Turn {
   ConvPtr conv;                        // the conversation it appends to
   std::vector<ItemPtr> context;        // what the model sees (assembled)
   std::optional<std::vector<std::string>> memories_used;
+  int64_t context_tokens = 0;          // estimate of `context`
   tools::ToolSet tools;                // server-side tools the model may call
 };
 

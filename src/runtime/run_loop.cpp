@@ -109,8 +109,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   mr.top_p = p.top_p;
   mr.text_format_json = p.text_format_json;
   mr.user = p.user;
-  int64_t input_estimate = 0;
-  for (const auto& i : mr.context) input_estimate += i->token_estimate();
+  int64_t input_estimate = t->context_tokens;
 
   OutputSink sink(*run, t->tools.empty() ? nullptr : &t->tools);
   Result<model::ModelResult> res = Status(Code::internal, "no provider");

@@ -71,6 +71,7 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
     }
     t.parent = *n;
     in.history = path_items(t.parent);
+    in.history_tokens = t.parent->path_tokens;
   } else if (p.conversation_id) {
     auto c = co_await load_conv(p.project_id, *p.conversation_id);
     if (!c.ok()) {
@@ -89,6 +90,7 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   if (!ctx.ok()) co_return ctx.status();
   t.context = std::move(ctx->items);
   t.memories_used = std::move(ctx->memories_used);
+  t.context_tokens = ctx->tokens;
   co_return Status();
 }
 
