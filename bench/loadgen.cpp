@@ -13,8 +13,9 @@
 //   - resume: a fresh process continuing the 1000-turn chain, from exec to the first streamed
 //     token (p50 over several restarts);
 //   - the server's peak resident memory.
-// With --before BIN, the same suite runs first against another build (the previous storage
-// format, say) in the same run, and the report puts each figure next to its before-value.
+// With --before BIN, another build (the previous storage format, say) is measured in the same
+// run, interleaved with this one (latency sample by sample, throughput in alternating windows),
+// and the report puts each figure next to its before-value.
 // Results go to bench/results/responses.{md,json}.
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -299,142 +301,183 @@ std::optional<Clock::time_point> first_token(net::io_context& io, Driver& drv, c
   return at;
 }
 
-Figures run_suite(const std::string& bin, const std::string& label, Upstream& upstream, const Options& o) {
-  Figures f;
+// One build under test: its server process, its client, and what was measured of it.
+struct Suite {
+  std::string bin, label, dir;
   ServerProc server;
-  std::string dir = (std::filesystem::temp_directory_path() / ("continuum-bench-" + std::to_string(getpid()) + "-" + label)).string();
-  server.start(bin, upstream.port, dir);
-  net::io_context io(1);
   Driver drv;
-  drv.base = "http://127.0.0.1:" + std::to_string(server.port);
-  std::string upstream_url = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/chat/completions";
-  if (!wait_ready(io, drv)) throw std::runtime_error(label + ": server did not start");
+  Figures f;
+  std::vector<std::string> worker_tips;  // throughput chains, kept across windows
+  struct Window {
+    uint64_t done = 0;
+    double secs = 0, server_cpu_ms = 0, self_cpu_ms = 0;
+    long bytes = 0;
+    Stats lat;
+  };
+  std::map<int, Window> windows;  // by concurrency
+};
 
-  std::string chain_tip;  // the 1000-turn chain, kept for the resume measurement
+std::string chain_input(int i) {
+  return "turn " + std::to_string(i) + ": please remember the number " + std::to_string(i * 7919) + ".";
+}
+
+// One throughput window of `secs` seconds at `conc` workers, each continuing its own chain.
+void throughput_window(net::io_context& io, Suite& s, int conc, double secs) {
+  auto& w = s.windows[conc];
+  if (s.worker_tips.size() < static_cast<size_t>(conc)) s.worker_tips.resize(static_cast<size_t>(conc));
+  std::atomic<uint64_t> done{0};
+  std::mutex mu;
+  auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+  long w0 = s.server.write_bytes();
+  double server_cpu0 = s.server.cpu_ms(), self_cpu0 = self_cpu_ms();
+  auto t0 = Clock::now();
+  for (int k = 0; k < conc; ++k) {
+    net::co_spawn(io, [&, k]() -> net::awaitable<void> {
+      auto& tip = s.worker_tips[static_cast<size_t>(k)];
+      int i = 0;
+      while (Clock::now() < until) {
+        auto a = Clock::now();
+        auto next = co_await s.drv.turn("worker " + std::to_string(k) + " turn " + std::to_string(i++), tip);
+        if (next.empty()) co_return;
+        tip = next;
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+        ++done;
+        std::lock_guard lk(mu);
+        w.lat.ms.push_back(ms);
+      }
+    }, net::detached);
+  }
+  io.restart();
+  io.run();
+  w.secs += std::chrono::duration<double>(Clock::now() - t0).count();
+  w.done += done.load();
+  w.bytes += s.server.write_bytes() - w0;
+  w.server_cpu_ms += s.server.cpu_ms() - server_cpu0;
+  w.self_cpu_ms += self_cpu_ms() - self_cpu0;
+}
+
+// Bytes stored per turn and resume, on a fresh data directory of its own.
+void storage_and_resume(net::io_context& io, Suite& s, Upstream& upstream, const Options& o) {
+  std::string sdir = s.dir + "-storage";
+  ServerProc s2;
+  s2.start(s.bin, upstream.port, sdir);
+  Driver d2;
+  d2.base = "http://127.0.0.1:" + std::to_string(s2.port);
+  if (!wait_ready(io, d2)) throw std::runtime_error(s.label + ": server did not start");
+  s2.stop();
+  long empty = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
+  s2.start(s.bin, upstream.port, sdir, false);
+  if (!wait_ready(io, d2)) throw std::runtime_error(s.label + ": server did not restart");
+  std::string tip;
+  double content = 0;
+  for (int i = 0; i < o.chain_for_storage; ++i) {
+    json::object b{{"model", "bench-model"}, {"input", chain_input(i)}};
+    if (!tip.empty()) b["previous_response_id"] = tip;
+    http::ClientRequest r;
+    r.url = d2.base + "/v1/responses";
+    r.headers = {{"authorization", "Bearer " + kKey}, {"content-type", "application/json"}};
+    r.body = json::serialize(b);
+    content += static_cast<double>(r.body.size());
+    auto res = run_sync(io, [&]() -> net::awaitable<std::optional<Result<http::ClientResponse>>> { co_return co_await d2.client.call(r); });
+    if (!res->ok() || (*res)->status != 200) throw std::runtime_error("a storage turn failed");
+    content += static_cast<double>((*res)->body.size());
+    tip = std::string(json::parse((*res)->body).at("id").as_string());
+  }
+  s2.stop();
+  long full = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
+  s.f.stored_per_turn = static_cast<double>(full - empty) / o.chain_for_storage;
+  s.f.content_per_turn = content / o.chain_for_storage;
+  std::cerr << s.label << ": stored " << fixed(s.f.stored_per_turn, 0) << " B/turn for " << fixed(s.f.content_per_turn, 0) << " B of JSON\n";
+
+  // Resume: a fresh process continues the chain; exec to first token.
+  Stats resume;
+  for (int i = 0; i < o.resume_runs; ++i) {
+    d2.client.clear_pool();
+    auto t0 = Clock::now();
+    s2.start(s.bin, upstream.port, sdir, false);
+    auto at = first_token(io, d2, tip);
+    if (!at) throw std::runtime_error("the resumed turn failed");
+    resume.ms.push_back(std::chrono::duration<double, std::milli>(*at - t0).count());
+    s2.stop();
+  }
+  s.f.resume_p50_ms = resume.pct(0.5);
+  s.f.resume_p99_ms = resume.pct(0.99);
+  std::cerr << s.label << ": resume p50 " << fixed(s.f.resume_p50_ms) << " ms\n";
+  std::filesystem::remove_all(sdir);
+}
+
+// Measures every suite in the same run, interleaved so that the machine's noise hits them
+// alike: latency sample by sample (each suite, then the stateless baseline), throughput in
+// alternating windows; storage and resume one suite after the other.
+void run_suites(std::vector<Suite*> suites, Upstream& upstream, const Options& o) {
+  net::io_context io(1);
+  for (auto* s : suites) {
+    s->dir = (std::filesystem::temp_directory_path() / ("continuum-bench-" + std::to_string(getpid()) + "-" + s->label)).string();
+    s->server.start(s->bin, upstream.port, s->dir);
+    s->drv.base = "http://127.0.0.1:" + std::to_string(s->server.port);
+    if (!wait_ready(io, s->drv)) throw std::runtime_error(s->label + ": server did not start");
+  }
+  std::string upstream_url = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/chat/completions";
   for (int h : o.histories) {
-    // Build the chain (and the baseline's identical history).
-    std::string tip;
+    // Build each chain (and the baseline's identical history).
+    std::vector<std::string> tips(suites.size());
     json::array history;
     for (int i = 0; i < h; ++i) {
-      std::string in = "turn " + std::to_string(i) + ": please remember the number " + std::to_string(i * 7919) + ".";
-      tip = run_sync(io, [&]() -> net::awaitable<std::optional<std::string>> { co_return co_await drv.turn(in, tip); }).value();
+      std::string in = chain_input(i);
+      for (size_t k = 0; k < suites.size(); ++k)
+        tips[k] = run_sync(io, [&]() -> net::awaitable<std::optional<std::string>> { co_return co_await suites[k]->drv.turn(in, tips[k]); }).value();
       history.push_back(json::object{{"role", "user"}, {"content", in}});
       history.push_back(json::object{{"role", "assistant"}, {"content", "Sure, noted."}});
     }
-    if (h == o.chain_for_storage) chain_tip = tip;
-    // Interleave samples so that noise hits both sides alike.
-    Stats cont, base;
-    for (int s = 0; s < o.samples; ++s) {
-      std::string in = "measured turn " + std::to_string(s);
-      auto t0 = Clock::now();
-      auto id = run_sync(io, [&]() -> net::awaitable<std::optional<std::string>> { co_return co_await drv.turn(in, tip); });
+    std::vector<Stats> cont(suites.size());
+    Stats base;
+    for (int n = 0; n < o.samples; ++n) {
+      std::string in = "measured turn " + std::to_string(n);
+      for (size_t k = 0; k < suites.size(); ++k) {
+        auto t0 = Clock::now();
+        auto id = run_sync(io, [&]() -> net::awaitable<std::optional<std::string>> { co_return co_await suites[k]->drv.turn(in, tips[k]); });
+        if (id->empty()) throw std::runtime_error("a measured turn failed");
+        cont[k].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
       auto t1 = Clock::now();
-      auto ok = run_sync(io, [&]() -> net::awaitable<std::optional<bool>> { co_return co_await baseline_turn(drv.client, upstream_url, history, in); });
-      auto t2 = Clock::now();
-      if (id->empty() || !*ok) throw std::runtime_error("a measured turn failed");
-      cont.ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      base.ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      auto ok = run_sync(io, [&]() -> net::awaitable<std::optional<bool>> { co_return co_await baseline_turn(suites[0]->drv.client, upstream_url, history, in); });
+      if (!*ok) throw std::runtime_error("a baseline turn failed");
+      base.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t1).count());
     }
-    double c50 = cont.pct(0.5), c99 = cont.pct(0.99), b50 = base.pct(0.5), b99 = base.pct(0.99);
-    f.latency.push_back(json::object{{"history", h}, {"continuum_p50_ms", c50}, {"continuum_p99_ms", c99},
-                                     {"baseline_p50_ms", b50}, {"baseline_p99_ms", b99},
-                                     {"added_p50_ms", c50 - b50}, {"added_p99_ms", c99 - b99}});
-    std::cerr << label << ": history " << h << ": added p50 " << fixed(c50 - b50) << " ms\n";
+    double b50 = base.pct(0.5), b99 = base.pct(0.99);
+    for (size_t k = 0; k < suites.size(); ++k) {
+      double c50 = cont[k].pct(0.5), c99 = cont[k].pct(0.99);
+      suites[k]->f.latency.push_back(json::object{{"history", h}, {"continuum_p50_ms", c50}, {"continuum_p99_ms", c99},
+                                                  {"baseline_p50_ms", b50}, {"baseline_p99_ms", b99},
+                                                  {"added_p50_ms", c50 - b50}, {"added_p99_ms", c99 - b99}});
+      std::cerr << suites[k]->label << ": history " << h << ": added p50 " << fixed(c50 - b50) << " ms\n";
+    }
   }
 
-  // Throughput: `conc` workers, each growing its own chain, for `duration_s` seconds.
+  constexpr int kRounds = 5;
   for (int conc : {1, 64}) {
-    std::atomic<uint64_t> done{0};
-    Stats st;
-    std::mutex mu;
-    auto until = Clock::now() + std::chrono::seconds(o.duration_s);
-    long w0 = server.write_bytes();
-    double server_cpu0 = server.cpu_ms(), self_cpu0 = self_cpu_ms();
-    auto t0 = Clock::now();
-    for (int w = 0; w < conc; ++w) {
-      net::co_spawn(io, [&, w]() -> net::awaitable<void> {
-        std::string tip;
-        int i = 0;
-        while (Clock::now() < until) {
-          auto a = Clock::now();
-          tip = co_await drv.turn("worker " + std::to_string(w) + " turn " + std::to_string(i++), tip);
-          if (tip.empty()) co_return;
-          double ms = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
-          ++done;
-          std::lock_guard lk(mu);
-          st.ms.push_back(ms);
-        }
-      }, net::detached);
+    for (int r = 0; r < kRounds; ++r)
+      for (auto* s : suites) throughput_window(io, *s, conc, static_cast<double>(o.duration_s) / kRounds);
+    for (auto* s : suites) {
+      auto& w = s->windows[conc];
+      double n = std::max<double>(1, static_cast<double>(w.done));
+      double tps = static_cast<double>(w.done) / w.secs;
+      s->f.throughput.push_back(json::object{{"concurrency", conc}, {"turns_per_second", tps}, {"p50_ms", w.lat.pct(0.5)},
+                                             {"p99_ms", w.lat.pct(0.99)}, {"disk_write_bytes_per_turn", static_cast<double>(w.bytes) / n},
+                                             {"server_cpu_us_per_turn", w.server_cpu_ms * 1000 / n},
+                                             {"bench_cpu_us_per_turn", w.self_cpu_ms * 1000 / n}});
+      std::cerr << s->label << ": concurrency " << conc << ": " << fixed(tps, 0) << " turns/s, "
+                << fixed(static_cast<double>(w.bytes) / n, 0) << " B/turn\n";
     }
-    io.restart();
-    io.run();
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    long w1 = server.write_bytes();
-    double tps = static_cast<double>(done.load()) / secs;
-    double per_turn = done ? static_cast<double>(w1 - w0) / static_cast<double>(done.load()) : 0;
-    double n = std::max<double>(1, static_cast<double>(done.load()));
-    double server_cpu = (server.cpu_ms() - server_cpu0) * 1000 / n, self_cpu = (self_cpu_ms() - self_cpu0) * 1000 / n;
-    f.throughput.push_back(json::object{{"concurrency", conc}, {"turns_per_second", tps}, {"p50_ms", st.pct(0.5)},
-                                        {"p99_ms", st.pct(0.99)}, {"disk_write_bytes_per_turn", per_turn},
-                                        {"server_cpu_us_per_turn", server_cpu}, {"bench_cpu_us_per_turn", self_cpu}});
-    std::cerr << label << ": concurrency " << conc << ": " << fixed(tps, 0) << " turns/s, " << fixed(per_turn, 0) << " B/turn\n";
   }
-  f.peak_rss_kb = server.peak_rss_kb();
-  server.stop();
-
-  // Bytes stored per turn: a fresh database, one chain of `chain_for_storage` turns, measured
-  // after the server's final checkpoint.
-  {
-    std::string sdir = dir + "-storage";
-    ServerProc s2;
-    s2.start(bin, upstream.port, sdir);
-    Driver d2;
-    d2.base = "http://127.0.0.1:" + std::to_string(s2.port);
-    if (!wait_ready(io, d2)) throw std::runtime_error(label + ": server did not start");
-    s2.stop();
-    long empty = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
-    s2.start(bin, upstream.port, sdir, false);
-    if (!wait_ready(io, d2)) throw std::runtime_error(label + ": server did not restart");
-    std::string tip;
-    double content = 0;
-    for (int i = 0; i < o.chain_for_storage; ++i) {
-      std::string in = "turn " + std::to_string(i) + ": please remember the number " + std::to_string(i * 7919) + ".";
-      json::object b{{"model", "bench-model"}, {"input", in}};
-      if (!tip.empty()) b["previous_response_id"] = tip;
-      http::ClientRequest r;
-      r.url = d2.base + "/v1/responses";
-      r.headers = {{"authorization", "Bearer " + kKey}, {"content-type", "application/json"}};
-      r.body = json::serialize(b);
-      content += static_cast<double>(r.body.size());
-      auto res = run_sync(io, [&]() -> net::awaitable<std::optional<Result<http::ClientResponse>>> { co_return co_await d2.client.call(r); });
-      if (!res->ok() || (*res)->status != 200) throw std::runtime_error("a storage turn failed");
-      content += static_cast<double>((*res)->body.size());
-      tip = std::string(json::parse((*res)->body).at("id").as_string());
-    }
-    s2.stop();
-    long full = file_size(sdir + "/continuum.db") + file_size(sdir + "/continuum.db-wal");
-    f.stored_per_turn = static_cast<double>(full - empty) / o.chain_for_storage;
-    f.content_per_turn = content / o.chain_for_storage;
-    std::cerr << label << ": stored " << fixed(f.stored_per_turn, 0) << " B/turn for " << fixed(f.content_per_turn, 0) << " B of JSON\n";
-
-    // Resume: a fresh process continues the chain; exec to first token.
-    Stats resume;
-    for (int i = 0; i < o.resume_runs; ++i) {
-      d2.client.clear_pool();
-      auto t0 = Clock::now();
-      s2.start(bin, upstream.port, sdir, false);
-      auto at = first_token(io, d2, tip);
-      if (!at) throw std::runtime_error("the resumed turn failed");
-      resume.ms.push_back(std::chrono::duration<double, std::milli>(*at - t0).count());
-      s2.stop();
-    }
-    f.resume_p50_ms = resume.pct(0.5);
-    f.resume_p99_ms = resume.pct(0.99);
-    std::cerr << label << ": resume p50 " << fixed(f.resume_p50_ms) << " ms\n";
-    std::filesystem::remove_all(sdir);
+  for (auto* s : suites) {
+    s->f.peak_rss_kb = s->server.peak_rss_kb();
+    s->server.stop();
+    std::filesystem::remove_all(s->dir);
   }
-  std::filesystem::remove_all(dir);
-  return f;
+  for (auto* s : suites) storage_and_resume(io, *s, upstream, o);
+  // Pooled connections are bound to `io`: close them before it goes.
+  for (auto* s : suites) s->drv.client.clear_pool();
 }
 
 double num(const json::value& v) { return v.is_double() ? v.as_double() : static_cast<double>(v.as_int64()); }
@@ -476,8 +519,12 @@ int main(int argc, char** argv) {
   upstream.start();
   std::optional<Figures> before;
   try {
-    if (!before_bin.empty()) before = run_suite(before_bin, "before", upstream, o);
-    Figures after = run_suite(bin, "after", upstream, o);
+    Suite after_suite{bin, "after"}, before_suite{before_bin, "before"};
+    std::vector<Suite*> suites{&after_suite};
+    if (!before_bin.empty()) suites.push_back(&before_suite);
+    run_suites(suites, upstream, o);
+    Figures after = after_suite.f;
+    if (!before_bin.empty()) before = before_suite.f;
     upstream.stop();
 
     auto bv = [&](auto get) -> std::optional<double> { return before ? std::optional<double>(get(*before)) : std::nullopt; };

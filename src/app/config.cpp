@@ -31,6 +31,9 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("limits.max_active_runs", cfg.max_active_runs);
   i64("limits.max_waiting_per_line", cfg.max_waiting_per_line);
   i64("limits.run_deadline_ms", cfg.run_deadline_ms);
+  i64("limits.tool_timeout_ms", cfg.tool_timeout_ms);
+  if (cfg.tool_timeout_ms < 1 || cfg.tool_timeout_ms > 3'600'000)
+    return Status(Code::invalid_argument, "config " + path + ": limits.tool_timeout_ms must be between 1 and 3600000");
   i64("limits.shutdown_grace_ms", cfg.shutdown_grace_ms);
   i64("storage.retention_seconds", cfg.retention_seconds);
   i64("storage.chain_cache_nodes", cfg.chain_cache_nodes);

@@ -25,6 +25,7 @@ struct Config {
   size_t max_active_runs = 1024;
   size_t max_waiting_per_line = 64;
   int run_deadline_ms = 600'000;
+  int tool_timeout_ms = 60'000;
   int shutdown_grace_ms = 10'000;
 
   // Storage.

@@ -126,6 +126,7 @@ int serve(app::Config cfg) {
   ro.max_active_runs = cfg.max_active_runs;
   ro.max_waiting_per_line = cfg.max_waiting_per_line;
   ro.run_deadline = std::chrono::milliseconds(cfg.run_deadline_ms);
+  ro.tool_timeout = std::chrono::milliseconds(cfg.tool_timeout_ms);
   ro.retention_seconds = cfg.retention_seconds;
   ro.chain_cache_nodes = cfg.chain_cache_nodes;
   memory::Options mo;
