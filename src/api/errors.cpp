@@ -1,3 +1,4 @@
+// Status to HTTP: the one place an error code becomes a status and OpenAI's error shape.
 #include "api/api.hpp"
 
 namespace cn::api {

@@ -1,3 +1,5 @@
+// The OpenAI-compatible routes: /v1/responses (plain, streamed, background) and
+// /v1/conversations, each adapting a run or a stored object to the answer the client asked for.
 #include <charconv>
 #include <boost/asio.hpp>
 

@@ -1,3 +1,5 @@
+// Request validation: POST /v1/responses bodies into runtime::CreateParams, metadata maps and
+// list queries, every wrong field a 400 that names it.
 #include <charconv>
 #include <cstdio>
 #include <set>

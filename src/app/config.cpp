@@ -1,3 +1,4 @@
+// Configuration: defaults, the TOML file, the environment and flags, with range checks.
 #include "app/config.hpp"
 
 #include <toml++/toml.h>

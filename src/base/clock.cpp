@@ -1,3 +1,4 @@
+// The clock seam: the system clock, and a manual one for tests.
 #include "base/clock.hpp"
 
 #include <chrono>

@@ -1,3 +1,4 @@
+// Identifiers (time-ordered, CSPRNG-random), SHA-256 and constant-time comparison.
 #include "base/ids.hpp"
 
 #include <sodium.h>

@@ -1,3 +1,4 @@
+// Logging set-up (level, text or JSON lines) and redaction of secrets.
 #include "base/log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>

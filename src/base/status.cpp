@@ -1,3 +1,4 @@
+// Status and its code names.
 #include "base/status.hpp"
 
 namespace cn {

@@ -1,3 +1,4 @@
+// Item helpers: text and token estimates of a conversation item.
 #include "domain/item.hpp"
 
 namespace cn {

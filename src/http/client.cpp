@@ -1,3 +1,5 @@
+// The HTTP client for upstream models: pooled keep-alive connections, TLS on first use,
+// streamed bodies, deadlines and cancellation.
 #include "http/client.hpp"
 
 #include <boost/asio.hpp>

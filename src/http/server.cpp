@@ -1,3 +1,4 @@
+// The HTTP server: keep-alive sessions with limits and deadlines, the router, chunked SSE.
 #include "http/server.hpp"
 
 #include <boost/asio.hpp>

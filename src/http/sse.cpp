@@ -1,3 +1,4 @@
+// The server-sent events parser for upstream streams.
 #include "http/sse.hpp"
 
 namespace cn::http {

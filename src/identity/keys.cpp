@@ -1,3 +1,4 @@
+// API keys: stored as SHA-256 hashes, loaded into memory, the bootstrap key, key creation.
 #include "identity/keys.hpp"
 
 #include <future>

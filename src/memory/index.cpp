@@ -1,3 +1,5 @@
+// VectorIndex: one namespace's vectors, exact below a threshold and HNSW (8-bit, re-scored on
+// floats) above it; save, load and catch-up.
 #include "memory/index.hpp"
 
 #include <hnswlib/hnswlib.h>

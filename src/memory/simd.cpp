@@ -1,3 +1,4 @@
+// Dot-product kernels (AVX2 picked at run time, portable fallback).
 #include "memory/simd.hpp"
 
 #if defined(__x86_64__)

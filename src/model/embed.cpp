@@ -1,3 +1,4 @@
+// Embedders: the built-in hashing embedder and the OpenAI-compatible /embeddings client.
 #include "model/embed.hpp"
 
 #include <boost/asio.hpp>

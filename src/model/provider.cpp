@@ -1,3 +1,4 @@
+// The model registry: routing by model name, context windows, the embedder.
 #include "model/provider.hpp"
 
 namespace cn::model {

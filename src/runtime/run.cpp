@@ -1,3 +1,4 @@
+// Run: its events, waiting and snapshots, and the Response object built from its state.
 #include <boost/asio.hpp>
 
 #include "runtime/run_state.hpp"

@@ -1,3 +1,4 @@
+// Database: one SQLite connection with cached statements, its pragmas, and migrations.
 #include "store/database.hpp"
 
 #include <cstdlib>

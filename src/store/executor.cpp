@@ -1,3 +1,4 @@
+// Executor: the writer thread (grouped commits) and reader threads, and their orderly stop.
 #include "store/executor.hpp"
 
 #include "base/log.hpp"

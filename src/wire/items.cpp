@@ -1,3 +1,5 @@
+// Item JSON: validated parsing of client input, the stored resource form and the precomputed
+// Chat Completions form.
 #include "wire/items.hpp"
 
 #include "base/ids.hpp"

@@ -1,3 +1,4 @@
+// Small Boost.JSON helpers for the wire codecs: exception-free parsing and field access.
 #include "wire/json.hpp"
 
 namespace cn::wire {
