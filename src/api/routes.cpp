@@ -128,7 +128,8 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   params->project_id = who->project_id;
   auto user = acting_user(req);
   if (!user.ok()) co_return error_response(user.status());
-  if (Status s = same_user(*user, params->memory_user, "safety_identifier"); !s.ok()) co_return error_response(s);
+  const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
+  if (Status s = same_user(*user, params->memory_user, user_param); !s.ok()) co_return error_response(s);
   if (*user) params->memory_user = **user;
   if (auto a = req.header("x-continuum-agent")) {
     if (a->empty() || a->size() > 255)

@@ -91,6 +91,9 @@ test('header and query naming different users is a 400; a malformed header is a 
     const turn = await server.json('/v1/responses', { method: 'POST', headers: { 'x-continuum-user': 'alice' }, body: JSON.stringify({ model: 'm', input: 'hi', safety_identifier: 'bob' }) });
     assert.equal(turn.status, 403);
     assert.equal(turn.body.error.param, 'safety_identifier');
+    const legacy = await server.json('/v1/responses?user_id=alice', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'hi', user: 'bob' }) });
+    assert.equal(legacy.status, 403);
+    assert.equal(legacy.body.error.param, 'user');
     // The server keeps serving.
     assert.equal((await server.json('/v1/memories')).status, 200);
   });
