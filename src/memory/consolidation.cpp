@@ -42,7 +42,7 @@ awaitable<Status> Memory::Impl::replace_summary(const std::string& project, cons
 }
 
 awaitable<Status> Memory::Impl::consolidate(const std::string& project, const Namespace& ns, const std::string& kind,
-                              const std::string& text, const Source& src, const std::string& model_name) {
+                                            const std::string& text, const Source& src, const std::string& model_name) {
   Filter f;
   f.user_id = ns.user_id;
   if (!ns.agent_id.empty()) f.agent_id = ns.agent_id;

@@ -135,7 +135,7 @@ awaitable<void> Memory::Impl::rebuild(std::string project, std::string user, std
 }
 
 awaitable<std::shared_ptr<VectorIndex>> Memory::Impl::load_index(const std::string& project, const std::string& user,
-                                                   const std::string& key, size_t dims) {
+                                                                 const std::string& key, size_t dims) {
   struct Loaded {
     std::vector<int64_t> labels;
     std::vector<float> flat;

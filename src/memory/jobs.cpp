@@ -10,7 +10,7 @@
 namespace cn::memory {
 
 awaitable<Result<json::object>> Memory::Impl::ask(const std::string& model_name, const char* instructions,
-                                    std::string user_text, const char* schema_name, json::object schema) {
+                                                  std::string user_text, const char* schema_name, json::object schema) {
   auto prov = models.route(model_name);
   if (!prov.ok()) co_return prov.status();
   model::ModelRequest mr;

@@ -86,7 +86,7 @@ Result<std::vector<Record>> hybrid_search(store::Database& db, const std::string
 }
 
 awaitable<Result<std::vector<Record>>> Memory::Impl::search(const std::string& project, const std::string& query, const Filter& f,
-                                              size_t top_k) {
+                                                            size_t top_k) {
   using R = Result<std::vector<Record>>;
   auto qr = co_await embed(query);
   if (!qr.ok()) co_return qr.status();

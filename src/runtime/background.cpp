@@ -9,7 +9,7 @@
 namespace cn::runtime {
 
 awaitable<void> Runtime::Impl::background(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Concurrency mode,
-                           std::string line_key) {
+                                          std::string line_key) {
   Status st;
   if (!line_key.empty()) {
     st = co_await acquire(line_key, mode == Concurrency::reject ? Concurrency::enqueue : mode, run);
