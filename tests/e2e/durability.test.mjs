@@ -99,3 +99,62 @@ test('a clean stop checkpoints the log into the database file', async () => {
     assert.equal(back.output_text, r.output_text);
   });
 });
+
+test('kill -9 in the middle of concurrent chained and conversation turns, five times over: nothing acknowledged is lost', async () => {
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  await server.start();
+  try {
+    const acked = new Map();  // id -> the input it answered
+    const tips = new Array(6).fill(undefined);
+    let conv = (await server.client().conversations.create({})).id;
+    let convTurns = 0;
+    for (let round = 0; round < 5; round++) {
+      const client = server.client();
+      let stop = false;
+      const workers = tips.map(async (_, k) => {
+        for (let i = 0; !stop; i++) {
+          const input = `r${round} w${k} t${i}`;
+          try {
+            const r = await client.responses.create({ model: 'm', input, ...(tips[k] ? { previous_response_id: tips[k] } : {}) });
+            acked.set(r.id, input);
+            tips[k] = r.id;
+          } catch { return; }  // the server died under it: not acknowledged
+        }
+      });
+      const talker = (async () => {
+        while (!stop) {
+          try {
+            await client.responses.create({ model: 'm', input: `conv r${round}`, conversation: conv, concurrency: 'enqueue' });
+            convTurns++;
+          } catch { return; }
+        }
+      })();
+      await sleep(150 + 100 * round);
+      await server.kill9();
+      stop = true;
+      await Promise.all([...workers, talker]);
+      await server.start();
+    }
+    const client = server.client();
+    for (const [id, input] of acked) {
+      const r = await client.responses.retrieve(id);
+      assert.equal(r.status, 'completed');
+      assert.equal(r.output_text, `echo: ${input}`);
+    }
+    // Every chain continues from its last acknowledged turn, with its whole history.
+    for (const tip of tips.filter(Boolean)) {
+      const items = await client.responses.inputItems.list(tip, { limit: 100 });
+      assert.ok(items.data.length >= 1);
+    }
+    // The conversation holds every acknowledged turn (two items each), in order.
+    const items = [];
+    for await (const it of client.conversations.items.list(conv, { order: 'asc', limit: 100 })) items.push(it);
+    assert.ok(items.length >= convTurns * 2, `${items.length} items for ${convTurns} acknowledged turns`);
+    assert.ok(acked.size > 20, `only ${acked.size} turns were acknowledged`);
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
