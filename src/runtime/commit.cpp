@@ -35,7 +35,7 @@ std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<I
 
 }  // namespace
 
-awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Outcome outcome) {
+awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, RunOutcome outcome) {
   auto& p = *t->params;
   // The final state is built on a copy: followers and readers keep seeing the run in progress
   // until its outcome is committed; only then is it published (and so acknowledged).

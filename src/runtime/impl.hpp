@@ -93,7 +93,7 @@ struct Turn {
 };
 
 // How a run ended, before it is stored.
-struct Outcome {
+struct RunOutcome {
   std::string status = "completed";
   std::optional<std::pair<std::string, std::string>> error;  // code, message
   std::optional<std::string> incomplete;
@@ -168,7 +168,7 @@ struct Runtime::Impl {
   awaitable<void> execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t);
 
   // commit.cpp: stores the outcome, publishes the terminal event, releases the lines.
-  awaitable<void> finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Outcome outcome);
+  awaitable<void> finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, RunOutcome outcome);
   // The terminal stream event of a run in state `st`, numbered after its last event.
   static std::string terminal_event(const std::string& id, const Run::State& st);
 

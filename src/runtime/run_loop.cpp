@@ -48,8 +48,8 @@ awaitable<tools::Outcome> call_tool(std::shared_ptr<tools::Tool> tool, tools::Ca
 }
 
 // The outcome of a run from its model result and why (if at all) it was cancelled.
-Outcome decide(const Result<model::ModelResult>& res, const std::string& cancel_reason) {
-  Outcome o;
+RunOutcome decide(const Result<model::ModelResult>& res, const std::string& cancel_reason) {
+  RunOutcome o;
   if (!cancel_reason.empty()) {
     if (cancel_reason == "deadline") {
       o.status = "failed";
@@ -177,7 +177,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     std::lock_guard lk(run->mu_);
     cancel_reason = run->st_->cancel_reason;
   }
-  Outcome outcome = decide(res, cancel_reason);
+  RunOutcome outcome = decide(res, cancel_reason);
   sink.finish(outcome.status == "completed" ? "completed" : "incomplete");
   if (res.ok()) {
     outcome.usage = res->usage;

@@ -85,39 +85,35 @@ std::string seal(const std::string& plain) {
 
 Status corrupt() { return Status(Code::internal, "a stored turn is corrupt"); }
 
-}  // namespace
 
-std::string encode_turn(std::string_view body, const std::vector<std::string>& item_wires) {
+// The plain layout (see turn_codec.hpp), sealed.
+std::string encode(std::string_view body, const std::vector<std::string_view>& wires) {
   std::string plain;
   size_t n = 8 + body.size();
-  for (const auto& w : item_wires) n += 4 + w.size();
+  for (auto w : wires) n += 4 + w.size();
   plain.reserve(n);
   put_u32(plain, body.size());
   plain += body;
-  put_u32(plain, item_wires.size());
-  for (const auto& w : item_wires) {
+  put_u32(plain, wires.size());
+  for (auto w : wires) {
     put_u32(plain, w.size());
     plain += w;
   }
   return seal(plain);
 }
 
+}  // namespace
+
+std::string encode_turn(std::string_view body, const std::vector<std::string>& item_wires) {
+  return encode(body, std::vector<std::string_view>(item_wires.begin(), item_wires.end()));
+}
+
 std::string encode_turn(std::string_view body, const std::vector<ItemPtr>& inputs, const std::vector<ItemPtr>& outputs) {
-  std::string plain;
-  size_t n = 8 + body.size();
-  for (const auto& i : inputs) n += 4 + i->wire.size();
-  for (const auto& i : outputs) n += 4 + i->wire.size();
-  plain.reserve(n);
-  put_u32(plain, body.size());
-  plain += body;
-  put_u32(plain, inputs.size() + outputs.size());
-  for (const auto* v : {&inputs, &outputs}) {
-    for (const auto& i : *v) {
-      put_u32(plain, i->wire.size());
-      plain += i->wire;
-    }
-  }
-  return seal(plain);
+  std::vector<std::string_view> wires;
+  wires.reserve(inputs.size() + outputs.size());
+  for (const auto& i : inputs) wires.push_back(i->wire);
+  for (const auto& i : outputs) wires.push_back(i->wire);
+  return encode(body, wires);
 }
 
 Result<DecodedTurn> decode_turn(std::string_view data, bool with_items) {
