@@ -40,8 +40,12 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
   const auto& p = *t.params;
   for (const auto& type : p.server_tools) {
     tools::ToolSource* source = nullptr;
-    for (const auto& s : tool_sources)
-      if (s->provides(type)) source = s.get();
+    for (const auto& s : tool_sources) {
+      if (s->provides(type)) {
+        source = s.get();
+        break;
+      }
+    }
     if (!source)
       return invalid_param("tools", "Tools of type '" + type + "' are not available on this server.", "unsupported_parameter");
     tools::ToolRequest req{type, p.project_id, p.memory_user, p.memory_agent, p.memory_on};

@@ -407,10 +407,11 @@ test('changed HNSW indexes are saved periodically, so kill -9 leaves nothing to 
   }
 });
 
-test('memory settings out of range stop the server at start-up, naming the key', () => {
+test('memory and limit settings out of range stop the server at start-up, naming the key', () => {
   for (const [toml, key] of [['[memory.index]\nm = 200\n', 'memory.index.m'],
                              ['[memory]\nfacts_scope = "team"\n', 'memory.facts_scope'],
-                             ['[memory.index]\nbudget_mib = 1\n', 'memory.index.budget_mib']]) {
+                             ['[memory.index]\nbudget_mib = 1\n', 'memory.index.budget_mib'],
+                             ['[limits]\ntool_timeout_ms = 0\n', 'limits.tool_timeout_ms']]) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-bad-'));
     const r = spawnSync(BIN, ['serve', '--config', configFile(toml), '--data', dir, '--listen', '127.0.0.1:0'], { timeout: 10000 });
     assert.equal(r.status, 2, toml);

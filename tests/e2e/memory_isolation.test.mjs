@@ -3,7 +3,8 @@
 // and a turn of one user never receives another user's records in its context.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withServer, sleep } from './harness.mjs';
+import OpenAI from 'openai';
+import { withServer, sleep, KEY } from './harness.mjs';
 
 // The two ways a request names the user it acts for.
 const AS = {
@@ -120,5 +121,24 @@ test('a turn of bob never receives alice\'s records in its context', async () =>
     // Control: alice's turn does receive them.
     await server.json('/v1/responses', { method: 'POST', headers: { 'x-continuum-user': 'alice' }, body: JSON.stringify({ model: 'm', input: 'Are peanuts allergic snacks ok?' }) });
     assert.match(JSON.stringify(chat().body.messages), /allergic to peanuts/);
+  });
+});
+
+test('through the official SDK: the acting user in a default header scopes the turn\'s memory, and a mismatching body user is refused', async () => {
+  await withServer({}, async ({ server, upstream }) => {
+    await server.json('/v1/memories', { method: 'POST', headers: { 'x-continuum-user': 'alice' }, body: JSON.stringify({ text: 'The user is allergic to peanuts.' }) });
+    const asBob = new OpenAI({ apiKey: KEY, baseURL: `${server.base}/v1`, maxRetries: 0, defaultHeaders: { 'X-Continuum-User': 'bob' } });
+    const asAlice = new OpenAI({ apiKey: KEY, baseURL: `${server.base}/v1`, maxRetries: 0, defaultHeaders: { 'X-Continuum-User': 'alice' } });
+    const chat = () => JSON.stringify(upstream.requests.filter((r) => !r.body.response_format).at(-1).body.messages);
+    const b = await asBob.responses.create({ model: 'm', input: 'Are peanuts allergic snacks ok?' });
+    assert.deepEqual(b.memories_used ?? [], []);
+    assert.doesNotMatch(chat(), /allergic to peanuts\./);
+    const a = await asAlice.responses.create({ model: 'm', input: 'Are peanuts allergic snacks ok?' });
+    assert.equal(a.memories_used.length, 1);
+    assert.match(chat(), /allergic to peanuts/);
+    await assert.rejects(asAlice.responses.create({ model: 'm', input: 'hi', user: 'bob' }),
+      (e) => e.status === 403 && e.param === 'user' && e.code === 'user_mismatch');
+    await assert.rejects(asAlice.responses.create({ model: 'm', input: 'hi', safety_identifier: 'bob' }),
+      (e) => e.status === 403 && e.param === 'safety_identifier');
   });
 });
