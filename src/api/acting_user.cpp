@@ -1,5 +1,5 @@
 // The end user a request acts for: the one place the X-Continuum-User header and the ?user_id
-// query parameter are read, validated and reconciled with a user named in the body.
+// query parameter are read and validated, and where naming a user is allowed or refused.
 #include "api/api.hpp"
 
 namespace cn::api {
@@ -34,12 +34,22 @@ Result<std::optional<std::string>> acting_user(const http::Request& req) {
   return query;
 }
 
-Status same_user(const std::optional<std::string>& acting, const std::string& named, const std::string& param) {
-  if (!acting || named.empty() || named == *acting) return {};
-  return Status(Code::permission_denied,
-                "This request acts for end user '" + *acting + "' and may not name another user ('" + named +
-                    "') in '" + param + "'.",
-                param, "user_mismatch");
+Status name_user(identity::Principal& p, const std::string& named, const std::string& param) {
+  if (named.empty()) return {};
+  if (p.user) {
+    if (*p.user == named) return {};
+    return Status(Code::permission_denied,
+                  "This request acts for end user '" + *p.user + "' and may not name another user ('" + named +
+                      "') in '" + param + "'.",
+                  param, "user_mismatch");
+  }
+  if (p.kind != identity::Principal::Kind::key || !p.act_as_user)
+    return Status(Code::permission_denied,
+                  "This API key may not act as an end user: it was created without act_as_user, and the request "
+                  "names user '" + named + "' in '" + param + "'.",
+                  param, "act_as_user_required");
+  p.user = named;
+  return {};
 }
 
 }  // namespace cn::api

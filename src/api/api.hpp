@@ -5,6 +5,7 @@
 
 #include "base/status.hpp"
 #include "http/server.hpp"
+#include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
 #include "memory/memory.hpp"
 #include "runtime/runtime.hpp"
@@ -28,21 +29,41 @@ struct Options {
   std::chrono::milliseconds keepalive{15'000};  // SSE comment pings while a stream is idle
 };
 
-// Registers every route on `router`. `runtime`, `keys` and `memory` (may be null: no memory
-// routes) must outlive the server.
-void install(http::Router& router, runtime::Runtime& runtime, identity::Keys& keys,
-             memory::Memory* memory = nullptr, Options opts = {});
+// What the routes serve from. Everything must outlive the server; `memory` may be null (no
+// memory routes).
+struct Services {
+  runtime::Runtime& runtime;
+  identity::Authenticator& auth;
+  identity::Keys& keys;
+  identity::Tenants& tenants;
+  memory::Memory* memory = nullptr;
+};
 
+// Registers every route on `router`.
+void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).
-void install_memory(http::Router& router, memory::Memory& memory, identity::Keys& keys);
+void install_memory(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
+// The administration routes (/v1/admin/...): tenants, projects, keys.
+void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
+                   identity::Authenticator& auth);
+
+// The one door of every data route: verifies the bearer credential (an API key or an end user's
+// token), requires the scope `need` (0: none), and settles the end user the request acts for,
+// from the token, the X-Continuum-User header or the ?user_id query parameter (see name_user).
+// The agent named by X-Continuum-Agent joins the principal. 401 without a valid credential;
+// 403 (insufficient_scope) without the scope.
+boost::asio::awaitable<Result<identity::Principal>> authorize(const http::Request& req,
+                                                              identity::Authenticator& auth, uint32_t need);
+// A request that names end user `named` in `param` (header, query, body field or path) acts for
+// that user. A user token may name only its own user, and so may a request that already acts
+// for one (403 user_mismatch). A key may name a user only with act_as_user (403
+// act_as_user_required). An empty `named` is no naming.
+Status name_user(identity::Principal& p, const std::string& named, const std::string& param);
 
 // The end user a request acts for, when it names one: the X-Continuum-User header or the
 // ?user_id query parameter (1..255 characters, no control characters). Both naming different
 // users is a 400 (code user_mismatch). Such a request reads and writes only that user's data.
 Result<std::optional<std::string>> acting_user(const http::Request& req);
-// A user named in a body field or path (`param`) must be the acting one, if any: otherwise 403
-// (code user_mismatch). An empty `named` is no naming.
-Status same_user(const std::optional<std::string>& acting, const std::string& named, const std::string& param);
 
 // The bearer key's principal, or 401.
 Result<identity::Principal> authenticate(const http::Request& req, const identity::Keys& keys);

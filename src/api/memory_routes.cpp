@@ -107,13 +107,10 @@ Result<json::object> body_object(const Request& req) {
 }
 
 // Loads a record the request may see.
-awaitable<Result<memory::Record>> visible(memory::Memory& m, const std::string& project, const Request& req,
-                                          const std::string& id) {
-  auto r = co_await m.get(project, id);
+awaitable<Result<memory::Record>> visible(memory::Memory& m, Scope scope, std::string id) {
+  auto r = co_await m.get(scope.project, id);
   if (!r.ok()) co_return r;
-  auto user = acting_user(req);
-  if (!user.ok()) co_return user.status();
-  if (*user && r->ns.user_id != **user) co_return Status(Code::not_found, "Memory with id '" + id + "' not found.");
+  if (!scope.sees(r->ns.user_id)) co_return Status(Code::not_found, "Memory with id '" + id + "' not found.");
   co_return r;
 }
 
@@ -121,12 +118,12 @@ bool valid_kind(std::string_view k) { return k == "fact" || k == "preference" ||
 
 }  // namespace
 
-void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& keys) {
+void install_memory(http::Router& router, memory::Memory& mem, identity::Authenticator& auth) {
   auto* m = &mem;
-  auto* k = &keys;
+  auto* k = &auth;
 
   router.add("POST", "/v1/memories", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryWrite);
     if (!who.ok()) co_return error_response(who.status());
     auto b = body_object(req);
     if (!b.ok()) co_return error_response(b.status());
@@ -146,10 +143,8 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     }
     if (Status s = ns_part(*nso, "user_id", ns.user_id, prefix); !s.ok()) co_return error_response(s);
     // A request acting for a user writes into that user's namespace; naming another is refused.
-    auto user = acting_user(req);
-    if (!user.ok()) co_return error_response(user.status());
-    if (Status s = same_user(*user, ns.user_id, prefix + "user_id"); !s.ok()) co_return error_response(s);
-    if (*user) ns.user_id = **user;
+    if (Status s = name_user(*who, ns.user_id, prefix + "user_id"); !s.ok()) co_return error_response(s);
+    if (who->user) ns.user_id = *who->user;
     if (Status s = ns_part(*nso, "agent_id", ns.agent_id, prefix); !s.ok()) co_return error_response(s);
     if (Status s = ns_part(*nso, "session_id", ns.session_id, prefix); !s.ok()) co_return error_response(s);
     std::string kind = "note";
@@ -171,16 +166,14 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("GET", "/v1/memories", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryRead);
     if (!who.ok()) co_return error_response(who.status());
     json::object q;
     for (const char* key : {"agent_id", "session_id", "kind"})
       if (auto v = req.query_param(key)) q[key] = *v;
     auto f = filter_from(q, "");
     if (!f.ok()) co_return error_response(f.status());
-    auto user = acting_user(req);
-    if (!user.ok()) co_return error_response(user.status());
-    f->user_id = *user;
+    f->user_id = who->user;
     if (auto st = req.query_param("status")) {
       if (*st == "all") f->include_inactive = true;
       else if (*st != "active") co_return error_response(invalid_param("status", "Invalid 'status': expected 'active' or 'all'."));
@@ -197,15 +190,16 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("GET", "/v1/memories/{id}", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryRead);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await visible(*m, who->project_id, req, req.params["id"]);
+    Scope scope = who->scope();
+    auto r = co_await visible(*m, scope, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(record_json(*r)));
   });
 
   router.add("PATCH", "/v1/memories/{id}", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryWrite);
     if (!who.ok()) co_return error_response(who.status());
     auto b = body_object(req);
     if (!b.ok()) co_return error_response(b.status());
@@ -221,7 +215,8 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     }
     if (!text && !metadata)
       co_return error_response(invalid_param("text", "Nothing to change: send 'text' and/or 'metadata'.", "missing_required_parameter"));
-    auto seen = co_await visible(*m, who->project_id, req, req.params["id"]);
+    Scope scope = who->scope();
+    auto seen = co_await visible(*m, scope, req.params["id"]);
     if (!seen.ok()) co_return error_response(seen.status());
     auto r = co_await m->update(who->project_id, req.params["id"], std::move(text), std::move(metadata));
     if (!r.ok()) co_return error_response(r.status());
@@ -229,9 +224,10 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("DELETE", "/v1/memories/{id}", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryWrite);
     if (!who.ok()) co_return error_response(who.status());
-    auto seen = co_await visible(*m, who->project_id, req, req.params["id"]);
+    Scope scope = who->scope();
+    auto seen = co_await visible(*m, scope, req.params["id"]);
     if (!seen.ok()) co_return error_response(seen.status());
     auto r = co_await m->remove(who->project_id, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
@@ -239,11 +235,9 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("GET", "/v1/memories/{id}/history", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryRead);
     if (!who.ok()) co_return error_response(who.status());
-    auto user = acting_user(req);
-    if (!user.ok()) co_return error_response(user.status());
-    auto r = co_await m->history(who->project_id, req.params["id"], *user);
+    auto r = co_await m->history(who->project_id, req.params["id"], who->user);
     if (!r.ok()) co_return error_response(r.status());
     json::array data;
     for (const auto& h : *r) {
@@ -256,7 +250,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("POST", "/v1/memories/search", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryRead);
     if (!who.ok()) co_return error_response(who.status());
     auto b = body_object(req);
     if (!b.ok()) co_return error_response(b.status());
@@ -277,10 +271,8 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
       if (!r.ok()) co_return error_response(r.status());
       f = std::move(*r);
     }
-    auto user = acting_user(req);
-    if (!user.ok()) co_return error_response(user.status());
-    if (Status s = same_user(*user, f.user_id.value_or(""), "filters.user_id"); !s.ok()) co_return error_response(s);
-    if (*user) f.user_id = *user;
+    if (Status s = name_user(*who, f.user_id.value_or(""), "filters.user_id"); !s.ok()) co_return error_response(s);
+    if (who->user) f.user_id = who->user;
     std::string query(q->as_string());
     auto r = co_await m->search(who->project_id, std::move(query), f, top_k);
     if (!r.ok()) co_return error_response(r.status());
@@ -290,12 +282,10 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("DELETE", "/v1/users/{user_id}/memories", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryWrite);
     if (!who.ok()) co_return error_response(who.status());
     const auto& user = req.params["user_id"];
-    auto acting = acting_user(req);
-    if (!acting.ok()) co_return error_response(acting.status());
-    if (Status s = same_user(*acting, user, "user_id"); !s.ok()) co_return error_response(s);
+    if (Status s = name_user(*who, user, "user_id"); !s.ok()) co_return error_response(s);
     auto r = co_await m->erase_user(who->project_id, user);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(json::object{{"object", "user.memories.deleted"}, {"user_id", user},
@@ -303,7 +293,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
   });
 
   router.add("GET", "/v1/memory/jobs", [m, k](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, *k);
+    auto who = co_await authorize(req, *k, identity::kMemoryRead);
     if (!who.ok()) co_return error_response(who.status());
     std::optional<std::string> status;
     if (auto s = req.query_param("status")) {
@@ -313,9 +303,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Keys& k
     }
     auto lq = parse_list_query(req);
     if (!lq.ok()) co_return error_response(lq.status());
-    auto user = acting_user(req);
-    if (!user.ok()) co_return error_response(user.status());
-    auto r = co_await m->jobs(who->project_id, status, lq->limit, *user);
+    auto r = co_await m->jobs(who->project_id, status, lq->limit, who->user);
     if (!r.ok()) co_return error_response(r.status());
     json::array data;
     for (const auto& j : *r) {

@@ -22,31 +22,11 @@ namespace {
 
 struct Ctx {
   runtime::Runtime& rt;
-  identity::Keys& keys;
+  identity::Authenticator& auth;
   Options opts;
 };
 
 }  // namespace
-
-Result<identity::Principal> authenticate(const Request& req, const identity::Keys& keys) {
-  auto h = req.header("authorization");
-  if (!h) {
-    return Status(Code::unauthenticated,
-                  "You didn't provide an API key. You need to provide your API key in an "
-                  "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                  "", "missing_api_key");
-  }
-  std::string_view v = *h;
-  if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
-    return Status(Code::unauthenticated, "The Authorization header must use Bearer auth.", "",
-                  "invalid_api_key");
-  }
-  v.remove_prefix(7);
-  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  auto p = keys.authenticate(v);
-  if (!p) return Status(Code::unauthenticated, "Incorrect API key provided.", "", "invalid_api_key");
-  return *p;
-}
 
 namespace {
 
@@ -119,23 +99,22 @@ awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after,
 }
 
 awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
-  auto who = authenticate(req, c.keys);
+  auto who = co_await authorize(req, c.auth, identity::kResponses);
   if (!who.ok()) co_return error_response(who.status());
   auto body = body_json(req);
   if (!body.ok()) co_return error_response(body.status());
   auto params = parse_create(*body);
   if (!params.ok()) co_return error_response(params.status());
-  params->project_id = who->project_id;
-  auto user = acting_user(req);
-  if (!user.ok()) co_return error_response(user.status());
+  // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
   const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
-  if (Status s = same_user(*user, params->memory_user, user_param); !s.ok()) co_return error_response(s);
-  if (*user) params->memory_user = **user;
-  if (auto a = req.header("x-continuum-agent")) {
-    if (a->empty() || a->size() > 255)
-      co_return error_response(invalid_param("X-Continuum-Agent", "Invalid 'X-Continuum-Agent' header: expected 1 to 255 characters."));
-    params->memory_agent = std::string(*a);
-  }
+  if (Status s = name_user(*who, params->memory_user, user_param); !s.ok()) co_return error_response(s);
+  if (params->conversation_id && !who->has(identity::kConversations))
+    co_return error_response(Status(Code::permission_denied,
+                                    "You have insufficient permissions for this operation. Missing scopes: conversations.",
+                                    "conversation", "insufficient_scope"));
+  params->scope = who->scope();
+  if (who->user) params->memory_user = *who->user;
+  if (who->agent) params->memory_agent = *who->agent;
   bool want_stream = params->stream;
   bool background = params->background;
   auto run = co_await c.rt.create(std::move(*params));
@@ -165,8 +144,9 @@ bool query_true(const Request& req, std::string_view name) {
 }
 
 awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
-  auto who = authenticate(req, c.keys);
+  auto who = co_await authorize(req, c.auth, identity::kResponses);
   if (!who.ok()) co_return error_response(who.status());
+  Scope scope = who->scope();
   const auto& id = req.params["id"];
   if (query_true(req, "stream")) {
     int64_t after = -1;
@@ -175,21 +155,21 @@ awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
       if (ec != std::errc() || p != s->data() + s->size() || after < -1)
         co_return error_response(invalid_param("starting_after", "Invalid 'starting_after': expected a non-negative integer."));
     }
-    auto run = co_await c.rt.stream_source(who->project_id, id);
+    auto run = co_await c.rt.stream_source(scope, id);
     if (!run.ok()) co_return error_response(run.status());
     co_return co_await stream_run(*run, after, stream, c.opts.keepalive);
   }
-  auto r = co_await c.rt.get_response(who->project_id, id);
+  auto r = co_await c.rt.get_response(scope, id);
   if (!r.ok()) co_return error_response(r.status());
   co_return ok_json(std::move(*r));
 }
 
 }  // namespace
 
-void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, memory::Memory* memory,
-             Options opts) {
-  auto c = std::make_shared<Ctx>(Ctx{rt, keys, opts});
-  if (memory) install_memory(router, *memory, keys);
+void install(http::Router& router, Services sv, Options opts) {
+  auto c = std::make_shared<Ctx>(Ctx{sv.runtime, sv.auth, opts});
+  if (sv.memory) install_memory(router, *sv.memory, sv.auth);
+  install_admin(router, sv.keys, sv.tenants, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");
@@ -199,37 +179,41 @@ void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, m
   router.add("GET", "/v1/responses/{id}", [c](Request& req, Stream& s) { return get_response(*c, req, s); });
 
   router.add("DELETE", "/v1/responses/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kResponses);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.delete_response(who->project_id, req.params["id"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.delete_response(scope, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("POST", "/v1/responses/{id}/cancel", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kResponses);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.cancel(who->project_id, req.params["id"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.cancel(scope, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("GET", "/v1/responses/{id}/input_items", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kResponses);
     if (!who.ok()) co_return error_response(who.status());
+    Scope scope = who->scope();
     auto q = parse_list_query(req);
     if (!q.ok()) co_return error_response(q.status());
     if (auto b = req.query_param("before"); b && !b->empty())
       co_return error_response(invalid_param("before", "Pagination with 'before' is not supported; use 'after' with 'order'.", "unsupported_parameter"));
-    auto page = co_await c->rt.input_items(who->project_id, req.params["id"], *q);
+    auto page = co_await c->rt.input_items(scope, req.params["id"], *q);
     if (!page.ok()) co_return error_response(page.status());
     co_return ok_json(list_json(page->items, page->has_more));
   });
 
   // Conversations.
   router.add("POST", "/v1/conversations", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
+    Scope scope = who->scope();
     json::value body = json::object();
     if (!req.body.empty()) {
       auto b = wire::parse(req.body);
@@ -254,22 +238,24 @@ void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, m
       if (!r.ok()) co_return error_response(r.status());
       items = std::move(*r);
     }
-    auto r = co_await c->rt.create_conversation(who->project_id, std::move(metadata), std::move(items));
+    auto r = co_await c->rt.create_conversation(scope, std::move(metadata), std::move(items));
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("GET", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.get_conversation(who->project_id, req.params["id"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.get_conversation(scope, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("POST", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
+    Scope scope = who->scope();
     auto b = body_json(req);
     if (!b.ok()) co_return error_response(b.status());
     if (!b->is_object())
@@ -278,22 +264,24 @@ void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, m
     if (!m) co_return error_response(invalid_param("metadata", "Missing required parameter: 'metadata'.", "missing_required_parameter"));
     if (Status s = check_metadata(*m, "metadata"); !s.ok()) co_return error_response(s);
     std::string metadata = m->is_null() ? "{}" : json::serialize(*m);
-    auto r = co_await c->rt.update_conversation(who->project_id, req.params["id"], std::move(metadata));
+    auto r = co_await c->rt.update_conversation(scope, req.params["id"], std::move(metadata));
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("DELETE", "/v1/conversations/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.delete_conversation(who->project_id, req.params["id"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.delete_conversation(scope, req.params["id"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
 
   router.add("POST", "/v1/conversations/{id}/items", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
+    Scope scope = who->scope();
     auto b = body_json(req);
     if (!b.ok()) co_return error_response(b.status());
     if (!b->is_object())
@@ -306,33 +294,36 @@ void install(http::Router& router, runtime::Runtime& rt, identity::Keys& keys, m
       co_return error_response(invalid_param("items", "Invalid 'items': expected an array of 1 to 20 items.", "invalid_value"));
     auto items = wire::parse_input(*it, "items");
     if (!items.ok()) co_return error_response(items.status());
-    auto r = co_await c->rt.add_conversation_items(who->project_id, req.params["id"], std::move(*items));
+    auto r = co_await c->rt.add_conversation_items(scope, req.params["id"], std::move(*items));
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(list_json(*r, false));
   });
 
   router.add("GET", "/v1/conversations/{id}/items", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
+    Scope scope = who->scope();
     auto q = parse_list_query(req);
     if (!q.ok()) co_return error_response(q.status());
-    auto page = co_await c->rt.list_conversation_items(who->project_id, req.params["id"], *q);
+    auto page = co_await c->rt.list_conversation_items(scope, req.params["id"], *q);
     if (!page.ok()) co_return error_response(page.status());
     co_return ok_json(list_json(page->items, page->has_more));
   });
 
   router.add("GET", "/v1/conversations/{id}/items/{item}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.get_conversation_item(who->project_id, req.params["id"], req.params["item"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.get_conversation_item(scope, req.params["id"], req.params["item"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json((*r)->wire);
   });
 
   router.add("DELETE", "/v1/conversations/{id}/items/{item}", [c](Request& req, Stream&) -> awaitable<Response> {
-    auto who = authenticate(req, c->keys);
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
     if (!who.ok()) co_return error_response(who.status());
-    auto r = co_await c->rt.delete_conversation_item(who->project_id, req.params["id"], req.params["item"]);
+    Scope scope = who->scope();
+    auto r = co_await c->rt.delete_conversation_item(scope, req.params["id"], req.params["item"]);
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });

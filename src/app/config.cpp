@@ -90,6 +90,16 @@ Status load_toml(const std::string& path, Config& cfg) {
       return Status(Code::invalid_argument, "config " + path + ": " + r.key + " must be between " +
                                                 std::to_string(r.min) + " and " + std::to_string(r.max));
   }
+  str("oidc.issuer", cfg.oidc_issuer);
+  str("oidc.audience", cfg.oidc_audience);
+  str("oidc.jwks", cfg.oidc_jwks);
+  str("oidc.user_claim", cfg.oidc_user_claim);
+  str("oidc.project_claim", cfg.oidc_project_claim);
+  str("oidc.project", cfg.oidc_project);
+  str("oidc.ca_file", cfg.oidc_ca_file);
+  i64("oidc.leeway_s", cfg.oidc_leeway_s);
+  i64("oidc.jwks_ttl_s", cfg.oidc_jwks_ttl_s);
+  i64("oidc.jwks_min_refresh_ms", cfg.oidc_jwks_min_refresh_ms);
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;
@@ -105,6 +115,14 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_ISSUER"); v && *v) cfg.oidc_issuer = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_AUDIENCE"); v && *v) cfg.oidc_audience = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_JWKS"); v && *v) cfg.oidc_jwks = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_USER_CLAIM"); v && *v) cfg.oidc_user_claim = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_PROJECT_CLAIM"); v && *v) cfg.oidc_project_claim = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_PROJECT"); v && *v) cfg.oidc_project = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_CA_FILE"); v && *v) cfg.oidc_ca_file = v;
+  if (const char* v = std::getenv("CONTINUUM_OIDC_JWKS_MIN_REFRESH_MS"); v && *v) cfg.oidc_jwks_min_refresh_ms = std::atoi(v);
 }
 
 }  // namespace cn::app

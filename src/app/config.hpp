@@ -62,6 +62,14 @@ struct Config {
   std::string embeddings_model, embeddings_url, embeddings_api_key;
 
   std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
+
+  // End users' OIDC tokens (off unless an issuer is set). See identity/oidc.hpp.
+  std::string oidc_issuer, oidc_audience, oidc_jwks, oidc_user_claim = "sub", oidc_project_claim;
+  std::string oidc_project = "proj_default";
+  std::string oidc_ca_file;  // extra CA certificates (PEM) for an https JWKS
+  int oidc_leeway_s = 60;
+  int oidc_jwks_ttl_s = 3600;
+  int oidc_jwks_min_refresh_ms = 10'000;
 };
 
 // Reads a TOML file into `cfg` (keys as in docs/configuration.md).

@@ -2,8 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 
+#include <sodium.h>
+
 #include <csignal>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -13,7 +17,9 @@
 #include "base/log.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
+#include "identity/oidc.hpp"
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
@@ -39,6 +45,67 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   return m;
+}
+
+// The secret that keys the stored API-key hashes: 32 random bytes in the data directory (mode
+// 0600), made on first start. Kept out of the database so that a copy of it alone does not let
+// anyone test key guesses.
+Result<std::string> hash_secret(const std::string& data_dir) {
+  auto path = std::filesystem::path(data_dir) / "key-hash.secret";
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream f(path, std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (s.size() != 32) return Status(Code::internal, path.string() + " is damaged (expected 32 bytes)");
+    return s;
+  }
+  std::string s(32, '\0');
+  randombytes_buf(s.data(), s.size());
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(s.data(), static_cast<std::streamsize>(s.size()));
+    if (!f) return Status(Code::internal, "cannot write " + tmp.string());
+  }
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status(Code::internal, "cannot create " + path.string() + ": " + ec.message());
+  return s;
+}
+
+std::shared_ptr<identity::OidcVerifier> make_oidc(const app::Config& cfg, Status* err) {
+  if (cfg.oidc_issuer.empty() && cfg.oidc_jwks.empty()) return nullptr;
+  identity::OidcOptions o;
+  o.issuer = cfg.oidc_issuer;
+  o.audience = cfg.oidc_audience;
+  o.jwks = cfg.oidc_jwks;
+  o.user_claim = cfg.oidc_user_claim;
+  o.project_claim = cfg.oidc_project_claim;
+  o.project = cfg.oidc_project;
+  o.leeway_seconds = cfg.oidc_leeway_s;
+  o.jwks_ttl = std::chrono::seconds(std::max(1, cfg.oidc_jwks_ttl_s));
+  o.refresh_min_interval = std::chrono::milliseconds(std::max(0, cfg.oidc_jwks_min_refresh_ms));
+  std::shared_ptr<http::Client> client;
+  try {
+    client = std::make_shared<http::Client>(http::ClientOptions{cfg.oidc_ca_file});
+  } catch (const std::exception& e) {
+    *err = Status(Code::invalid_argument, "cannot load OIDC CA file " + cfg.oidc_ca_file + ": " + e.what());
+    return nullptr;
+  }
+  auto fetch = [client](std::string url) -> net::awaitable<Result<std::string>> {
+    http::ClientRequest req;
+    req.method = "GET";
+    req.url = std::move(url);
+    req.timeout = std::chrono::seconds(10);
+    auto r = co_await client->call(std::move(req));
+    if (!r.ok()) co_return r.status();
+    if (r->status != 200) co_return Status(Code::unavailable, "JWKS endpoint answered " + std::to_string(r->status));
+    co_return std::move(r->body);
+  };
+  auto v = std::make_shared<identity::OidcVerifier>(o, fetch);
+  *err = v->start();
+  return v;
 }
 
 int serve(app::Config cfg) {
@@ -75,11 +142,25 @@ int serve(app::Config cfg) {
     return 1;
   }
 
-  identity::Keys keys(**store);
+  auto secret = hash_secret(cfg.data_dir);
+  if (!secret.ok()) {
+    spdlog::critical("{}", secret.status().message());
+    return 1;
+  }
+  identity::Keys keys(**store, *secret);
   if (Status st = keys.load(); !st.ok()) {
     spdlog::critical("loading keys: {}", st.message());
     return 1;
   }
+  identity::Tenants tenants(**store);
+  Status oidc_status;
+  auto oidc = make_oidc(cfg, &oidc_status);
+  if (!oidc_status.ok()) {
+    spdlog::critical("OIDC: {}", oidc_status.message());
+    return 1;
+  }
+  if (oidc) spdlog::info("OIDC end-user tokens accepted from issuer {}", cfg.oidc_issuer);
+  identity::Authenticator auth(keys, oidc);
   auto boot = keys.bootstrap(cfg.bootstrap_key);
   if (!boot.ok()) {
     spdlog::critical("{}", boot.status().message());
@@ -176,7 +257,7 @@ int serve(app::Config cfg) {
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   http::Router router;
-  api::install(router, rt, keys, &mem);
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
@@ -237,7 +318,29 @@ int serve(app::Config cfg) {
 
 // `continuum keys create`: adds a key to the data directory's store and prints it once. A
 // running server learns of keys at start-up.
-int create_key(const app::Config& cfg, const std::string& project, const std::string& name) {
+struct KeyFlags {
+  std::string project = identity::kDefaultProject, name = "cli", scopes;
+  bool act_as_user = false, admin = false;
+  int64_t expires_in = 0;
+};
+
+int create_key(const app::Config& cfg, const KeyFlags& kf) {
+  const std::string& project = kf.project;
+  identity::NewKey n;
+  n.project_id = project;
+  n.name = kf.name;
+  n.act_as_user = kf.act_as_user;
+  n.global_admin = kf.admin;
+  if (!kf.scopes.empty()) {
+    auto bits = identity::parse_scopes(kf.scopes);
+    if (!bits.ok()) {
+      std::cerr << "--scopes: " << bits.status().message() << "\n";
+      return 2;
+    }
+    n.scopes = *bits;
+  }
+  if (kf.admin) n.scopes = identity::kAllScopes;
+  if (kf.expires_in > 0) n.expires_at = static_cast<int64_t>(std::time(nullptr)) + kf.expires_in;
   if (!valid_id_syntax(project)) {
     std::cerr << "--project must contain only letters, digits, '_' and '-'\n";
     return 2;
@@ -252,13 +355,23 @@ int create_key(const app::Config& cfg, const std::string& project, const std::st
     std::cerr << store.status().message() << "\n";
     return 1;
   }
-  identity::Keys keys(**store);
-  auto k = keys.create(project, name);
+  auto secret = hash_secret(cfg.data_dir);
+  if (!secret.ok()) {
+    std::cerr << secret.status().message() << "\n";
+    return 1;
+  }
+  identity::Tenants tenants(**store);
+  if (Status st = tenants.ensure_project_blocking(project); !st.ok()) {
+    std::cerr << st.message() << "\n";
+    return 1;
+  }
+  identity::Keys keys(**store, *secret);
+  auto k = keys.create_blocking(n);
   if (!k.ok()) {
     std::cerr << k.status().message() << "\n";
     return 1;
   }
-  std::cout << *k << std::endl;
+  std::cout << k->plaintext << std::endl;
   return 0;
 }
 
@@ -279,9 +392,15 @@ int main(int argc, char** argv) {
   auto* keys_cmd = cli.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
   auto* key_create = keys_cmd->add_subcommand("create", "Create an API key and print it once");
-  std::string key_project = identity::kDefaultProject, key_name = "cli";
-  key_create->add_option("--project", key_project, "project the key belongs to");
-  key_create->add_option("--name", key_name, "a label for the key");
+  KeyFlags kf;
+  key_create->add_option("--project", kf.project, "project the key belongs to (created when new)");
+  key_create->add_option("--name", kf.name, "a label for the key");
+  key_create->add_option("--scopes", kf.scopes,
+                         "comma-separated: responses, conversations, memory:read, memory:write, vault:write, admin "
+                         "(default: all but admin)");
+  key_create->add_flag("--act-as-user", kf.act_as_user, "may name any end user of the project");
+  key_create->add_flag("--admin", kf.admin, "a global admin key: manages tenants, projects and every key");
+  key_create->add_option("--expires-in", kf.expires_in, "seconds until the key expires (default: never)");
   key_create->add_option("--data", data, "data directory (default ./data)");
   CLI11_PARSE(cli, argc, argv);
   if (version_cmd->parsed()) {
@@ -297,7 +416,7 @@ int main(int argc, char** argv) {
   app::apply_env(cfg);
   if (key_create->parsed()) {
     if (data) cfg.data_dir = *data;
-    return create_key(cfg, key_project, key_name);
+    return create_key(cfg, kf);
   }
   if (listen) cfg.listen = *listen;
   if (data) cfg.data_dir = *data;

@@ -14,27 +14,43 @@ void Runtime::Impl::cache_node(const std::string& project, NodePtr n) {
   }
 }
 
-NodePtr Runtime::Impl::cached_node(const std::string& project, const std::string& id) {
+NodePtr Runtime::Impl::cached_node(const Scope& scope, const std::string& id) {
   std::lock_guard lk(mu);
-  auto it = nodes.find(key_of(project, id));
+  auto it = nodes.find(key_of(scope.project, id));
   if (it == nodes.end()) {
     ++misses;
     return nullptr;
   }
   ++hits;
+  return scope.sees(it->second->owner) ? it->second : nullptr;
+}
+
+std::shared_ptr<Run> Runtime::Impl::live_run_locked(const Scope& scope, const std::string& id) const {
+  auto it = live.find(key_of(scope.project, id));
+  if (it == live.end() || !scope.sees(it->second->owner())) return nullptr;
   return it->second;
 }
 
 // The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
-awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, const std::string& id) {
-  if (auto n = cached_node(project, id)) co_return n;
+awaitable<Result<NodePtr>> Runtime::Impl::load_node(Scope scope, std::string id) {
+  const std::string project = scope.project;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = nodes.find(key_of(project, id)); it != nodes.end()) {
+      ++hits;
+      if (!scope.sees(it->second->owner)) co_return not_found_response(id);
+      co_return it->second;
+    }
+    ++misses;
+  }
   // Built on the reader thread, child first; the parent links are set here, where the chain is
   // known whole (nodes are immutable once published).
   struct Loaded {
     std::vector<std::shared_ptr<ChainNode>> chain;
     std::optional<std::string> root_parent;  // the parent of the oldest loaded node, if cached
   };
-  std::function<Result<Loaded>(store::Database&)> store_fn0 = [this, project, id](store::Database& db) -> Result<Loaded> {
+  std::function<Result<Loaded>(store::Database&)> store_fn0 = [this, scope, id](store::Database& db) -> Result<Loaded> {
+    const std::string& project = scope.project;
     Loaded out;
     std::string cur = id;
     // One read transaction for the whole walk: one snapshot, and one lock instead of one per
@@ -44,8 +60,11 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, 
       store::Database& db;
       ~End() { (void)db.exec("COMMIT"); }
     } end{db};
+    // The tip must be visible in the caller's scope; its ancestors are its context, whoever
+    // they belong to.
+    const Scope ancestors{project, std::nullopt};
     for (;;) {
-      auto row = repo::get_response(db, project, cur, true);
+      auto row = repo::get_response(db, out.chain.empty() ? scope : ancestors, cur, true);
       if (!row.ok()) {
         if (out.chain.empty()) return row.status();
         break;  // an expired ancestor: the chain starts here
@@ -54,6 +73,7 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, 
       if (out.chain.empty() && row->deleted) return not_found_response(cur);
       auto n = std::make_shared<ChainNode>();
       n->id = std::move(row->id);
+      n->owner = std::move(row->user_id);
       n->created_at = row->created_at;
       n->inputs = std::move(row->inputs);
       n->outputs = std::move(row->outputs);
@@ -74,7 +94,7 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(const std::string& project, 
   if (!loaded.ok()) co_return loaded.status();
   auto& chain = loaded->chain;
   NodePtr parent;
-  if (loaded->root_parent) parent = cached_node(project, *loaded->root_parent);
+  if (loaded->root_parent) parent = cached_node(Scope{project, std::nullopt}, *loaded->root_parent);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     (*it)->parent = parent;
     count_tokens(**it);

@@ -24,7 +24,10 @@ std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<I
           learn = std::move(learn)](store::Database& db) {
     if (Status s = repo::put_response(db, row, inputs, outputs); !s.ok()) return s;
     if (conv) {
-      if (Status s = repo::append_conv_items(db, row.project_id, conv->id, first_seq, conv_items); !s.ok()) return s;
+      // A conversation deleted while the turn ran keeps nothing; the response is still stored.
+      Scope scope{row.project_id, row.user_id.empty() ? std::nullopt : std::optional<std::string>(row.user_id), true};
+      Status s = repo::append_conv_items(db, scope, conv->id, first_seq, conv_items);
+      if (!s.ok() && s.code() != Code::not_found) return s;
     }
     // Extraction is enqueued in the turn's own transaction: a turn is never stored without
     // its memory job, nor a job without its turn.
@@ -73,7 +76,8 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   Status stored;
   if (p.store) {
     ResponseRow row;
-    row.project_id = p.project_id;
+    row.project_id = p.scope.project;
+    row.user_id = run->owner();
     row.id = run->id();
     row.parent_id = p.previous_response_id;
     row.conversation_id = p.conversation_id;
@@ -102,7 +106,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     std::optional<memory::TurnForExtraction> learn;
     if (memory && p.memory_on && !p.memory_user.empty() && status == "completed") {
       memory::TurnForExtraction te;
-      te.project_id = p.project_id;
+      te.project_id = p.scope.project;
       te.response_id = run->id();
       te.conversation_id = p.conversation_id.value_or("");
       te.model = p.model;
@@ -121,12 +125,13 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
       if (learning) memory->notify();
       auto node = std::make_shared<ChainNode>();
       node->id = run->id();
+      node->owner = run->owner();
       node->parent = t->parent;
       node->inputs = t->inputs;
       node->outputs = outputs;
       node->created_at = fin.created_at;
       count_tokens(*node);
-      cache_node(p.project_id, node);
+      cache_node(p.scope.project, node);
       if (append) {
         std::lock_guard lk(conv->mu);
         conv_insert_sorted(*conv, first_seq, conv_items);

@@ -17,21 +17,22 @@ std::string conversation_json(const std::string& id, int64_t created_at, const s
   return json::serialize(o);
 }
 
-awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(const std::string& project, const std::string& id) {
+awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id) {
+  const std::string project = scope.project;
   {
     std::lock_guard lk(mu);
     auto it = convs.find(key_of(project, id));
     if (it != convs.end()) {
       std::lock_guard lk2(it->second->mu);
-      if (it->second->deleted) co_return not_found_conversation(id);
+      if (it->second->deleted || !scope.sees(it->second->owner)) co_return not_found_conversation(id);
       co_return it->second;
     }
   }
   using Loaded = std::pair<ConvRow, std::vector<ConvItemRow>>;
-  std::function<Result<Loaded>(store::Database&)> store_fn1 = [project, id](store::Database& db) -> Result<Loaded> {
-    auto c = repo::get_conversation(db, project, id);
+  std::function<Result<Loaded>(store::Database&)> store_fn1 = [scope, id](store::Database& db) -> Result<Loaded> {
+    auto c = repo::get_conversation(db, scope, id);
     if (!c.ok()) return c.status();
-    auto items = repo::conversation_items(db, project, id);
+    auto items = repo::conversation_items(db, scope, id);
     if (!items.ok()) return items.status();
     return Loaded{std::move(*c), std::move(*items)};
   };
@@ -40,6 +41,7 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(const std::string& project, 
   auto c = std::make_shared<ConvState>();
   c->project = project;
   c->id = id;
+  c->owner = r->first.user_id;
   c->created_at = r->first.created_at;
   c->metadata = r->first.metadata;
   c->items = std::move(r->second);
@@ -74,21 +76,23 @@ void Runtime::Impl::conv_insert_sorted(ConvState& c, int64_t first_seq, const st
   }
 }
 
-awaitable<Result<std::string>> Runtime::create_conversation(const std::string& project, std::string metadata,
+awaitable<Result<std::string>> Runtime::create_conversation(Scope scope, std::string metadata,
                                                             std::vector<Item> items) {
   auto& im = *impl_;
-  ConvRow row{project, new_id("conv"), im.clock.now_seconds(), std::move(metadata)};
+  const std::string project = scope.project;
+  ConvRow row{project, new_id("conv"), im.clock.now_seconds(), std::move(metadata), scope.owner()};
   std::vector<ItemPtr> ptrs;
   for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
-  std::function<Status(store::Database&)> store_fn10 = [row, ptrs](store::Database& db) {
+  std::function<Status(store::Database&)> store_fn10 = [row, ptrs, scope](store::Database& db) {
     if (Status s = repo::put_conversation(db, row); !s.ok()) return s;
-    return repo::append_conv_items(db, row.project_id, row.id, 0, ptrs);
+    return repo::append_conv_items(db, scope, row.id, 0, ptrs);
   };
   Status st = co_await write_async(im.store, std::move(store_fn10));
   if (!st.ok()) co_return st;
   auto c = std::make_shared<ConvState>();
   c->project = project;
   c->id = row.id;
+  c->owner = row.user_id;
   c->created_at = row.created_at;
   c->metadata = row.metadata;
   Impl::conv_insert_sorted(*c, 0, ptrs);
@@ -101,20 +105,19 @@ awaitable<Result<std::string>> Runtime::create_conversation(const std::string& p
   co_return conversation_json(row.id, row.created_at, row.metadata);
 }
 
-awaitable<Result<std::string>> Runtime::get_conversation(const std::string& project, const std::string& id) {
-  auto c = co_await impl_->load_conv(project, id);
+awaitable<Result<std::string>> Runtime::get_conversation(Scope scope, const std::string& id) {
+  auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
   std::lock_guard lk((*c)->mu);
   co_return conversation_json(id, (*c)->created_at, (*c)->metadata);
 }
 
-awaitable<Result<std::string>> Runtime::update_conversation(const std::string& project, const std::string& id,
+awaitable<Result<std::string>> Runtime::update_conversation(Scope scope, const std::string& id,
                                                             std::string metadata) {
-  auto c = co_await impl_->load_conv(project, id);
+  auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
-  ConvRow row{project, id, (*c)->created_at, metadata};
-  std::function<Status(store::Database&)> store_fn11 = [row](store::Database& db) {
-    return repo::update_conversation(db, row);
+  std::function<Status(store::Database&)> store_fn11 = [scope, id, metadata](store::Database& db) {
+    return repo::update_conversation(db, scope, id, metadata);
   };
   Status st = co_await write_async(impl_->store, std::move(store_fn11));
   if (!st.ok()) co_return st;
@@ -123,11 +126,11 @@ awaitable<Result<std::string>> Runtime::update_conversation(const std::string& p
   co_return conversation_json(id, (*c)->created_at, (*c)->metadata);
 }
 
-awaitable<Result<std::string>> Runtime::delete_conversation(const std::string& project, const std::string& id) {
-  auto c = co_await impl_->load_conv(project, id);
+awaitable<Result<std::string>> Runtime::delete_conversation(Scope scope, const std::string& id) {
+  auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
-  std::function<Status(store::Database&)> store_fn12 = [project, id](store::Database& db) {
-    return repo::delete_conversation(db, project, id);
+  std::function<Status(store::Database&)> store_fn12 = [scope, id](store::Database& db) {
+    return repo::delete_conversation(db, scope, id);
   };
   Status st = co_await write_async(impl_->store, std::move(store_fn12));
   if (!st.ok()) co_return st;
@@ -137,15 +140,14 @@ awaitable<Result<std::string>> Runtime::delete_conversation(const std::string& p
   }
   {
     std::lock_guard lk(impl_->mu);
-    impl_->convs.erase(key_of(project, id));
+    impl_->convs.erase(key_of(scope.project, id));
   }
   co_return json::serialize(json::object{{"id", id}, {"object", "conversation.deleted"}, {"deleted", true}});
 }
 
-awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(const std::string& project,
-                                                                        const std::string& id,
+awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(Scope scope, const std::string& id,
                                                                         std::vector<Item> items) {
-  auto c = co_await impl_->load_conv(project, id);
+  auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
   std::vector<ItemPtr> ptrs;
   for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
@@ -155,8 +157,8 @@ awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(const st
     first = (*c)->next_seq;
     (*c)->next_seq += static_cast<int64_t>(ptrs.size());
   }
-  std::function<Status(store::Database&)> store_fn13 = [project, id, first, ptrs](store::Database& db) {
-    return repo::append_conv_items(db, project, id, first, ptrs);
+  std::function<Status(store::Database&)> store_fn13 = [scope, id, first, ptrs](store::Database& db) {
+    return repo::append_conv_items(db, scope, id, first, ptrs);
   };
   Status st = co_await write_async(impl_->store, std::move(store_fn13));
   if (!st.ok()) co_return st;
@@ -165,9 +167,8 @@ awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(const st
   co_return ptrs;
 }
 
-awaitable<Result<ItemPage>> Runtime::list_conversation_items(const std::string& project, const std::string& id,
-                                                             ListQuery q) {
-  auto c = co_await impl_->load_conv(project, id);
+awaitable<Result<ItemPage>> Runtime::list_conversation_items(Scope scope, const std::string& id, ListQuery q) {
+  auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
   std::vector<ItemPtr> all;
   {
@@ -178,9 +179,9 @@ awaitable<Result<ItemPage>> Runtime::list_conversation_items(const std::string& 
   co_return paginate(std::move(all), q);
 }
 
-awaitable<Result<ItemPtr>> Runtime::get_conversation_item(const std::string& project, const std::string& conv,
+awaitable<Result<ItemPtr>> Runtime::get_conversation_item(Scope scope, const std::string& conv,
                                                           const std::string& item) {
-  auto c = co_await impl_->load_conv(project, conv);
+  auto c = co_await impl_->load_conv(scope, conv);
   if (!c.ok()) co_return c.status();
   std::lock_guard lk((*c)->mu);
   for (const auto& r : (*c)->items)
@@ -188,10 +189,9 @@ awaitable<Result<ItemPtr>> Runtime::get_conversation_item(const std::string& pro
   co_return Status(Code::not_found, "Item with id '" + item + "' not found.");
 }
 
-awaitable<Result<std::string>> Runtime::delete_conversation_item(const std::string& project,
-                                                                 const std::string& conv,
+awaitable<Result<std::string>> Runtime::delete_conversation_item(Scope scope, const std::string& conv,
                                                                  const std::string& item) {
-  auto c = co_await impl_->load_conv(project, conv);
+  auto c = co_await impl_->load_conv(scope, conv);
   if (!c.ok()) co_return c.status();
   std::optional<int64_t> seq;
   {
@@ -200,8 +200,8 @@ awaitable<Result<std::string>> Runtime::delete_conversation_item(const std::stri
       if (r.item->id == item) seq = r.seq;
   }
   if (!seq) co_return Status(Code::not_found, "Item with id '" + item + "' not found.");
-  std::function<Status(store::Database&)> store_fn14 = [project, conv, s = *seq](store::Database& db) {
-    return repo::delete_conv_item(db, project, conv, s);
+  std::function<Status(store::Database&)> store_fn14 = [scope, conv, s = *seq](store::Database& db) {
+    return repo::delete_conv_item(db, scope, conv, s);
   };
   Status st = co_await write_async(impl_->store, std::move(store_fn14));
   if (!st.ok()) co_return st;

@@ -43,6 +43,7 @@ using store::write_async;
 // context of a turn is the path from the root; nodes are shared by every branch below them.
 struct ChainNode {
   std::string id;
+  std::string owner;  // the end user the turn belongs to ("" = the project)
   std::shared_ptr<const ChainNode> parent;
   std::vector<ItemPtr> inputs, outputs;
   int64_t created_at = 0;
@@ -57,6 +58,7 @@ using NodePtr = std::shared_ptr<const ChainNode>;
 // A conversation's hot state. Items are kept in seq order.
 struct ConvState {
   std::string project, id;
+  std::string owner;  // the end user the conversation belongs to ("" = the project)
   int64_t created_at = 0;
   std::mutex mu;
   std::string metadata;            // guarded by mu
@@ -137,13 +139,17 @@ struct Runtime::Impl {
 
   // chain_cache.cpp
   void cache_node(const std::string& project, NodePtr n);
-  NodePtr cached_node(const std::string& project, const std::string& id);
-  // The node of a stored response, from the cache or loaded (with uncached ancestors) from disk.
-  awaitable<Result<NodePtr>> load_node(const std::string& project, const std::string& id);
+  // A cached node visible in `scope`, or null.
+  NodePtr cached_node(const Scope& scope, const std::string& id);
+  // The node of a stored response visible in `scope`, from the cache or loaded (with uncached
+  // ancestors) from disk.
+  awaitable<Result<NodePtr>> load_node(Scope scope, std::string id);
+  // The live run `id` when it is visible in `scope` (caller holds mu).
+  std::shared_ptr<Run> live_run_locked(const Scope& scope, const std::string& id) const;
   static std::vector<ItemPtr> path_items(const NodePtr& tip);
 
   // conversations.cpp
-  awaitable<Result<ConvPtr>> load_conv(const std::string& project, const std::string& id);
+  awaitable<Result<ConvPtr>> load_conv(Scope scope, std::string id);
   // Bounds the conversation cache (caller holds mu).
   void trim_convs_locked();
   static void conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items);

@@ -135,18 +135,24 @@ CREATE TABLE conversation_entries (
   PRIMARY KEY (project_id, conversation_id, seq)
 ) WITHOUT ROWID;
 )sql",
-           migrate_v2}};
+           migrate_v2},
+          // Objects belong to an end user when one created them (domain/scope.hpp).
+          {"runtime", 3, R"sql(
+ALTER TABLE turns ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+)sql"}};
 }
 
 Status put_response(store::Database& db, const ResponseRow& r, const std::vector<ItemPtr>& inputs,
                     const std::vector<ItemPtr>& outputs) {
   auto& st = db.stmt(
       "INSERT OR REPLACE INTO turns(project_id, id, parent_id, conversation_id, status, flags, created_at,"
-      " n_inputs, data, events) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+      " n_inputs, data, events, user_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
   st.bind(1, r.project_id).bind(2, r.id).bind_opt(3, r.parent_id).bind_opt(4, r.conversation_id);
   st.bind(5, r.status).bind(6, r.background ? kBackground : 0).bind(7, r.created_at);
   st.bind(8, static_cast<int64_t>(inputs.size())).bind_blob(9, encode_turn(r.body, inputs, outputs));
   if (r.events.empty()) st.bind_null(10); else st.bind_blob(10, r.events);
+  st.bind(11, r.user_id);
   if (Status s = st.run(); !s.ok()) return s;
   if (!r.parent_id) return {};
   // Usually the parent's row sits in the same right-edge leaf, so this dirties no extra page;
@@ -171,9 +177,10 @@ Status update_response_status(store::Database& db, const std::string& project, c
   return st.bind(1, project).bind(2, id).bind(3, status).bind_blob(4, encode_turn(body, old->item_wires)).run();
 }
 
-Status delete_response(store::Database& db, const std::string& project, const std::string& id) {
-  auto& q = db.stmt("SELECT flags, data FROM turns WHERE project_id=?1 AND id=?2");
-  q.bind(1, project).bind(2, id);
+Status delete_response(store::Database& db, const Scope& scope, const std::string& id) {
+  const std::string& project = scope.project;
+  auto& q = db.stmt("SELECT flags, data FROM turns WHERE project_id=?1 AND id=?2 AND (?3 IS NULL OR user_id=?3 OR (?4 AND user_id=''))");
+  q.bind(1, project).bind(2, id).bind_opt(3, scope.user).bind(4, scope.project_objects ? 1 : 0);
   if (!q.step()) {
     Status st = q.status();
     q.reset();
@@ -193,39 +200,60 @@ Status delete_response(store::Database& db, const std::string& project, const st
 }
 
 Status put_conversation(store::Database& db, const ConvRow& c) {
-  auto& st = db.stmt("INSERT INTO conversations(project_id, id, created_at, metadata)"
-                     " VALUES (?1, ?2, ?3, ?4)");
-  return st.bind(1, c.project_id).bind(2, c.id).bind(3, c.created_at).bind(4, c.metadata).run();
+  auto& st = db.stmt("INSERT INTO conversations(project_id, id, created_at, metadata, user_id)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5)");
+  return st.bind(1, c.project_id).bind(2, c.id).bind(3, c.created_at).bind(4, c.metadata).bind(5, c.user_id).run();
 }
 
-Status update_conversation(store::Database& db, const ConvRow& c) {
+namespace {
+
+// Whether conversation `id` exists in `scope`: entries carry no owner of their own.
+Status conversation_visible(store::Database& db, const Scope& scope, const std::string& id) {
+  auto& q = db.stmt("SELECT 1 FROM conversations WHERE project_id=?1 AND id=?2 AND (?3 IS NULL OR user_id=?3 OR (?4 AND user_id=''))");
+  q.bind(1, scope.project).bind(2, id).bind_opt(3, scope.user).bind(4, scope.project_objects ? 1 : 0);
+  bool found = q.step();
+  Status st = q.status();
+  q.reset();
+  if (!st.ok()) return st;
+  if (!found) return Status(Code::not_found, "Conversation with id '" + id + "' not found.");
+  return {};
+}
+
+}  // namespace
+
+Status update_conversation(store::Database& db, const Scope& scope, const std::string& id,
+                           const std::string& metadata) {
+  if (Status s = conversation_visible(db, scope, id); !s.ok()) return s;
   auto& st = db.stmt("UPDATE conversations SET metadata=?3 WHERE project_id=?1 AND id=?2");
-  return st.bind(1, c.project_id).bind(2, c.id).bind(3, c.metadata).run();
+  return st.bind(1, scope.project).bind(2, id).bind(3, metadata).run();
 }
 
-Status delete_conversation(store::Database& db, const std::string& project, const std::string& id) {
+Status delete_conversation(store::Database& db, const Scope& scope, const std::string& id) {
+  if (Status s = conversation_visible(db, scope, id); !s.ok()) return s;
   auto& ci = db.stmt("DELETE FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2");
-  if (Status s = ci.bind(1, project).bind(2, id).run(); !s.ok()) return s;
+  if (Status s = ci.bind(1, scope.project).bind(2, id).run(); !s.ok()) return s;
   auto& st = db.stmt("DELETE FROM conversations WHERE project_id=?1 AND id=?2");
-  return st.bind(1, project).bind(2, id).run();
+  return st.bind(1, scope.project).bind(2, id).run();
 }
 
-Status append_conv_items(store::Database& db, const std::string& project, const std::string& conv,
+Status append_conv_items(store::Database& db, const Scope& scope, const std::string& conv,
                          int64_t first_seq, const std::vector<ItemPtr>& items) {
+  if (Status s = conversation_visible(db, scope, conv); !s.ok()) return s;
   auto& st = db.stmt("INSERT INTO conversation_entries(project_id, conversation_id, seq, item)"
                      " VALUES (?1, ?2, ?3, ?4)");
   for (size_t i = 0; i < items.size(); ++i) {
-    st.bind(1, project).bind(2, conv).bind(3, first_seq + static_cast<int64_t>(i));
+    st.bind(1, scope.project).bind(2, conv).bind(3, first_seq + static_cast<int64_t>(i));
     if (Status s = st.bind(4, items[i]->wire).run(); !s.ok()) return s;
   }
   return {};
 }
 
-Status delete_conv_item(store::Database& db, const std::string& project, const std::string& conv,
+Status delete_conv_item(store::Database& db, const Scope& scope, const std::string& conv,
                         int64_t seq) {
+  if (Status s = conversation_visible(db, scope, conv); !s.ok()) return s;
   auto& st = db.stmt("DELETE FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2"
                      " AND seq=?3");
-  return st.bind(1, project).bind(2, conv).bind(3, seq).run();
+  return st.bind(1, scope.project).bind(2, conv).bind(3, seq).run();
 }
 
 Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* conversations) {
@@ -260,7 +288,7 @@ Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* 
 namespace {
 
 constexpr const char* kTurnCols =
-    "project_id, id, parent_id, conversation_id, status, flags, created_at, n_inputs, data, events";
+    "project_id, id, parent_id, conversation_id, status, flags, created_at, n_inputs, data, events, user_id";
 
 Result<ResponseRow> row_from(store::Statement& q, bool with_items) {
   ResponseRow r;
@@ -279,6 +307,7 @@ Result<ResponseRow> row_from(store::Statement& q, bool with_items) {
   if (!d.ok()) return d.status();
   r.body = std::move(d->body);
   if (!q.is_null(9)) r.events = std::string(q.blob(9));
+  r.user_id = q.text(10);
   for (size_t i = 0; i < d->item_wires.size(); ++i) {
     auto it = wire::item_from_wire(d->item_wires[i]);
     if (!it.ok()) return it.status();
@@ -289,10 +318,11 @@ Result<ResponseRow> row_from(store::Statement& q, bool with_items) {
 
 }  // namespace
 
-Result<ResponseRow> get_response(store::Database& db, const std::string& project,
-                                 const std::string& id, bool with_items) {
-  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE project_id=?1 AND id=?2");
-  q.bind(1, project).bind(2, id);
+Result<ResponseRow> get_response(store::Database& db, const Scope& scope, const std::string& id,
+                                 bool with_items) {
+  auto& q = db.stmt(std::string("SELECT ") + kTurnCols +
+                    " FROM turns WHERE project_id=?1 AND id=?2 AND (?3 IS NULL OR user_id=?3 OR (?4 AND user_id=''))");
+  q.bind(1, scope.project).bind(2, id).bind_opt(3, scope.user).bind(4, scope.project_objects ? 1 : 0);
   if (!q.step()) {
     Status st = q.status();
     q.reset();
@@ -304,23 +334,25 @@ Result<ResponseRow> get_response(store::Database& db, const std::string& project
   return r;
 }
 
-Result<ConvRow> get_conversation(store::Database& db, const std::string& project,
-                                 const std::string& id) {
-  auto& q = db.stmt("SELECT created_at, metadata FROM conversations WHERE project_id=?1 AND id=?2");
-  q.bind(1, project).bind(2, id);
+Result<ConvRow> get_conversation(store::Database& db, const Scope& scope, const std::string& id) {
+  auto& q = db.stmt("SELECT created_at, metadata, user_id FROM conversations WHERE project_id=?1 AND id=?2"
+                    " AND (?3 IS NULL OR user_id=?3 OR (?4 AND user_id=''))");
+  q.bind(1, scope.project).bind(2, id).bind_opt(3, scope.user).bind(4, scope.project_objects ? 1 : 0);
   if (!q.step()) {
     Status st = q.status();
     q.reset();
     if (!st.ok()) return st;
     return Status(Code::not_found, "Conversation with id '" + id + "' not found.");
   }
-  ConvRow c{project, id, q.int64(0), q.text(1)};
+  ConvRow c{scope.project, id, q.int64(0), q.text(1), q.text(2)};
   q.reset();
   return c;
 }
 
-Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const std::string& project,
+Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const Scope& scope,
                                                     const std::string& id) {
+  if (Status s = conversation_visible(db, scope, id); !s.ok()) return s;
+  const std::string& project = scope.project;
   auto& q = db.stmt("SELECT seq, item FROM conversation_entries WHERE project_id=?1 AND conversation_id=?2"
                     " ORDER BY seq");
   q.bind(1, project).bind(2, id);

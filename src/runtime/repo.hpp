@@ -1,7 +1,8 @@
 // SQL for the runtime's tables: turns (one row per response, its items inside, see
-// turn_codec.hpp), conversations and their entries. Every function takes the caller's project
-// id and every query is scoped by it: an id from another project is simply not found. Functions
-// run on store executor threads (Database is confined there).
+// turn_codec.hpp), conversations and their entries. Every function that names a stored object
+// takes the caller's Scope and every query is bounded by it: an id of another project, or of
+// another end user when the scope has one, is simply not found. Functions run on store executor
+// threads (Database is confined there).
 #pragma once
 
 #include <optional>
@@ -9,12 +10,14 @@
 #include <vector>
 
 #include "domain/item.hpp"
+#include "domain/scope.hpp"
 #include "store/database.hpp"
 
 namespace cn::runtime {
 
 struct ResponseRow {
   std::string project_id, id;
+  std::string user_id;  // the end user it belongs to ("" = the project)
   std::optional<std::string> parent_id, conversation_id;
   std::string status;
   bool background = false;
@@ -31,6 +34,7 @@ struct ConvRow {
   std::string project_id, id;
   int64_t created_at = 0;
   std::string metadata;  // JSON object
+  std::string user_id;   // the end user it belongs to ("" = the project)
 };
 
 struct ConvItemRow {
@@ -51,23 +55,23 @@ Status update_response_status(store::Database& db, const std::string& project,
                               const std::string& body);
 // Removes the turn; one that other turns continue stays as a tombstone (deleted, body blanked)
 // that keeps its items as their context.
-Status delete_response(store::Database& db, const std::string& project, const std::string& id);
+Status delete_response(store::Database& db, const Scope& scope, const std::string& id);
 Status put_conversation(store::Database& db, const ConvRow& c);
-Status update_conversation(store::Database& db, const ConvRow& c);
-Status delete_conversation(store::Database& db, const std::string& project, const std::string& id);
-Status append_conv_items(store::Database& db, const std::string& project, const std::string& conv,
+Status update_conversation(store::Database& db, const Scope& scope, const std::string& id,
+                           const std::string& metadata);
+Status delete_conversation(store::Database& db, const Scope& scope, const std::string& id);
+Status append_conv_items(store::Database& db, const Scope& scope, const std::string& conv,
                          int64_t first_seq, const std::vector<ItemPtr>& items);
-Status delete_conv_item(store::Database& db, const std::string& project, const std::string& conv,
+Status delete_conv_item(store::Database& db, const Scope& scope, const std::string& conv,
                         int64_t seq);
 // Deletes responses and conversations created before `cutoff` (unix seconds); returns counts.
 Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* conversations);
 
 // Reads.
-Result<ResponseRow> get_response(store::Database& db, const std::string& project,
-                                 const std::string& id, bool with_items = false);
-Result<ConvRow> get_conversation(store::Database& db, const std::string& project,
-                                 const std::string& id);
-Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const std::string& project,
+Result<ResponseRow> get_response(store::Database& db, const Scope& scope, const std::string& id,
+                                 bool with_items = false);
+Result<ConvRow> get_conversation(store::Database& db, const Scope& scope, const std::string& id);
+Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const Scope& scope,
                                                     const std::string& id);
 // Responses left queued or in progress by a previous process.
 Result<std::vector<ResponseRow>> unfinished(store::Database& db);

@@ -4,19 +4,18 @@
 
 namespace cn::runtime {
 
-awaitable<Result<std::string>> Runtime::get_response(const std::string& project, const std::string& id) {
+awaitable<Result<std::string>> Runtime::get_response(Scope scope, const std::string& id) {
   auto& im = *impl_;
   {
     std::lock_guard lk(im.mu);
-    auto it = im.live.find(key_of(project, id));
-    if (it != im.live.end()) {
-      if (!it->second->st_->store) co_return not_found_response(id);
-      co_return it->second->snapshot();
+    if (auto run = im.live_run_locked(scope, id)) {
+      if (!run->st_->store) co_return not_found_response(id);
+      co_return run->snapshot();
     }
   }
   using R = Result<std::string>;
-  std::function<R(store::Database&)> store_fn5 = [project, id](store::Database& db) -> R {
-    auto row = repo::get_response(db, project, id, true);
+  std::function<R(store::Database&)> store_fn5 = [scope, id](store::Database& db) -> R {
+    auto row = repo::get_response(db, scope, id, true);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
     boost::system::error_code ec;
@@ -30,9 +29,9 @@ awaitable<Result<std::string>> Runtime::get_response(const std::string& project,
   co_return co_await read_async<R>(im.store, std::move(store_fn5));
 }
 
-awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string& project,
-                                                              const std::string& id) {
+awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, const std::string& id) {
   auto& im = *impl_;
+  const std::string project = scope.project;
   {
     std::lock_guard lk(im.mu);
     auto not_streamed = [&] {
@@ -41,23 +40,24 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
                     "'background'; its event stream is available once it has finished.",
                     "stream", "stream_not_available");
     };
-    auto it = im.live.find(key_of(project, id));
-    if (it != im.live.end()) {
-      if (!it->second->st_->store) co_return not_found_response(id);
-      if (!it->second->st_->record_events) co_return not_streamed();
-      co_return it->second;
+    if (auto run = im.live_run_locked(scope, id)) {
+      if (!run->st_->store) co_return not_found_response(id);
+      if (!run->st_->record_events) co_return not_streamed();
+      co_return run;
     }
     for (auto& r : im.recent) {
-      if (r->id() == id && r->project_id() == project && r->st_->store && r->st_->record_events) co_return r;
+      if (r->id() == id && r->project_id() == project && scope.sees(r->owner()) && r->st_->store &&
+          r->st_->record_events)
+        co_return r;
     }
   }
   using R = Result<std::shared_ptr<Run>>;
-  std::function<R(store::Database&)> store_fn6 = [project, id](store::Database& db) -> R {
-    auto row = repo::get_response(db, project, id);
+  std::function<R(store::Database&)> store_fn6 = [scope, project, id](store::Database& db) -> R {
+    auto row = repo::get_response(db, scope, id);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
     if (row->events.empty()) return std::shared_ptr<Run>();  // rebuilt below from the final object
-    auto run = std::shared_ptr<Run>(new Run(id, project, true));
+    auto run = std::shared_ptr<Run>(new Run(id, project, true, row->user_id));
     boost::system::error_code ec;
     auto v = json::parse(row->events, ec);
     if (ec || !v.is_array()) return Status(Code::internal, "stored events are corrupt");
@@ -69,7 +69,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
   if (!stored.ok() || *stored) co_return stored;
   // No event log was kept (a plain response, or a streamed one before a restart): rebuild the
   // stream from the finished response.
-  auto body = co_await get_response(project, id);
+  auto body = co_await get_response(scope, id);
   if (!body.ok()) co_return body.status();
   boost::system::error_code ec;
   auto v = json::parse(*body, ec);
@@ -84,46 +84,45 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(const std::string
   co_return run;
 }
 
-awaitable<Result<std::string>> Runtime::delete_response(const std::string& project, const std::string& id) {
+awaitable<Result<std::string>> Runtime::delete_response(Scope scope, const std::string& id) {
   auto& im = *impl_;
   {
     std::lock_guard lk(im.mu);
-    auto it = im.live.find(key_of(project, id));
-    if (it != im.live.end() && it->second->st_->store) {
+    auto run = im.live_run_locked(scope, id);
+    if (run && run->st_->store) {
       co_return Status(Code::failed_precondition,
                        "Response '" + id + "' is still in progress; cancel it or wait for it to finish.",
                        "", "response_in_progress");
     }
   }
   using R = Result<std::string>;
-  std::function<Status(store::Database&)> store_fn7 = [project, id](store::Database& db) -> Status {
-    auto row = repo::get_response(db, project, id);
+  std::function<Status(store::Database&)> store_fn7 = [scope, id](store::Database& db) -> Status {
+    auto row = repo::get_response(db, scope, id);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
     return Status();
   };
   auto exists = co_await read_async<Status>(im.store, std::move(store_fn7));
   if (!exists.ok()) co_return exists;
-  std::function<Status(store::Database&)> store_fn8 = [project, id](store::Database& db) {
-    return repo::delete_response(db, project, id);
+  std::function<Status(store::Database&)> store_fn8 = [scope, id](store::Database& db) {
+    return repo::delete_response(db, scope, id);
   };
   Status st = co_await write_async(im.store, std::move(store_fn8));
   if (!st.ok()) co_return st;
   {
     std::lock_guard lk(im.mu);
-    im.nodes.erase(key_of(project, id));
+    im.nodes.erase(key_of(scope.project, id));
     std::erase_if(im.recent, [&](const std::shared_ptr<Run>& r) { return r->id() == id; });
   }
   co_return R(json::serialize(json::object{{"id", id}, {"object", "response"}, {"deleted", true}}));
 }
 
-awaitable<Result<std::string>> Runtime::cancel(const std::string& project, const std::string& id) {
+awaitable<Result<std::string>> Runtime::cancel(Scope scope, const std::string& id) {
   auto& im = *impl_;
   std::shared_ptr<Run> run;
   {
     std::lock_guard lk(im.mu);
-    auto it = im.live.find(key_of(project, id));
-    if (it != im.live.end()) run = it->second;
+    run = im.live_run_locked(scope, id);
   }
   if (run) {
     if (!run->background())
@@ -133,7 +132,7 @@ awaitable<Result<std::string>> Runtime::cancel(const std::string& project, const
     co_await run->wait_done();
     co_return run->snapshot();
   }
-  auto body = co_await get_response(project, id);
+  auto body = co_await get_response(scope, id);
   if (!body.ok()) co_return body;
   boost::system::error_code ec;
   auto v = json::parse(*body, ec);
@@ -144,15 +143,15 @@ awaitable<Result<std::string>> Runtime::cancel(const std::string& project, const
   co_return body;
 }
 
-awaitable<Result<ItemPage>> Runtime::input_items(const std::string& project, const std::string& id, ListQuery q) {
+awaitable<Result<ItemPage>> Runtime::input_items(Scope scope, const std::string& id, ListQuery q) {
   auto& im = *impl_;
   {
     std::lock_guard lk(im.mu);
-    auto it = im.live.find(key_of(project, id));
-    if (it != im.live.end() && !it->second->st_->store) co_return not_found_response(id);
+    auto run = im.live_run_locked(scope, id);
+    if (run && !run->st_->store) co_return not_found_response(id);
   }
-  std::function<Status(store::Database&)> store_fn9 = [project, id](store::Database& db) -> Status {
-    auto row = repo::get_response(db, project, id);
+  std::function<Status(store::Database&)> store_fn9 = [scope, id](store::Database& db) -> Status {
+    auto row = repo::get_response(db, scope, id);
     if (!row.ok()) return row.status();
     if (row->deleted || row->status == "queued" || row->status == "in_progress") {
       if (row->deleted) return not_found_response(id);
@@ -161,7 +160,7 @@ awaitable<Result<ItemPage>> Runtime::input_items(const std::string& project, con
   };
   auto deleted = co_await read_async<Status>(im.store, std::move(store_fn9));
   if (!deleted.ok()) co_return deleted;
-  auto node = co_await im.load_node(project, id);
+  auto node = co_await im.load_node(scope, id);
   if (!node.ok()) co_return node.status();
   std::vector<ItemPtr> all = (*node)->parent ? Impl::path_items((*node)->parent) : std::vector<ItemPtr>{};
   all.insert(all.end(), (*node)->inputs.begin(), (*node)->inputs.end());

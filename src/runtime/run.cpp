@@ -178,8 +178,8 @@ std::vector<std::string> synthesize_events(const json::object& response) {
   return out;
 }
 
-Run::Run(std::string id, std::string project, bool background)
-    : id_(std::move(id)), project_(std::move(project)), background_(background),
+Run::Run(std::string id, std::string project, bool background, std::string owner)
+    : id_(std::move(id)), project_(std::move(project)), background_(background), owner_(std::move(owner)),
       st_(std::make_unique<State>()) {}
 
 std::vector<std::string> Run::events_after(int64_t after, bool* done) const {

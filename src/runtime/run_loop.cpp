@@ -121,7 +121,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   } else {
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
     FlushingSink fs(sink);
-    tools::CallContext call_ctx{p.project_id, run->id(), p.conversation_id.value_or(""), p.memory_user,
+    tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
                                 p.memory_agent, run->st_->cancel, {}};
     // Server-side tools run here and the model is called again with their results; client
     // tools end the run so the client can answer them.

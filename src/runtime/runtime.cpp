@@ -48,7 +48,7 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
     }
     if (!source)
       return invalid_param("tools", "Tools of type '" + type + "' are not available on this server.", "unsupported_parameter");
-    tools::ToolRequest req{type, p.project_id, p.memory_user, p.memory_agent, p.memory_on};
+    tools::ToolRequest req{type, p.scope.project, p.memory_user, p.memory_agent, p.memory_on};
     if (Status s = source->add_tools(req, t.tools); !s.ok()) return s;
   }
   return {};
@@ -57,7 +57,7 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
 awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   const auto& p = *t.params;
   ContextInput in;
-  in.project_id = p.project_id;
+  in.project_id = p.scope.project;
   in.instructions = p.instructions;
   in.inputs = t.inputs;
   in.context_window = models.context_window(p.model);
@@ -66,7 +66,7 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   if (p.memory_on && !p.memory_user.empty())
     in.memory = memory::Namespace{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
   if (p.previous_response_id) {
-    auto n = co_await load_node(p.project_id, *p.previous_response_id);
+    auto n = co_await load_node(p.scope, *p.previous_response_id);
     if (!n.ok()) {
       if (n.status().code() == Code::not_found)
         co_return Status(Code::invalid_argument, "Previous response with id '" + *p.previous_response_id + "' not found.",
@@ -77,7 +77,7 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
     in.history = path_items(t.parent);
     in.history_tokens = t.parent->path_tokens;
   } else if (p.conversation_id) {
-    auto c = co_await load_conv(p.project_id, *p.conversation_id);
+    auto c = co_await load_conv(p.scope, *p.conversation_id);
     if (!c.ok()) {
       Status st = c.status();
       if (st.code() == Code::not_found) co_return Status(Code::not_found, st.message(), "conversation", "conversation_not_found");
@@ -114,7 +114,45 @@ void Runtime::Impl::end_active(const std::shared_ptr<Run>& run) {
 awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   auto& im = *impl_;
   auto p = std::make_shared<CreateParams>(std::move(params));
-  auto run = std::shared_ptr<Run>(new Run(new_id("resp"), p->project_id, p->background));
+  // Existence checks come first so that a bad reference is a 4xx, not a wait. A turn that
+  // continues an end user's response or conversation acts for that user.
+  std::string line_key, owner = p->scope.owner();
+  if (p->previous_response_id) {
+    std::shared_ptr<Run> live_parent;
+    {
+      std::lock_guard lk(im.mu);
+      live_parent = im.live_run_locked(p->scope, *p->previous_response_id);
+    }
+    if (live_parent) {
+      if (!p->scope.user) owner = live_parent->owner();
+    } else {
+      auto n = co_await im.load_node(p->scope, *p->previous_response_id);
+      if (!n.ok()) {
+        if (n.status().code() == Code::not_found)
+          co_return Status(Code::invalid_argument,
+                           "Previous response with id '" + *p->previous_response_id + "' not found.",
+                           "previous_response_id", "previous_response_not_found");
+        co_return n.status();
+      }
+      if (!p->scope.user) owner = (*n)->owner;
+    }
+    line_key = "resp:" + key_of(p->scope.project, *p->previous_response_id);
+  } else if (p->conversation_id) {
+    auto c = co_await im.load_conv(p->scope, *p->conversation_id);
+    if (!c.ok()) {
+      if (c.status().code() == Code::not_found)
+        co_return Status(Code::not_found, c.status().message(), "conversation", "conversation_not_found");
+      co_return c.status();
+    }
+    if (!p->scope.user) owner = (*c)->owner;
+    line_key = "conv:" + key_of(p->scope.project, *p->conversation_id);
+  }
+  if (!owner.empty()) {
+    p->scope.user = owner;
+    if (p->memory_user.empty()) p->memory_user = owner;
+  }
+
+  auto run = std::shared_ptr<Run>(new Run(new_id("resp"), p->scope.project, p->background, owner));
   {
     auto& st = *run->st_;
     st.model = p->model;
@@ -131,36 +169,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   turn->params = p;
   for (auto& it : p->input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));
   p->input.clear();
-
   if (Status st = im.resolve_tools(*turn); !st.ok()) co_return st;
-  // Existence checks come first so that a bad reference is a 4xx, not a wait.
-  std::string line_key;
-  if (p->previous_response_id) {
-    bool known;
-    {
-      std::lock_guard lk(im.mu);
-      known = im.live.count(key_of(p->project_id, *p->previous_response_id)) > 0;
-    }
-    if (!known) {
-      auto n = co_await im.load_node(p->project_id, *p->previous_response_id);
-      if (!n.ok()) {
-        if (n.status().code() == Code::not_found)
-          co_return Status(Code::invalid_argument,
-                           "Previous response with id '" + *p->previous_response_id + "' not found.",
-                           "previous_response_id", "previous_response_not_found");
-        co_return n.status();
-      }
-    }
-    line_key = "resp:" + key_of(p->project_id, *p->previous_response_id);
-  } else if (p->conversation_id) {
-    auto c = co_await im.load_conv(p->project_id, *p->conversation_id);
-    if (!c.ok()) {
-      if (c.status().code() == Code::not_found)
-        co_return Status(Code::not_found, c.status().message(), "conversation", "conversation_not_found");
-      co_return c.status();
-    }
-    line_key = "conv:" + key_of(p->project_id, *p->conversation_id);
-  }
 
   {
     std::lock_guard lk(im.mu);
@@ -171,17 +180,17 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
                        "", "rate_limit_exceeded")
           .with_retry_after(1);
     ++im.active;
-    im.live[key_of(p->project_id, run->id())] = run;
+    im.live[key_of(p->scope.project, run->id())] = run;
     // The run's own tip: children of a running response wait for (or are refused by) it.
-    im.lines["resp:" + key_of(p->project_id, run->id())].current = run;
+    im.lines["resp:" + key_of(p->scope.project, run->id())].current = run;
   }
-  turn->line_keys.push_back("resp:" + key_of(p->project_id, run->id()));
+  turn->line_keys.push_back("resp:" + key_of(p->scope.project, run->id()));
 
   auto fail_early = [&](Status st) -> Status {
     im.release_turn(*turn);
     {
       std::lock_guard lk(im.mu);
-      im.live.erase(key_of(p->project_id, run->id()));
+      im.live.erase(key_of(p->scope.project, run->id()));
       --im.active;
     }
     return st;
@@ -209,7 +218,8 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
       if (busy) co_return fail_early(Impl::busy_status());
     }
     ResponseRow row;
-    row.project_id = p->project_id;
+    row.project_id = p->scope.project;
+    row.user_id = owner;
     row.id = run->id();
     row.parent_id = p->previous_response_id;
     row.conversation_id = p->conversation_id;
@@ -236,7 +246,8 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   if (p->stream && p->store) {
     // A stream shows its id at once; record it so a crash leaves a failed response, not nothing.
     ResponseRow row;
-    row.project_id = p->project_id;
+    row.project_id = p->scope.project;
+    row.user_id = owner;
     row.id = run->id();
     row.parent_id = p->previous_response_id;
     row.conversation_id = p->conversation_id;

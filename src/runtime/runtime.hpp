@@ -27,6 +27,7 @@
 #include "base/clock.hpp"
 #include "base/status.hpp"
 #include "domain/item.hpp"
+#include "domain/scope.hpp"
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "store/executor.hpp"
@@ -42,7 +43,10 @@ enum class Concurrency { reject, enqueue, interrupt };
 
 // A validated POST /v1/responses, in domain terms. Built by api/.
 struct CreateParams {
-  std::string project_id;
+  // Who the turn is for: its project and, when the request acts for one, its end user. A turn
+  // that continues a response or conversation of an end user without naming one acts for that
+  // user (the object's owner).
+  Scope scope;
   std::string model;
   std::optional<std::string> instructions;
   std::vector<Item> input;
@@ -90,6 +94,8 @@ class Run {
  public:
   const std::string& id() const { return id_; }
   const std::string& project_id() const { return project_; }
+  // The end user the run acts for ("" = the project). Set before the run is published.
+  const std::string& owner() const { return owner_; }
   bool background() const { return background_; }
 
   // Stream events with sequence_number > `after` (each a complete JSON object with "type"), and
@@ -109,11 +115,12 @@ class Run {
  private:
   const std::string id_, project_;
   const bool background_;
+  std::string owner_;
 
  public:
   // Internal to runtime/ (the runner and the response builder); not for other components.
   struct State;
-  Run(std::string id, std::string project, bool background);
+  Run(std::string id, std::string project, bool background, std::string owner = {});
   // Appends an event (caller holds mu_); wake_all() then notifies followers (without mu_).
   void publish(const std::string& type, boost::json::object ev);
   void wake_all();
@@ -161,32 +168,32 @@ class Runtime {
   awaitable<Result<std::shared_ptr<Run>>> create(CreateParams p);
 
   // Responses.
-  awaitable<Result<std::string>> get_response(const std::string& project, const std::string& id);
+  awaitable<Result<std::string>> get_response(Scope scope, const std::string& id);
   // A live or recently finished run, or the stored event log of a background response.
-  awaitable<Result<std::shared_ptr<Run>>> stream_source(const std::string& project,
+  awaitable<Result<std::shared_ptr<Run>>> stream_source(Scope scope,
                                                         const std::string& id);
-  awaitable<Result<std::string>> delete_response(const std::string& project, const std::string& id);
-  awaitable<Result<std::string>> cancel(const std::string& project, const std::string& id);
-  awaitable<Result<ItemPage>> input_items(const std::string& project, const std::string& id,
+  awaitable<Result<std::string>> delete_response(Scope scope, const std::string& id);
+  awaitable<Result<std::string>> cancel(Scope scope, const std::string& id);
+  awaitable<Result<ItemPage>> input_items(Scope scope, const std::string& id,
                                           ListQuery q);
 
   // Conversations. Metadata is a JSON object text.
-  awaitable<Result<std::string>> create_conversation(const std::string& project,
+  awaitable<Result<std::string>> create_conversation(Scope scope,
                                                      std::string metadata, std::vector<Item> items);
-  awaitable<Result<std::string>> get_conversation(const std::string& project, const std::string& id);
-  awaitable<Result<std::string>> update_conversation(const std::string& project,
+  awaitable<Result<std::string>> get_conversation(Scope scope, const std::string& id);
+  awaitable<Result<std::string>> update_conversation(Scope scope,
                                                      const std::string& id, std::string metadata);
-  awaitable<Result<std::string>> delete_conversation(const std::string& project,
+  awaitable<Result<std::string>> delete_conversation(Scope scope,
                                                      const std::string& id);
-  awaitable<Result<std::vector<ItemPtr>>> add_conversation_items(const std::string& project,
+  awaitable<Result<std::vector<ItemPtr>>> add_conversation_items(Scope scope,
                                                                  const std::string& id,
                                                                  std::vector<Item> items);
-  awaitable<Result<ItemPage>> list_conversation_items(const std::string& project,
+  awaitable<Result<ItemPage>> list_conversation_items(Scope scope,
                                                       const std::string& id, ListQuery q);
-  awaitable<Result<ItemPtr>> get_conversation_item(const std::string& project,
+  awaitable<Result<ItemPtr>> get_conversation_item(Scope scope,
                                                    const std::string& conv,
                                                    const std::string& item);
-  awaitable<Result<std::string>> delete_conversation_item(const std::string& project,
+  awaitable<Result<std::string>> delete_conversation_item(Scope scope,
                                                           const std::string& conv,
                                                           const std::string& item);
 

@@ -51,7 +51,7 @@ class RuntimeTest : public ::testing::Test {
   }
   CreateParams turn(const std::string& text) {
     CreateParams p;
-    p.project_id = "proj_a";
+    p.scope.project = "proj_a";
     p.model = "continuum-local";
     p.input = *wire::parse_input(boost::json::value(text), "input");
     return p;
@@ -64,13 +64,14 @@ class RuntimeTest : public ::testing::Test {
       co_return (*r)->id();
     });
   }
-  std::string body(const std::string& project, const std::string& id) {
+  std::string body(const Scope& project, const std::string& id) {
     auto r = run<Result<std::string>>([&]() { return rt_->get_response(project, id); });
     return r.ok() ? *r : "";
   }
 
   // Awaitable functions keep references to their arguments until awaited: name them.
-  const std::string proj_a_ = "proj_a", proj_b_ = "proj_b", empty_md_ = "{}";
+  const Scope proj_a_{"proj_a", std::nullopt}, proj_b_{"proj_b", std::nullopt};
+  const std::string empty_md_ = "{}";
   net::io_context io_;
   std::filesystem::path dir_;
   std::unique_ptr<store::Executor> store_;
@@ -104,11 +105,54 @@ TEST_F(RuntimeTest, OtherProjectsSeeNothing) {
   auto other = run<Result<std::string>>([&]() { return rt_->get_response(proj_b_, *a); });
   EXPECT_EQ(other.status().code(), Code::not_found);
   auto p = turn("x");
-  p.project_id = "proj_b";
+  p.scope.project = "proj_b";
   p.previous_response_id = *a;
   auto r = complete(std::move(p));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().api_code(), "previous_response_not_found");
+}
+
+TEST_F(RuntimeTest, EndUsersSeeOnlyTheirOwnObjects) {
+  const Scope alice{"proj_a", "alice"}, bob{"proj_a", "bob"};
+  auto p = turn("alice's secret");
+  p.scope = alice;
+  auto a = complete(std::move(p));
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(alice, *a); }).ok());
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(proj_a_, *a); }).ok());
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->get_response(bob, *a); }).status().code(), Code::not_found);
+  // Bob cannot continue, list or delete alice's response.
+  auto q = turn("x");
+  q.scope = bob;
+  q.previous_response_id = *a;
+  EXPECT_EQ(complete(std::move(q)).status().api_code(), "previous_response_not_found");
+  EXPECT_EQ(run<Result<ItemPage>>([&]() { return rt_->input_items(bob, *a, ListQuery{}); }).status().code(), Code::not_found);
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->delete_response(bob, *a); }).status().code(), Code::not_found);
+  // The project continues it, and the new turn belongs to alice: bob cannot see it either.
+  auto r = turn("continue");
+  r.previous_response_id = *a;
+  auto b = complete(std::move(r));
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(alice, *b); }).ok());
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->get_response(bob, *b); }).status().code(), Code::not_found);
+  // Conversations likewise.
+  auto conv = run<Result<std::string>>([&]() { return rt_->create_conversation(alice, empty_md_, {}); });
+  ASSERT_TRUE(conv.ok());
+  auto cid = std::string(boost::json::parse(*conv).at("id").as_string());
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->get_conversation(bob, cid); }).status().code(), Code::not_found);
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->delete_conversation(bob, cid); }).status().code(), Code::not_found);
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_conversation(alice, cid); }).ok());
+  auto t = turn("in a conversation");
+  t.scope = bob;
+  t.conversation_id = cid;
+  EXPECT_EQ(complete(std::move(t)).status().code(), Code::not_found);
+  // The project's own objects: visible to a key acting for a user, not to a user's own token.
+  auto pr = complete(turn("the project's"));
+  ASSERT_TRUE(pr.ok());
+  const Scope alice_token{"proj_a", "alice", false};
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(alice, *pr); }).ok());
+  EXPECT_EQ(run<Result<std::string>>([&]() { return rt_->get_response(alice_token, *pr); }).status().code(), Code::not_found);
+  EXPECT_TRUE(run<Result<std::string>>([&]() { return rt_->get_response(alice_token, *a); }).ok());
 }
 
 TEST_F(RuntimeTest, ConversationItemsArePagedInOrder) {

@@ -90,7 +90,7 @@ class ToolLoopTest : public ::testing::Test {
   }
   CreateParams turn(const std::string& text) {
     CreateParams p;
-    p.project_id = "proj_t";
+    p.scope.project = "proj_t";
     p.model = "continuum-local";
     p.input = *wire::parse_input(json::value(text), "input");
     p.server_tools = {"test"};

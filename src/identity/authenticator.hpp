@@ -1,0 +1,38 @@
+// Authenticator: a bearer credential in, a verified principal out.
+//
+// A bearer value shaped like a JWT (three base64url parts separated by dots) is verified as an
+// end user's OIDC token when OIDC is configured; any other value is looked up as an API key. A
+// failure says why (missing, unknown or revoked key; an expired token, wrong audience or
+// issuer, bad signature, unknown signing key) and never echoes the credential.
+//
+// Thread-safety: authenticate() is safe from any thread and any coroutine.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "identity/keys.hpp"
+#include "identity/principal.hpp"
+
+namespace cn::identity {
+
+class OidcVerifier;
+
+class Authenticator {
+ public:
+  // `keys` must outlive the authenticator; `oidc` may be null (tokens are then refused).
+  Authenticator(Keys& keys, std::shared_ptr<OidcVerifier> oidc = nullptr) : keys_(keys), oidc_(std::move(oidc)) {}
+
+  awaitable<Result<Principal>> authenticate(std::string_view bearer);
+  Keys& keys() { return keys_; }
+  bool oidc_enabled() const { return oidc_ != nullptr; }
+
+  // True when `v` has the shape of a JWT (header.payload.signature, base64url).
+  static bool looks_like_jwt(std::string_view v);
+
+ private:
+  Keys& keys_;
+  std::shared_ptr<OidcVerifier> oidc_;
+};
+
+}  // namespace cn::identity
