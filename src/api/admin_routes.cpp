@@ -66,6 +66,28 @@ awaitable<Result<identity::Principal>> authorize_global(const Request& req, iden
   co_return who;
 }
 
+identity::AuditEntry entry(const identity::Principal& who, std::string project, const char* action, std::string target,
+                          const json::object& detail = {}) {
+  return identity::AuditEntry{0, 0, std::move(project), who.credential_id, action, std::move(target),
+                              json::serialize(detail), ""};
+}
+
+// Records an administrative action; the answer waits for it to be durable.
+awaitable<Status> audit(Admin& a, identity::AuditEntry e) {
+  auto* log = a.auth.audit();
+  if (!log) co_return Status();
+  co_return co_await log->record(std::move(e));
+}
+
+json::object audit_json(const identity::AuditEntry& e) {
+  boost::system::error_code ec;
+  auto d = json::parse(e.detail, ec);
+  return json::object{{"object", "audit.entry"}, {"seq", e.seq},     {"at_ms", e.at_ms},
+                      {"project_id", e.project_id}, {"actor", e.actor}, {"action", e.action},
+                      {"target", e.target},         {"detail", ec ? json::value(json::object()) : d},
+                      {"hash", e.hash}};
+}
+
 json::object tenant_json(const identity::TenantInfo& t) {
   return json::object{{"id", t.id}, {"object", "tenant"}, {"name", t.name}, {"created_at", t.created_at}};
 }
@@ -148,6 +170,10 @@ awaitable<Response> create_key(Admin& a, Request& req) {
   }
   auto c = co_await a.keys.create(std::move(n));
   if (!c.ok()) co_return error_response(c.status());
+  json::object detail = key_json(c->info);
+  auto audit_entry = entry(*who, c->info.project_id, "key.create", c->info.id, std::move(detail));
+  Status logged = co_await audit(a, std::move(audit_entry));
+  if (!logged.ok()) co_return error_response(logged);
   co_return Response::json(200, json::serialize(created_json(*c)));
 }
 
@@ -166,6 +192,9 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     if (!name.ok()) co_return error_response(name.status());
     auto t = co_await a->tenants.create_tenant(name->value_or(""));
     if (!t.ok()) co_return error_response(t.status());
+    auto audit_entry = entry(*who, "", "tenant.create", t->id, tenant_json(*t));
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
     co_return Response::json(200, json::serialize(tenant_json(*t)));
   });
 
@@ -192,6 +221,9 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     auto p = co_await a->tenants.create_project(tenant->value_or(identity::kDefaultTenant), name->value_or(""),
                                                 id->value_or(""));
     if (!p.ok()) co_return error_response(p.status());
+    auto audit_entry = entry(*who, p->id, "project.create", p->id, project_json(*p));
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
     co_return Response::json(200, json::serialize(project_json(*p)));
   });
 
@@ -237,10 +269,47 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     std::string project = who->global_admin ? "" : who->project_id;
     auto k = co_await a->keys.revoke(project, req.params["id"]);
     if (!k.ok()) co_return error_response(k.status());
+    auto audit_entry = entry(*who, k->project_id, "key.revoke", k->id);
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
     co_return Response::json(200, json::serialize(key_json(*k)));
   };
   router.add("POST", "/v1/admin/keys/{id}/revoke", revoke);
   router.add("DELETE", "/v1/admin/keys/{id}", revoke);
+
+  // The audit log: a global admin reads every entry, a project's admin key its project's.
+  router.add("GET", "/v1/admin/audit", [a](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, a->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto* log = a->auth.audit();
+    if (!log) co_return error_response(Status(Code::not_found, "The audit log is not enabled."));
+    std::optional<std::string> asked;
+    if (auto q = req.query_param("project_id")) asked = std::string(*q);
+    auto project = key_project(*who, asked);
+    if (!project.ok()) co_return error_response(project.status());
+    int64_t after = 0;
+    int limit = 100;
+    if (auto q = req.query_param("after")) {
+      try {
+        after = std::stoll(std::string(*q));
+      } catch (...) {
+        co_return error_response(invalid_param("after", "Invalid 'after': expected an entry's seq."));
+      }
+    }
+    if (auto q = req.query_param("limit")) {
+      int v = std::atoi(std::string(*q).c_str());
+      if (v < 1 || v > 1000) co_return error_response(invalid_param("limit", "Invalid 'limit': expected 1 to 1000."));
+      limit = v;
+    }
+    std::string action(req.query_param("action").value_or(""));
+    auto es = co_await log->list(*project, after, limit + 1, action);
+    if (!es.ok()) co_return error_response(es.status());
+    bool more = es->size() > static_cast<size_t>(limit);
+    if (more) es->pop_back();
+    json::array data;
+    for (const auto& e : *es) data.push_back(audit_json(e));
+    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", more}}));
+  });
 
   router.add("POST", "/v1/admin/keys/{id}/rotate", [a](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, a->auth, identity::kAdmin);
@@ -256,6 +325,10 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     std::string project = who->global_admin ? "" : who->project_id;
     auto c = co_await a->keys.rotate(project, req.params["id"], overlap);
     if (!c.ok()) co_return error_response(c.status());
+    auto audit_entry = entry(*who, c->info.project_id, "key.rotate", req.params["id"],
+                             json::object{{"new_key", c->info.id}, {"overlap_seconds", overlap}});
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
     co_return Response::json(200, json::serialize(created_json(*c)));
   });
 }

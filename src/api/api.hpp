@@ -59,6 +59,8 @@ boost::asio::awaitable<Result<identity::Principal>> authorize(const http::Reques
 // for one (403 user_mismatch). A key may name a user only with act_as_user (403
 // act_as_user_required). An empty `named` is no naming.
 Status name_user(identity::Principal& p, const std::string& named, const std::string& param);
+// Returns `st`, recording it in the audit log first when it is a refusal (403).
+Status noted(identity::Authenticator& auth, const http::Request& req, const identity::Principal& who, Status st);
 
 // The end user a request acts for, when it names one: the X-Continuum-User header or the
 // ?user_id query parameter (1..255 characters, no control characters). Both naming different

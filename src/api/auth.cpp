@@ -15,10 +15,40 @@ Status missing_key() {
                 "", "missing_api_key");
 }
 
+// Records a refused request in the audit log (bounded; never the credential).
+void note_refusal(identity::Authenticator& auth, const http::Request& req, const identity::Principal* who,
+                  const Status& st) {
+  auto* audit = auth.audit();
+  if (!audit) return;
+  boost::json::object d{{"method", req.method}, {"path", req.path}, {"code", st.api_code()}, {"reason", st.message()}};
+  if (who && who->user) d["user"] = *who->user;
+  const char* action = st.code() == Code::unauthenticated ? "auth.failed" : "request.denied";
+  audit->note(identity::AuditEntry{0, 0, who ? who->project_id : "", who ? who->credential_id : "", action, req.path,
+                                   boost::json::serialize(d), ""});
+}
+
+boost::asio::awaitable<Result<identity::Principal>> authorize_inner(const http::Request& req,
+                                                                    identity::Authenticator& auth, uint32_t need);
+
 }  // namespace
+
+Status noted(identity::Authenticator& auth, const http::Request& req, const identity::Principal& who, Status st) {
+  if (st.code() == Code::permission_denied) note_refusal(auth, req, &who, st);
+  return st;
+}
 
 boost::asio::awaitable<Result<identity::Principal>> authorize(const http::Request& req,
                                                               identity::Authenticator& auth, uint32_t need) {
+  auto r = co_await authorize_inner(req, auth, need);
+  if (!r.ok() && (r.status().code() == Code::unauthenticated || r.status().code() == Code::permission_denied))
+    note_refusal(auth, req, nullptr, r.status());
+  co_return r;
+}
+
+namespace {
+
+boost::asio::awaitable<Result<identity::Principal>> authorize_inner(const http::Request& req,
+                                                                    identity::Authenticator& auth, uint32_t need) {
   auto h = req.header("authorization");
   if (!h) co_return missing_key();
   std::string_view v = *h;
@@ -31,6 +61,7 @@ boost::asio::awaitable<Result<identity::Principal>> authorize(const http::Reques
   std::string bearer(v);
   auto p = co_await auth.authenticate(bearer);
   if (!p.ok()) co_return p;
+  if (p->kind == identity::Principal::Kind::key && auth.audit()) auth.audit()->note_key_use(p->project_id, p->credential_id);
   if (need && (p->scopes & need) != need) {
     std::string names;
     for (const auto& n : identity::scope_names(need & ~p->scopes)) names += (names.empty() ? "" : ", ") + n;
@@ -54,5 +85,7 @@ boost::asio::awaitable<Result<identity::Principal>> authorize(const http::Reques
   }
   co_return p;
 }
+
+}  // namespace
 
 }  // namespace cn::api

@@ -143,7 +143,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Authent
     }
     if (Status s = ns_part(*nso, "user_id", ns.user_id, prefix); !s.ok()) co_return error_response(s);
     // A request acting for a user writes into that user's namespace; naming another is refused.
-    if (Status s = name_user(*who, ns.user_id, prefix + "user_id"); !s.ok()) co_return error_response(s);
+    if (Status s = name_user(*who, ns.user_id, prefix + "user_id"); !s.ok()) co_return error_response(noted(*k, req, *who, s));
     if (who->user) ns.user_id = *who->user;
     if (Status s = ns_part(*nso, "agent_id", ns.agent_id, prefix); !s.ok()) co_return error_response(s);
     if (Status s = ns_part(*nso, "session_id", ns.session_id, prefix); !s.ok()) co_return error_response(s);
@@ -271,7 +271,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Authent
       if (!r.ok()) co_return error_response(r.status());
       f = std::move(*r);
     }
-    if (Status s = name_user(*who, f.user_id.value_or(""), "filters.user_id"); !s.ok()) co_return error_response(s);
+    if (Status s = name_user(*who, f.user_id.value_or(""), "filters.user_id"); !s.ok()) co_return error_response(noted(*k, req, *who, s));
     if (who->user) f.user_id = who->user;
     std::string query(q->as_string());
     auto r = co_await m->search(who->project_id, std::move(query), f, top_k);
@@ -285,7 +285,7 @@ void install_memory(http::Router& router, memory::Memory& mem, identity::Authent
     auto who = co_await authorize(req, *k, identity::kMemoryWrite);
     if (!who.ok()) co_return error_response(who.status());
     const auto& user = req.params["user_id"];
-    if (Status s = name_user(*who, user, "user_id"); !s.ok()) co_return error_response(s);
+    if (Status s = name_user(*who, user, "user_id"); !s.ok()) co_return error_response(noted(*k, req, *who, s));
     auto r = co_await m->erase_user(who->project_id, user);
     if (!r.ok()) co_return error_response(r.status());
     co_return Response::json(200, json::serialize(json::object{{"object", "user.memories.deleted"}, {"user_id", user},

@@ -107,7 +107,8 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   if (!params.ok()) co_return error_response(params.status());
   // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
   const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
-  if (Status s = name_user(*who, params->memory_user, user_param); !s.ok()) co_return error_response(s);
+  if (Status s = name_user(*who, params->memory_user, user_param); !s.ok())
+    co_return error_response(noted(c.auth, req, *who, s));
   if (params->conversation_id && !who->has(identity::kConversations))
     co_return error_response(Status(Code::permission_denied,
                                     "You have insufficient permissions for this operation. Missing scopes: conversations.",

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string_view>
 
+#include "identity/audit.hpp"
 #include "identity/keys.hpp"
 #include "identity/principal.hpp"
 
@@ -20,11 +21,14 @@ class OidcVerifier;
 
 class Authenticator {
  public:
-  // `keys` must outlive the authenticator; `oidc` may be null (tokens are then refused).
-  Authenticator(Keys& keys, std::shared_ptr<OidcVerifier> oidc = nullptr) : keys_(keys), oidc_(std::move(oidc)) {}
+  // `keys` (and `audit`, which may be null) must outlive the authenticator; `oidc` may be null
+  // (tokens are then refused).
+  Authenticator(Keys& keys, std::shared_ptr<OidcVerifier> oidc = nullptr, Audit* audit = nullptr)
+      : keys_(keys), oidc_(std::move(oidc)), audit_(audit) {}
 
   awaitable<Result<Principal>> authenticate(std::string_view bearer);
   Keys& keys() { return keys_; }
+  Audit* audit() { return audit_; }
   bool oidc_enabled() const { return oidc_ != nullptr; }
 
   // True when `v` has the shape of a JWT (header.payload.signature, base64url).
@@ -33,6 +37,7 @@ class Authenticator {
  private:
   Keys& keys_;
   std::shared_ptr<OidcVerifier> oidc_;
+  Audit* audit_;
 };
 
 }  // namespace cn::identity
