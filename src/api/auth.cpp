@@ -83,6 +83,9 @@ boost::asio::awaitable<Result<identity::Principal>> authorize_inner(const http::
         co_return invalid_param("X-Continuum-Agent", "Invalid 'X-Continuum-Agent' header: control characters are not allowed.");
     p->agent = std::string(*a);
   }
+  if (auto* limiter = auth.limiter()) {
+    if (Status s = limiter->admit(*p, req.answer_headers); !s.ok()) co_return s;
+  }
   co_return p;
 }
 

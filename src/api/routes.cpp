@@ -107,8 +107,16 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   if (!params.ok()) co_return error_response(params.status());
   // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
   const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
+  bool user_from_body = !who->user && !params->memory_user.empty();
   if (Status s = name_user(*who, params->memory_user, user_param); !s.ok())
     co_return error_response(noted(c.auth, req, *who, s));
+  if (auto* limiter = c.auth.limiter()) {
+    if (user_from_body) {
+      if (Status s = limiter->admit(*who, req.answer_headers, false, true); !s.ok()) co_return error_response(s);
+    }
+    if (Status s = limiter->tokens_available(who->project_id, req.answer_headers); !s.ok()) co_return error_response(s);
+    params->on_usage = [limiter, project = who->project_id](const Usage& u) { limiter->charge_tokens(project, u.total()); };
+  }
   if (params->conversation_id && !who->has(identity::kConversations))
     co_return error_response(Status(Code::permission_denied,
                                     "You have insufficient permissions for this operation. Missing scopes: conversations.",

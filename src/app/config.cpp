@@ -36,6 +36,11 @@ Status load_toml(const std::string& path, Config& cfg) {
   if (cfg.tool_timeout_ms < 1 || cfg.tool_timeout_ms > 3'600'000)
     return Status(Code::invalid_argument, "config " + path + ": limits.tool_timeout_ms must be between 1 and 3600000");
   i64("limits.shutdown_grace_ms", cfg.shutdown_grace_ms);
+  i64("limits.key_requests_per_minute", cfg.key_requests_per_minute);
+  i64("limits.user_requests_per_minute", cfg.user_requests_per_minute);
+  i64("limits.project_tokens_per_day", cfg.project_tokens_per_day);
+  if (cfg.key_requests_per_minute < 0 || cfg.user_requests_per_minute < 0 || cfg.project_tokens_per_day < 0)
+    return Status(Code::invalid_argument, "config " + path + ": rate limits must not be negative");
   i64("storage.retention_seconds", cfg.retention_seconds);
   i64("storage.chain_cache_nodes", cfg.chain_cache_nodes);
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;

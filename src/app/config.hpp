@@ -27,6 +27,9 @@ struct Config {
   int run_deadline_ms = 600'000;
   int tool_timeout_ms = 60'000;
   int shutdown_grace_ms = 10'000;
+  int key_requests_per_minute = 0;    // 0: no limit
+  int user_requests_per_minute = 0;   // 0: no limit
+  int64_t project_tokens_per_day = 0;  // 0: no quota
 
   // Storage.
   int64_t retention_seconds = 0;  // 0: keep forever

@@ -164,6 +164,9 @@ int serve(app::Config cfg) {
   if (oidc) spdlog::info("OIDC end-user tokens accepted from issuer {}", cfg.oidc_issuer);
   identity::Audit audit(**store);
   identity::Authenticator auth(keys, oidc, &audit);
+  identity::RateLimiter limiter(identity::RateLimitOptions{cfg.key_requests_per_minute, cfg.user_requests_per_minute,
+                                                           cfg.project_tokens_per_day});
+  if (limiter.enabled()) auth.set_limiter(&limiter);
   auto boot = keys.bootstrap(cfg.bootstrap_key);
   if (!boot.ok()) {
     spdlog::critical("{}", boot.status().message());

@@ -130,8 +130,9 @@ namespace {
 
 class SseStream final : public Stream {
  public:
-  SseStream(beast::tcp_stream& s, std::chrono::milliseconds wt, std::string rid)
-      : s_(s), write_timeout_(wt), request_id_(std::move(rid)) {}
+  SseStream(beast::tcp_stream& s, std::chrono::milliseconds wt, std::string rid,
+            const std::vector<std::pair<std::string, std::string>>* extra)
+      : s_(s), write_timeout_(wt), request_id_(std::move(rid)), extra_(extra) {}
 
   awaitable<bool> start_sse(int status,
                             std::vector<std::pair<std::string, std::string>> headers) override {
@@ -140,6 +141,7 @@ class SseStream final : public Stream {
     res.set(bhttp::field::cache_control, "no-cache");
     res.set("x-request-id", request_id_);
     for (auto& [k, v] : headers) res.set(k, v);
+    for (const auto& [k, v] : *extra_) res.set(k, v);
     res.chunked(true);
     bhttp::response_serializer<bhttp::empty_body> sr{res};
     s_.expires_after(write_timeout_);
@@ -175,6 +177,7 @@ class SseStream final : public Stream {
   beast::tcp_stream& s_;
   std::chrono::milliseconds write_timeout_;
   std::string request_id_;
+  const std::vector<std::pair<std::string, std::string>>* extra_;
   bool started_ = false;
   bool ok_ = true;
 };
@@ -334,7 +337,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     bool keep_alive = msg.keep_alive() && accepting.load();
     auto started = std::chrono::steady_clock::now();
 
-    SseStream sse(stream, opts.write_timeout, request_id);
+    SseStream sse(stream, opts.write_timeout, request_id, &req.answer_headers);
     Response res;
     if (bad_target) {
       res = Response::json(400, error_body("Malformed request target.", "invalid_request_error",
@@ -372,6 +375,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), 11};
     out.set(bhttp::field::content_type, res.content_type);
     out.set("x-request-id", request_id);
+    for (auto& [k, v] : req.answer_headers) out.set(k, v);
     for (auto& [k, v] : res.headers) out.set(k, v);
     out.keep_alive(keep_alive);
     out.body() = std::move(res.body);

@@ -39,6 +39,9 @@ struct Request {
   std::string body;
   std::string request_id;
   boost::asio::any_io_executor executor;  // the connection's strand
+  // Headers that whatever checked the request (rate limits) wants on its answer, plain or
+  // streamed; the server adds them.
+  mutable std::vector<std::pair<std::string, std::string>> answer_headers;
 
   // The first header with this lower-case name, or nullopt.
   std::optional<std::string_view> header(std::string_view lower_name) const;

@@ -14,6 +14,7 @@
 #include "identity/audit.hpp"
 #include "identity/keys.hpp"
 #include "identity/principal.hpp"
+#include "identity/rate_limit.hpp"
 
 namespace cn::identity {
 
@@ -29,6 +30,9 @@ class Authenticator {
   awaitable<Result<Principal>> authenticate(std::string_view bearer);
   Keys& keys() { return keys_; }
   Audit* audit() { return audit_; }
+  // Rate limits checked by api::authorize (may be null: none). Set before serving.
+  void set_limiter(RateLimiter* l) { limiter_ = l; }
+  RateLimiter* limiter() { return limiter_; }
   bool oidc_enabled() const { return oidc_ != nullptr; }
 
   // True when `v` has the shape of a JWT (header.payload.signature, base64url).
@@ -38,6 +42,7 @@ class Authenticator {
   Keys& keys_;
   std::shared_ptr<OidcVerifier> oidc_;
   Audit* audit_;
+  RateLimiter* limiter_ = nullptr;
 };
 
 }  // namespace cn::identity

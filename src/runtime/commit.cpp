@@ -161,6 +161,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   release_turn(*t);
   end_active(run);
   run->wake_all();
+  if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
 }
 
 std::string Runtime::Impl::terminal_event(const std::string& id, const Run::State& st) {

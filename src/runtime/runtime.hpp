@@ -70,6 +70,8 @@ struct CreateParams {
   // Server-side tool types the request asked for (tools: [{"type": "memory"}]), resolved through
   // RuntimeOptions::tool_sources.
   std::vector<std::string> server_tools;
+  // Called once with the turn's usage when it ends and is stored (quotas).
+  std::function<void(const Usage&)> on_usage;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
   // temperature, top_p, reasoning, truncation, service_tier, user, ...).
   boost::json::object echo;
