@@ -6,18 +6,10 @@
 
 #include <ctime>
 
-#include "api/api.hpp"
+#include "api/route_prelude.hpp"
 #include "wire/json.hpp"
 
 namespace cn::api {
-
-namespace json = boost::json;
-namespace net = boost::asio;
-using http::Request;
-using http::Response;
-using http::Stream;
-template <typename T>
-using awaitable = net::awaitable<T>;
 
 namespace {
 

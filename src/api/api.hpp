@@ -7,6 +7,7 @@
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
+#include "identity/vault.hpp"
 #include "memory/memory.hpp"
 #include "runtime/runtime.hpp"
 #include "wire/json.hpp"
@@ -37,12 +38,15 @@ struct Services {
   identity::Keys& keys;
   identity::Tenants& tenants;
   memory::Memory* memory = nullptr;
+  identity::Vault* vault = nullptr;  // null: no vault routes
 };
 
 // Registers every route on `router`.
 void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).
 void install_memory(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
+// The vault routes (/v1/vault/secrets): write-only storage of tools' credentials.
+void install_vault(http::Router& router, identity::Vault& vault, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

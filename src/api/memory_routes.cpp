@@ -3,18 +3,10 @@
 
 #include <charconv>
 
-#include "api/api.hpp"
+#include "api/route_prelude.hpp"
 #include "base/ids.hpp"
 
 namespace cn::api {
-
-namespace json = boost::json;
-namespace net = boost::asio;
-using http::Request;
-using http::Response;
-using http::Stream;
-template <typename T>
-using awaitable = net::awaitable<T>;
 
 namespace {
 

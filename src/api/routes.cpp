@@ -3,20 +3,12 @@
 #include <charconv>
 #include <boost/asio.hpp>
 
-#include "api/api.hpp"
+#include "api/route_prelude.hpp"
 #include "base/log.hpp"
 #include "http/sse.hpp"
 #include "wire/items.hpp"
 
 namespace cn::api {
-
-namespace json = boost::json;
-namespace net = boost::asio;
-using http::Request;
-using http::Response;
-using http::Stream;
-template <typename T>
-using awaitable = net::awaitable<T>;
 
 namespace {
 
@@ -179,6 +171,7 @@ void install(http::Router& router, Services sv, Options opts) {
   auto c = std::make_shared<Ctx>(Ctx{sv.runtime, sv.auth, opts});
   if (sv.memory) install_memory(router, *sv.memory, sv.auth);
   install_admin(router, sv.keys, sv.tenants, sv.auth);
+  if (sv.vault) install_vault(router, *sv.vault, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

@@ -95,6 +95,7 @@ Status load_toml(const std::string& path, Config& cfg) {
       return Status(Code::invalid_argument, "config " + path + ": " + r.key + " must be between " +
                                                 std::to_string(r.min) + " and " + std::to_string(r.max));
   }
+  str("vault.master_key_file", cfg.master_key_file);
   str("oidc.issuer", cfg.oidc_issuer);
   str("oidc.audience", cfg.oidc_audience);
   str("oidc.jwks", cfg.oidc_jwks);
@@ -120,6 +121,18 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;
+  if (const char* v = std::getenv("CONTINUUM_MASTER_KEY"); v && *v) cfg.master_key = v;
+  if (const char* v = std::getenv("CONTINUUM_MASTER_KEY_FILE"); v && *v) cfg.master_key_file = v;
+  if (const char* v = std::getenv("CONTINUUM_MASTER_KEY_PREVIOUS"); v && *v) {
+    std::string all = v;
+    size_t start = 0;
+    while (start <= all.size()) {
+      size_t end = all.find(',', start);
+      if (end == std::string::npos) end = all.size();
+      if (end > start) cfg.previous_master_keys.push_back(all.substr(start, end - start));
+      start = end + 1;
+    }
+  }
   if (const char* v = std::getenv("CONTINUUM_OIDC_ISSUER"); v && *v) cfg.oidc_issuer = v;
   if (const char* v = std::getenv("CONTINUUM_OIDC_AUDIENCE"); v && *v) cfg.oidc_audience = v;
   if (const char* v = std::getenv("CONTINUUM_OIDC_JWKS"); v && *v) cfg.oidc_jwks = v;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status.hpp"
 
@@ -65,6 +66,13 @@ struct Config {
   std::string embeddings_model, embeddings_url, embeddings_api_key;
 
   std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
+
+  // The vault's master key: CONTINUUM_MASTER_KEY (64 hex digits or base64 of 32 bytes), or a file
+  // holding one; without either, a key file is made in the data directory. Previous keys (to
+  // read and rewrap secrets after a change): CONTINUUM_MASTER_KEY_PREVIOUS, comma-separated.
+  std::optional<std::string> master_key;  // never logged
+  std::string master_key_file;
+  std::vector<std::string> previous_master_keys;  // never logged
 
   // End users' OIDC tokens (off unless an issuer is set). See identity/oidc.hpp.
   std::string oidc_issuer, oidc_audience, oidc_jwks, oidc_user_claim = "sub", oidc_project_claim;

@@ -44,36 +44,71 @@ namespace {
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> m = identity::Keys::migrations();
   for (auto& x : identity::Audit::migrations()) m.push_back(x);
+  for (auto& x : identity::Vault::migrations()) m.push_back(x);
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   return m;
 }
 
-// The secret that keys the stored API-key hashes: 32 random bytes in the data directory (mode
-// 0600), made on first start. Kept out of the database so that a copy of it alone does not let
-// anyone test key guesses.
-Result<std::string> hash_secret(const std::string& data_dir) {
-  auto path = std::filesystem::path(data_dir) / "key-hash.secret";
+// A 32-byte key kept in a file (64 hex digits, or base64), made on first use with mode 0600.
+Result<std::string> key_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
     std::ifstream f(path, std::ios::binary);
     std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (s.size() != 32) return Status(Code::internal, path.string() + " is damaged (expected 32 bytes)");
-    return s;
+    auto k = identity::Vault::parse_master_key(s);
+    if (!k.ok()) return Status(Code::invalid_argument, path.string() + ": " + k.status().message());
+    return k;
   }
-  std::string s(32, '\0');
-  randombytes_buf(s.data(), s.size());
+  std::string key(32, '\0');
+  randombytes_buf(key.data(), key.size());
+  std::string hex(65, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  hex.resize(64);
   auto tmp = path;
   tmp += ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(s.data(), static_cast<std::streamsize>(s.size()));
+    f << hex << "\n";
     if (!f) return Status(Code::internal, "cannot write " + tmp.string());
   }
   std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Status(Code::internal, "cannot create " + path.string() + ": " + ec.message());
-  return s;
+  return key;
+}
+
+// The secret that keys the stored API-key hashes, kept out of the database so that a copy of it
+// alone does not let anyone test key guesses.
+Result<std::string> hash_secret(const std::string& data_dir) {
+  return key_file(std::filesystem::path(data_dir) / "key-hash.secret");
+}
+
+// The vault's master key and the previous ones (see app/config.hpp).
+Result<std::pair<std::string, std::vector<std::string>>> master_keys(const app::Config& cfg) {
+  std::string master;
+  if (cfg.master_key) {
+    auto k = identity::Vault::parse_master_key(*cfg.master_key);
+    if (!k.ok()) return Status(Code::invalid_argument, "CONTINUUM_MASTER_KEY: " + k.status().message());
+    master = *k;
+  } else {
+    bool generated = cfg.master_key_file.empty();
+    auto path = generated ? std::filesystem::path(cfg.data_dir) / "vault-master.key" : std::filesystem::path(cfg.master_key_file);
+    if (!generated && !std::filesystem::exists(path)) return Status(Code::invalid_argument, "vault master key file " + path.string() + " does not exist");
+    auto k = key_file(path);
+    if (!k.ok()) return k.status();
+    master = *k;
+    if (generated)
+      spdlog::warn("vault: the master key is a file in the data directory ({}); set CONTINUUM_MASTER_KEY or "
+                   "vault.master_key_file to keep it elsewhere", path.string());
+  }
+  std::vector<std::string> previous;
+  for (const auto& text : cfg.previous_master_keys) {
+    auto k = identity::Vault::parse_master_key(text);
+    if (!k.ok()) return Status(Code::invalid_argument, "CONTINUUM_MASTER_KEY_PREVIOUS: " + k.status().message());
+    previous.push_back(*k);
+  }
+  return std::make_pair(master, previous);
 }
 
 std::shared_ptr<identity::OidcVerifier> make_oidc(const app::Config& cfg, Status* err) {
@@ -167,6 +202,25 @@ int serve(app::Config cfg) {
   identity::RateLimiter limiter(identity::RateLimitOptions{cfg.key_requests_per_minute, cfg.user_requests_per_minute,
                                                            cfg.project_tokens_per_day});
   if (limiter.enabled()) auth.set_limiter(&limiter);
+  auto mkeys = master_keys(cfg);
+  if (!mkeys.ok()) {
+    spdlog::critical("{}", mkeys.status().message());
+    return 1;
+  }
+  identity::Vault vault(**store, mkeys->first, mkeys->second, &audit);
+  std::jthread rewrapper;
+  if (!mkeys->second.empty()) {
+    // Secrets wrapped by a previous master key move to the current one while the server serves.
+    rewrapper = std::jthread([&vault] {
+      int64_t total = 0;
+      for (;;) {
+        auto n = vault.rewrap(200);
+        if (!n.ok() || *n == 0) break;
+        total += *n;
+      }
+      spdlog::info("vault: {} secrets rewrapped with master key {}", total, vault.key_id());
+    });
+  }
   auto boot = keys.bootstrap(cfg.bootstrap_key);
   if (!boot.ok()) {
     spdlog::critical("{}", boot.status().message());
@@ -263,7 +317,7 @@ int serve(app::Config cfg) {
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
@@ -317,6 +371,7 @@ int serve(app::Config cfg) {
   io.run();
   for (auto& t : pool) t.join();
   client->clear_pool();
+  if (rewrapper.joinable()) rewrapper.join();
   (*store)->stop();
   spdlog::info("stopped; store flushed");
   return 0;
