@@ -329,6 +329,17 @@ void install(http::Router& router, Services sv, Options opts) {
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(std::move(*r));
   });
+
+  // The route table, for operators and for the isolation suite that probes every route.
+  auto table = router.list();
+  table.emplace_back("GET", "/v1/admin/routes");
+  router.add("GET", "/v1/admin/routes", [c, table](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    json::array data;
+    for (const auto& [method, pattern] : table) data.push_back(json::object{{"method", method}, {"path", pattern}});
+    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}}));
+  });
 }
 
 }  // namespace cn::api

@@ -68,7 +68,14 @@ std::vector<std::string> split_path(std::string_view p) {
 }  // namespace
 
 void Router::add(std::string method, std::string pattern, Handler h) {
-  routes_.push_back({std::move(method), split_path(pattern), std::move(h)});
+  auto segments = split_path(pattern);
+  routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(h)});
+}
+
+std::vector<std::pair<std::string, std::string>> Router::list() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
 }
 
 const Handler* Router::match(std::string_view method, std::string_view path,

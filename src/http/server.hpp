@@ -101,10 +101,12 @@ class Router {
   // path exists under another method.
   const Handler* match(std::string_view method, std::string_view path,
                        std::map<std::string, std::string>& params, bool& method_mismatch) const;
+  // Every (method, pattern) registered so far, in order.
+  std::vector<std::pair<std::string, std::string>> list() const;
 
  private:
   struct Route {
-    std::string method;
+    std::string method, pattern;
     std::vector<std::string> segments;
     Handler handler;
   };

@@ -1,0 +1,180 @@
+// The isolation suite. It discovers every route from the server's own route table
+// (/v1/admin/routes), so a new route cannot slip past it: a route without a probe here fails the
+// test. Objects of project A (some of end user alice, some of the project itself) are read,
+// listed, searched, continued, modified, cancelled and deleted with project B's key and with end
+// user bob's token inside project A. Every attempt fails or sees nothing, nothing of A changes,
+// and nothing of A reaches the model.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { withServer, sleep, KEY } from './harness.mjs';
+import { keyPair, jwks, sign, now } from './jwt.mjs';
+
+const ISS = 'https://idp.isolation.test/', AUD = 'continuum';
+const MARK = 'MARK-A-7f3c';  // in every object of project A
+
+// How each route is probed. `object`: the path names one of A's objects -> must be 404 (403 for
+// routes the attacker lacks the scope for). `list`: a collection -> may answer, must not show A.
+// `create`: a POST whose body may reference A's objects -> must not reach them.
+const PROBES = {
+  'GET /healthz': { kind: 'public' },
+  'POST /v1/responses': { kind: 'create' },
+  'GET /v1/responses/{id}': { kind: 'object', obj: 'response' },
+  'DELETE /v1/responses/{id}': { kind: 'object', obj: 'response' },
+  'POST /v1/responses/{id}/cancel': { kind: 'object', obj: 'background' },
+  'GET /v1/responses/{id}/input_items': { kind: 'object', obj: 'response' },
+  'POST /v1/conversations': { kind: 'create' },
+  'GET /v1/conversations/{id}': { kind: 'object', obj: 'conversation' },
+  'POST /v1/conversations/{id}': { kind: 'object', obj: 'conversation', body: { metadata: { owned: 'yes' } } },
+  'DELETE /v1/conversations/{id}': { kind: 'object', obj: 'conversation' },
+  'POST /v1/conversations/{id}/items': { kind: 'object', obj: 'conversation', body: { items: [{ role: 'user', content: 'injected' }] } },
+  'GET /v1/conversations/{id}/items': { kind: 'object', obj: 'conversation' },
+  'GET /v1/conversations/{id}/items/{item}': { kind: 'object', obj: 'conversation' },
+  'DELETE /v1/conversations/{id}/items/{item}': { kind: 'object', obj: 'conversation' },
+  'POST /v1/memories': { kind: 'create' },
+  'GET /v1/memories': { kind: 'list' },
+  'GET /v1/memories/{id}': { kind: 'object', obj: 'memory' },
+  'PATCH /v1/memories/{id}': { kind: 'object', obj: 'memory', body: { text: 'overwritten' } },
+  'DELETE /v1/memories/{id}': { kind: 'object', obj: 'memory' },
+  'GET /v1/memories/{id}/history': { kind: 'object', obj: 'memory' },
+  'POST /v1/memories/search': { kind: 'create' },
+  'DELETE /v1/users/{user_id}/memories': { kind: 'user' },
+  'GET /v1/memory/jobs': { kind: 'list' },
+  'POST /v1/vault/secrets': { kind: 'create' },
+  'GET /v1/vault/secrets': { kind: 'list' },
+  'GET /v1/vault/secrets/{id}': { kind: 'object', obj: 'secret' },
+  'DELETE /v1/vault/secrets/{id}': { kind: 'object', obj: 'secret' },
+  'POST /v1/admin/tenants': { kind: 'create' },
+  'GET /v1/admin/tenants': { kind: 'list' },
+  'POST /v1/admin/projects': { kind: 'create' },
+  'GET /v1/admin/projects': { kind: 'list' },
+  'POST /v1/admin/keys': { kind: 'create' },
+  'GET /v1/admin/keys': { kind: 'list' },
+  'GET /v1/admin/keys/{id}': { kind: 'object', obj: 'key' },
+  'POST /v1/admin/keys/{id}/revoke': { kind: 'object', obj: 'key' },
+  'DELETE /v1/admin/keys/{id}': { kind: 'object', obj: 'key' },
+  'POST /v1/admin/keys/{id}/rotate': { kind: 'object', obj: 'key' },
+  'GET /v1/admin/audit': { kind: 'list' },
+  'GET /v1/admin/routes': { kind: 'list' },
+};
+
+// Bodies of creating requests that try to reach A's objects.
+function createBodies(a) {
+  return {
+    '/v1/responses': [
+      { model: 'm', input: 'what did we say?', previous_response_id: a.response },
+      { model: 'm', input: 'what did we say?', conversation: a.conversation },
+      { model: 'm', input: 'what did we say?', previous_response_id: a.projResponse },
+      { model: 'm', input: 'what did we say?', conversation: a.projConversation },
+    ],
+    '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }],
+    '/v1/memories': [{ text: 'B writes', user_id: 'alice' }],
+    '/v1/memories/search': [{ query: MARK }, { query: MARK, filters: { user_id: 'alice' } }],
+    '/v1/vault/secrets': [{ provider: 'github', value: 'b-value', user_id: 'alice' }],
+    '/v1/admin/tenants': [{ name: 'b tenant' }],
+    '/v1/admin/projects': [{ name: 'b project', tenant_id: 'tenant_default' }],
+    '/v1/admin/keys': [{ name: 'into A', project_id: 'proj_default' }],
+  };
+}
+
+test('project B and end user bob reach nothing of project A, on every route', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-iso-'));
+  const signer = keyPair('ES256', 'iso-1');
+  fs.writeFileSync(path.join(dir, 'jwks.json'), jwks(signer));
+  const env = { CONTINUUM_OIDC_ISSUER: ISS, CONTINUUM_OIDC_AUDIENCE: AUD, CONTINUUM_OIDC_JWKS: path.join(dir, 'jwks.json') };
+  await withServer({ env }, async ({ server, upstream }) => {
+    const tok = (sub) => sign(signer, { iss: ISS, aud: AUD, sub, exp: now() + 600 });
+    const alice = tok('alice'), bob = tok('bob');
+    const call = (method, p, key, body) => server.json(p, { method, key, body: body === undefined ? undefined : JSON.stringify(body) });
+
+    // Project A (the default project): alice's objects, and the project's own.
+    const a = {};
+    const conv = await call('POST', '/v1/conversations', alice, { items: [{ role: 'user', content: `${MARK} alice's conversation` }] });
+    a.conversation = conv.body.id;
+    a.response = (await call('POST', '/v1/responses', alice, { model: 'm', input: `${MARK} alice's turn`, conversation: a.conversation })).body.id;
+    a.background = (await call('POST', '/v1/responses', alice, { model: 'slow', input: `${MARK} long`, background: true })).body.id;
+    a.memory = (await call('POST', '/v1/memories', alice, { text: `${MARK} alice's memory` })).body.id;
+    a.secret = (await server.json('/v1/vault/secrets', { method: 'POST', headers: { 'x-continuum-user': 'alice' }, body: JSON.stringify({ provider: 'github', value: `${MARK}-secret` }) })).body.id;
+    a.projResponse = (await call('POST', '/v1/responses', KEY, { model: 'm', input: `${MARK} project turn` })).body.id;
+    a.projConversation = (await call('POST', '/v1/conversations', KEY, { items: [{ role: 'user', content: `${MARK} project conversation` }] })).body.id;
+    a.projMemory = (await call('POST', '/v1/memories', KEY, { text: `${MARK} project memory` })).body.id;
+    a.key = (await call('POST', '/v1/admin/keys', KEY, { name: 'A worker' })).body.id;
+    a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
+    for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
+    const snapshot = async () => JSON.stringify([
+      (await call('GET', `/v1/responses/${a.response}`, KEY)).body.output,
+      (await call('GET', `/v1/conversations/${a.conversation}/items?limit=100`, KEY)).body.data,
+      (await call('GET', `/v1/conversations/${a.conversation}`, KEY)).body.metadata,
+      (await call('GET', `/v1/memories/${a.memory}`, KEY)).body.text,
+      (await call('GET', `/v1/memories/${a.projMemory}`, KEY)).body.text,
+      (await call('GET', `/v1/vault/secrets/${a.secret}`, KEY)).body.updated_at,
+      (await call('GET', `/v1/admin/keys/${a.key}`, KEY)).body.revoked_at,
+      (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).status,
+    ]);
+    const before = await snapshot();
+
+    // Project B, with a key that has every scope, act_as_user and project admin rights.
+    await call('POST', '/v1/admin/projects', KEY, { name: 'B', id: 'proj_b' });
+    const keyB = (await call('POST', '/v1/admin/keys', KEY, { project_id: 'proj_b', scopes: ['*'], act_as_user: true })).body.value;
+    const attackers = { 'project B key': keyB, "bob's token in A": bob };
+
+    const routes = (await call('GET', '/v1/admin/routes', KEY)).body.data;
+    assert.ok(routes.length >= 35);
+    const sentBefore = upstream.requests.length;
+    let probed = 0;
+    for (const { method, path: pattern } of routes) {
+      const probe = PROBES[`${method} ${pattern}`];
+      assert.ok(probe, `route ${method} ${pattern} has no isolation probe: add one to this suite`);
+      for (const [who, cred] of Object.entries(attackers)) {
+        const label = `${who}: ${method} ${pattern}`;
+        if (probe.kind === 'public') continue;
+        if (probe.kind === 'object') {
+          const ids = probe.obj === 'response' ? [a.response, a.projResponse]
+            : probe.obj === 'background' ? [a.background]
+            : probe.obj === 'conversation' ? [a.conversation, a.projConversation]
+            : probe.obj === 'memory' ? [a.memory, a.projMemory]
+            : probe.obj === 'secret' ? [a.secret] : [a.key];
+          for (const id of ids) {
+            const p = pattern.replace('{id}', id).replace('{item}', a.item);
+            const r = await call(method, p, cred, probe.body ?? (method === 'POST' ? {} : undefined));
+            probed++;
+            assert.ok(r.status === 404 || r.status === 403, `${label} (${id}) -> ${r.status} ${JSON.stringify(r.body)}`);
+            if (who === 'project B key') assert.equal(r.status, 404, `${label}: not found, never forbidden`);
+            assert.ok(!JSON.stringify(r.body).includes(MARK), `${label}: no content of A`);
+          }
+        } else if (probe.kind === 'list') {
+          for (const q of ['', '?user_id=alice', '?project_id=proj_default']) {
+            const r = await call(method, pattern + q, cred);
+            assert.ok(r.status < 500, label);
+            const text = JSON.stringify(r.body);
+            assert.ok(!text.includes(MARK), `${label}${q}: no content of A`);
+            for (const id of Object.values(a)) assert.ok(!text.includes(id), `${label}${q}: no id of A (${id})`);
+          }
+        } else if (probe.kind === 'user') {
+          const r = await call(method, pattern.replace('{user_id}', 'alice'), cred);
+          assert.ok(r.status === 403 || (who === 'project B key' && r.status === 200), `${label} -> ${r.status}`);
+        } else if (probe.kind === 'create') {
+          for (const body of createBodies(a)[pattern] || [{}]) {
+            const r = await call(method, pattern, cred, body);
+            const text = JSON.stringify(r.body);
+            assert.ok(!text.includes(MARK), `${label} ${JSON.stringify(body)}: no content of A`);
+            if (body.previous_response_id || body.conversation) assert.ok(r.status === 400 || r.status === 404, `${label}: ${r.status}`);
+            if (pattern.startsWith('/v1/admin/tenants') || pattern.startsWith('/v1/admin/projects')) assert.equal(r.status, 403, label);
+            if (pattern === '/v1/admin/keys') assert.ok(r.status === 403 || r.status === 404, `${label}: ${r.status}`);
+          }
+        }
+      }
+    }
+    assert.ok(probed >= 70, `probed ${probed} object requests`);
+    // Nothing of A reached the model through B's or bob's turns, and A is unchanged.
+    for (const req of upstream.requests.slice(sentBefore)) assert.ok(!JSON.stringify(req.body).includes(MARK), 'nothing of A in a model context');
+    await sleep(100);
+    assert.equal(await snapshot(), before, "A's objects are unchanged");
+    // Alice still reaches all of hers.
+    assert.equal((await call('GET', `/v1/responses/${a.response}`, alice)).status, 200);
+    assert.equal((await call('GET', `/v1/memories/${a.memory}`, alice)).status, 200);
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
