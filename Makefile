@@ -35,6 +35,7 @@ test: unit integration
 bench: build
 	$(BUILD)/continuum-bench --out bench/results $(if $(BEFORE),--before $(BEFORE))
 	$(BUILD)/continuum-memory-bench --out bench/results --ef-sweep 50 100 400
+	$(BUILD)/continuum-identity-bench --out bench/results
 
 clean:
 	rm -rf $(BUILD)

@@ -1,6 +1,8 @@
 // OIDC token verification: the JWKS cache and its refreshes, and the claim checks.
 #include "identity/oidc.hpp"
 
+#include <sodium.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -94,6 +96,28 @@ boost::asio::awaitable<Status> OidcVerifier::refresh(bool forced) {
 }
 
 boost::asio::awaitable<Result<Principal>> OidcVerifier::verify(std::string token) {
+  unsigned char h[32];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(token.data()), token.size(), nullptr, 0);
+  std::string key(reinterpret_cast<char*>(h), sizeof h);
+  int64_t now = clock_.now_seconds();
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = verified_.find(key); it != verified_.end()) {
+      if (now < it->second.until_s) co_return it->second.principal;
+      verified_.erase(it);
+    }
+  }
+  int64_t expires = 0;
+  auto p = co_await verify_uncached(std::move(token), &expires);
+  if (p.ok()) {
+    std::lock_guard lk(mu_);
+    if (verified_.size() >= 10'000) std::erase_if(verified_, [&](const auto& e) { return now >= e.second.until_s; });
+    if (verified_.size() < 10'000) verified_[key] = Verified{*p, std::min(expires, now + 300)};
+  }
+  co_return p;
+}
+
+boost::asio::awaitable<Result<Principal>> OidcVerifier::verify_uncached(std::string token, int64_t* expires) {
   auto jwt = decode_jwt(token);
   if (!jwt.ok()) co_return jwt.status();
   (void)co_await refresh(false);
@@ -143,6 +167,7 @@ boost::asio::awaitable<Result<Principal>> OidcVerifier::verify(std::string token
       co_return unauth("Invalid token: the '" + opts_.project_claim + "' claim must name a project.");
     project = std::string(pc->value().as_string());
   }
+  *expires = *exp;
   Principal p;
   p.kind = Principal::Kind::user_token;
   p.project_id = std::move(project);

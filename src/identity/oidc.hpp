@@ -10,6 +10,9 @@
 // its time to live, and re-read when a token names an unknown `kid` (key rotation), at most once
 // per `refresh_min_interval` so unknown kids cannot make the server hammer the identity provider.
 //
+// A verified token is remembered (by a hash of it) until it expires, for at most five minutes,
+// so a client that sends the same token on every request pays for one signature check.
+//
 // Thread-safety: verify() is safe from any thread and coroutine; concurrent refreshes coalesce
 // into one.
 #pragma once
@@ -19,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -55,6 +59,7 @@ class OidcVerifier {
 
  private:
   boost::asio::awaitable<Status> refresh(bool forced);
+  boost::asio::awaitable<Result<Principal>> verify_uncached(std::string token, int64_t* expires);
   Status load_text(const std::string& text);
 
   const OidcOptions opts_;
@@ -64,6 +69,11 @@ class OidcVerifier {
   std::vector<Jwk> keys_;        // guarded by mu_
   int64_t loaded_at_ms_ = 0;     // guarded by mu_ (0: never)
   int64_t last_attempt_ms_ = 0;  // guarded by mu_
+  struct Verified {
+    Principal principal;
+    int64_t until_s;
+  };
+  std::unordered_map<std::string, Verified> verified_;  // guarded by mu_ (token hash -> principal)
 };
 
 }  // namespace cn::identity
