@@ -25,6 +25,8 @@ Status load_toml(const std::string& path, Config& cfg) {
   str("log.level", cfg.log_level);
   if (auto v = t.at_path("log.json").value<bool>()) cfg.log_json = *v;
   i64("threads", cfg.threads);
+  str("tls.cert_file", cfg.tls_cert_file);
+  str("tls.key_file", cfg.tls_key_file);
   i64("limits.max_body_bytes", cfg.max_body_bytes);
   i64("limits.max_header_bytes", cfg.max_header_bytes);
   i64("limits.idle_timeout_ms", cfg.idle_timeout_ms);
@@ -121,6 +123,8 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;
+  if (const char* v = std::getenv("CONTINUUM_TLS_CERT_FILE"); v && *v) cfg.tls_cert_file = v;
+  if (const char* v = std::getenv("CONTINUUM_TLS_KEY_FILE"); v && *v) cfg.tls_key_file = v;
   if (const char* v = std::getenv("CONTINUUM_MASTER_KEY"); v && *v) cfg.master_key = v;
   if (const char* v = std::getenv("CONTINUUM_MASTER_KEY_FILE"); v && *v) cfg.master_key_file = v;
   if (const char* v = std::getenv("CONTINUUM_MASTER_KEY_PREVIOUS"); v && *v) {

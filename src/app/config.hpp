@@ -17,6 +17,7 @@ struct Config {
   std::string log_level = "info";
   bool log_json = false;
   int threads = 0;  // 0: one per core
+  std::string tls_cert_file, tls_key_file;  // HTTPS when both are set; SIGHUP reloads them
 
   // Limits.
   size_t max_body_bytes = 8 * 1024 * 1024;

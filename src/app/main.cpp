@@ -316,6 +316,12 @@ int serve(app::Config cfg) {
   ho.max_header_bytes = cfg.max_header_bytes;
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  ho.tls_cert_file = cfg.tls_cert_file;
+  ho.tls_key_file = cfg.tls_key_file;
+  if (cfg.tls_cert_file.empty() != cfg.tls_key_file.empty()) {
+    spdlog::critical("TLS needs both a certificate and a key (tls.cert_file and tls.key_file)");
+    return 2;
+  }
   http::Router router;
   api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault});
   http::Server server(io, ho, std::move(router));
@@ -327,7 +333,8 @@ int serve(app::Config cfg) {
     spdlog::critical("memory: {}", st.message());
     return 1;
   }
-  spdlog::info("continuum listening on {}:{} (data: {}, {} threads)", host, server.port(), cfg.data_dir, threads);
+  spdlog::info("continuum listening on {}://{}:{} (data: {}, {} threads)", cfg.tls_cert_file.empty() ? "http" : "https",
+               host, server.port(), cfg.data_dir, threads);
 
   // Retention sweeper.
   if (cfg.retention_seconds > 0) {
@@ -346,6 +353,7 @@ int serve(app::Config cfg) {
   }
 
   net::signal_set signals(io, SIGINT, SIGTERM);
+  net::signal_set hup(io, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
@@ -362,9 +370,24 @@ int serve(app::Config cfg) {
         co_await t.async_wait(net::as_tuple(net::use_awaitable));
       }
       server.close_all();
+      hup.cancel();
       io.stop();
     }, net::detached);
   });
+
+  // SIGHUP: re-read the TLS certificate and key (a renewed certificate, without a restart).
+  std::function<void(boost::system::error_code, int)> on_hup = [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    if (cfg.tls_cert_file.empty()) {
+      spdlog::info("SIGHUP: no TLS configured; nothing to reload");
+    } else if (Status st = server.reload_tls(); st.ok()) {
+      spdlog::info("SIGHUP: TLS certificate reloaded from {}", cfg.tls_cert_file);
+    } else {
+      spdlog::error("SIGHUP: TLS reload failed, keeping the current certificate: {}", st.message());
+    }
+    hup.async_wait(on_hup);
+  };
+  hup.async_wait(on_hup);
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });

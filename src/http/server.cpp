@@ -1,9 +1,11 @@
-// The HTTP server: keep-alive sessions with limits and deadlines, the router, chunked SSE.
+// The HTTP server: keep-alive sessions (plain or TLS) with limits and deadlines, the router,
+// chunked SSE, and certificate reloads.
 #include "http/server.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -125,8 +127,14 @@ struct Server::Impl {
   Impl(net::io_context& i, ServerOptions o, Router r)
       : io(i), opts(std::move(o)), router(std::move(r)), acceptor(i) {}
 
+  // TLS: the context new connections use; replaced whole by reload_tls() (a connection keeps
+  // the one it started with).
+  std::shared_ptr<net::ssl::context> tls;  // guarded by mu
+
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
+  template <typename S>
+  awaitable<void> serve(S& stream);
   void set_busy(uint64_t id, bool b) {
     std::lock_guard lk(mu);
     if (auto it = conns.find(id); it != conns.end()) it->second.busy = b;
@@ -135,9 +143,10 @@ struct Server::Impl {
 
 namespace {
 
+template <typename S>
 class SseStream final : public Stream {
  public:
-  SseStream(beast::tcp_stream& s, std::chrono::milliseconds wt, std::string rid,
+  SseStream(S& s, std::chrono::milliseconds wt, std::string rid,
             const std::vector<std::pair<std::string, std::string>>* extra)
       : s_(s), write_timeout_(wt), request_id_(std::move(rid)), extra_(extra) {}
 
@@ -151,7 +160,7 @@ class SseStream final : public Stream {
     for (const auto& [k, v] : *extra_) res.set(k, v);
     res.chunked(true);
     bhttp::response_serializer<bhttp::empty_body> sr{res};
-    s_.expires_after(write_timeout_);
+    beast::get_lowest_layer(s_).expires_after(write_timeout_);
     auto [ec, n] = co_await bhttp::async_write_header(s_, sr, tuple_awaitable);
     started_ = !ec;
     ok_ = !ec;
@@ -160,7 +169,7 @@ class SseStream final : public Stream {
 
   awaitable<bool> write(std::string data) override {
     if (!ok_) co_return false;
-    s_.expires_after(write_timeout_);
+    beast::get_lowest_layer(s_).expires_after(write_timeout_);
     auto [ec, n] = co_await net::async_write(s_, bhttp::make_chunk(net::buffer(data)),
                                              tuple_awaitable);
     if (ec) {
@@ -172,7 +181,7 @@ class SseStream final : public Stream {
 
   awaitable<void> finish() override {
     if (!ok_) co_return;
-    s_.expires_after(write_timeout_);
+    beast::get_lowest_layer(s_).expires_after(write_timeout_);
     auto [ec, n] = co_await net::async_write(s_, bhttp::make_chunk_last(), tuple_awaitable);
     if (ec) ok_ = false;
   }
@@ -181,7 +190,7 @@ class SseStream final : public Stream {
   bool ok() const { return ok_; }
 
  private:
-  beast::tcp_stream& s_;
+  S& s_;
   std::chrono::milliseconds write_timeout_;
   std::string request_id_;
   const std::vector<std::pair<std::string, std::string>>* extra_;
@@ -201,7 +210,8 @@ std::string make_request_id(const bhttp::request_parser<bhttp::string_body>& p) 
 }  // namespace
 
 // Writes a JSON error answer and asks for the connection to close.
-awaitable<void> write_error(beast::tcp_stream& stream, bhttp::status status, std::string message,
+template <typename S>
+awaitable<void> write_error(S& stream, bhttp::status status, std::string message,
                             const char* code, std::chrono::milliseconds timeout,
                             std::string request_id = {}) {
   bhttp::response<bhttp::string_body> res{status, 11};
@@ -210,7 +220,7 @@ awaitable<void> write_error(beast::tcp_stream& stream, bhttp::status status, std
   if (!request_id.empty()) res.set("x-request-id", request_id);
   res.body() = error_body(message, "invalid_request_error", "", code);
   res.prepare_payload();
-  stream.expires_after(timeout);
+  beast::get_lowest_layer(stream).expires_after(timeout);
   co_await bhttp::async_write(stream, res, tuple_awaitable);
 }
 
@@ -239,7 +249,31 @@ awaitable<void> Server::Impl::accept_loop() {
 }
 
 awaitable<void> Server::Impl::session(tcp::socket sock) {
-  beast::tcp_stream stream(std::move(sock));
+  std::shared_ptr<net::ssl::context> ctx;
+  {
+    std::lock_guard lk(mu);
+    ctx = tls;
+  }
+  if (!ctx) {
+    beast::tcp_stream stream(std::move(sock));
+    co_await serve(stream);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(sock), *ctx);
+  beast::get_lowest_layer(stream).expires_after(opts.request_timeout);
+  auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, tuple_awaitable);
+  if (hec) {
+    spdlog::debug("TLS handshake failed: {}", hec.message());
+    co_return;
+  }
+  co_await serve(stream);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+  auto [sec] = co_await stream.async_shutdown(tuple_awaitable);
+  (void)sec;
+}
+
+template <typename S>
+awaitable<void> Server::Impl::serve(S& stream) {
   // The executor is fetched in a statement of its own: GCC 12 destroys temporaries that share
   // a full-expression with co_await twice.
   auto strand = co_await net::this_coro::executor;
@@ -247,7 +281,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
   {
     std::lock_guard lk(mu);
     conn_id = next_conn++;
-    conns[conn_id] = Conn{&stream, strand};
+    conns[conn_id] = Conn{&beast::get_lowest_layer(stream), strand};
   }
   beast::flat_buffer buffer;
   for (;;) {
@@ -255,7 +289,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(opts.max_header_bytes));
     parser.body_limit(opts.max_body_bytes);
-    stream.expires_after(opts.idle_timeout);
+    beast::get_lowest_layer(stream).expires_after(opts.idle_timeout);
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
     // A Content-Length over the limit is reported while reading the header.
     bool too_large = ec == bhttp::error::body_limit;
@@ -280,10 +314,10 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
       auto expect = hdr.find(bhttp::field::expect);
       if (expect != hdr.end() && beast::iequals(expect->value(), "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-        stream.expires_after(opts.write_timeout);
+        beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
         co_await bhttp::async_write(stream, cont, tuple_awaitable);
       }
-      stream.expires_after(opts.request_timeout);
+      beast::get_lowest_layer(stream).expires_after(opts.request_timeout);
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
       if (ec2 == bhttp::error::body_limit) {
         too_large = true;
@@ -304,7 +338,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
         uint64_t remaining = *parser.content_length() - std::min<uint64_t>(*parser.content_length(), buffer.size());
         buffer.consume(buffer.size());
         std::vector<char> scratch(64 * 1024);
-        stream.expires_after(opts.request_timeout);
+        beast::get_lowest_layer(stream).expires_after(opts.request_timeout);
         while (remaining > 0) {
           size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, scratch.size()));
           auto [dec, dn] = co_await stream.async_read_some(net::buffer(scratch.data(), want), tuple_awaitable);
@@ -344,7 +378,7 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     bool keep_alive = msg.keep_alive() && accepting.load();
     auto started = std::chrono::steady_clock::now();
 
-    SseStream sse(stream, opts.write_timeout, request_id, &req.answer_headers);
+    SseStream<S> sse(stream, opts.write_timeout, request_id, &req.answer_headers);
     Response res;
     if (bad_target) {
       res = Response::json(400, error_body("Malformed request target.", "invalid_request_error",
@@ -387,13 +421,13 @@ awaitable<void> Server::Impl::session(tcp::socket sock) {
     out.keep_alive(keep_alive);
     out.body() = std::move(res.body);
     out.prepare_payload();
-    stream.expires_after(opts.write_timeout);
+    beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
     auto [wec, wn] = co_await bhttp::async_write(stream, out, tuple_awaitable);
     set_busy(conn_id, false);
     if (wec || !keep_alive) break;
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if constexpr (std::is_same_v<S, beast::tcp_stream>) stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   {
     std::lock_guard lk(mu);
     conns.erase(conn_id);
@@ -405,7 +439,26 @@ Server::Server(net::io_context& io, ServerOptions opts, Router router)
 
 Server::~Server() = default;
 
+Status Server::reload_tls() {
+  if (impl_->opts.tls_cert_file.empty()) return {};
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  try {
+    ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                     net::ssl::context::single_dh_use);
+    ctx->use_certificate_chain_file(impl_->opts.tls_cert_file);
+    ctx->use_private_key_file(impl_->opts.tls_key_file, net::ssl::context::pem);
+  } catch (const std::exception& e) {
+    return Status(Code::invalid_argument, "TLS certificate " + impl_->opts.tls_cert_file + " / key " +
+                                              impl_->opts.tls_key_file + ": " + e.what());
+  }
+  std::lock_guard lk(impl_->mu);
+  impl_->tls = std::move(ctx);
+  return {};
+}
+
 Status Server::start() {
+  if (Status st = reload_tls(); !st.ok()) return st;
   beast::error_code ec;
   auto addr = net::ip::make_address(impl_->opts.host, ec);
   if (ec) return Status(Code::invalid_argument, "bad listen address " + impl_->opts.host);

@@ -91,6 +91,8 @@ struct ServerOptions {
   std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
   std::chrono::milliseconds write_timeout{30'000};    // for one write to a slow client
   size_t max_connections = 4096;
+  // HTTPS when both are set (PEM files: the certificate chain and its private key).
+  std::string tls_cert_file, tls_key_file;
 };
 
 // Routes: "/v1/responses/{id}/cancel". A segment in braces captures into Request::params.
@@ -123,8 +125,12 @@ class Server {
   Server(boost::asio::io_context& io, ServerOptions opts, Router router);
   ~Server();
 
-  // Binds and starts accepting. Fails when the address cannot be bound.
+  // Binds and starts accepting. Fails when the address cannot be bound or the TLS files do not
+  // load.
   Status start();
+  // Re-reads the TLS certificate and key (SIGHUP); new connections use them, open ones keep
+  // theirs. On failure the current ones stay. Safe from any thread.
+  Status reload_tls();
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }
   // Stops accepting, closes idle connections, and lets in-flight requests finish. Safe from
