@@ -4,7 +4,7 @@ JOBS ?= 2
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./data
 
-.PHONY: all setup configure build run test unit integration bench clean
+.PHONY: all setup configure build run test unit integration fuzz-build fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -29,7 +29,38 @@ integration: build
 	@scripts/setup.sh --with-node
 	cd tests/e2e && CONTINUUM_BIN=$(abspath $(BUILD))/continuum node --test --test-concurrency=1 --test-reporter=spec
 
-test: unit integration
+test: unit integration fuzz-smoke
+
+# libFuzzer targets (fuzz/), built with clang apart from the main build. `make test` runs each
+# for FUZZ_SMOKE seconds from the seed corpus; `make fuzz` for FUZZ_SECONDS, keeping what it
+# finds in $(FUZZ_BUILD)/corpus.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SMOKE ?= 10
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = http_request responses_body jwt
+
+$(FUZZ_BUILD)/build.ninja:
+	cmake -S fuzz -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++
+
+fuzz-build: setup $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz-smoke: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d); \
+	  echo "fuzz $$t: $(FUZZ_SMOKE) s"; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SMOKE) -timeout=5 -rss_limit_mb=2048 -print_final_stats=0 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $$work fuzz/corpus/$$t 2>&1 | grep -E '^Done|ERROR|SUMMARY' ; \
+	  rm -rf $$work; \
+	  ! ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1 || { echo "fuzz $$t found a crash"; exit 1; }; \
+	done
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t; \
+	done
 
 # BEFORE=path/to/another/continuum measures that build too, in the same run, as before-values.
 bench: build
@@ -38,4 +69,4 @@ bench: build
 	$(BUILD)/continuum-identity-bench --out bench/results
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

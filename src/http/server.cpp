@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/ids.hpp"
+#include "http/request_parse.hpp"
 #include "base/log.hpp"
 
 namespace cn::http {
@@ -23,90 +24,6 @@ using tcp = net::ip::tcp;
 using net::use_awaitable;
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
 constexpr uint64_t kMaxDrainBytes = 64ull * 1024 * 1024;
-
-std::optional<std::string_view> Request::header(std::string_view lower_name) const {
-  for (const auto& [k, v] : headers)
-    if (k == lower_name) return std::string_view(v);
-  return std::nullopt;
-}
-
-std::optional<std::string_view> Request::query_param(std::string_view name) const {
-  for (const auto& [k, v] : query) {
-    if (k == name) return std::string_view(v);
-    if (k.size() == name.size() + 2 && k.compare(0, name.size(), name) == 0 &&
-        k.compare(name.size(), 2, "[]") == 0)
-      return std::string_view(v);
-  }
-  return std::nullopt;
-}
-
-std::string error_body(std::string_view message, std::string_view type, std::string_view param,
-                       std::string_view code) {
-  boost::json::object e;
-  e["message"] = message;
-  e["type"] = type;
-  e["param"] = param.empty() ? boost::json::value(nullptr) : boost::json::value(param);
-  e["code"] = code.empty() ? boost::json::value(nullptr) : boost::json::value(code);
-  boost::json::object o;
-  o["error"] = std::move(e);
-  return boost::json::serialize(o);
-}
-
-namespace {
-
-std::vector<std::string> split_path(std::string_view p) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < p.size()) {
-    if (p[i] == '/') { ++i; continue; }
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    out.emplace_back(p.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-}  // namespace
-
-void Router::add(std::string method, std::string pattern, Handler h) {
-  auto segments = split_path(pattern);
-  routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(h)});
-}
-
-std::vector<std::pair<std::string, std::string>> Router::list() const {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
-  return out;
-}
-
-const Handler* Router::match(std::string_view method, std::string_view path,
-                             std::map<std::string, std::string>& params,
-                             bool& method_mismatch) const {
-  auto segs = split_path(path);
-  method_mismatch = false;
-  for (const auto& r : routes_) {
-    if (r.segments.size() != segs.size()) continue;
-    std::map<std::string, std::string> p;
-    bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
-      const auto& s = r.segments[i];
-      if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
-        p[s.substr(1, s.size() - 2)] = segs[i];
-      } else if (s != segs[i]) {
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    if (r.method != method) {
-      method_mismatch = true;
-      continue;
-    }
-    params = std::move(p);
-    return &r.handler;
-  }
-  return nullptr;
-}
 
 struct Server::Impl {
   net::io_context& io;
@@ -356,25 +273,9 @@ awaitable<void> Server::Impl::serve(S& stream) {
 
     auto msg = parser.release();
     Request req;
-    req.method = std::string(msg.method_string());
     req.request_id = request_id;
     req.executor = strand;
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    bool bad_target = false;
-    {
-      auto u = boost::urls::parse_origin_form(msg.target());
-      if (!u) {
-        bad_target = true;
-      } else {
-        req.path = std::string(u->path());
-        for (auto p : u->params()) req.query.emplace_back(p.key, p.has_value ? p.value : "");
-      }
-    }
-    req.body = std::move(msg.body());
+    bool bad_target = !request_from_message(msg, req);
     bool keep_alive = msg.keep_alive() && accepting.load();
     auto started = std::chrono::steady_clock::now();
 

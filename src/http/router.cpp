@@ -1,0 +1,62 @@
+// The router: patterns with {captures}, matched segment by segment.
+#include "http/server.hpp"
+
+namespace cn::http {
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == '/') { ++i; continue; }
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    out.emplace_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::add(std::string method, std::string pattern, Handler h) {
+  auto segments = split_path(pattern);
+  routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(h)});
+}
+
+std::vector<std::pair<std::string, std::string>> Router::list() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
+const Handler* Router::match(std::string_view method, std::string_view path,
+                             std::map<std::string, std::string>& params,
+                             bool& method_mismatch) const {
+  auto segs = split_path(path);
+  method_mismatch = false;
+  for (const auto& r : routes_) {
+    if (r.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> p;
+    bool ok = true;
+    for (size_t i = 0; i < segs.size() && ok; ++i) {
+      const auto& s = r.segments[i];
+      if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
+        p[s.substr(1, s.size() - 2)] = segs[i];
+      } else if (s != segs[i]) {
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (r.method != method) {
+      method_mismatch = true;
+      continue;
+    }
+    params = std::move(p);
+    return &r.handler;
+  }
+  return nullptr;
+}
+
+}  // namespace cn::http
