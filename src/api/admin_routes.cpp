@@ -182,7 +182,8 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     if (!b.ok()) co_return error_response(b.status());
     auto name = opt_string(*b, "name");
     if (!name.ok()) co_return error_response(name.status());
-    auto t = co_await a->tenants.create_tenant(name->value_or(""));
+    std::string tenant_name = name->value_or("");
+    auto t = co_await a->tenants.create_tenant(std::move(tenant_name));
     if (!t.ok()) co_return error_response(t.status());
     auto audit_entry = entry(*who, "", "tenant.create", t->id, tenant_json(*t));
     Status logged = co_await audit(*a, std::move(audit_entry));
@@ -210,8 +211,9 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
     auto id = opt_string(*b, "id");
     for (auto* r : {&name, &tenant, &id})
       if (!r->ok()) co_return error_response(r->status());
-    auto p = co_await a->tenants.create_project(tenant->value_or(identity::kDefaultTenant), name->value_or(""),
-                                                id->value_or(""));
+    std::string tenant_id = tenant->value_or(identity::kDefaultTenant), project_name = name->value_or(""),
+                project_id = id->value_or("");
+    auto p = co_await a->tenants.create_project(std::move(tenant_id), std::move(project_name), std::move(project_id));
     if (!p.ok()) co_return error_response(p.status());
     auto audit_entry = entry(*who, p->id, "project.create", p->id, project_json(*p));
     Status logged = co_await audit(*a, std::move(audit_entry));

@@ -7,6 +7,7 @@
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
+#include "identity/oauth.hpp"
 #include "identity/vault.hpp"
 #include "memory/memory.hpp"
 #include "runtime/runtime.hpp"
@@ -39,6 +40,7 @@ struct Services {
   identity::Tenants& tenants;
   memory::Memory* memory = nullptr;
   identity::Vault* vault = nullptr;  // null: no vault routes
+  identity::OAuth* oauth = nullptr;  // null: no OAuth routes
 };
 
 // Registers every route on `router`.
@@ -47,6 +49,8 @@ void install(http::Router& router, Services s, Options opts = {});
 void install_memory(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
 // The vault routes (/v1/vault/secrets): write-only storage of tools' credentials.
 void install_vault(http::Router& router, identity::Vault& vault, identity::Authenticator& auth);
+// The OAuth routes (/v1/vault/oauth/...): connect an account, the provider's callback, refresh.
+void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

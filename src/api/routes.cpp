@@ -172,6 +172,7 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.memory) install_memory(router, *sv.memory, sv.auth);
   install_admin(router, sv.keys, sv.tenants, sv.auth);
   if (sv.vault) install_vault(router, *sv.vault, sv.auth);
+  if (sv.oauth) install_oauth(router, *sv.oauth, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

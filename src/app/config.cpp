@@ -108,6 +108,15 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("oidc.leeway_s", cfg.oidc_leeway_s);
   i64("oidc.jwks_ttl_s", cfg.oidc_jwks_ttl_s);
   i64("oidc.jwks_min_refresh_ms", cfg.oidc_jwks_min_refresh_ms);
+  if (auto* providers = t.at_path("oauth.providers").as_table()) {
+    for (auto& [name, v] : *providers) {
+      auto* tbl = v.as_table();
+      if (!tbl) return Status(Code::invalid_argument, "config " + path + ": oauth.providers." + std::string(name.str()) + " must be a table");
+      auto& out = cfg.oauth_providers[std::string(name.str())];
+      for (auto& [k, val] : *tbl)
+        if (auto sv = val.value<std::string>()) out[std::string(k.str())] = *sv;
+    }
+  }
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;

@@ -75,6 +75,10 @@ struct Config {
   std::string master_key_file;
   std::vector<std::string> previous_master_keys;  // never logged
 
+  // OAuth providers: [oauth.providers.NAME] tables of authorize_url, token_url, client_id,
+  // client_secret (or client_secret_env: the variable that holds it), scopes, redirect_uri, grant.
+  std::map<std::string, std::map<std::string, std::string>> oauth_providers;
+
   // End users' OIDC tokens (off unless an issuer is set). See identity/oidc.hpp.
   std::string oidc_issuer, oidc_audience, oidc_jwks, oidc_user_claim = "sub", oidc_project_claim;
   std::string oidc_project = "proj_default";

@@ -20,6 +20,7 @@
 #include "identity/audit.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
+#include "identity/oauth.hpp"
 #include "identity/oidc.hpp"
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
@@ -45,6 +46,7 @@ std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> m = identity::Keys::migrations();
   for (auto& x : identity::Audit::migrations()) m.push_back(x);
   for (auto& x : identity::Vault::migrations()) m.push_back(x);
+  for (auto& x : identity::OAuth::migrations()) m.push_back(x);
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   return m;
@@ -109,6 +111,33 @@ Result<std::pair<std::string, std::vector<std::string>>> master_keys(const app::
     previous.push_back(*k);
   }
   return std::make_pair(master, previous);
+}
+
+Result<std::map<std::string, identity::OAuthProvider>> oauth_providers(const app::Config& cfg) {
+  std::map<std::string, identity::OAuthProvider> out;
+  for (const auto& [name, kv] : cfg.oauth_providers) {
+    auto get = [&](const char* k) {
+      auto it = kv.find(k);
+      return it == kv.end() ? std::string() : it->second;
+    };
+    identity::OAuthProvider p;
+    p.name = name;
+    p.authorize_url = get("authorize_url");
+    p.token_url = get("token_url");
+    p.client_id = get("client_id");
+    p.client_secret = get("client_secret");
+    if (auto env = get("client_secret_env"); !env.empty()) {
+      const char* v = std::getenv(env.c_str());
+      if (!v) return Status(Code::invalid_argument, "OAuth provider '" + name + "': $" + env + " is not set");
+      p.client_secret = v;
+    }
+    p.scopes = get("scopes");
+    p.redirect_uri = get("redirect_uri");
+    if (auto g = get("grant"); !g.empty()) p.grant = g;
+    if (Status s = identity::OAuth::validate(p); !s.ok()) return s;
+    out[name] = std::move(p);
+  }
+  return out;
 }
 
 std::shared_ptr<identity::OidcVerifier> make_oidc(const app::Config& cfg, Status* err) {
@@ -309,6 +338,24 @@ int serve(app::Config cfg) {
     return 1;
   }
 
+  auto providers = oauth_providers(cfg);
+  if (!providers.ok()) {
+    spdlog::critical("{}", providers.status().message());
+    return 1;
+  }
+  auto oauth_client = client;  // the upstream client trusts the system CAs and upstream.ca_file
+  identity::OAuth oauth(**store, vault, std::move(*providers),
+                        [oauth_client](std::string url, std::string form) -> net::awaitable<Result<identity::OAuth::Answer>> {
+                          http::ClientRequest req;
+                          req.url = std::move(url);
+                          req.body = std::move(form);
+                          req.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}};
+                          req.timeout = std::chrono::seconds(15);
+                          auto r = co_await oauth_client->call(std::move(req));
+                          if (!r.ok()) co_return r.status();
+                          co_return identity::OAuth::Answer{r->status, std::move(r->body)};
+                        });
+
   http::ServerOptions ho;
   ho.host = host;
   ho.port = static_cast<uint16_t>(port);
@@ -323,7 +370,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());

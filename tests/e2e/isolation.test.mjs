@@ -58,6 +58,9 @@ const PROBES = {
   'POST /v1/admin/keys/{id}/rotate': { kind: 'object', obj: 'key' },
   'GET /v1/admin/audit': { kind: 'list' },
   'GET /v1/admin/routes': { kind: 'list' },
+  'POST /v1/vault/oauth/{provider}/authorize': { kind: 'oauth' },
+  'POST /v1/vault/oauth/{provider}/refresh': { kind: 'oauth' },
+  'GET /v1/vault/oauth/callback': { kind: 'public' },  // no credential: the state is the capability (oauth.test.mjs)
 };
 
 // Bodies of creating requests that try to reach A's objects.
@@ -152,6 +155,10 @@ test('project B and end user bob reach nothing of project A, on every route', as
             assert.ok(!text.includes(MARK), `${label}${q}: no content of A`);
             for (const id of Object.values(a)) assert.ok(!text.includes(id), `${label}${q}: no id of A (${id})`);
           }
+        } else if (probe.kind === 'oauth') {
+          const r = await call(method, pattern.replace('{provider}', 'github'), cred, {});
+          assert.ok(r.status >= 400 && r.status < 500, `${label} -> ${r.status}`);
+          assert.ok(!JSON.stringify(r.body).includes(MARK), label);
         } else if (probe.kind === 'user') {
           const r = await call(method, pattern.replace('{user_id}', 'alice'), cred);
           assert.ok(r.status === 403 || (who === 'project B key' && r.status === 200), `${label} -> ${r.status}`);

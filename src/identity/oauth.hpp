@@ -1,0 +1,85 @@
+// OAuth: OAuth 2.0 credentials in the vault, obtained and kept fresh.
+//
+// Providers are configured (authorization and token endpoints, client id and secret, scopes,
+// redirect URI). Three grants:
+//   - authorization code with PKCE (S256) and `state`, for an end user to connect an account:
+//     begin() returns the URL to send the user to; finish() takes the code and state the
+//     provider redirected back with, exchanges them, and stores the tokens in the vault for that
+//     user. A state is single-use and expires after ten minutes.
+//   - refresh token: access_token() refreshes a stored token that expires within a minute
+//     before handing it out; refresh() does so now.
+//   - client credentials, for the project itself (or an agent), when the provider says so.
+// Tokens live only in the vault (sealed); nothing here returns them except access_token(),
+// which is for tools at the moment they run (audited by Vault::reveal).
+//
+// Thread-safety: every member is safe from any thread and coroutine.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "base/clock.hpp"
+#include "identity/vault.hpp"
+#include "store/executor.hpp"
+
+namespace cn::identity {
+
+struct OAuthProvider {
+  std::string name;
+  std::string authorize_url, token_url;
+  std::string client_id, client_secret;  // the secret is never logged
+  std::string scopes;                    // space-separated
+  std::string redirect_uri;              // where the provider sends the user back (our callback)
+  std::string grant = "authorization_code";  // or "client_credentials"
+};
+
+struct OAuthBegin {
+  std::string authorization_url, state;
+  int64_t expires_at = 0;
+};
+
+class OAuth {
+ public:
+  struct Answer {
+    int status = 0;
+    std::string body;
+  };
+  // POSTs an application/x-www-form-urlencoded body; returns the status and body.
+  using Post = std::function<boost::asio::awaitable<Result<Answer>>(std::string url, std::string form)>;
+
+  OAuth(store::Executor& store, Vault& vault, std::map<std::string, OAuthProvider> providers, Post post,
+        Clock& clock = Clock::system());
+  static std::vector<store::Migration> migrations();
+  // Checks a provider's settings (https endpoints, except on the loopback interface).
+  static Status validate(const OAuthProvider& p);
+
+  const OAuthProvider* provider(const std::string& name) const;
+
+  boost::asio::awaitable<Result<OAuthBegin>> begin(std::string project, std::string user, std::string provider);
+  // Returns the stored secret's metadata. Errors name what failed (unknown or used state,
+  // provider refused) without any token or code.
+  boost::asio::awaitable<Result<SecretInfo>> finish(std::string state, std::string code);
+  // Obtains a new access token now (refresh-token or client-credentials grant).
+  boost::asio::awaitable<Result<SecretInfo>> refresh(std::string project, SecretOwner owner, std::string provider);
+  // The access token for a tool call of `run_id`, refreshed first when it expires within a minute.
+  boost::asio::awaitable<Result<std::string>> access_token(std::string project, SecretOwner owner, std::string provider,
+                                                           std::string run_id, std::string actor);
+
+ private:
+  boost::asio::awaitable<Result<SecretInfo>> exchange(const OAuthProvider& p, std::string project, SecretOwner owner,
+                                                      std::string form);
+
+  store::Executor& store_;
+  Vault& vault_;
+  const std::map<std::string, OAuthProvider> providers_;
+  Post post_;
+  Clock& clock_;
+};
+
+// application/x-www-form-urlencoded escaping of one value.
+std::string form_escape(std::string_view v);
+
+}  // namespace cn::identity
