@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "api/route_prelude.hpp"
+#include "base/ids.hpp"
 #include "wire/json.hpp"
 
 namespace cn::api {
@@ -78,6 +79,23 @@ json::object audit_json(const identity::AuditEntry& e) {
                       {"project_id", e.project_id}, {"actor", e.actor}, {"action", e.action},
                       {"target", e.target},         {"detail", ec ? json::value(json::object()) : d},
                       {"hash", e.hash}};
+}
+
+json::object agent_json(const identity::AgentInfo& g) {
+  json::value scopes = nullptr, tools = nullptr;
+  if (g.scopes) {
+    json::array arr;
+    for (const auto& n : identity::scope_names(*g.scopes)) arr.emplace_back(n);
+    scopes = std::move(arr);
+  }
+  if (g.allowed_tools) {
+    json::array arr;
+    for (const auto& t : *g.allowed_tools) arr.emplace_back(t);
+    tools = std::move(arr);
+  }
+  return json::object{{"id", g.id},         {"object", "agent"},       {"project_id", g.project_id},
+                      {"name", g.name},     {"scopes", scopes},        {"allowed_tools", tools},
+                      {"created_at", g.created_at}};
 }
 
 json::object tenant_json(const identity::TenantInfo& t) {
@@ -270,6 +288,80 @@ void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants
   };
   router.add("POST", "/v1/admin/keys/{id}/revoke", revoke);
   router.add("DELETE", "/v1/admin/keys/{id}", revoke);
+
+  // Registered agents of the caller's project (a global admin may name another with project_id).
+  router.add("POST", "/v1/admin/agents", [a](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, a->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto* agents = a->auth.agents();
+    if (!agents) co_return error_response(Status(Code::not_found, "Agents are not enabled."));
+    auto b = object_body(req, false);
+    if (!b.ok()) co_return error_response(b.status());
+    auto id = opt_string(*b, "id");
+    auto name = opt_string(*b, "name");
+    auto project = opt_string(*b, "project_id");
+    for (auto* r : {&id, &name, &project})
+      if (!r->ok()) co_return error_response(r->status());
+    if (!*id || !valid_id_syntax(**id))
+      co_return error_response(invalid_param("id", "Invalid 'id': expected letters, digits, '_' or '-' (at most 128)."));
+    auto target = key_project(*who, *project);
+    if (!target.ok()) co_return error_response(target.status());
+    identity::AgentInfo info;
+    info.project_id = target->empty() ? who->project_id : *target;
+    info.id = **id;
+    info.name = name->value_or(**id);
+    if (auto* sc = wire::field(*b, "scopes"); sc && !sc->is_null()) {
+      if (!sc->is_array()) co_return error_response(invalid_param("scopes", "Invalid type for 'scopes': expected an array of strings.", "invalid_type"));
+      std::string csv;
+      for (const auto& e : sc->as_array()) {
+        if (!e.is_string()) co_return error_response(invalid_param("scopes", "Invalid 'scopes': expected an array of strings.", "invalid_type"));
+        csv += std::string(e.as_string()) + ",";
+      }
+      auto bits = identity::parse_scopes(csv);
+      if (!bits.ok()) co_return error_response(bits.status());
+      info.scopes = *bits;
+    }
+    if (auto* tl = wire::field(*b, "allowed_tools"); tl && !tl->is_null()) {
+      if (!tl->is_array()) co_return error_response(invalid_param("allowed_tools", "Invalid type for 'allowed_tools': expected an array of strings.", "invalid_type"));
+      std::vector<std::string> tools;
+      for (const auto& e : tl->as_array()) {
+        if (!e.is_string() || e.as_string().empty() || e.as_string().size() > 128)
+          co_return error_response(invalid_param("allowed_tools", "Invalid 'allowed_tools': expected tool names of 1 to 128 characters."));
+        tools.emplace_back(e.as_string());
+      }
+      info.allowed_tools = std::move(tools);
+    }
+    auto r = co_await agents->put(std::move(info));
+    if (!r.ok()) co_return error_response(r.status());
+    auto audit_entry = entry(*who, r->project_id, "agent.put", r->id);
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
+    co_return Response::json(200, json::serialize(agent_json(*r)));
+  });
+
+  router.add("GET", "/v1/admin/agents", [a](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, a->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto* agents = a->auth.agents();
+    json::array data;
+    if (agents)
+      for (const auto& ag : agents->list(who->project_id)) data.push_back(agent_json(ag));
+    co_return Response::json(200, list_json(std::move(data)));
+  });
+
+  router.add("DELETE", "/v1/admin/agents/{id}", [a](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, a->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto* agents = a->auth.agents();
+    if (!agents) co_return error_response(Status(Code::not_found, "Agents are not enabled."));
+    const std::string id = req.params["id"];
+    Status st = co_await agents->remove(who->project_id, id);
+    if (!st.ok()) co_return error_response(st);
+    auto audit_entry = entry(*who, who->project_id, "agent.delete", id);
+    Status logged = co_await audit(*a, std::move(audit_entry));
+    if (!logged.ok()) co_return error_response(logged);
+    co_return Response::json(200, json::serialize(json::object{{"id", id}, {"object", "agent.deleted"}, {"deleted", true}}));
+  });
 
   // The audit log: a global admin reads every entry, a project's admin key its project's.
   router.add("GET", "/v1/admin/audit", [a](Request& req, Stream&) -> awaitable<Response> {

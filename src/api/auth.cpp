@@ -62,13 +62,6 @@ boost::asio::awaitable<Result<identity::Principal>> authorize_inner(const http::
   auto p = co_await auth.authenticate(bearer);
   if (!p.ok()) co_return p;
   if (p->kind == identity::Principal::Kind::key && auth.audit()) auth.audit()->note_key_use(p->project_id, p->credential_id);
-  if (need && (p->scopes & need) != need) {
-    std::string names;
-    for (const auto& n : identity::scope_names(need & ~p->scopes)) names += (names.empty() ? "" : ", ") + n;
-    co_return Status(Code::permission_denied,
-                     "You have insufficient permissions for this operation. Missing scopes: " + names + ".", "",
-                     "insufficient_scope");
-  }
   auto named = acting_user(req);
   if (!named.ok()) co_return named.status();
   if (*named) {
@@ -82,6 +75,20 @@ boost::asio::awaitable<Result<identity::Principal>> authorize_inner(const http::
       if (c < 0x20 || c == 0x7f)
         co_return invalid_param("X-Continuum-Agent", "Invalid 'X-Continuum-Agent' header: control characters are not allowed.");
     p->agent = std::string(*a);
+  }
+  // A registered agent narrows what the request may do to what the agent may do.
+  if (p->agent && auth.agents()) {
+    if (auto agent = auth.agents()->find(p->project_id, *p->agent)) {
+      if (agent->scopes) p->scopes &= *agent->scopes;
+      p->allowed_tools = agent->allowed_tools;
+    }
+  }
+  if (need && (p->scopes & need) != need) {
+    std::string names;
+    for (const auto& n : identity::scope_names(need & ~p->scopes)) names += (names.empty() ? "" : ", ") + n;
+    co_return Status(Code::permission_denied,
+                     "You have insufficient permissions for this operation. Missing scopes: " + names + ".", "",
+                     "insufficient_scope");
   }
   if (auto* limiter = auth.limiter()) {
     if (Status s = limiter->admit(*p, req.answer_headers); !s.ok()) co_return s;

@@ -113,6 +113,23 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
     co_return error_response(Status(Code::permission_denied,
                                     "You have insufficient permissions for this operation. Missing scopes: conversations.",
                                     "conversation", "insufficient_scope"));
+  if (who->allowed_tools) {
+    // A registered agent may use only its allowed tools: server-side types and function names.
+    auto allowed = [&](const std::string& t) {
+      return std::find(who->allowed_tools->begin(), who->allowed_tools->end(), t) != who->allowed_tools->end();
+    };
+    std::vector<std::string> used = params->server_tools;
+    if (auto* tools = wire::field(body->as_object(), "tools"); tools && tools->is_array())
+      for (const auto& t : tools->as_array())
+        if (t.is_object())
+          if (auto* n = wire::field(t.as_object(), "name"); n && n->is_string()) used.emplace_back(n->as_string());
+    for (const auto& t : used)
+      if (!allowed(t))
+        co_return error_response(noted(c.auth, req, *who,
+                                       Status(Code::permission_denied,
+                                              "Agent '" + *who->agent + "' may not use the tool '" + t + "'.", "tools",
+                                              "tool_not_allowed")));
+  }
   params->scope = who->scope();
   if (who->user) params->memory_user = *who->user;
   if (who->agent) params->memory_agent = *who->agent;

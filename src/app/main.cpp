@@ -47,6 +47,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : identity::Audit::migrations()) m.push_back(x);
   for (auto& x : identity::Vault::migrations()) m.push_back(x);
   for (auto& x : identity::OAuth::migrations()) m.push_back(x);
+  for (auto& x : identity::Agents::migrations()) m.push_back(x);
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   return m;
@@ -231,6 +232,12 @@ int serve(app::Config cfg) {
   identity::RateLimiter limiter(identity::RateLimitOptions{cfg.key_requests_per_minute, cfg.user_requests_per_minute,
                                                            cfg.project_tokens_per_day});
   if (limiter.enabled()) auth.set_limiter(&limiter);
+  identity::Agents agents(**store);
+  if (Status st = agents.load(); !st.ok()) {
+    spdlog::critical("loading agents: {}", st.message());
+    return 1;
+  }
+  auth.set_agents(&agents);
   auto mkeys = master_keys(cfg);
   if (!mkeys.ok()) {
     spdlog::critical("{}", mkeys.status().message());

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string_view>
 
+#include "identity/agents.hpp"
 #include "identity/audit.hpp"
 #include "identity/keys.hpp"
 #include "identity/principal.hpp"
@@ -33,6 +34,9 @@ class Authenticator {
   // Rate limits checked by api::authorize (may be null: none). Set before serving.
   void set_limiter(RateLimiter* l) { limiter_ = l; }
   RateLimiter* limiter() { return limiter_; }
+  // Registered agents (may be null). Set before serving.
+  void set_agents(Agents* a) { agents_ = a; }
+  Agents* agents() { return agents_; }
   bool oidc_enabled() const { return oidc_ != nullptr; }
 
   // True when `v` has the shape of a JWT (header.payload.signature, base64url).
@@ -43,6 +47,7 @@ class Authenticator {
   std::shared_ptr<OidcVerifier> oidc_;
   Audit* audit_;
   RateLimiter* limiter_ = nullptr;
+  Agents* agents_ = nullptr;
 };
 
 }  // namespace cn::identity

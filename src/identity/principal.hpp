@@ -48,6 +48,8 @@ struct Principal {
   bool global_admin = false;  // may manage tenants, projects and every project's keys
   std::optional<std::string> user;   // the end user acted for (fixed for a user token)
   std::optional<std::string> agent;  // the agent acting (X-Continuum-Agent)
+  // A registered agent's allowed tools (server-side tool types and function names); nullopt: any.
+  std::optional<std::vector<std::string>> allowed_tools;
 
   bool has(ScopeBit b) const { return (scopes & b) != 0; }
   // An end user's own token sees only that user's objects; a key acting for a user sees the

@@ -152,3 +152,34 @@ test('the CLI creates keys with --scopes and --act-as-user; a running server acc
     assert.match(bad.stderr.toString(), /Unknown scope 'everything'/);
   });
 });
+
+test('a registered agent narrows scopes and tools; unregistered agent names restrict nothing', async () => {
+  await withServer({}, async ({ server, upstream }) => {
+    const reg = await post(server, '/v1/admin/agents', { id: 'triage', name: 'Triage bot', scopes: ['responses'], allowed_tools: ['memory', 'lookup_order'] });
+    assert.equal(reg.status, 200, JSON.stringify(reg.body));
+    assert.deepEqual(reg.body.scopes, ['responses']);
+    const as = { 'x-continuum-agent': 'triage' };
+    // The key may write memories; the agent may not.
+    const mem = await post(server, '/v1/memories', { text: 'x' }, KEY, as);
+    assert.equal(mem.status, 403);
+    assert.equal(mem.body.error.code, 'insufficient_scope');
+    assert.equal((await post(server, '/v1/memories', { text: 'x' }, KEY, { 'x-continuum-agent': 'someone-else' })).status, 200);
+    // Only its tools.
+    const fn = (name) => ({ type: 'function', name, parameters: { type: 'object', properties: {} } });
+    const bad = await post(server, '/v1/responses', { model: 'm', input: 'x', tools: [fn('lookup_order'), fn('delete_everything')] }, KEY, as);
+    assert.equal(bad.status, 403);
+    assert.equal(bad.body.error.code, 'tool_not_allowed');
+    assert.match(bad.body.error.message, /delete_everything/);
+    const sent = upstream.requests.length;
+    const ok = await post(server, '/v1/responses', { model: 'm', input: 'x', safety_identifier: 'ada', tools: [fn('lookup_order'), { type: 'memory' }] }, KEY, as);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(upstream.requests.length, sent + 1);
+    // Listed, validated, deleted (then it restricts nothing).
+    assert.deepEqual((await server.json('/v1/admin/agents')).body.data.map((a) => a.id), ['triage']);
+    assert.equal((await post(server, '/v1/admin/agents', { id: 'bad id!' })).status, 400);
+    assert.equal((await post(server, '/v1/admin/agents', { id: 'x', scopes: ['root'] })).status, 400);
+    assert.equal((await server.json('/v1/admin/agents/triage', { method: 'DELETE' })).status, 200);
+    assert.equal((await server.json('/v1/admin/agents/triage', { method: 'DELETE' })).status, 404);
+    assert.equal((await post(server, '/v1/memories', { text: 'x' }, KEY, as)).status, 200);
+  });
+});

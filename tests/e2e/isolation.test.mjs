@@ -60,7 +60,10 @@ const PROBES = {
   'GET /v1/admin/routes': { kind: 'list' },
   'POST /v1/vault/oauth/{provider}/authorize': { kind: 'oauth' },
   'POST /v1/vault/oauth/{provider}/refresh': { kind: 'oauth' },
-  'GET /v1/vault/oauth/callback': { kind: 'public' },  // no credential: the state is the capability (oauth.test.mjs)
+  'GET /v1/vault/oauth/callback': { kind: 'public' },
+  'POST /v1/admin/agents': { kind: 'create' },
+  'GET /v1/admin/agents': { kind: 'list' },
+  'DELETE /v1/admin/agents/{id}': { kind: 'object', obj: 'agent' },  // no credential: the state is the capability (oauth.test.mjs)
 };
 
 // Bodies of creating requests that try to reach A's objects.
@@ -79,6 +82,7 @@ function createBodies(a) {
     '/v1/admin/tenants': [{ name: 'b tenant' }],
     '/v1/admin/projects': [{ name: 'b project', tenant_id: 'tenant_default' }],
     '/v1/admin/keys': [{ name: 'into A', project_id: 'proj_default' }],
+    '/v1/admin/agents': [{ id: 'agent_a_triage', project_id: 'proj_default', name: 'overwritten' }],
   };
 }
 
@@ -104,6 +108,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.projConversation = (await call('POST', '/v1/conversations', KEY, { items: [{ role: 'user', content: `${MARK} project conversation` }] })).body.id;
     a.projMemory = (await call('POST', '/v1/memories', KEY, { text: `${MARK} project memory` })).body.id;
     a.key = (await call('POST', '/v1/admin/keys', KEY, { name: 'A worker' })).body.id;
+    a.agent = (await call('POST', '/v1/admin/agents', KEY, { id: 'agent_a_triage', name: `${MARK} agent` })).body.id;
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -115,6 +120,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', `/v1/vault/secrets/${a.secret}`, KEY)).body.updated_at,
       (await call('GET', `/v1/admin/keys/${a.key}`, KEY)).body.revoked_at,
       (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).status,
+      (await call('GET', '/v1/admin/agents', KEY)).body.data,
     ]);
     const before = await snapshot();
 
@@ -138,7 +144,8 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'background' ? [a.background]
             : probe.obj === 'conversation' ? [a.conversation, a.projConversation]
             : probe.obj === 'memory' ? [a.memory, a.projMemory]
-            : probe.obj === 'secret' ? [a.secret] : [a.key];
+            : probe.obj === 'secret' ? [a.secret]
+            : probe.obj === 'agent' ? [a.agent] : [a.key];
           for (const id of ids) {
             const p = pattern.replace('{id}', id).replace('{item}', a.item);
             const r = await call(method, p, cred, probe.body ?? (method === 'POST' ? {} : undefined));
@@ -169,7 +176,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
             assert.ok(!text.includes(MARK), `${label} ${JSON.stringify(body)}: no content of A`);
             if (body.previous_response_id || body.conversation) assert.ok(r.status === 400 || r.status === 404, `${label}: ${r.status}`);
             if (pattern.startsWith('/v1/admin/tenants') || pattern.startsWith('/v1/admin/projects')) assert.equal(r.status, 403, label);
-            if (pattern === '/v1/admin/keys') assert.ok(r.status === 403 || r.status === 404, `${label}: ${r.status}`);
+            if (pattern === '/v1/admin/keys' || pattern === '/v1/admin/agents') assert.ok(r.status === 403 || r.status === 404, `${label}: ${r.status}`);
           }
         }
       }
