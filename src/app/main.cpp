@@ -238,6 +238,7 @@ int serve(app::Config cfg) {
     return 1;
   }
   auth.set_agents(&agents);
+  auth.set_tenants(&tenants);
   auto mkeys = master_keys(cfg);
   if (!mkeys.ok()) {
     spdlog::critical("{}", mkeys.status().message());

@@ -20,7 +20,21 @@ awaitable<Result<Principal>> Authenticator::authenticate(std::string_view bearer
       co_return Status(Code::unauthenticated, "End-user tokens are not accepted: OIDC is not configured on this server.",
                        "", "invalid_token");
     std::string token(bearer);
-    co_return co_await oidc_->verify(std::move(token));
+    auto p = co_await oidc_->verify(std::move(token));
+    if (!p.ok() || !tenants_) co_return p;
+    // A token may name its project (a claim): it must be one that exists.
+    {
+      std::lock_guard lk(mu_);
+      if (known_projects_.count(p->project_id)) co_return p;
+    }
+    std::string project = p->project_id;
+    auto found = co_await tenants_->project(std::move(project));
+    if (!found.ok())
+      co_return Status(Code::unauthenticated, "Invalid token: it names a project that does not exist.", "", "invalid_token");
+    p->tenant_id = found->tenant_id;
+    std::lock_guard lk(mu_);
+    known_projects_.insert(p->project_id);
+    co_return p;
   }
   if (auto p = keys_.authenticate(bearer)) co_return *p;
   // A key made by the CLI while the server runs is found on the next refresh.

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <unordered_set>
 #include <string_view>
 
 #include "identity/agents.hpp"
@@ -34,6 +36,8 @@ class Authenticator {
   // Rate limits checked by api::authorize (may be null: none). Set before serving.
   void set_limiter(RateLimiter* l) { limiter_ = l; }
   RateLimiter* limiter() { return limiter_; }
+  // Projects named by tokens must exist (may be null: not checked). Set before serving.
+  void set_tenants(Tenants* t) { tenants_ = t; }
   // Registered agents (may be null). Set before serving.
   void set_agents(Agents* a) { agents_ = a; }
   Agents* agents() { return agents_; }
@@ -48,6 +52,9 @@ class Authenticator {
   Audit* audit_;
   RateLimiter* limiter_ = nullptr;
   Agents* agents_ = nullptr;
+  Tenants* tenants_ = nullptr;
+  std::mutex mu_;
+  std::unordered_set<std::string> known_projects_;  // guarded by mu_ (projects are never deleted)
 };
 
 }  // namespace cn::identity

@@ -141,7 +141,12 @@ test('a token acts as its user only: own objects, no naming others, no admin', a
 test('the project comes from a claim when configured; misconfiguration stops start-up', async () => {
   const o = setup();
   await withServer({ env: { ...o.env, CONTINUUM_OIDC_PROJECT_CLAIM: 'org' } }, async ({ server }) => {
-    const t = sign(o.rs, claims('carol', { org: 'proj_acme' }));
+    // A project that does not exist is refused.
+    const ghost = await asToken(server, sign(o.rs, claims('carol', { org: 'proj_acme' })), '/v1/memories');
+    assert.equal(ghost.status, 401);
+    assert.match(ghost.body.error.message, /project that does not exist/);
+    await server.json('/v1/admin/projects', { method: 'POST', body: JSON.stringify({ name: 'Acme', id: 'proj_acme' }) });
+    const t = sign(o.rs, claims('carol', { org: 'proj_acme', jti: 'fresh' }));
     const r = await asToken(server, t, '/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'hi' }) });
     assert.equal(r.status, 200);
     // Invisible from the default project, visible to the token.
