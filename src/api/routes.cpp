@@ -118,7 +118,13 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
     auto allowed = [&](const std::string& t) {
       return std::find(who->allowed_tools->begin(), who->allowed_tools->end(), t) != who->allowed_tools->end();
     };
-    std::vector<std::string> used = params->server_tools;
+    std::vector<std::string> used;
+    for (const auto& st : params->server_tools) {
+      // A server-side tool is named by its type, an MCP server by "mcp:<label>".
+      std::string type(st.at("type").as_string());
+      auto* label = st.if_contains("server_label");
+      used.push_back(type == "mcp" && label && label->is_string() ? "mcp:" + std::string(label->as_string()) : type);
+    }
     if (auto* tools = wire::field(body->as_object(), "tools"); tools && tools->is_array())
       for (const auto& t : tools->as_array())
         if (t.is_object())

@@ -67,7 +67,17 @@ Status opt_bool(const json::object& o, std::string_view k, std::optional<bool>& 
   return {};
 }
 
-Result<json::array> parse_tools(const json::value& v, std::string& tools_json, std::vector<std::string>& server_tools) {
+// The echo of a server-side tool entry: as sent, without its secrets (an MCP server's
+// authorization and header values are never shown back).
+json::object redacted_tool(const json::object& o) {
+  json::object e = o;
+  if (e.contains("authorization")) e.erase("authorization");
+  if (auto* h = e.if_contains("headers"); h && h->is_object())
+    for (auto& [k, v] : h->as_object()) v = "<redacted>";
+  return e;
+}
+
+Result<json::array> parse_tools(const json::value& v, std::string& tools_json, std::vector<json::object>& server_tools) {
   if (!v.is_array()) return wrong_type("tools", "an array", v);
   json::array echo, upstream;
   size_t i = 0;
@@ -79,13 +89,21 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
     if (!type) return invalid_param(p + ".type", "Missing required parameter: '" + p + ".type'.", "missing_required_parameter");
     if (*type == "memory") {
       // Continuum's built-in memory tools, executed server-side.
-      if (std::find(server_tools.begin(), server_tools.end(), "memory") == server_tools.end()) server_tools.push_back("memory");
+      bool seen = false;
+      for (const auto& st : server_tools) seen = seen || st.at("type") == "memory";
+      if (!seen) server_tools.push_back(json::object{{"type", "memory"}});
       echo.push_back(json::object{{"type", "memory"}});
+      continue;
+    }
+    if (*type == "mcp") {
+      // A remote MCP server, run by the server (tools/mcp validates the entry).
+      server_tools.push_back(o);
+      echo.push_back(redacted_tool(o));
       continue;
     }
     if (*type != "function") {
       return unsupported(p + ".type", "Tool type '" + *type + "' is not supported by this server; "
-                                      "only 'function' tools are.");
+                                      "'function', 'mcp' and 'memory' tools are.");
     }
     auto* name = wire::field(o, "name");
     if (!name) return invalid_param(p + ".name", "Missing required parameter: '" + p + ".name'.", "missing_required_parameter");
@@ -292,7 +310,8 @@ Result<CreateParams> parse_create(const json::value& body) {
   // Ids of input items are the server's: a replayed item gets a new id so that no client can
   // alias an item already in the log.
   for (auto& it : p.input) {
-    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc"};
+    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc", "mcpl", "mcp", "mcpr", "mcpa"};
+    static_assert(std::size(prefixes) == static_cast<size_t>(ItemType::mcp_approval_response) + 1);
     it.id = new_id(prefixes[static_cast<int>(it.type)]);
     wire::finalize_wire(it);
   }
@@ -347,6 +366,7 @@ Result<CreateParams> parse_create(const json::value& body) {
   std::optional<int64_t> max_tool_calls, top_logprobs;
   if (Status s = int_field("max_tool_calls", 1, 1'000'000, max_tool_calls); !s.ok()) return s;
   echo["max_tool_calls"] = max_tool_calls ? json::value(*max_tool_calls) : json::value(nullptr);
+  p.max_tool_calls = max_tool_calls;
   if (Status s = int_field("top_logprobs", 0, 20, top_logprobs); !s.ok()) return s;
   if (top_logprobs && *top_logprobs > 0)
     return unsupported("top_logprobs", "Log probabilities are not supported by this server yet; omit 'top_logprobs' or set it to 0.");

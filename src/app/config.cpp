@@ -48,6 +48,8 @@ Status load_toml(const std::string& path, Config& cfg) {
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;
   if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
   str("upstream.ca_file", cfg.upstream_ca_file);
+  if (auto v = t.at_path("mcp.allow_private_urls").value<bool>()) cfg.mcp_allow_private_urls = *v;
+  str("mcp.ca_file", cfg.mcp_ca_file);
   i64("upstream.timeout_ms", cfg.upstream_timeout_ms);
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
@@ -129,6 +131,8 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_URL"); v && *v) cfg.upstream_url = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
+  if (const char* v = std::getenv("CONTINUUM_MCP_ALLOW_PRIVATE_URLS"); v && *v) cfg.mcp_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";
+  if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;

@@ -46,6 +46,10 @@ struct Config {
   int64_t default_context_window = 128'000;
   std::map<std::string, int64_t> context_windows;  // per model
 
+  // Tools: MCP servers the runs call.
+  bool mcp_allow_private_urls = false;  // server_url may name loopback/private addresses
+  std::string mcp_ca_file;              // extra CA certificates (PEM) for https MCP servers
+
   // Long-term memory.
   std::string memory_extraction_model;  // "" = the model of the turn
   std::string memory_extraction_prompt, memory_consolidation_prompt;  // "" = built-in

@@ -26,6 +26,7 @@
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
+#include "tools/mcp/source.hpp"
 #include "tools/memory_tools.hpp"
 
 namespace net = boost::asio;
@@ -340,6 +341,16 @@ int serve(app::Config cfg) {
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   ro.tool_sources.push_back(std::make_shared<tools::MemoryToolSource>(mem));
+  std::shared_ptr<http::Client> mcp_client;
+  try {
+    mcp_client = std::make_shared<http::Client>(http::ClientOptions{cfg.mcp_ca_file});
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot load MCP CA file {}: {}", cfg.mcp_ca_file, e.what());
+    return 1;
+  }
+  tools::mcp::SourceOptions mcp_opts;
+  mcp_opts.allow_private_urls = cfg.mcp_allow_private_urls;
+  ro.tool_sources.push_back(std::make_shared<tools::mcp::McpToolSource>(*mcp_client, mcp_opts));
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());

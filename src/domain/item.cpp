@@ -8,6 +8,10 @@ std::string Item::text() const {
     case ItemType::function_call: return name + " " + arguments;
     case ItemType::function_call_output: return output;
     case ItemType::memory_call: return name + " " + arguments + " " + output;
+    case ItemType::mcp_call: return name + " " + arguments + " " + (error.empty() ? output : error);
+    case ItemType::mcp_list_tools:
+    case ItemType::mcp_approval_request:
+    case ItemType::mcp_approval_response: return {};  // not sent to the model as text
     default: break;
   }
   std::string out;
@@ -21,7 +25,10 @@ std::string Item::text() const {
 int64_t Item::token_estimate() const {
   size_t bytes = 0;
   for (const auto& p : content) bytes += p.text.size();
-  bytes += call_id.size() + name.size() + arguments.size() + output.size();
+  if (type == ItemType::mcp_list_tools || type == ItemType::mcp_approval_request ||
+      type == ItemType::mcp_approval_response)
+    return 4;  // not part of the model's context (the listing is sent as tool definitions)
+  bytes += call_id.size() + name.size() + arguments.size() + output.size() + error.size();
   return static_cast<int64_t>(bytes / 4) + 4;
 }
 

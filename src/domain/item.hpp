@@ -11,7 +11,21 @@ namespace cn {
 
 // memory_call: a built-in memory tool (memory_search, memory_write) the runtime executed itself
 // during a run; it carries its call and its output together.
-enum class ItemType { message, function_call, function_call_output, reasoning, memory_call };
+// mcp_*: OpenAI's remote MCP items. mcp_list_tools (a server's tools, kept so a conversation
+// lists a server once), mcp_call (a call the runtime ran on an MCP server, with its output or
+// error), mcp_approval_request (a call waiting for a human) and mcp_approval_response (the
+// human's answer, sent as input).
+enum class ItemType {
+  message,
+  function_call,
+  function_call_output,
+  reasoning,
+  memory_call,
+  mcp_list_tools,
+  mcp_call,
+  mcp_approval_request,
+  mcp_approval_response,
+};
 
 struct ContentPart {
   std::string type;  // input_text, output_text, refusal, input_image, input_file, reasoning_text
@@ -25,7 +39,13 @@ struct Item {
   std::string status = "completed";
   std::vector<ContentPart> content;   // message and reasoning content
   std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
-  std::string output;                 // function_call_output and memory_call, as text
+  std::string output;                 // function_call_output, memory_call and mcp_call, as text;
+                                      // mcp_list_tools: its tools as a JSON array text
+  std::string server_label;           // mcp_*: the MCP server's label
+  std::string error;                  // mcp_call and mcp_list_tools: what failed ("" = none)
+  std::string approval_request_id;    // mcp_call (when approved) and mcp_approval_response
+  bool approve = false;               // mcp_approval_response
+  std::string reason;                 // mcp_approval_response (optional)
   std::string wire;                   // the item's canonical JSON resource (with id and status)
   // The item as a Chat Completions message (for a function_call: the tool_calls entry), computed
   // once with `wire` so that sending a long history upstream is concatenation, not conversion.

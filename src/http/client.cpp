@@ -21,22 +21,34 @@ constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
 
 void CancelToken::cancel() {
   cancelled_.store(true);
-  std::function<void()> h;
+  std::vector<std::function<void()>> hs;
   {
     std::lock_guard lk(mu_);
-    h = hook_;
+    for (auto& [id, h] : hooks_) hs.push_back(h);
   }
-  if (h) h();
+  for (auto& h : hs) h();
 }
 
-void CancelToken::set_hook(std::function<void()> hook) {
-  std::lock_guard lk(mu_);
-  hook_ = std::move(hook);
+uint64_t CancelToken::add_hook(std::function<void()> hook) {
+  uint64_t id;
+  {
+    std::lock_guard lk(mu_);
+    id = next_++;
+    hooks_.emplace(id, hook);
+  }
+  if (cancelled_.load()) hook();
+  return id;
 }
 
-void CancelToken::clear_hook() {
+void CancelToken::remove_hook(uint64_t handle) {
   std::lock_guard lk(mu_);
-  hook_ = nullptr;
+  hooks_.erase(handle);
+}
+
+std::string ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
 }
 
 namespace {
@@ -60,7 +72,7 @@ template <typename S>
 net::awaitable<Outcome> exchange(S& s, beast::tcp_stream& tcp, bhttp::request<bhttp::string_body>& out,
                                  const std::function<bool(std::string_view)>& on_data,
                                  std::chrono::steady_clock::time_point deadline, bool reused,
-                                 CancelToken* cancel) {
+                                 CancelToken* cancel, size_t max_body) {
   Outcome o;
   auto remaining = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -89,6 +101,11 @@ net::awaitable<Outcome> exchange(S& s, beast::tcp_stream& tcp, bhttp::request<bh
     co_return o;
   }
   o.res.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    o.res.headers.emplace_back(std::move(name), std::string(f.value()));
+  }
   bool stream_body = on_data && o.res.status >= 200 && o.res.status < 300;
   char chunk[16384];
   bool stopped = false;
@@ -113,6 +130,10 @@ net::awaitable<Outcome> exchange(S& s, beast::tcp_stream& tcp, bhttp::request<bh
       }
     } else {
       o.res.body.append(chunk, got);
+      if (max_body && o.res.body.size() > max_body) {
+        o.status = Status(Code::resource_exhausted, "the answer is larger than " + std::to_string(max_body) + " bytes");
+        co_return o;
+      }
     }
   }
   if (cancelled()) {
@@ -201,6 +222,7 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
   out.keep_alive(true);
   out.body() = std::move(req.body);
   out.prepare_payload();
+  const size_t max_body = req.max_body;
 
   // A pooled connection may have been closed by the peer; retry once on a fresh one then.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -231,24 +253,26 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
       }
     }
     beast::tcp_stream* raw = &conn->tcp();
+    uint64_t hook = 0;
     if (cancel) {
-      cancel->set_hook([raw, ex] { net::post(ex, [raw] { raw->cancel(); }); });
+      hook = cancel->add_hook([raw, ex] { net::post(ex, [raw] { raw->cancel(); }); });
       if (cancel->cancelled()) {
-        cancel->clear_hook();
+        cancel->remove_hook(hook);
         co_return Status(Code::cancelled, "call cancelled");
       }
     }
     struct HookGuard {
       CancelToken* t;
-      ~HookGuard() { if (t) t->clear_hook(); }
-    } guard{cancel.get()};
+      uint64_t h;
+      ~HookGuard() { if (t) t->remove_hook(h); }
+    } guard{cancel.get(), hook};
 
     // Separate statements: GCC 12 mishandles co_await inside a conditional expression.
     Outcome o;
     if (tls) {
-      o = co_await exchange(*conn->tls, conn->tcp(), out, on_data, deadline, reused, cancel.get());
+      o = co_await exchange(*conn->tls, conn->tcp(), out, on_data, deadline, reused, cancel.get(), max_body);
     } else {
-      o = co_await exchange(*conn->plain, conn->tcp(), out, on_data, deadline, reused, cancel.get());
+      o = co_await exchange(*conn->plain, conn->tcp(), out, on_data, deadline, reused, cancel.get(), max_body);
     }
     if (o.retry_on_fresh) continue;
     if (!o.status.ok()) co_return o.status;

@@ -23,19 +23,22 @@
 
 namespace cn::http {
 
-// Cancels an in-flight call: the connection is closed and the call returns `cancelled`.
+// Cancels in-flight calls: their connections are closed and they return `cancelled`. One token
+// may cover several concurrent calls (a run's parallel tool calls); each registers its own hook.
 class CancelToken {
  public:
   void cancel();
   bool cancelled() const { return cancelled_.load(); }
-  // Internal: the call registers how to abort itself; cleared when the call ends.
-  void set_hook(std::function<void()> hook);
-  void clear_hook();
+  // Registers how to abort one call (run at once, on the cancelling thread, if already
+  // cancelled: then the hook runs before add_hook returns). Returns its handle for remove_hook.
+  uint64_t add_hook(std::function<void()> hook);
+  void remove_hook(uint64_t handle);
 
  private:
   std::atomic<bool> cancelled_{false};
   std::mutex mu_;
-  std::function<void()> hook_;  // guarded by mu_
+  uint64_t next_ = 1;                                   // guarded by mu_
+  std::map<uint64_t, std::function<void()>> hooks_;     // guarded by mu_
 };
 
 struct ClientRequest {
@@ -44,11 +47,16 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::milliseconds timeout{120'000};  // whole call, including a streamed body
+  // A kept body larger than this fails the call (resource_exhausted); 0 = no limit.
+  size_t max_body = 0;
 };
 
 struct ClientResponse {
   int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;  // the whole body, unless it was handed to on_data
+  // The first header named `name` (lower-case), or "".
+  std::string header(std::string_view name) const;
 };
 
 struct ClientOptions {

@@ -1,5 +1,6 @@
 // Background turns (they wait for their line after the client has its queued acknowledgement)
-// and crash recovery (turns a previous process left queued or in progress become failed).
+// and crash recovery: turns a previous process left queued or in progress become failed, except
+// journaled ones (turns running server-side tools), which resume where their calls left off.
 #include "runtime/impl.hpp"
 
 #include <future>
@@ -53,11 +54,20 @@ awaitable<void> Runtime::Impl::background(std::shared_ptr<Run> run, std::shared_
 Status Runtime::recover() {
   std::promise<Status> done;
   auto fut = done.get_future();
+  std::vector<Resumable> resumable;
   impl_->store.submit(
-      [](store::Database& db) -> Status {
+      [&resumable](store::Database& db) -> Status {
         auto rows = repo::unfinished(db);
         if (!rows.ok()) return rows.status();
         for (auto& r : *rows) {
+          auto params = journal::params(db, r.project_id, r.id);
+          if (!params.ok()) return params.status();
+          if (*params) {
+            auto calls = journal::calls(db, r.project_id, r.id);
+            if (!calls.ok()) return calls.status();
+            resumable.push_back({r.project_id, r.id, r.user_id, r.created_at, **params, std::move(*calls)});
+            continue;
+          }
           boost::system::error_code ec;
           auto v = json::parse(r.body, ec);
           if (ec || !v.is_object()) continue;
@@ -66,7 +76,6 @@ Status Runtime::recover() {
           o["error"] = json::object{{"code", "server_error"},
                                     {"message", "The server stopped while this response was in "
                                                 "progress; it was interrupted and did not finish."}};
-          std::string events;
           if (Status s = repo::update_response_status(db, r.project_id, r.id, "failed", json::serialize(o));
               !s.ok())
             return s;
@@ -75,7 +84,63 @@ Status Runtime::recover() {
         return Status();
       },
       [&done](Status st) { done.set_value(std::move(st)); });
-  return fut.get();
+  Status st = fut.get();
+  if (!st.ok()) return st;
+  for (auto& r : resumable) {
+    spdlog::warn("resuming interrupted response {} ({} journaled tool calls)", r.id, r.calls.size());
+    impl_->resume(std::move(r));
+  }
+  return st;
+}
+
+void Runtime::Impl::resume(Resumable r) {
+  auto decoded = decode_params(r.params_json);
+  auto fail = [this, &r](const Status& why) {
+    std::string project = r.project_id, id = r.id, msg = why.message();
+    store.submit(
+        [project, id, msg](store::Database& db) -> Status {
+          json::object o{{"id", id}, {"object", "response"}, {"status", "failed"},
+                         {"error", json::object{{"code", "server_error"}, {"message", "The response could not be resumed: " + msg}}}};
+          if (Status s = repo::update_response_status(db, project, id, "failed", json::serialize(o)); !s.ok()) return s;
+          return journal::forget(db, project, id);
+        },
+        [id](Status st) {
+          if (!st.ok()) spdlog::error("marking response {} failed: {}", id, st.message());
+        });
+  };
+  if (!decoded.ok()) return fail(decoded.status());
+  auto p = std::make_shared<CreateParams>(std::move(*decoded));
+  auto run = std::shared_ptr<Run>(new Run(r.id, p->scope.project, p->background, r.owner));
+  {
+    auto& st = *run->st_;
+    init_state(st, *p, r.created_at);
+    st.status = "queued";
+    st.record_events = true;
+  }
+  auto turn = std::make_shared<Turn>();
+  turn->params = p;
+  for (auto& it : p->input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));
+  p->input.clear();
+  if (Status st = resolve_tools(*turn); !st.ok()) return fail(st);
+  turn->replay = std::move(r.calls);
+  turn->journaled = true;
+  std::string line_key;
+  if (p->previous_response_id) line_key = "resp:" + key_of(p->scope.project, *p->previous_response_id);
+  else if (p->conversation_id) line_key = "conv:" + key_of(p->scope.project, *p->conversation_id);
+  {
+    std::lock_guard lk(mu);
+    ++active;
+    live[key_of(p->scope.project, run->id())] = run;
+    lines["resp:" + key_of(p->scope.project, run->id())].current = run;
+  }
+  turn->line_keys.push_back("resp:" + key_of(p->scope.project, run->id()));
+  {
+    std::lock_guard lk(run->mu_);
+    run->publish("response.created", {{"response", response_object(run->id(), *run->st_)}});
+    run->publish("response.queued", {{"response", response_object(run->id(), *run->st_)}});
+  }
+  auto strand = net::make_strand(io);
+  net::co_spawn(strand, background(run, turn, Concurrency::enqueue, line_key), net::detached);
 }
 
 }  // namespace cn::runtime

@@ -18,11 +18,15 @@ std::function<Status(store::Database&)> commit_fn(ResponseRow row, std::vector<I
                                                          int64_t first_seq,
                                                          std::vector<ItemPtr> conv_items,
                                                          memory::Memory* mem,
-                                                         std::optional<memory::TurnForExtraction> learn) {
+                                                         std::optional<memory::TurnForExtraction> learn,
+                                                         bool journaled) {
   return [row = std::move(row), inputs = std::move(inputs), outputs = std::move(outputs),
           conv = std::move(conv), first_seq, conv_items = std::move(conv_items), mem,
-          learn = std::move(learn)](store::Database& db) {
+          learn = std::move(learn), journaled](store::Database& db) {
     if (Status s = repo::put_response(db, row, inputs, outputs); !s.ok()) return s;
+    // The run's journal ends with it (same transaction: never an outcome with a live journal).
+    if (journaled)
+      if (Status s = journal::forget(db, row.project_id, row.id); !s.ok()) return s;
     if (conv) {
       // A conversation deleted while the turn ran keeps nothing; the response is still stored.
       Scope scope{row.project_id, row.user_id.empty() ? std::nullopt : std::optional<std::string>(row.user_id), true};
@@ -56,20 +60,9 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   fin.completed_at = status == "completed" ? std::optional<int64_t>(clock.now_seconds()) : std::nullopt;
   fin.failure = outcome.failure;
   for (const auto& o : fin.output) {
-    Item it;
-    switch (o.type) {
-      case ItemType::message: it = wire::make_output_message(o.id, o.text, o.status); break;
-      case ItemType::function_call:
-        it = wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
-        break;
-      case ItemType::reasoning: it = wire::make_reasoning(o.id, o.text); break;
-      case ItemType::memory_call:
-        if (o.open) continue;  // never executed (the run ended first)
-        it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
-        break;
-      default: continue;
-    }
-    outputs.push_back(std::make_shared<const Item>(std::move(it)));
+    // A server-side call that never ran (the run ended first) is not part of the history.
+    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call)) continue;
+    outputs.push_back(std::make_shared<const Item>(to_item(o)));
   }
   std::string terminal = terminal_event(run->id(), fin);
 
@@ -117,7 +110,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     }
     bool learning = learn.has_value();
     auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
-                            first_seq, conv_items, memory, std::move(learn));
+                            first_seq, conv_items, memory, std::move(learn), t->journaled);
     stored = co_await write_async(store, std::move(commit));
     if (!stored.ok()) {
       spdlog::error("storing response {} failed: {}", run->id(), stored.message());

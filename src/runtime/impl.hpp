@@ -7,8 +7,10 @@
 //   conversations.cpp  the conversation cache and the conversation routes
 //   context.cpp        what the model sees (history, memory, truncation); free function
 //   run_loop.cpp       execute(): model calls, server-side tools, the outcome
+//   tool_calls.cpp     one step's server-side calls: policy, journal, concurrency, deadlines
+//   journal.cpp        the durable record of a tool-running turn (parameters, calls)
 //   commit.cpp         finish(): the turn's final state, its group-committed write, publication
-//   background.cpp     background turns and crash recovery
+//   background.cpp     background turns and crash recovery (resuming journaled runs)
 //   responses.cpp      reading, streaming, cancelling and deleting stored responses
 //   retention.cpp      expiry, shutdown and stats
 //
@@ -27,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/journal.hpp"
 #include "runtime/repo.hpp"
 #include "runtime/run_state.hpp"
 #include "runtime/runtime.hpp"
@@ -35,6 +38,7 @@
 
 namespace cn::runtime {
 
+class OutputSink;
 namespace net = boost::asio;
 using store::read_async;
 using store::write_async;
@@ -92,6 +96,17 @@ struct Turn {
   std::optional<std::vector<std::string>> memories_used;
   int64_t context_tokens = 0;          // estimate of `context`
   tools::ToolSet tools;                // server-side tools the model may call
+  // Server-side calls: how many ran (max_tool_calls), the next call's position in the run, and
+  // (for a run resumed after a crash) the journaled calls of the interrupted attempt.
+  int64_t calls_made = 0;
+  int64_t next_call_seq = 0;
+  std::vector<JournaledCall> replay;
+  bool journaled = false;  // the run has journal rows to remove when it ends
+  // mcp_approval_response inputs with the mcp_approval_request (in the history) each answers.
+  struct Approval {
+    ItemPtr request, response;
+  };
+  std::vector<Approval> approvals;
 };
 
 // How a run ended, before it is stored.
@@ -165,6 +180,11 @@ struct Runtime::Impl {
   // runtime.cpp
   // The server-side tools the request asked for, resolved through the tool sources.
   Status resolve_tools(Turn& t);
+  // A new run's state from its parameters.
+  static void init_state(Run::State& st, const CreateParams& p, int64_t created_at);
+  // Pairs the turn's mcp_approval_response inputs with the requests they answer (400 when one
+  // answers nothing in `history`, or something already answered).
+  static Status match_approvals(Turn& t, const std::vector<ItemPtr>& history);
   // Resolves the history and assembles the context once the turn holds its lines.
   awaitable<Status> assemble(Turn& t);
   void release_turn(Turn& t);
@@ -172,6 +192,16 @@ struct Runtime::Impl {
 
   // run_loop.cpp: executes a turn that holds its lines and has its context; ends by finish().
   awaitable<void> execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t);
+
+  // tool_calls.cpp: runs the output items `idxs` (server-side calls) concurrently and completes
+  // them in the run's output; returns when all have answered or passed their deadline.
+  awaitable<void> run_server_calls(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, OutputSink& sink,
+                                   tools::CallContext ctx, std::vector<int> idxs,
+                                   std::chrono::steady_clock::time_point run_deadline);
+  // Records a call's start or end in the run journal (waits until it is durable).
+  awaitable<void> journal_call(std::string project, std::string response, JournaledCall c);
+  awaitable<tools::Outcome> one_call(std::shared_ptr<Turn> t, tools::CallContext ctx, int64_t seq, std::string name,
+                                     std::string args);
 
   // commit.cpp: stores the outcome, publishes the terminal event, releases the lines.
   awaitable<void> finish(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, RunOutcome outcome);
@@ -181,6 +211,9 @@ struct Runtime::Impl {
   // background.cpp: waits for the line, assembles, executes; failures become a failed response.
   awaitable<void> background(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, Concurrency mode,
                              std::string line_key);
+  // Starts again a journaled run a previous process left unfinished (or marks it failed when
+  // it cannot be: its parameters no longer resolve).
+  void resume(Resumable r);
 };
 
 }  // namespace cn::runtime

@@ -51,9 +51,16 @@ void OutputSink::tool_call_begin(int index, std::string call_id, std::string nam
   std::lock_guard lk(run_.mu_);
   close_text_items();
   std::shared_ptr<tools::Tool> server = tools_ ? tools_->find(name) : nullptr;
-  OutItem o{server ? server->item_type() : ItemType::function_call, new_id(server ? "mc" : "fc")};
+  ItemType type = server ? server->item_type() : ItemType::function_call;
+  if (server && server->needs_approval()) type = ItemType::mcp_approval_request;
+  const char* prefix = type == ItemType::function_call        ? "fc"
+                       : type == ItemType::mcp_call             ? "mcp"
+                       : type == ItemType::mcp_approval_request ? "mcpr"
+                                                                : "mc";
+  OutItem o{type, new_id(prefix)};
   o.call_id = std::move(call_id);
   o.name = std::move(name);
+  if (server) o.server_label = server->server_label();
   int idx = push(std::move(o));
   calls_[index] = idx;
   started_ = true;
@@ -68,6 +75,8 @@ void OutputSink::tool_call_delta(int index, std::string_view args) {
   o.text += args;
   if (o.type == ItemType::function_call && run_.st_->record_events)
     run_.publish("response.function_call_arguments.delta", {{"item_id", o.id}, {"output_index", it->second}, {"delta", args}});
+  else if (o.type == ItemType::mcp_call && run_.st_->record_events)
+    run_.publish("response.mcp_call_arguments.delta", {{"item_id", o.id}, {"output_index", it->second}, {"delta", args}});
   wake();
 }
 
@@ -83,7 +92,7 @@ std::vector<int> OutputSink::pending_server_calls() {
   auto& st = *run_.st_;
   for (size_t i = 0; i < st.output.size(); ++i) {
     const auto& o = st.output[i];
-    if (o.open && o.type != ItemType::function_call && o.type != ItemType::message && o.type != ItemType::reasoning)
+    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call))
       out.push_back(static_cast<int>(i));
   }
   return out;
@@ -92,17 +101,92 @@ std::vector<int> OutputSink::pending_server_calls() {
 bool OutputSink::has_client_calls() {
   std::lock_guard lk(run_.mu_);
   for (const auto& o : run_.st_->output)
-    if (o.open && o.type == ItemType::function_call) return true;
+    if (o.open && (o.type == ItemType::function_call || o.type == ItemType::mcp_approval_request)) return true;
   return false;
 }
 
-void OutputSink::complete_server_call(int idx, std::string output) {
+void OutputSink::start_server_call(int idx) {
   {
     std::lock_guard lk(run_.mu_);
     auto& o = run_.st_->output[static_cast<size_t>(idx)];
-    o.output = std::move(output);
+    if (o.type != ItemType::mcp_call) return;
+    run_.publish("response.mcp_call_arguments.done", {{"item_id", o.id}, {"output_index", idx}, {"arguments", o.text}});
+    run_.publish("response.mcp_call.in_progress", {{"item_id", o.id}, {"output_index", idx}});
+  }
+  run_.wake_all();
+}
+
+void OutputSink::complete_server_call(int idx, std::string output, bool error) {
+  {
+    std::lock_guard lk(run_.mu_);
+    auto& o = run_.st_->output[static_cast<size_t>(idx)];
+    o.open = false;
+    if (o.type == ItemType::mcp_call && error) {
+      // The tool's error answer is {"error": "..."}; the item carries the message.
+      boost::system::error_code ec;
+      auto v = json::parse(output, ec);
+      const json::value* m = !ec && v.is_object() ? v.as_object().if_contains("error") : nullptr;
+      o.error = m && m->is_string() ? std::string(m->as_string()) : output;
+      o.status = "failed";
+      run_.publish("response.mcp_call.failed", {{"item_id", o.id}, {"output_index", idx}});
+    } else {
+      o.output = std::move(output);
+      o.status = "completed";
+      if (o.type == ItemType::mcp_call)
+        run_.publish("response.mcp_call.completed", {{"item_id", o.id}, {"output_index", idx}});
+    }
+    run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
+  }
+  run_.wake_all();
+}
+
+int OutputSink::approved_call(const Item& request, const std::string& approval_id, const std::string& declined) {
+  int idx;
+  {
+    std::lock_guard lk(run_.mu_);
+    OutItem o{ItemType::mcp_call, new_id("mcp")};
+    o.name = request.name;
+    o.text = request.arguments;
+    o.server_label = request.server_label;
+    o.approval_request_id = approval_id;
+    idx = push(std::move(o));
+    if (!declined.empty()) {
+      auto& it = run_.st_->output[static_cast<size_t>(idx)];
+      it.open = false;
+      it.status = "failed";
+      it.error = declined;
+      run_.publish("response.mcp_call.failed", {{"item_id", it.id}, {"output_index", idx}});
+      run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(it)}});
+    }
+  }
+  run_.wake_all();
+  return idx;
+}
+
+int OutputSink::begin_listing(const std::string& label) {
+  int idx;
+  {
+    std::lock_guard lk(run_.mu_);
+    OutItem o{ItemType::mcp_list_tools, new_id("mcpl")};
+    o.server_label = label;
+    o.output = "[]";
+    idx = push(std::move(o));
+    run_.publish("response.mcp_list_tools.in_progress", {{"item_id", run_.st_->output[idx].id}, {"output_index", idx}});
+  }
+  run_.wake_all();
+  return idx;
+}
+
+void OutputSink::complete_listing(int idx, std::string tools_json, std::string error) {
+  {
+    std::lock_guard lk(run_.mu_);
+    auto& o = run_.st_->output[static_cast<size_t>(idx)];
     o.open = false;
     o.status = "completed";
+    o.output = std::move(tools_json);
+    o.error = std::move(error);
+    run_.publish(o.error.empty() ? "response.mcp_list_tools.completed" : "response.mcp_list_tools.failed",
+                 {{"item_id", o.id}, {"output_index", idx}});
     run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
   }
   run_.wake_all();
@@ -114,12 +198,13 @@ void OutputSink::finish(const std::string& status) {
   auto& st = *run_.st_;
   for (size_t i = 0; i < st.output.size(); ++i) {
     auto& o = st.output[i];
-    if (!o.open || o.type != ItemType::function_call) continue;
+    if (!o.open || (o.type != ItemType::function_call && o.type != ItemType::mcp_approval_request)) continue;
     o.open = false;
     o.status = status;
     int idx = static_cast<int>(i);
-    run_.publish("response.function_call_arguments.done",
-                 {{"item_id", o.id}, {"output_index", idx}, {"name", o.name}, {"arguments", o.text}});
+    if (o.type == ItemType::function_call)
+      run_.publish("response.function_call_arguments.done",
+                   {{"item_id", o.id}, {"output_index", idx}, {"name", o.name}, {"arguments", o.text}});
     run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
   }
 }

@@ -34,10 +34,19 @@ class OutputSink final : public model::ModelSink {
   void next_step();
   // Server-side calls the model made in the last step and nobody executed yet (output indices).
   std::vector<int> pending_server_calls();
-  // Whether the last step called a client function tool (the run then ends for the client).
+  // Whether the last step called a client function tool or asked for an approval (the run then
+  // ends for the client to answer).
   bool has_client_calls();
-  // Records a server-side call's result and closes its item.
-  void complete_server_call(int idx, std::string output);
+  // A server-side call starts running (mcp_call: its arguments are final, it is in progress).
+  void start_server_call(int idx);
+  // Records a server-side call's result and closes its item (an error fails an mcp_call).
+  void complete_server_call(int idx, std::string output, bool error = false);
+  // An mcp_call the client approved in an earlier turn, to be run now; returns its index.
+  int approved_call(const Item& request, const std::string& approval_id, const std::string& declined);
+  // A server is being listed: opens its mcp_list_tools item; then completes it with the tools
+  // (a JSON array text) or an error.
+  int begin_listing(const std::string& label);
+  void complete_listing(int idx, std::string tools_json, std::string error);
   // Closes every open item with `status` ("completed" or "incomplete").
   void finish(const std::string& status);
   // Wakes followers if anything changed since the last flush; call outside the run's lock.

@@ -18,7 +18,34 @@ json::object usage_json(const Usage& u) {
   return o;
 }
 
+Item to_item(const OutItem& o) {
+  switch (o.type) {
+    case ItemType::message: return wire::make_output_message(o.id, o.text, o.status);
+    case ItemType::function_call: return wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
+    case ItemType::reasoning: return wire::make_reasoning(o.id, o.text);
+    case ItemType::memory_call: return wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
+    default: break;
+  }
+  Item it;
+  it.id = o.id;
+  it.type = o.type;
+  it.status = o.status;
+  it.name = o.name;
+  it.arguments = o.text;
+  it.output = o.output;
+  it.server_label = o.server_label;
+  it.error = o.error;
+  it.approval_request_id = o.approval_request_id;
+  return wire::make_mcp_item(std::move(it));
+}
+
 json::object out_item_json(const OutItem& o) {
+  if (o.type == ItemType::mcp_list_tools || o.type == ItemType::mcp_call || o.type == ItemType::mcp_approval_request) {
+    auto v = json::parse(to_item(o).wire);
+    auto& obj = v.as_object();
+    if (o.type == ItemType::mcp_call && o.open) obj["output"] = nullptr;
+    return std::move(obj);
+  }
   json::object j;
   j["id"] = o.id;
   switch (o.type) {
@@ -58,7 +85,7 @@ json::object out_item_json(const OutItem& o) {
       j["arguments"] = o.text;
       j["output"] = o.output;
       break;
-    case ItemType::function_call_output:
+    default:
       break;  // never produced by a model
   }
   return j;

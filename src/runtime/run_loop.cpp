@@ -1,6 +1,7 @@
-// The run loop: calls the model, executes the server-side tools it calls (through the Tool
-// interface) and calls it again with their results, until it answers, calls a client tool,
-// fails, or is cancelled; then decides the outcome and hands it to finish() (commit.cpp).
+// The run loop: lists the turn's tool servers, runs the calls a client approved, then calls the
+// model, executes the server-side tools it calls (through the Tool interface, tool_calls.cpp)
+// and calls it again with their results, until it answers, calls a client tool, asks for an
+// approval, fails, or is cancelled; then decides the outcome and hands it to finish().
 #include "runtime/impl.hpp"
 
 #include "runtime/output_sink.hpp"
@@ -11,41 +12,6 @@ namespace cn::runtime {
 namespace {
 
 constexpr int kMaxSteps = 8;  // model calls per turn
-
-// The item a completed server-side call adds to the next step's context.
-ItemPtr server_call_item(const OutItem& o) {
-  return std::make_shared<const Item>(wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output));
-}
-
-// A call in flight: where its answer lands, and the timer the loop waits on.
-struct PendingCall {
-  explicit PendingCall(const net::any_io_executor& ex) : timer(ex) {}
-  std::optional<tools::Outcome> out;
-  net::steady_timer timer;
-};
-
-// Runs the tool and wakes the loop; keeps the tool, its context and its arguments alive until
-// the tool returns, even after the loop stopped waiting.
-awaitable<void> run_call(std::shared_ptr<tools::Tool> tool, std::shared_ptr<const tools::CallContext> ctx,
-                         std::string args, std::shared_ptr<PendingCall> call) {
-  auto out = co_await tool->execute(*ctx, std::move(args));
-  call->out = std::move(out);
-  call->timer.cancel();
-}
-
-// Runs one server-side call, waiting no longer than its deadline; a late or failed call is an
-// error the model sees, never a failed run. Runs on the run's strand, as does the call.
-awaitable<tools::Outcome> call_tool(std::shared_ptr<tools::Tool> tool, tools::CallContext ctx, std::string args) {
-  auto ex = co_await net::this_coro::executor;
-  auto call = std::make_shared<PendingCall>(ex);
-  call->timer.expires_at(ctx.deadline);
-  auto shared_ctx = std::make_shared<const tools::CallContext>(std::move(ctx));
-  auto work = run_call(tool, shared_ctx, std::move(args), call);
-  net::co_spawn(ex, std::move(work), net::detached);
-  if (!call->out) co_await call->timer.async_wait(net::as_tuple(net::use_awaitable));
-  if (!call->out) co_return tools::error_outcome("the tool '" + tool->name() + "' did not answer within its deadline");
-  co_return std::move(*call->out);
-}
 
 // The outcome of a run from its model result and why (if at all) it was cancelled.
 RunOutcome decide(const Result<model::ModelResult>& res, const std::string& cancel_reason) {
@@ -122,9 +88,51 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
     FlushingSink fs(sink);
     tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
-                                p.memory_agent, run->st_->cancel, {}};
+                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}};
+    // What this turn adds to the model's context as it goes: the output items from `from` on.
+    auto extend_context = [&](size_t from) {
+      std::lock_guard lk(run->mu_);
+      for (size_t i = from; i < run->st_->output.size(); ++i) {
+        const auto& o = run->st_->output[i];
+        if (o.open || o.type == ItemType::reasoning || o.type == ItemType::function_call) continue;
+        auto item = std::make_shared<const Item>(to_item(o));
+        if (!item->chat.empty()) mr.context.push_back(std::move(item));
+      }
+    };
+    // Tool servers are listed once per conversation or chain: a listing in the history is reused.
+    for (const auto& c : t->tools.connectors()) {
+      call_ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + opts.tool_timeout);
+      const Item* cached = nullptr;
+      for (const auto& it : mr.context)
+        if (it->type == ItemType::mcp_list_tools && it->server_label == c->label() && it->error.empty()) cached = it.get();
+      Result<std::string> listed = Status(Code::internal, "not listed");
+      if (cached) {
+        std::string tools_json = cached->output;
+        listed = co_await c->list(call_ctx, &tools_json, t->tools);
+        if (listed.ok()) continue;
+      }
+      int idx = sink.begin_listing(c->label());
+      listed = co_await c->list(call_ctx, nullptr, t->tools);
+      std::string error = listed.ok() ? std::string() : listed.status().message();
+      std::string tools_json = listed.ok() ? *listed : std::string("[]");
+      sink.complete_listing(idx, std::move(tools_json), std::move(error));
+    }
+    mr.tools_json = t->tools.empty() ? p.tools_json : t->tools.with_definitions(p.tools_json);
+    // Calls a client approved (or declined) in this turn's input run before the model is called.
+    {
+      std::vector<int> approved;
+      for (const auto& a : t->approvals) {
+        std::string declined;
+        if (!a.response->approve)
+          declined = "The user declined this call" + (a.response->reason.empty() ? std::string(".") : ": " + a.response->reason);
+        int idx = sink.approved_call(*a.request, a.response->approval_request_id, declined);
+        if (declined.empty()) approved.push_back(idx);
+      }
+      co_await run_server_calls(run, t, sink, call_ctx, approved, run_deadline);
+      extend_context(0);
+    }
     // Server-side tools run here and the model is called again with their results; client
-    // tools end the run so the client can answer them.
+    // tools and approval requests end the run so the client can answer them.
     for (int step = 0; step < kMaxSteps; ++step) {
       size_t first_new;
       {
@@ -141,29 +149,9 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       auto pending = sink.pending_server_calls();
       if (pending.empty() || sink.has_client_calls() || step + 1 == kMaxSteps) break;
       sink.next_step();
-      for (int idx : pending) {
-        OutItem call;
-        {
-          std::lock_guard lk(run->mu_);
-          call = run->st_->output[static_cast<size_t>(idx)];
-        }
-        std::shared_ptr<tools::Tool> tool = t->tools.find(call.name);
-        call_ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + opts.tool_timeout);
-        // Awaited in a statement of its own (GCC 12 mishandles co_await inside a conditional).
-        tools::Outcome out;
-        if (tool) out = co_await call_tool(tool, call_ctx, call.text);
-        else out = tools::error_outcome("unknown tool " + call.name);
-        sink.complete_server_call(idx, std::move(out.output));
-      }
+      co_await run_server_calls(run, t, sink, call_ctx, std::move(pending), run_deadline);
       // The next call sees this step's output: text, and each server-side call with its result.
-      std::lock_guard lk(run->mu_);
-      for (size_t i = first_new; i < run->st_->output.size(); ++i) {
-        const auto& o = run->st_->output[i];
-        if (o.type == ItemType::message)
-          mr.context.push_back(std::make_shared<const Item>(wire::make_output_message(o.id, o.text, "completed")));
-        else if (o.type != ItemType::function_call && o.type != ItemType::reasoning && !o.open)
-          mr.context.push_back(server_call_item(o));
-      }
+      extend_context(first_new);
     }
     if (res.ok()) {
       res->usage = total_usage;

@@ -19,12 +19,18 @@ namespace json = boost::json;
 struct OutItem {
   ItemType type;
   std::string id;
-  std::string call_id, name;  // function_call
-  std::string text;           // message text, reasoning text, or call arguments
-  std::string output;         // memory_call: the tool's result
+  std::string call_id = {}, name = {};  // function_call
+  std::string text = {};      // message text, reasoning text, or call arguments
+  std::string output = {};    // memory_call, mcp_call: the tool's result; mcp_list_tools: the tools
+  std::string server_label = {};         // mcp_*
+  std::string error = {};                // mcp_call, mcp_list_tools: why it failed
+  std::string approval_request_id = {};  // mcp_call run after an approval
   bool open = true;
   std::string status = "in_progress";
 };
+
+// The stored item of an output item (its final form).
+Item to_item(const OutItem& o);
 
 struct Run::State {
   std::string model;

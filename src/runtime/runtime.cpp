@@ -34,11 +34,17 @@ Runtime::Runtime(net::io_context& io, store::Executor& store, model::Registry& m
 
 Runtime::~Runtime() = default;
 
-std::vector<store::Migration> Runtime::migrations() { return repo::migrations(); }
+std::vector<store::Migration> Runtime::migrations() {
+  auto all = repo::migrations();
+  for (auto& m : journal::migrations()) all.push_back(std::move(m));
+  return all;
+}
 
 Status Runtime::Impl::resolve_tools(Turn& t) {
   const auto& p = *t.params;
-  for (const auto& type : p.server_tools) {
+  for (const auto& entry : p.server_tools) {
+    std::string type;
+    if (auto* tv = entry.if_contains("type"); tv && tv->is_string()) type = std::string(tv->as_string());
     tools::ToolSource* source = nullptr;
     for (const auto& s : tool_sources) {
       if (s->provides(type)) {
@@ -48,7 +54,7 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
     }
     if (!source)
       return invalid_param("tools", "Tools of type '" + type + "' are not available on this server.", "unsupported_parameter");
-    tools::ToolRequest req{type, p.scope.project, p.memory_user, p.memory_agent, p.memory_on};
+    tools::ToolRequest req{type, entry, p.scope.project, p.memory_user, p.memory_agent, p.memory_on};
     if (Status s = source->add_tools(req, t.tools); !s.ok()) return s;
   }
   return {};
@@ -90,12 +96,51 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
     in.history.reserve(t.conv->items.size());
     for (const auto& ci : t.conv->items) in.history.push_back(ci.item);
   }
+  if (Status st = match_approvals(t, in.history); !st.ok()) co_return st;
   auto ctx = co_await assemble_context(std::move(in), memory);
   if (!ctx.ok()) co_return ctx.status();
   t.context = std::move(ctx->items);
   t.memories_used = std::move(ctx->memories_used);
   t.context_tokens = ctx->tokens;
   co_return Status();
+}
+
+void Runtime::Impl::init_state(Run::State& st, const CreateParams& p, int64_t created_at) {
+  st.model = p.model;
+  st.instructions = p.instructions;
+  st.echo = p.echo;
+  st.previous_response_id = p.previous_response_id;
+  st.conversation_id = p.conversation_id;
+  st.store = p.store;
+  st.created_at = created_at;
+}
+
+Status Runtime::Impl::match_approvals(Turn& t, const std::vector<ItemPtr>& history) {
+  t.approvals.clear();
+  for (size_t i = 0; i < t.inputs.size(); ++i) {
+    const auto& in = t.inputs[i];
+    if (in->type != ItemType::mcp_approval_response) continue;
+    std::string param = "input[" + std::to_string(i) + "].approval_request_id";
+    ItemPtr request;
+    for (const auto& h : history) {
+      if (h->type == ItemType::mcp_approval_request && h->id == in->approval_request_id) request = h;
+      if (h->type == ItemType::mcp_call && h->approval_request_id == in->approval_request_id)
+        return invalid_param(param, "The approval request '" + in->approval_request_id + "' was already answered.");
+    }
+    for (const auto& a : t.approvals)
+      if (a.response->approval_request_id == in->approval_request_id)
+        return invalid_param(param, "The approval request '" + in->approval_request_id + "' is answered twice.");
+    if (!request)
+      return invalid_param(param, "No approval request with id '" + in->approval_request_id +
+                                      "' in this response chain or conversation.");
+    bool served = false;
+    for (const auto& c : t.tools.connectors()) served = served || c->label() == request->server_label;
+    if (!served)
+      return invalid_param(param, "The approval request '" + in->approval_request_id + "' is for the MCP server '" +
+                                      request->server_label + "', which is not among this request's tools.");
+    t.approvals.push_back({request, in});
+  }
+  return {};
 }
 
 void Runtime::Impl::release_turn(Turn& t) {
@@ -155,13 +200,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   auto run = std::shared_ptr<Run>(new Run(new_id("resp"), p->scope.project, p->background, owner));
   {
     auto& st = *run->st_;
-    st.model = p->model;
-    st.instructions = p->instructions;
-    st.echo = p->echo;
-    st.previous_response_id = p->previous_response_id;
-    st.conversation_id = p->conversation_id;
-    st.store = p->store;
-    st.created_at = im.clock.now_seconds();
+    Impl::init_state(st, *p, im.clock.now_seconds());
     st.status = p->background ? "queued" : "in_progress";
     st.record_events = p->stream || p->background;
   }
@@ -206,6 +245,13 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     }
   }
 
+  // A stored turn that runs server-side tools is journaled: a crash resumes it (background.cpp).
+  std::string journal_json;
+  if (p->store && !turn->tools.empty()) {
+    journal_json = encode_params(*p, turn->inputs);
+    turn->journaled = true;
+  }
+
   if (p->background) {
     // Refuse at once under `reject` when the line is busy; otherwise queue durably and return.
     if (!line_key.empty() && p->concurrency == Concurrency::reject) {
@@ -227,8 +273,9 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     row.background = true;
     row.created_at = run->st_->created_at;
     row.body = run->snapshot();
-    std::function<Status(store::Database&)> store_fn3 = [row](store::Database& db) {
-      return repo::put_response(db, row, {}, {});
+    std::function<Status(store::Database&)> store_fn3 = [row, journal_json](store::Database& db) {
+      if (Status s = repo::put_response(db, row, {}, {}); !s.ok()) return s;
+      return journal_json.empty() ? Status() : journal::put_params(db, row.project_id, row.id, journal_json);
     };
     Status st = co_await write_async(im.store, std::move(store_fn3));
     if (!st.ok()) co_return fail_early(Status(Code::unavailable, "Could not store the response: " + st.message()));
@@ -243,8 +290,9 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     turn->line_keys.insert(turn->line_keys.begin(), line_key);
   }
   if (Status st = co_await im.assemble(*turn); !st.ok()) co_return fail_early(st);
-  if (p->stream && p->store) {
+  if ((p->stream || turn->journaled) && p->store) {
     // A stream shows its id at once; record it so a crash leaves a failed response, not nothing.
+    // A journaled turn is recorded with its parameters, so that a crash resumes it.
     ResponseRow row;
     row.project_id = p->scope.project;
     row.user_id = owner;
@@ -254,8 +302,9 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     row.status = "in_progress";
     row.created_at = run->st_->created_at;
     row.body = run->snapshot();
-    std::function<Status(store::Database&)> store_fn4 = [row](store::Database& db) {
-      return repo::put_response(db, row, {}, {});
+    std::function<Status(store::Database&)> store_fn4 = [row, journal_json](store::Database& db) {
+      if (Status s = repo::put_response(db, row, {}, {}); !s.ok()) return s;
+      return journal_json.empty() ? Status() : journal::put_params(db, row.project_id, row.id, journal_json);
     };
     Status st = co_await write_async(im.store, std::move(store_fn4));
     if (!st.ok()) co_return fail_early(Status(Code::unavailable, "Could not store the response: " + st.message()));

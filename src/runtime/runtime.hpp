@@ -67,9 +67,13 @@ struct CreateParams {
   std::string memory_user;
   std::string memory_agent;  // X-Continuum-Agent: the agent the turn runs as ("" = none)
   bool memory_on = true;
-  // Server-side tool types the request asked for (tools: [{"type": "memory"}]), resolved through
-  // RuntimeOptions::tool_sources.
-  std::vector<std::string> server_tools;
+  // Server-side tools the request asked for (tools entries whose type is not "function", e.g.
+  // {"type": "memory"} or {"type": "mcp", ...}), resolved through RuntimeOptions::tool_sources.
+  std::vector<boost::json::object> server_tools;
+  // The credential the request came with and its token's claims (JSON text), for policies.
+  std::string credential_id, claims_json;
+  // Most server-side tool calls the turn may run (max_tool_calls); later calls fail.
+  std::optional<int64_t> max_tool_calls;
   // Called once with the turn's usage when it ends and is stored (quotas).
   std::function<void(const Usage&)> on_usage;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
@@ -142,6 +146,8 @@ struct RuntimeOptions {
   // Where server-side tools come from (tools/tool.hpp); a request naming a type no source
   // provides is a 400.
   std::vector<std::shared_ptr<tools::ToolSource>> tool_sources;
+  // Decides each server-side call before it runs (may be null: every call runs).
+  std::shared_ptr<tools::Authorizer> authorizer;
 };
 
 struct RuntimeStats {
@@ -160,7 +166,10 @@ class Runtime {
   static std::vector<store::Migration> migrations();
 
   // Marks every response a previous process left queued or in progress as failed (with an
-  // error saying it was interrupted). Call once at start-up, before serving.
+  // error saying it was interrupted), except runs in a tool loop (journaled), which are started
+  // again: calls that finished are replayed from the journal, a call that was in flight is
+  // repeated only when its tool is idempotent. Call once at start-up, after the tool sources
+  // exist and before serving.
   Status recover();
 
   // Starts a turn. Fails (nothing stored) on an unknown previous response or conversation

@@ -36,6 +36,9 @@ struct CallContext {
   std::string conversation_id;  // "" when the turn has none
   std::string user_id;          // the acting end user ("" = none)
   std::string agent_id;         // the acting agent ("" = none)
+  std::string credential_id;    // the API key or token subject the request came with
+  // The claims of the end user's verified token (a JSON object text; "" = none), for policies.
+  std::string claims_json;
   // Fires when the run is cancelled (client, interrupt, deadline, shutdown). A tool that waits on
   // something slow should give up when it fires.
   std::shared_ptr<http::CancelToken> cancel;
@@ -65,32 +68,70 @@ class Tool {
   virtual bool idempotent() const = 0;
   // The output item type a call is recorded as in the response (e.g. memory_call).
   virtual ItemType item_type() const = 0;
+  // The MCP server (or other named server) the tool belongs to ("" = built in).
+  virtual const std::string& server_label() const {
+    static const std::string none;
+    return none;
+  }
+  // Whether a call must be approved by a human first (it then ends the run with an
+  // mcp_approval_request item; the approval in a later turn runs it).
+  virtual bool needs_approval() const { return false; }
   // Runs one call with the model's argument text (unvalidated JSON: the tool checks it). `ctx`
   // is valid until the returned awaitable completes; the tool object is kept alive by the loop
   // for as long (even past the deadline).
   virtual awaitable<Outcome> execute(const CallContext& ctx, std::string arguments) = 0;
 };
 
-// The server-side tools of one turn, by name. Built before the run starts; read-only after.
+class ToolSet;
+
+// A server whose tools are known only once it is asked (an MCP server). The run lists every
+// connector of its turn before its first model call, and records the listing as an
+// mcp_list_tools item (a listing already in the conversation is reused instead).
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  virtual const std::string& label() const = 0;
+  // Lists the server's tools (`cached`: the tools JSON array of an earlier listing of this
+  // label in the turn's history, then the server is not asked) and adds the allowed ones to
+  // `out`. Returns the listing to record (a JSON array text of {name, description,
+  // input_schema, annotations}), or why the server could not be listed.
+  virtual awaitable<Result<std::string>> list(const CallContext& ctx, const std::string* cached, ToolSet& out) = 0;
+};
+
+// The server-side tools of one turn, by name. Built before the first model call (connectors
+// add theirs when listed); read-only after.
 class ToolSet {
  public:
   // Adds a tool; a second tool with the same name is refused (invalid_argument).
   Status add(std::shared_ptr<Tool> tool);
+  void add_connector(std::shared_ptr<Connector> c) { connectors_.push_back(std::move(c)); }
   std::shared_ptr<Tool> find(std::string_view name) const;
-  bool empty() const { return tools_.empty(); }
+  bool empty() const { return tools_.empty() && connectors_.empty(); }
+  const std::vector<std::shared_ptr<Connector>>& connectors() const { return connectors_; }
   // `client_tools_json` (a JSON array, or "") with every tool's definition appended.
   std::string with_definitions(const std::string& client_tools_json) const;
 
  private:
   std::map<std::string, std::shared_ptr<Tool>, std::less<>> tools_;
+  std::vector<std::shared_ptr<Connector>> connectors_;
 };
 
-// What a request asks for when it names a server-side tool type ({"type": "memory"}), and who
-// the turn acts for.
+// What a request asks for when it names a server-side tool ({"type": "memory"}, {"type":
+// "mcp", ...}): the tool entry as sent, and who the turn acts for.
 struct ToolRequest {
   std::string type;
+  boost::json::object config;  // the request's tool entry
   std::string project_id, user_id, agent_id;
   bool memory_on = true;
+};
+
+// Decides whether a call may run, before it runs (policies). A refusal becomes a failed call
+// the model sees; the authorizer records it (audit). Called on the run's strand; must not block.
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  // OK to run, or permission_denied with the reason the model is told.
+  virtual Status authorize(const CallContext& ctx, const Tool& tool, std::string_view arguments) = 0;
 };
 
 // A source of server-side tools: turns a requested tool type into tools. The runtime holds a

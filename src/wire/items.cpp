@@ -3,6 +3,7 @@
 #include "wire/items.hpp"
 
 #include "base/ids.hpp"
+#include "wire/mcp_items.hpp"
 
 namespace cn::wire {
 
@@ -17,6 +18,10 @@ std::string type_string(ItemType t) {
     case ItemType::function_call_output: return "function_call_output";
     case ItemType::reasoning: return "reasoning";
     case ItemType::memory_call: return "memory_call";
+    case ItemType::mcp_list_tools: return "mcp_list_tools";
+    case ItemType::mcp_call: return "mcp_call";
+    case ItemType::mcp_approval_request: return "mcp_approval_request";
+    case ItemType::mcp_approval_response: return "mcp_approval_response";
   }
   return "message";
 }
@@ -28,6 +33,10 @@ const char* id_prefix(ItemType t) {
     case ItemType::function_call_output: return "fco";
     case ItemType::reasoning: return "rs";
     case ItemType::memory_call: return "mc";
+    case ItemType::mcp_list_tools: return "mcpl";
+    case ItemType::mcp_call: return "mcp";
+    case ItemType::mcp_approval_request: return "mcpr";
+    case ItemType::mcp_approval_response: return "mcpa";
   }
   return "item";
 }
@@ -179,17 +188,22 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
     item.name = std::string(o.at("name").as_string());
     item.arguments = std::string(o.at("arguments").as_string());
     item.output = std::string(o.at("output").as_string());
+  } else if (mcp_item_type(type, item.type)) {
+    if (Status st = parse_mcp_fields(o, path, item); !st.ok()) return st;
   } else if (type == "item_reference") {
     return bad(path + ".type", "Item references are not supported by this server yet; send the "
                                "item itself, or use previous_response_id or conversation.");
   } else {
     return bad(path + ".type", "Invalid value: '" + type + "'. Supported input item types are: "
-                               "'message', 'function_call', 'function_call_output' and "
-                               "'reasoning'.");
+                               "'message', 'function_call', 'function_call_output', "
+                               "'reasoning', 'mcp_list_tools', 'mcp_call', 'mcp_approval_request' and "
+                               "'mcp_approval_response'.");
   }
   if (auto* st = field(o, "status"); st && st->is_string()) {
     std::string s(st->as_string());
-    if (s == "in_progress" || s == "completed" || s == "incomplete") item.status = s;
+    if (s == "in_progress" || s == "completed" || s == "incomplete" ||
+        (item.type == ItemType::mcp_call && (s == "failed" || s == "calling")))
+      item.status = s;
   }
   if (item.id.empty()) item.id = new_id(id_prefix(item.type));
   if (finalize) finalize_wire(item);
@@ -273,6 +287,11 @@ std::string chat_form(const Item& item, const json::object& resource) {
                                                   {"function", json::object{{"name", item.name}, {"arguments", item.arguments}}}}}}});
       return call + "," + json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
     }
+    case ItemType::mcp_list_tools:
+    case ItemType::mcp_call:
+    case ItemType::mcp_approval_request:
+    case ItemType::mcp_approval_response:
+      return mcp_chat_form(item);
   }
   return {};
 }
@@ -290,7 +309,10 @@ void finalize_wire(Item& item) {
       json::array content;
       json::array original;
       if (!item.wire.empty()) {
+        // The content array as parsed, or a whole finalized item being finalized again.
         if (auto p = parse(item.wire); p.ok() && p->is_array()) original = p->as_array();
+        else if (p.ok() && p->is_object() && p->as_object().contains("content") && p->as_object().at("content").is_array())
+          original = p->as_object().at("content").as_array();
       }
       for (size_t i = 0; i < item.content.size(); ++i) {
         const auto& p = item.content[i];
@@ -333,6 +355,12 @@ void finalize_wire(Item& item) {
       o["name"] = item.name;
       o["arguments"] = item.arguments;
       o["output"] = item.output;
+      break;
+    case ItemType::mcp_list_tools:
+    case ItemType::mcp_call:
+    case ItemType::mcp_approval_request:
+    case ItemType::mcp_approval_response:
+      mcp_resource(item, o);
       break;
     case ItemType::reasoning: {
       json::array summary, content;
@@ -396,6 +424,12 @@ Item make_memory_call(std::string id, std::string call_id, std::string name, std
   it.name = std::move(name);
   it.arguments = std::move(arguments);
   it.output = std::move(output);
+  finalize_wire(it);
+  return it;
+}
+
+Item make_mcp_item(Item it) {
+  if (it.id.empty()) it.id = new_id(id_prefix(it.type));
   finalize_wire(it);
   return it;
 }

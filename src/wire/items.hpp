@@ -30,5 +30,8 @@ Item make_function_call(std::string id, std::string call_id, std::string name,
 Item make_reasoning(std::string id, std::string text);
 Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
                       std::string output);
+// An MCP item (mcp_list_tools, mcp_call, mcp_approval_request) from its fields; gives it an id
+// when it has none and builds its wire and chat forms.
+Item make_mcp_item(Item fields);
 
 }  // namespace cn::wire

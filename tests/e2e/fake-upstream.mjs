@@ -8,6 +8,7 @@
 //   BAD_REQUEST -> HTTP 400
 //   LENGTH      -> finish_reason "length"
 //   REASON      -> a reasoning_content delta before the text
+//   MCP_CALL t {json} -> a call of the offered tool t (several markers: parallel calls)
 // anything else -> "echo: <last user text>" in three deltas, with usage.
 import http from 'node:http';
 import https from 'node:https';
@@ -125,6 +126,13 @@ export async function startFakeUpstream({ tls } = {}) {
     if (!lastIsTool && hasTool('memory_search') && text.includes('USE_MEMORY_SEARCH ')) {
       const arg = JSON.stringify({ query: text.split('USE_MEMORY_SEARCH ')[1] });
       chunk({ tool_calls: [{ index: 0, id: 'call_ms', type: 'function', function: { name: 'memory_search', arguments: arg } }] });
+      return end('tool_calls');
+    }
+    // MCP_CALL <tool> <json args>, once or several times: calls those tools (in parallel) when
+    // all of them are offered; otherwise the model just answers.
+    const mcpCalls = [...text.matchAll(/MCP_CALL (\w+) (\{[^}]*\})/g)];
+    if (!lastIsTool && mcpCalls.length && mcpCalls.every((m) => hasTool(m[1]))) {
+      mcpCalls.forEach((m, i) => chunk({ tool_calls: [{ index: i, id: `call_m${i}`, type: 'function', function: { name: m[1], arguments: m[2] } }] }));
       return end('tool_calls');
     }
     if (!lastIsTool && json.tools && text.includes('CALL_TWO')) {

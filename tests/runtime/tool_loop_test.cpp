@@ -93,7 +93,7 @@ class ToolLoopTest : public ::testing::Test {
     p.scope.project = "proj_t";
     p.model = "continuum-local";
     p.input = *wire::parse_input(json::value(text), "input");
-    p.server_tools = {"test"};
+    p.server_tools = {json::object{{"type", "test"}}};
     p.memory_user = "uma";
     return p;
   }
@@ -152,7 +152,7 @@ TEST_F(ToolLoopTest, ALateToolDoesNotHoldTheRun) {
 
 TEST_F(ToolLoopTest, UnknownToolTypesAndMissingScopeAre400s) {
   auto p = turn("hi");
-  p.server_tools = {"nope"};
+  p.server_tools = {json::object{{"type", "nope"}}};
   auto r = complete(std::move(p));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().param(), "tools");

@@ -1,0 +1,91 @@
+// A client session with one MCP server over Streamable HTTP (protocol 2025-11-25, the revision
+// the deployed SDKs speak): `initialize` on first use, then JSON-RPC requests POSTed with the
+// session id and protocol-version headers; answers as JSON or as an SSE stream (progress and
+// list_changed notifications are read on the way to the answer).
+//
+// Listing: tools/list is paginated (nextCursor) and its result cached in the session until the
+// server says notifications/tools/list_changed or the cache ages out.
+// Calls: tools/call with a deadline and the run's cancel token; a call given up on (deadline or
+// cancel) is followed by notifications/cancelled. A session the server forgot (404) is
+// initialized again once.
+//
+// Thread-safety: a Session is shared by the runs that use the same server with the same
+// credentials; every member is safe from any thread (state under a mutex, calls are coroutines
+// on the caller's executor).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.hpp"
+#include "http/client.hpp"
+
+namespace cn::tools::mcp {
+
+inline constexpr const char* kProtocolVersion = "2025-11-25";
+
+struct Endpoint {
+  std::string url;                                             // http:// or https://
+  std::vector<std::pair<std::string, std::string>> headers;    // sent on every request (auth)
+};
+
+// One tool as listed by the server.
+struct ListedTool {
+  std::string name, description;
+  boost::json::value input_schema;  // an object
+  boost::json::value annotations;   // object or null
+  bool read_only = false, idempotent = false;
+};
+
+// A tool call's answer: MCP content turned into the text the model reads.
+struct CallResult {
+  std::string output;  // structuredContent as JSON when present, else the text blocks joined
+  bool is_error = false;
+};
+
+class Session {
+ public:
+  Session(http::Client& client, Endpoint ep, std::chrono::milliseconds list_ttl = std::chrono::minutes(5));
+
+  // The server's tools (every page), from the cache when it is fresh.
+  boost::asio::awaitable<Result<std::vector<ListedTool>>> list_tools(std::shared_ptr<http::CancelToken> cancel,
+                                                                     std::chrono::steady_clock::time_point deadline);
+  // Calls `name` with `arguments` (a JSON object text).
+  boost::asio::awaitable<Result<CallResult>> call_tool(std::string name, std::string arguments,
+                                                       std::shared_ptr<http::CancelToken> cancel,
+                                                       std::chrono::steady_clock::time_point deadline);
+
+ private:
+  struct Answer {
+    boost::json::value result;
+  };
+  boost::asio::awaitable<Status> ensure_initialized(std::shared_ptr<http::CancelToken> cancel,
+                                                    std::chrono::steady_clock::time_point deadline);
+  // One JSON-RPC request; the `result` member of its answer.
+  boost::asio::awaitable<Result<boost::json::value>> request(std::string method, boost::json::object params,
+                                                             std::shared_ptr<http::CancelToken> cancel,
+                                                             std::chrono::steady_clock::time_point deadline,
+                                                             bool initializing = false);
+  boost::asio::awaitable<void> notify(std::string method, boost::json::object params);
+  std::vector<std::pair<std::string, std::string>> headers(bool initializing) const;
+
+  http::Client& client_;
+  const Endpoint ep_;
+  const std::chrono::milliseconds list_ttl_;
+  mutable std::mutex mu_;
+  bool initialized_ = false;                    // guarded by mu_
+  std::string session_id_;                      // guarded by mu_
+  std::string version_ = kProtocolVersion;      // guarded by mu_
+  int64_t next_id_ = 1;                         // guarded by mu_
+  std::optional<std::vector<ListedTool>> tools_;  // guarded by mu_
+  std::chrono::steady_clock::time_point listed_at_;  // guarded by mu_
+};
+
+}  // namespace cn::tools::mcp
