@@ -37,7 +37,7 @@ test: unit integration fuzz-smoke
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SMOKE ?= 10
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS = http_request responses_body jwt
+FUZZ_TARGETS = http_request responses_body jwt policy
 
 $(FUZZ_BUILD)/build.ninja:
 	cmake -S fuzz -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++

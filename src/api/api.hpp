@@ -10,6 +10,7 @@
 #include "identity/oauth.hpp"
 #include "identity/vault.hpp"
 #include "memory/memory.hpp"
+#include "policy/policies.hpp"
 #include "runtime/runtime.hpp"
 #include "wire/json.hpp"
 
@@ -41,6 +42,7 @@ struct Services {
   memory::Memory* memory = nullptr;
   identity::Vault* vault = nullptr;  // null: no vault routes
   identity::OAuth* oauth = nullptr;  // null: no OAuth routes
+  policy::Policies* policies = nullptr;  // null: no policy routes
 };
 
 // Registers every route on `router`.
@@ -51,6 +53,8 @@ void install_memory(http::Router& router, memory::Memory& memory, identity::Auth
 void install_vault(http::Router& router, identity::Vault& vault, identity::Authenticator& auth);
 // The OAuth routes (/v1/vault/oauth/...): connect an account, the provider's callback, refresh.
 void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authenticator& auth);
+// The policy routes (/v1/policies): a project's policy set for tool calls (admin scope).
+void install_policies(http::Router& router, policy::Policies& policies, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

@@ -137,6 +137,8 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
                                               "tool_not_allowed")));
   }
   params->scope = who->scope();
+  params->credential_id = who->credential_id;
+  params->claims_json = who->claims_json;
   if (who->user) params->memory_user = *who->user;
   if (who->agent) params->memory_agent = *who->agent;
   bool want_stream = params->stream;
@@ -196,6 +198,7 @@ void install(http::Router& router, Services sv, Options opts) {
   install_admin(router, sv.keys, sv.tenants, sv.auth);
   if (sv.vault) install_vault(router, *sv.vault, sv.auth);
   if (sv.oauth) install_oauth(router, *sv.oauth, sv.auth);
+  if (sv.policies) install_policies(router, *sv.policies, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

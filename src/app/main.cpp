@@ -26,6 +26,7 @@
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
+#include "policy/policies.hpp"
 #include "tools/mcp/source.hpp"
 #include "tools/memory_tools.hpp"
 
@@ -51,6 +52,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : identity::Agents::migrations()) m.push_back(x);
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
+  for (auto& x : policy::Policies::migrations()) m.push_back(x);
   return m;
 }
 
@@ -341,6 +343,12 @@ int serve(app::Config cfg) {
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   ro.tool_sources.push_back(std::make_shared<tools::MemoryToolSource>(mem));
+  policy::Policies policies(**store);
+  if (Status st = policies.load(); !st.ok()) {
+    spdlog::critical("loading policy sets: {}", st.message());
+    return 1;
+  }
+  ro.authorizer = std::make_shared<policy::PolicyAuthorizer>(policies, &audit);
   std::shared_ptr<http::Client> mcp_client;
   try {
     mcp_client = std::make_shared<http::Client>(http::ClientOptions{cfg.mcp_ca_file});
@@ -389,7 +397,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());

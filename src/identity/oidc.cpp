@@ -174,6 +174,7 @@ boost::asio::awaitable<Result<Principal>> OidcVerifier::verify_uncached(std::str
   p.user = std::string(user->value().as_string());
   p.credential_id = "oidc:" + *p.user;
   p.scopes = kUserTokenScopes;
+  p.claims_json = boost::json::serialize(c);
   co_return p;
 }
 

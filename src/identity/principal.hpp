@@ -43,6 +43,7 @@ struct Principal {
   std::string tenant_id;
   std::string project_id;
   std::string credential_id;  // the key's id, or "oidc:" + the token's subject
+  std::string claims_json;    // a verified token's claims (JSON object text; "" for keys), for policies
   uint32_t scopes = 0;
   bool act_as_user = false;   // may name any end user of the project (keys only)
   bool global_admin = false;  // may manage tenants, projects and every project's keys

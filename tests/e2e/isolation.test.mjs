@@ -64,6 +64,10 @@ const PROBES = {
   'POST /v1/admin/agents': { kind: 'create' },
   'GET /v1/admin/agents': { kind: 'list' },
   'DELETE /v1/admin/agents/{id}': { kind: 'object', obj: 'agent' },  // no credential: the state is the capability (oauth.test.mjs)
+  'GET /v1/policies': { kind: 'list' },
+  'PUT /v1/policies': { kind: 'create' },
+  'DELETE /v1/policies': { kind: 'create' },
+  'POST /v1/policies/evaluate': { kind: 'create' },
 };
 
 // Bodies of creating requests that try to reach A's objects.
@@ -83,6 +87,8 @@ function createBodies(a) {
     '/v1/admin/projects': [{ name: 'b project', tenant_id: 'tenant_default' }],
     '/v1/admin/keys': [{ name: 'into A', project_id: 'proj_default' }],
     '/v1/admin/agents': [{ id: 'agent_a_triage', project_id: 'proj_default', name: 'overwritten' }],
+    '/v1/policies': [{ policies: 'forbid (principal, action, resource);', project_id: 'proj_default' }],
+    '/v1/policies/evaluate': [{ principal: { type: 'User', id: 'alice' }, project_id: 'proj_default' }],
   };
 }
 
@@ -109,6 +115,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.projMemory = (await call('POST', '/v1/memories', KEY, { text: `${MARK} project memory` })).body.id;
     a.key = (await call('POST', '/v1/admin/keys', KEY, { name: 'A worker' })).body.id;
     a.agent = (await call('POST', '/v1/admin/agents', KEY, { id: 'agent_a_triage', name: `${MARK} agent` })).body.id;
+    assert.equal((await call('PUT', '/v1/policies', KEY, { policies: `// ${MARK}\npermit (principal, action, resource);` })).status, 200);
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -121,6 +128,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', `/v1/admin/keys/${a.key}`, KEY)).body.revoked_at,
       (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).status,
       (await call('GET', '/v1/admin/agents', KEY)).body.data,
+      (await call('GET', '/v1/policies', KEY)).body.policies,
     ]);
     const before = await snapshot();
 
