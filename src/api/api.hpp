@@ -11,6 +11,7 @@
 #include "identity/vault.hpp"
 #include "memory/memory.hpp"
 #include "policy/policies.hpp"
+#include "tools/servers.hpp"
 #include "runtime/runtime.hpp"
 #include "wire/json.hpp"
 
@@ -43,6 +44,7 @@ struct Services {
   identity::Vault* vault = nullptr;  // null: no vault routes
   identity::OAuth* oauth = nullptr;  // null: no OAuth routes
   policy::Policies* policies = nullptr;  // null: no policy routes
+  tools::ToolServers* tool_servers = nullptr;  // null: no tool server routes
 };
 
 // Registers every route on `router`.
@@ -55,6 +57,8 @@ void install_vault(http::Router& router, identity::Vault& vault, identity::Authe
 void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authenticator& auth);
 // The policy routes (/v1/policies): a project's policy set for tool calls (admin scope).
 void install_policies(http::Router& router, policy::Policies& policies, identity::Authenticator& auth);
+// The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
+void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

@@ -28,6 +28,7 @@
 #include "store/executor.hpp"
 #include "policy/policies.hpp"
 #include "tools/mcp/source.hpp"
+#include "tools/servers.hpp"
 #include "tools/memory_tools.hpp"
 
 namespace net = boost::asio;
@@ -44,6 +45,19 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 
 namespace {
 
+// A registered tool server's credential (see tools/servers.hpp). A free coroutine on purpose:
+// GCC 12 miscompiles lambda coroutines with captures.
+net::awaitable<Result<std::string>> fetch_credential_for_tool(identity::Vault* vault, identity::OAuth* oauth, std::string project,
+                                                              identity::SecretOwner owner, std::string provider,
+                                                              std::string run, std::string actor) {
+  if (oauth && oauth->provider(provider)) {
+    auto token = co_await oauth->access_token(project, owner, provider, run, actor);
+    co_return token;
+  }
+  auto value = co_await vault->reveal(project, owner, provider, run, actor);
+  co_return value;
+}
+
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> m = identity::Keys::migrations();
   for (auto& x : identity::Audit::migrations()) m.push_back(x);
@@ -53,6 +67,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   for (auto& x : policy::Policies::migrations()) m.push_back(x);
+  for (auto& x : tools::ToolServers::migrations()) m.push_back(x);
   return m;
 }
 
@@ -358,7 +373,20 @@ int serve(app::Config cfg) {
   }
   tools::mcp::SourceOptions mcp_opts;
   mcp_opts.allow_private_urls = cfg.mcp_allow_private_urls;
-  ro.tool_sources.push_back(std::make_shared<tools::mcp::McpToolSource>(*mcp_client, mcp_opts));
+  // A registered server's credential comes from the vault at call time: an OAuth account's access
+  // token (refreshed when due) for a configured OAuth provider, else the stored value.
+  auto oauth_slot = std::make_shared<identity::OAuth*>(nullptr);
+  tools::CredentialFetcher fetch_credential = [&vault, oauth_slot](std::string project, std::string kind, std::string id,
+                                                                    std::string provider, std::string run, std::string actor) {
+    return fetch_credential_for_tool(&vault, *oauth_slot, std::move(project), identity::SecretOwner{std::move(kind), std::move(id)},
+                                     std::move(provider), std::move(run), std::move(actor));
+  };
+  auto tool_servers = std::make_shared<tools::ToolServers>(**store, fetch_credential, cfg.mcp_allow_private_urls);
+  if (Status st = tool_servers->load(); !st.ok()) {
+    spdlog::critical("loading tool servers: {}", st.message());
+    return 1;
+  }
+  ro.tool_sources.push_back(std::make_shared<tools::mcp::McpToolSource>(*mcp_client, mcp_opts, tool_servers));
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());
@@ -382,6 +410,7 @@ int serve(app::Config cfg) {
                           if (!r.ok()) co_return r.status();
                           co_return identity::OAuth::Answer{r->status, std::move(r->body)};
                         });
+  *oauth_slot = &oauth;
 
   http::ServerOptions ho;
   ho.host = host;
@@ -397,7 +426,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get()});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());

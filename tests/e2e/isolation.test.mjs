@@ -68,6 +68,10 @@ const PROBES = {
   'PUT /v1/policies': { kind: 'create' },
   'DELETE /v1/policies': { kind: 'create' },
   'POST /v1/policies/evaluate': { kind: 'create' },
+  'POST /v1/tool_servers': { kind: 'create' },
+  'GET /v1/tool_servers': { kind: 'list' },
+  'GET /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
+  'DELETE /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
 };
 
 // Bodies of creating requests that try to reach A's objects.
@@ -89,6 +93,7 @@ function createBodies(a) {
     '/v1/admin/agents': [{ id: 'agent_a_triage', project_id: 'proj_default', name: 'overwritten' }],
     '/v1/policies': [{ policies: 'forbid (principal, action, resource);', project_id: 'proj_default' }],
     '/v1/policies/evaluate': [{ principal: { type: 'User', id: 'alice' }, project_id: 'proj_default' }],
+    '/v1/tool_servers': [{ label: 'a_tools', url: 'https://evil.example.com/mcp', project_id: 'proj_default' }],
   };
 }
 
@@ -116,6 +121,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.key = (await call('POST', '/v1/admin/keys', KEY, { name: 'A worker' })).body.id;
     a.agent = (await call('POST', '/v1/admin/agents', KEY, { id: 'agent_a_triage', name: `${MARK} agent` })).body.id;
     assert.equal((await call('PUT', '/v1/policies', KEY, { policies: `// ${MARK}\npermit (principal, action, resource);` })).status, 200);
+    a.toolServer = (await call('POST', '/v1/tool_servers', KEY, { label: 'a_tools', url: 'https://tools.example.com/mcp', description: `${MARK} server` })).body.label;
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -129,6 +135,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).status,
       (await call('GET', '/v1/admin/agents', KEY)).body.data,
       (await call('GET', '/v1/policies', KEY)).body.policies,
+      (await call('GET', '/v1/tool_servers', KEY)).body.data,
     ]);
     const before = await snapshot();
 
@@ -153,9 +160,10 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'conversation' ? [a.conversation, a.projConversation]
             : probe.obj === 'memory' ? [a.memory, a.projMemory]
             : probe.obj === 'secret' ? [a.secret]
-            : probe.obj === 'agent' ? [a.agent] : [a.key];
+            : probe.obj === 'agent' ? [a.agent]
+            : probe.obj === 'tool_server' ? [a.toolServer] : [a.key];
           for (const id of ids) {
-            const p = pattern.replace('{id}', id).replace('{item}', a.item);
+            const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id);
             const r = await call(method, p, cred, probe.body ?? (method === 'POST' ? {} : undefined));
             probed++;
             assert.ok(r.status === 404 || r.status === 403, `${label} (${id}) -> ${r.status} ${JSON.stringify(r.body)}`);

@@ -66,6 +66,8 @@ struct Approval {
   }
 };
 
+}  // namespace
+
 bool private_host(std::string host) {
   std::transform(host.begin(), host.end(), host.begin(), ::tolower);
   if (host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal") || host.ends_with(".local"))
@@ -77,6 +79,8 @@ bool private_host(std::string host) {
            (a == 169 && b == 254) || (a == 100 && b >= 64 && b < 128);
   return false;
 }
+
+namespace {
 
 json::object listing_json(const ListedTool& t) {
   json::object o{{"name", t.name}, {"input_schema", t.input_schema}, {"annotations", t.annotations}};
@@ -119,7 +123,8 @@ struct ServerConfig {
   std::optional<Filter> allowed;
   Approval approval;
   std::vector<std::string> idempotent_tools;
-  bool registered = false;  // resolved from the project's registry when listed
+  bool registered = false;      // resolved from the project's registry when listed
+  bool approval_given = false;  // the request said require_approval (else the registry decides)
 };
 
 class McpConnector final : public Connector {
@@ -130,13 +135,25 @@ class McpConnector final : public Connector {
 
   awaitable<Result<std::string>> list(const CallContext& ctx, const std::string* cached, ToolSet& out) override {
     if (cfg_.registered) {
-      auto reg = co_await registry_->lookup(ctx.project_id, cfg_.label, ctx.user_id, ctx.agent_id);
+      auto reg = co_await registry_->lookup(ctx, cfg_.label);
       if (!reg.ok()) co_return reg.status();
       cfg_.url = reg->url;
-      cfg_.headers = reg->headers;
-      if (reg->allowed_tools) cfg_.allowed = Filter{reg->allowed_tools, std::nullopt};
+      for (auto& h : reg->headers) cfg_.headers.push_back(h);
+      // The registry's allowed tools bound the request's; its approval mode is the default.
+      if (reg->allowed_tools) {
+        Filter f{reg->allowed_tools, std::nullopt};
+        if (cfg_.allowed && cfg_.allowed->names) {
+          std::vector<std::string> both;
+          for (const auto& n : *cfg_.allowed->names)
+            if (std::find(reg->allowed_tools->begin(), reg->allowed_tools->end(), n) != reg->allowed_tools->end()) both.push_back(n);
+          f.names = std::move(both);
+        }
+        if (cfg_.allowed) f.read_only = cfg_.allowed->read_only;
+        cfg_.allowed = std::move(f);
+      }
       cfg_.idempotent_tools = reg->idempotent_tools;
-      if (reg->require_approval == "never") cfg_.approval.mode = Approval::never;
+      if (!cfg_.approval_given)
+        cfg_.approval.mode = reg->require_approval == "always" ? Approval::always : Approval::never;
       cfg_.registered = false;
     }
     auto session = src_.session(Endpoint{cfg_.url, cfg_.headers});
@@ -239,6 +256,8 @@ Status McpToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
       return bad("server_url", "Invalid 'tools.server_url': private and loopback addresses are not allowed on this server.");
     cfg.url = std::string(u->as_string());
   } else if (registry_) {
+    if (!registry_->exists(req.project_id, cfg.label))
+      return bad("server_label", "No tool server labelled '" + cfg.label + "' is registered for this project; give 'server_url' or register it at /v1/tool_servers.");
     cfg.registered = true;
   } else {
     return bad("server_url", "Missing required parameter: 'tools.server_url'.");
@@ -268,6 +287,7 @@ Status McpToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
     cfg.allowed = std::move(f);
   }
   if (auto* r = o.if_contains("require_approval"); r && !r->is_null()) {
+    cfg.approval_given = true;
     if (r->is_string()) {
       if (r->as_string() == "always") cfg.approval.mode = Approval::always;
       else if (r->as_string() == "never") cfg.approval.mode = Approval::never;

@@ -35,10 +35,11 @@ struct RegisteredServer {
 class Registry {
  public:
   virtual ~Registry() = default;
-  // The server `label` of `project`, with the credentials of the acting user or agent; not_found
-  // when there is none.
-  virtual awaitable<Result<RegisteredServer>> lookup(const std::string& project, const std::string& label,
-                                                     const std::string& user, const std::string& agent) = 0;
+  // Whether `project` has a server labelled `label` (checked when a request names one).
+  virtual bool exists(const std::string& project, const std::string& label) const = 0;
+  // The server `label` of the call's project, with the credentials of the call's user or agent
+  // (fetched now, for this call); not_found when there is none.
+  virtual awaitable<Result<RegisteredServer>> lookup(const CallContext& ctx, const std::string& label) = 0;
 };
 
 struct SourceOptions {
@@ -48,6 +49,9 @@ struct SourceOptions {
   // default: a request could otherwise reach services on the server's own network.
   bool allow_private_urls = false;
 };
+
+// Whether `host` is a loopback, link-local or private address (or a name for one).
+bool private_host(std::string host);
 
 class McpToolSource final : public ToolSource {
  public:

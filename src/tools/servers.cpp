@@ -1,0 +1,248 @@
+// ToolServers (see servers.hpp): the registry of a project's MCP servers, and the credentials of
+// a call fetched from the vault.
+#include "tools/servers.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <future>
+
+#include "store/async.hpp"
+
+namespace cn::tools {
+
+namespace json = boost::json;
+
+namespace {
+
+Status bad(const std::string& field, std::string msg) { return invalid_param(field, std::move(msg)); }
+
+std::optional<std::vector<std::string>> names(const json::value* v) {
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& n : v->as_array())
+    if (n.is_string()) out.emplace_back(n.as_string());
+  return out;
+}
+
+Result<ToolServer> parse(const std::string& project, const json::object& o, bool allow_private) {
+  ToolServer s;
+  s.project_id = project;
+  auto str = [&](const char* k, std::string& out, bool required, size_t max) -> Status {
+    auto* v = o.if_contains(k);
+    if (!v || v->is_null()) return required ? bad(k, std::string("Missing required parameter: '") + k + "'.") : Status();
+    if (!v->is_string() || v->as_string().size() > max)
+      return bad(k, std::string("Invalid '") + k + "': expected a string of at most " + std::to_string(max) + " characters.");
+    out = std::string(v->as_string());
+    return {};
+  };
+  for (const auto& [k, v] : o) {
+    static const char* known[] = {"label", "url", "description", "auth", "headers", "allowed_tools", "idempotent_tools", "require_approval"};
+    if (std::find_if(std::begin(known), std::end(known), [&](const char* n) { return k == n; }) == std::end(known))
+      return bad(std::string(k), "Unknown parameter: '" + std::string(k) + "'.");
+  }
+  if (Status st = str("label", s.label, true, 64); !st.ok()) return st;
+  if (s.label.empty() || !std::all_of(s.label.begin(), s.label.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      }))
+    return bad("label", "Invalid 'label': expected 1 to 64 letters, digits, '_' or '-'.");
+  if (Status st = str("url", s.url, true, 2048); !st.ok()) return st;
+  auto url = boost::urls::parse_absolute_uri(s.url);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty())
+    return bad("url", "Invalid 'url': expected an http:// or https:// URL.");
+  if (!allow_private && mcp::private_host(std::string(url->host())))
+    return bad("url", "Invalid 'url': private and loopback addresses are not allowed on this server.");
+  if (Status st = str("description", s.description, false, 1024); !st.ok()) return st;
+  if (auto* a = o.if_contains("auth"); a && !a->is_null()) {
+    if (!a->is_object()) return bad("auth", "Invalid 'auth': expected {\"provider\", \"owner\", \"scheme\", \"header\"}.");
+    const auto& ao = a->as_object();
+    auto field = [&](const char* k, std::string& out) -> Status {
+      auto* v = ao.if_contains(k);
+      if (!v || v->is_null()) return {};
+      if (!v->is_string() || v->as_string().empty() || v->as_string().size() > 64)
+        return bad(std::string("auth.") + k, std::string("Invalid 'auth.") + k + "': expected a short string.");
+      out = std::string(v->as_string());
+      return {};
+    };
+    for (auto [k, dst] : {std::pair{"provider", &s.auth_provider}, {"owner", &s.auth_owner}, {"scheme", &s.auth_scheme},
+                          {"header", &s.auth_header}})
+      if (Status st = field(k, *dst); !st.ok()) return st;
+    if (s.auth_provider.empty()) return bad("auth.provider", "Missing required parameter: 'auth.provider' (the vault provider of the credential).");
+    if (s.auth_owner != "auto" && s.auth_owner != "user" && s.auth_owner != "agent" && s.auth_owner != "project")
+      return bad("auth.owner", "Invalid 'auth.owner': expected 'auto', 'user', 'agent' or 'project'.");
+    if (s.auth_scheme != "bearer" && s.auth_scheme != "header")
+      return bad("auth.scheme", "Invalid 'auth.scheme': expected 'bearer' or 'header'.");
+    if (s.auth_scheme == "header" && s.auth_header.empty())
+      return bad("auth.header", "Missing required parameter: 'auth.header' (the header that carries the credential).");
+  }
+  if (auto* h = o.if_contains("headers"); h && !h->is_null()) {
+    if (!h->is_object() || h->as_object().size() > 32) return bad("headers", "Invalid 'headers': expected an object of at most 32 strings.");
+    for (const auto& [k, v] : h->as_object()) {
+      if (!v.is_string() || k.empty() || std::string_view(k).find_first_of("\r\n") != std::string_view::npos ||
+          v.as_string().find_first_of("\r\n") != json::string::npos)
+        return bad("headers." + std::string(k), "Invalid 'headers': values must be strings without line breaks.");
+      s.headers.emplace_back(std::string(k), std::string(v.as_string()));
+    }
+  }
+  for (const char* k : {"allowed_tools", "idempotent_tools"}) {
+    auto* v = o.if_contains(k);
+    if (!v || v->is_null()) continue;
+    if (!v->is_array() || !std::all_of(v->as_array().begin(), v->as_array().end(), [](const json::value& n) { return n.is_string(); }))
+      return bad(k, std::string("Invalid '") + k + "': expected an array of tool names.");
+  }
+  s.allowed_tools = names(o.if_contains("allowed_tools"));
+  s.idempotent_tools = names(o.if_contains("idempotent_tools")).value_or(std::vector<std::string>{});
+  if (Status st = str("require_approval", s.require_approval, false, 16); !st.ok()) return st;
+  if (s.require_approval != "always" && s.require_approval != "never")
+    return bad("require_approval", "Invalid 'require_approval': expected 'always' or 'never'.");
+  return s;
+}
+
+json::object config_json(const ToolServer& s) {
+  json::object o = tool_server_json(s);
+  o.erase("object");
+  o.erase("created_at");
+  return o;
+}
+
+}  // namespace
+
+json::object tool_server_json(const ToolServer& s) {
+  json::object headers;
+  for (const auto& [k, v] : s.headers) headers[k] = v;
+  json::array allowed, idem;
+  if (s.allowed_tools)
+    for (const auto& n : *s.allowed_tools) allowed.push_back(json::value(n));
+  for (const auto& n : s.idempotent_tools) idem.push_back(json::value(n));
+  json::value auth = nullptr;
+  if (!s.auth_provider.empty()) {
+    json::object a{{"provider", s.auth_provider}, {"owner", s.auth_owner}, {"scheme", s.auth_scheme}};
+    a["header"] = s.auth_header.empty() ? json::value(nullptr) : json::value(s.auth_header);
+    auth = std::move(a);
+  }
+  return json::object{{"object", "tool_server"},
+                      {"label", s.label},
+                      {"url", s.url},
+                      {"description", s.description},
+                      {"auth", std::move(auth)},
+                      {"headers", std::move(headers)},
+                      {"allowed_tools", s.allowed_tools ? json::value(std::move(allowed)) : json::value(nullptr)},
+                      {"idempotent_tools", std::move(idem)},
+                      {"require_approval", s.require_approval},
+                      {"created_at", s.created_at}};
+}
+
+ToolServers::ToolServers(store::Executor& store, CredentialFetcher fetch, bool allow_private)
+    : store_(store), fetch_(std::move(fetch)), allow_private_(allow_private) {}
+
+std::vector<store::Migration> ToolServers::migrations() {
+  return {{"tools", 1, R"sql(
+CREATE TABLE tool_servers (
+  project_id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  config TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (project_id, label)
+) WITHOUT ROWID;
+)sql"}};
+}
+
+Status ToolServers::load() {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  store_.read([this, &p](store::Database& db) {
+    auto& q = db.stmt("SELECT project_id, config, created_at FROM tool_servers");
+    std::map<std::pair<std::string, std::string>, ToolServer> m;
+    while (q.step()) {
+      boost::system::error_code ec;
+      auto v = json::parse(q.text(1), ec);
+      if (ec || !v.is_object()) continue;
+      auto s = parse(q.text(0), v.as_object(), true);
+      if (!s.ok()) continue;
+      s->created_at = q.int64(2);
+      m[{s->project_id, s->label}] = std::move(*s);
+    }
+    Status st = q.status();
+    q.reset();
+    if (st.ok()) {
+      std::lock_guard lk(mu_);
+      servers_ = std::move(m);
+    }
+    p.set_value(st);
+  });
+  return f.get();
+}
+
+boost::asio::awaitable<Result<ToolServer>> ToolServers::put(std::string project, json::object body) {
+  auto s = parse(project, body, allow_private_);
+  if (!s.ok()) co_return s.status();
+  s->created_at = static_cast<int64_t>(std::time(nullptr));
+  std::string config = json::serialize(config_json(*s));
+  ToolServer row = *s;
+  std::function<Status(store::Database&)> fn = [row, config](store::Database& db) {
+    return db.stmt("INSERT OR REPLACE INTO tool_servers(project_id, label, config, created_at) VALUES (?1,?2,?3,?4)")
+        .bind(1, row.project_id).bind(2, row.label).bind(3, config).bind(4, row.created_at).run();
+  };
+  Status st = co_await store::write_async(store_, std::move(fn));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk(mu_);
+  servers_[{project, s->label}] = *s;
+  co_return *s;
+}
+
+std::vector<ToolServer> ToolServers::list(const std::string& project) const {
+  std::lock_guard lk(mu_);
+  std::vector<ToolServer> out;
+  for (auto it = servers_.lower_bound({project, ""}); it != servers_.end() && it->first.first == project; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+std::optional<ToolServer> ToolServers::get(const std::string& project, const std::string& label) const {
+  std::lock_guard lk(mu_);
+  auto it = servers_.find({project, label});
+  if (it == servers_.end()) return std::nullopt;
+  return it->second;
+}
+
+boost::asio::awaitable<Status> ToolServers::remove(std::string project, std::string label) {
+  if (!get(project, label)) co_return Status(Code::not_found, "Tool server '" + label + "' not found.");
+  std::function<Status(store::Database&)> fn = [project, label](store::Database& db) {
+    return db.stmt("DELETE FROM tool_servers WHERE project_id=?1 AND label=?2").bind(1, project).bind(2, label).run();
+  };
+  Status st = co_await store::write_async(store_, std::move(fn));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk(mu_);
+  servers_.erase({project, label});
+  co_return Status();
+}
+
+bool ToolServers::exists(const std::string& project, const std::string& label) const { return get(project, label).has_value(); }
+
+boost::asio::awaitable<Result<mcp::RegisteredServer>> ToolServers::lookup(const CallContext& ctx, const std::string& label) {
+  auto s = get(ctx.project_id, label);
+  if (!s) co_return Status(Code::not_found, "Tool server '" + label + "' not found.");
+  mcp::RegisteredServer out;
+  out.url = s->url;
+  out.headers = s->headers;
+  out.allowed_tools = s->allowed_tools;
+  out.idempotent_tools = s->idempotent_tools;
+  out.require_approval = s->require_approval;
+  if (!s->auth_provider.empty()) {
+    std::string kind = s->auth_owner, id;
+    if (kind == "auto") kind = ctx.user_id.empty() ? "project" : "user";
+    if (kind == "user") id = ctx.user_id;
+    if (kind == "agent") id = ctx.agent_id;
+    if (kind != "project" && id.empty())
+      co_return Status(Code::failed_precondition, "Tool server '" + label + "' uses the " + kind + "'s own credential, and this turn acts for no " + kind + ".");
+    std::string project = ctx.project_id, provider = s->auth_provider, run = ctx.response_id, actor = ctx.credential_id;
+    auto secret = co_await fetch_(project, kind, id, provider, run, actor);
+    if (!secret.ok())
+      co_return Status(secret.status().code(), "No usable '" + provider + "' credential for tool server '" + label + "': " + secret.status().message());
+    if (s->auth_scheme == "bearer") out.headers.emplace_back("Authorization", "Bearer " + *secret);
+    else out.headers.emplace_back(s->auth_header, *secret);
+  }
+  co_return out;
+}
+
+}  // namespace cn::tools
