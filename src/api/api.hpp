@@ -57,6 +57,8 @@ void install_vault(http::Router& router, identity::Vault& vault, identity::Authe
 void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authenticator& auth);
 // The policy routes (/v1/policies): a project's policy set for tool calls (admin scope).
 void install_policies(http::Router& router, policy::Policies& policies, identity::Authenticator& auth);
+// Continuum as an MCP server (/mcp): the memory tools for other agent frameworks.
+void install_mcp(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.

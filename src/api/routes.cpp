@@ -199,6 +199,7 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.vault) install_vault(router, *sv.vault, sv.auth);
   if (sv.oauth) install_oauth(router, *sv.oauth, sv.auth);
   if (sv.policies) install_policies(router, *sv.policies, sv.auth);
+  if (sv.memory) install_mcp(router, *sv.memory, sv.auth);
   if (sv.tool_servers) install_tool_servers(router, *sv.tool_servers, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {

@@ -69,6 +69,9 @@ const PROBES = {
   'DELETE /v1/policies': { kind: 'create' },
   'POST /v1/policies/evaluate': { kind: 'create' },
   'POST /v1/tool_servers': { kind: 'create' },
+  'POST /mcp': { kind: 'create' },
+  'GET /mcp': { kind: 'public' },
+  'DELETE /mcp': { kind: 'public' },
   'GET /v1/tool_servers': { kind: 'list' },
   'GET /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'DELETE /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
@@ -94,6 +97,8 @@ function createBodies(a) {
     '/v1/policies': [{ policies: 'forbid (principal, action, resource);', project_id: 'proj_default' }],
     '/v1/policies/evaluate': [{ principal: { type: 'User', id: 'alice' }, project_id: 'proj_default' }],
     '/v1/tool_servers': [{ label: 'a_tools', url: 'https://evil.example.com/mcp', project_id: 'proj_default' }],
+    '/mcp': [{ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'memory_search', arguments: { query: MARK } } },
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'memory_write', arguments: { text: 'B writes into alice', user_id: 'alice' } } }],
   };
 }
 

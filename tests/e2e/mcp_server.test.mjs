@@ -1,0 +1,67 @@
+// Continuum as an MCP server: the official @modelcontextprotocol/sdk client lists and calls the
+// memory tools at /mcp, scoped to the caller's identity.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { withServer, KEY } from './harness.mjs';
+
+async function connect(server, headers) {
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers } });
+  await client.connect(transport);
+  return client;
+}
+
+test('mcp server: the SDK client writes and searches memory as the user it acts for', async () => {
+  await withServer({}, async ({ server }) => {
+    const ada = await connect(server, { authorization: `Bearer ${KEY}`, 'x-continuum-user': 'ada' });
+    const { tools } = await ada.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['memory_search', 'memory_write']);
+    assert.equal(tools.find((t) => t.name === 'memory_search').inputSchema.required[0], 'query');
+    const w = await ada.callTool({ name: 'memory_write', arguments: { text: 'Ada prefers tea over coffee', kind: 'preference' } });
+    assert.equal(w.isError, false, JSON.stringify(w));
+    assert.equal(w.structuredContent.status, 'remembered');
+    const s = await ada.callTool({ name: 'memory_search', arguments: { query: 'tea' } });
+    assert.equal(s.isError, false);
+    assert.ok(s.structuredContent.results.some((r) => r.text.includes('tea')), JSON.stringify(s));
+    // The record is ada's, as the REST API sees it.
+    const rec = await server.json('/v1/memories?user_id=ada');
+    assert.ok(rec.body.data.some((r) => r.text.includes('tea')));
+    // Bob, through the same server, finds nothing of ada's.
+    const bob = await connect(server, { authorization: `Bearer ${KEY}`, 'x-continuum-user': 'bob' });
+    const sb = await bob.callTool({ name: 'memory_search', arguments: { query: 'tea' } });
+    assert.deepEqual(sb.structuredContent.results, []);
+    // Bad arguments are tool errors; unknown tools are JSON-RPC errors.
+    const bad = await ada.callTool({ name: 'memory_search', arguments: { query: '' } });
+    assert.equal(bad.isError, true);
+    await assert.rejects(() => ada.callTool({ name: 'nope', arguments: {} }), /Unknown tool/);
+    await ada.close();
+    await bob.close();
+  });
+});
+
+test('mcp server: credentials and scopes are enforced; malformed messages get JSON-RPC errors', async () => {
+  await withServer({}, async ({ server }) => {
+    const post = (body, headers = {}) => fetch(`${server.base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body });
+    assert.equal((await post('{"jsonrpc":"2.0","id":1,"method":"tools/list"}')).status, 401);
+    const auth = { authorization: `Bearer ${KEY}`, 'x-continuum-user': 'ada' };
+    const parse = await post('{nope', auth);
+    assert.equal(parse.status, 400);
+    assert.equal((await parse.json()).error.code, -32700);
+    assert.equal((await (await post('{"jsonrpc":"2.0","id":2,"method":"nope"}', auth)).json()).error.code, -32601);
+    assert.equal((await post('{"jsonrpc":"2.0","method":"notifications/initialized"}', auth)).status, 202);
+    assert.equal((await fetch(`${server.base}/mcp`, { headers: auth })).status, 405);
+    // A key with memory:read only sees and may call only memory_search.
+    const ro = (await server.json('/v1/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'ro', scopes: ['memory:read'], act_as_user: true }) })).body.value;
+    const client = await connect(server, { authorization: `Bearer ${ro}`, 'x-continuum-user': 'ada' });
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['memory_search']);
+    const w = await client.callTool({ name: 'memory_write', arguments: { text: 'x' } });
+    assert.equal(w.isError, true);
+    assert.match(w.content[0].text, /memory:write/);
+    await client.close();
+    // A key without memory scopes is refused outright.
+    const none = (await server.json('/v1/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'r', scopes: ['responses'] }) })).body.value;
+    assert.equal((await post('{"jsonrpc":"2.0","id":3,"method":"tools/list"}', { authorization: `Bearer ${none}` })).status, 403);
+  });
+});
