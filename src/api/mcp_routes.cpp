@@ -67,7 +67,7 @@ awaitable<Response> handle(McpCtx& c, Request& req) {
   // The caller's tools: the memory tools its scopes allow, acting for its end user.
   tools::ToolSet set;
   tools::ToolRequest treq{"memory", json::object{{"type", "memory"}}, who->project_id, who->user.value_or(""),
-                          who->agent.value_or(""), true};
+                          who->agent.value_or(""), true, ""};
   Status have = c.source.add_tools(treq, set);
   if (m == "tools/list") {
     json::array list;

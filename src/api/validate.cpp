@@ -95,6 +95,12 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
       echo.push_back(json::object{{"type", "memory"}});
       continue;
     }
+    if (*type == "code_interpreter") {
+      // Code run in the server's sandbox (tools/sandbox validates the entry).
+      server_tools.push_back(o);
+      echo.push_back(o);
+      continue;
+    }
     if (*type == "mcp") {
       // A remote MCP server, run by the server (tools/mcp validates the entry).
       server_tools.push_back(o);
@@ -103,7 +109,7 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
     }
     if (*type != "function") {
       return unsupported(p + ".type", "Tool type '" + *type + "' is not supported by this server; "
-                                      "'function', 'mcp' and 'memory' tools are.");
+                                      "'function', 'mcp', 'code_interpreter' and 'memory' tools are.");
     }
     auto* name = wire::field(o, "name");
     if (!name) return invalid_param(p + ".name", "Missing required parameter: '" + p + ".name'.", "missing_required_parameter");
@@ -310,8 +316,8 @@ Result<CreateParams> parse_create(const json::value& body) {
   // Ids of input items are the server's: a replayed item gets a new id so that no client can
   // alias an item already in the log.
   for (auto& it : p.input) {
-    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc", "mcpl", "mcp", "mcpr", "mcpa"};
-    static_assert(std::size(prefixes) == static_cast<size_t>(ItemType::mcp_approval_response) + 1);
+    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc", "mcpl", "mcp", "mcpr", "mcpa", "ci"};
+    static_assert(std::size(prefixes) == static_cast<size_t>(ItemType::code_interpreter_call) + 1);
     it.id = new_id(prefixes[static_cast<int>(it.type)]);
     wire::finalize_wire(it);
   }

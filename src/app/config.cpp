@@ -1,6 +1,8 @@
 // Configuration: defaults, the TOML file, the environment and flags, with range checks.
 #include "app/config.hpp"
 
+#include <algorithm>
+
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -50,6 +52,27 @@ Status load_toml(const std::string& path, Config& cfg) {
   str("upstream.ca_file", cfg.upstream_ca_file);
   if (auto v = t.at_path("mcp.allow_private_urls").value<bool>()) cfg.mcp_allow_private_urls = *v;
   str("mcp.ca_file", cfg.mcp_ca_file);
+  if (auto v = t.at_path("sandbox.enabled").value<bool>()) cfg.sandbox_enabled = *v;
+  if (auto v = t.at_path("sandbox.network").value<bool>()) cfg.sandbox_network = *v;
+  if (auto v = t.at_path("sandbox.warm_pool").value<int64_t>()) {
+    if (*v < 0 || *v > 64) return Status(Code::invalid_argument, "config " + path + ": sandbox.warm_pool must be between 0 and 64");
+    cfg.sandbox_warm_pool = static_cast<int>(*v);
+  }
+  if (auto* arr = t.at_path("sandbox.network_projects").as_array()) {
+    for (auto& e : *arr) {
+      auto s = e.value<std::string>();
+      if (!s) return Status(Code::invalid_argument, "config " + path + ": sandbox.network_projects must be a list of project ids");
+      cfg.sandbox_network_projects.push_back(*s);
+    }
+  }
+  for (auto [k, dst] : {std::pair{"sandbox.cpu_seconds", &cfg.sandbox_cpu_seconds}, {"sandbox.memory_mib", &cfg.sandbox_memory_mib},
+                        {"sandbox.max_processes", &cfg.sandbox_max_processes}, {"sandbox.wall_ms", &cfg.sandbox_wall_ms},
+                        {"sandbox.max_output_kib", &cfg.sandbox_max_output_kib}}) {
+    if (auto v = t.at_path(k).value<int64_t>()) {
+      if (*v < 1 || *v > 1'000'000) return Status(Code::invalid_argument, "config " + path + ": " + k + " must be between 1 and 1000000");
+      *dst = static_cast<int>(*v);
+    }
+  }
   i64("upstream.timeout_ms", cfg.upstream_timeout_ms);
   i64("upstream.attempts", cfg.upstream_attempts);
   i64("models.default_context_window", cfg.default_context_window);
@@ -133,6 +156,7 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_MCP_ALLOW_PRIVATE_URLS"); v && *v) cfg.mcp_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";
   if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
+  if (const char* v = std::getenv("CONTINUUM_SANDBOX_WARM_POOL"); v && *v) cfg.sandbox_warm_pool = std::clamp(std::atoi(v), 0, 64);
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_API_KEY"); v && *v) cfg.embeddings_api_key = v;

@@ -49,6 +49,13 @@ struct Config {
   // Tools: MCP servers the runs call.
   bool mcp_allow_private_urls = false;  // server_url may name loopback/private addresses
   std::string mcp_ca_file;              // extra CA certificates (PEM) for https MCP servers
+  // The code sandbox (code_interpreter tool).
+  bool sandbox_enabled = true;
+  bool sandbox_network = false;
+  int sandbox_cpu_seconds = 10, sandbox_memory_mib = 512, sandbox_max_processes = 64, sandbox_wall_ms = 30'000;
+  int sandbox_max_output_kib = 64;
+  int sandbox_warm_pool = 2;                    // Python sandboxes kept started
+  std::vector<std::string> sandbox_network_projects;  // projects allowed the network
 
   // Long-term memory.
   std::string memory_extraction_model;  // "" = the model of the turn

@@ -28,6 +28,7 @@
 #include "store/executor.hpp"
 #include "policy/policies.hpp"
 #include "tools/mcp/source.hpp"
+#include "tools/sandbox/code_tool.hpp"
 #include "tools/servers.hpp"
 #include "tools/memory_tools.hpp"
 
@@ -387,6 +388,22 @@ int serve(app::Config cfg) {
     return 1;
   }
   ro.tool_sources.push_back(std::make_shared<tools::mcp::McpToolSource>(*mcp_client, mcp_opts, tool_servers));
+  if (cfg.sandbox_enabled) {
+    tools::sandbox::Options so;
+    so.root = (std::filesystem::path(cfg.data_dir) / "sandbox").string();
+    so.allow_network = cfg.sandbox_network;
+    so.limits.cpu_seconds = cfg.sandbox_cpu_seconds;
+    so.limits.memory_bytes = static_cast<int64_t>(cfg.sandbox_memory_mib) << 20;
+    so.limits.max_processes = cfg.sandbox_max_processes;
+    so.limits.wall = std::chrono::milliseconds(cfg.sandbox_wall_ms);
+    so.limits.max_output_bytes = static_cast<size_t>(cfg.sandbox_max_output_kib) << 10;
+    so.warm_pool = cfg.sandbox_warm_pool;
+    so.network_projects = cfg.sandbox_network_projects;
+    auto sandbox = std::make_shared<tools::sandbox::Sandbox>(so);
+    if (!sandbox->available()) spdlog::warn("code sandbox: bubblewrap is not installed; the code_interpreter tool is unavailable");
+    sandbox->warm();
+    ro.tool_sources.push_back(std::make_shared<tools::sandbox::CodeToolSource>(sandbox));
+  }
   runtime::Runtime rt(io, **store, models, ro, &mem);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());

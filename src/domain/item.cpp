@@ -9,6 +9,7 @@ std::string Item::text() const {
     case ItemType::function_call_output: return output;
     case ItemType::memory_call: return name + " " + arguments + " " + output;
     case ItemType::mcp_call: return name + " " + arguments + " " + (error.empty() ? output : error);
+    case ItemType::code_interpreter_call: return arguments + " " + output;
     case ItemType::mcp_list_tools:
     case ItemType::mcp_approval_request:
     case ItemType::mcp_approval_response: return {};  // not sent to the model as text

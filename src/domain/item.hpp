@@ -25,6 +25,7 @@ enum class ItemType {
   mcp_call,
   mcp_approval_request,
   mcp_approval_response,
+  code_interpreter_call,  // code the runtime ran in its sandbox: arguments {code, language}, output the logs
 };
 
 struct ContentPart {
@@ -41,7 +42,7 @@ struct Item {
   std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
   std::string output;                 // function_call_output, memory_call and mcp_call, as text;
                                       // mcp_list_tools: its tools as a JSON array text
-  std::string server_label;           // mcp_*: the MCP server's label
+  std::string server_label;           // mcp_*: the MCP server's label; code_interpreter_call: the container
   std::string error;                  // mcp_call and mcp_list_tools: what failed ("" = none)
   std::string approval_request_id;    // mcp_call (when approved) and mcp_approval_response
   bool approve = false;               // mcp_approval_response

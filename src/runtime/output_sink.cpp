@@ -53,14 +53,15 @@ void OutputSink::tool_call_begin(int index, std::string call_id, std::string nam
   std::shared_ptr<tools::Tool> server = tools_ ? tools_->find(name) : nullptr;
   ItemType type = server ? server->item_type() : ItemType::function_call;
   if (server && server->needs_approval()) type = ItemType::mcp_approval_request;
-  const char* prefix = type == ItemType::function_call        ? "fc"
-                       : type == ItemType::mcp_call             ? "mcp"
-                       : type == ItemType::mcp_approval_request ? "mcpr"
-                                                                : "mc";
+  const char* prefix = type == ItemType::function_call           ? "fc"
+                       : type == ItemType::mcp_call                ? "mcp"
+                       : type == ItemType::mcp_approval_request    ? "mcpr"
+                       : type == ItemType::code_interpreter_call   ? "ci"
+                                                                   : "mc";
   OutItem o{type, new_id(prefix)};
   o.call_id = std::move(call_id);
   o.name = std::move(name);
-  if (server) o.server_label = server->server_label();
+  if (server) o.server_label = server->item_label();
   int idx = push(std::move(o));
   calls_[index] = idx;
   started_ = true;
@@ -92,7 +93,8 @@ std::vector<int> OutputSink::pending_server_calls() {
   auto& st = *run_.st_;
   for (size_t i = 0; i < st.output.size(); ++i) {
     const auto& o = st.output[i];
-    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call))
+    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call ||
+                   o.type == ItemType::code_interpreter_call))
       out.push_back(static_cast<int>(i));
   }
   return out;
@@ -109,6 +111,16 @@ void OutputSink::start_server_call(int idx) {
   {
     std::lock_guard lk(run_.mu_);
     auto& o = run_.st_->output[static_cast<size_t>(idx)];
+    if (o.type == ItemType::code_interpreter_call) {
+      boost::system::error_code ec;
+      auto args = json::parse(o.text, ec);
+      const json::value* code = !ec && args.is_object() ? args.as_object().if_contains("code") : nullptr;
+      std::string text = code && code->is_string() ? std::string(code->as_string()) : std::string();
+      run_.publish("response.code_interpreter_call.in_progress", {{"item_id", o.id}, {"output_index", idx}});
+      run_.publish("response.code_interpreter_call_code.done", {{"item_id", o.id}, {"output_index", idx}, {"code", text}});
+      run_.publish("response.code_interpreter_call.interpreting", {{"item_id", o.id}, {"output_index", idx}});
+      return;
+    }
     if (o.type != ItemType::mcp_call) return;
     run_.publish("response.mcp_call_arguments.done", {{"item_id", o.id}, {"output_index", idx}, {"arguments", o.text}});
     run_.publish("response.mcp_call.in_progress", {{"item_id", o.id}, {"output_index", idx}});
@@ -134,6 +146,8 @@ void OutputSink::complete_server_call(int idx, std::string output, bool error) {
       o.status = "completed";
       if (o.type == ItemType::mcp_call)
         run_.publish("response.mcp_call.completed", {{"item_id", o.id}, {"output_index", idx}});
+      if (o.type == ItemType::code_interpreter_call)
+        run_.publish("response.code_interpreter_call.completed", {{"item_id", o.id}, {"output_index", idx}});
     }
     run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(o)}});
   }

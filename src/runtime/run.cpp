@@ -40,10 +40,12 @@ Item to_item(const OutItem& o) {
 }
 
 json::object out_item_json(const OutItem& o) {
-  if (o.type == ItemType::mcp_list_tools || o.type == ItemType::mcp_call || o.type == ItemType::mcp_approval_request) {
+  if (o.type == ItemType::mcp_list_tools || o.type == ItemType::mcp_call || o.type == ItemType::mcp_approval_request ||
+      o.type == ItemType::code_interpreter_call) {
     auto v = json::parse(to_item(o).wire);
     auto& obj = v.as_object();
     if (o.type == ItemType::mcp_call && o.open) obj["output"] = nullptr;
+    if (o.type == ItemType::code_interpreter_call && o.open) obj["outputs"] = nullptr;
     return std::move(obj);
   }
   json::object j;

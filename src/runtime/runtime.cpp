@@ -54,7 +54,8 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
     }
     if (!source)
       return invalid_param("tools", "Tools of type '" + type + "' are not available on this server.", "unsupported_parameter");
-    tools::ToolRequest req{type, entry, p.scope.project, p.memory_user, p.memory_agent, p.memory_on};
+    tools::ToolRequest req{type, entry, p.scope.project, p.memory_user, p.memory_agent, p.memory_on,
+                           p.conversation_id.value_or("")};
     if (Status s = source->add_tools(req, t.tools); !s.ok()) return s;
   }
   return {};

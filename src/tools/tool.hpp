@@ -73,6 +73,8 @@ class Tool {
     static const std::string none;
     return none;
   }
+  // The label its call items carry (mcp_*: the server; code_interpreter_call: the container).
+  virtual std::string item_label() const { return server_label(); }
   // Whether a call must be approved by a human first (it then ends the run with an
   // mcp_approval_request item; the approval in a later turn runs it).
   virtual bool needs_approval() const { return false; }
@@ -123,6 +125,7 @@ struct ToolRequest {
   boost::json::object config;  // the request's tool entry
   std::string project_id, user_id, agent_id;
   bool memory_on = true;
+  std::string conversation_id;  // "" when the turn has none
 };
 
 // Decides whether a call may run, before it runs (policies). A refusal becomes a failed call

@@ -22,6 +22,7 @@ std::string type_string(ItemType t) {
     case ItemType::mcp_call: return "mcp_call";
     case ItemType::mcp_approval_request: return "mcp_approval_request";
     case ItemType::mcp_approval_response: return "mcp_approval_response";
+    case ItemType::code_interpreter_call: return "code_interpreter_call";
   }
   return "message";
 }
@@ -37,6 +38,7 @@ const char* id_prefix(ItemType t) {
     case ItemType::mcp_call: return "mcp";
     case ItemType::mcp_approval_request: return "mcpr";
     case ItemType::mcp_approval_response: return "mcpa";
+    case ItemType::code_interpreter_call: return "ci";
   }
   return "item";
 }
@@ -202,7 +204,8 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
   if (auto* st = field(o, "status"); st && st->is_string()) {
     std::string s(st->as_string());
     if (s == "in_progress" || s == "completed" || s == "incomplete" ||
-        (item.type == ItemType::mcp_call && (s == "failed" || s == "calling")))
+        ((item.type == ItemType::mcp_call || item.type == ItemType::code_interpreter_call) &&
+         (s == "failed" || s == "calling" || s == "interpreting")))
       item.status = s;
   }
   if (item.id.empty()) item.id = new_id(id_prefix(item.type));
@@ -291,6 +294,7 @@ std::string chat_form(const Item& item, const json::object& resource) {
     case ItemType::mcp_call:
     case ItemType::mcp_approval_request:
     case ItemType::mcp_approval_response:
+    case ItemType::code_interpreter_call:
       return mcp_chat_form(item);
   }
   return {};
@@ -360,6 +364,7 @@ void finalize_wire(Item& item) {
     case ItemType::mcp_call:
     case ItemType::mcp_approval_request:
     case ItemType::mcp_approval_response:
+    case ItemType::code_interpreter_call:
       mcp_resource(item, o);
       break;
     case ItemType::reasoning: {

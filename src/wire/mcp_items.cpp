@@ -31,6 +31,7 @@ bool mcp_item_type(std::string_view type, ItemType& out) {
   else if (type == "mcp_call") out = ItemType::mcp_call;
   else if (type == "mcp_approval_request") out = ItemType::mcp_approval_request;
   else if (type == "mcp_approval_response") out = ItemType::mcp_approval_response;
+  else if (type == "code_interpreter_call") out = ItemType::code_interpreter_call;
   else return false;
   return true;
 }
@@ -75,6 +76,18 @@ Status parse_mcp_fields(const json::object& o, const std::string& path, Item& it
       item.approve = a->as_bool();
       return need_string(o, path, "reason", item.reason, false);
     }
+    case ItemType::code_interpreter_call: {
+      std::string code;
+      if (Status s = need_string(o, path, "code", code, false); !s.ok()) return s;
+      if (Status s = need_string(o, path, "container_id", item.server_label, false); !s.ok()) return s;
+      item.name = "code_interpreter";
+      item.arguments = json::serialize(json::object{{"code", code}});
+      if (auto* outs = field(o, "outputs"); outs && outs->is_array())
+        for (const auto& x : outs->as_array())
+          if (x.is_object())
+            if (auto logs = string_field(x.as_object(), "logs")) item.output += *logs;
+      return {};
+    }
     default:
       return bad(path + ".type", "not an MCP item");
   }
@@ -104,6 +117,19 @@ void mcp_resource(const Item& item, json::object& o) {
       o["name"] = item.name;
       o["arguments"] = item.arguments;
       break;
+    case ItemType::code_interpreter_call: {
+      json::value code = "";
+      boost::system::error_code ec;
+      auto args = json::parse(item.arguments, ec);
+      if (!ec && args.is_object() && args.as_object().contains("code")) code = args.as_object().at("code");
+      o["code"] = code;
+      o["container_id"] = item.server_label;
+      json::array outputs;
+      if (!item.output.empty() || item.status == "completed" || item.status == "failed")
+        outputs.push_back(json::object{{"type", "logs"}, {"logs", item.error.empty() ? item.output : item.error}});
+      o["outputs"] = std::move(outputs);
+      break;
+    }
     case ItemType::mcp_approval_response:
       o.erase("status");
       o["approval_request_id"] = item.approval_request_id;
@@ -116,7 +142,7 @@ void mcp_resource(const Item& item, json::object& o) {
 }
 
 std::string mcp_chat_form(const Item& item) {
-  if (item.type != ItemType::mcp_call) return {};
+  if (item.type != ItemType::mcp_call && item.type != ItemType::code_interpreter_call) return {};
   // The model called the tool by its name; the item id stands in for the call id.
   std::string call = json::serialize(json::object{
       {"role", "assistant"},

@@ -9,6 +9,7 @@
 //   LENGTH      -> finish_reason "length"
 //   REASON      -> a reasoning_content delta before the text
 //   MCP_CALL t {json} -> a call of the offered tool t (several markers: parallel calls)
+//   RUN_PY<<<code>>>, RUN_SH<<<code>>> -> a code_interpreter call running that code
 // anything else -> "echo: <last user text>" in three deltas, with usage.
 import http from 'node:http';
 import https from 'node:https';
@@ -126,6 +127,13 @@ export async function startFakeUpstream({ tls } = {}) {
     if (!lastIsTool && hasTool('memory_search') && text.includes('USE_MEMORY_SEARCH ')) {
       const arg = JSON.stringify({ query: text.split('USE_MEMORY_SEARCH ')[1] });
       chunk({ tool_calls: [{ index: 0, id: 'call_ms', type: 'function', function: { name: 'memory_search', arguments: arg } }] });
+      return end('tool_calls');
+    }
+    // RUN_PY<<<code>>> / RUN_SH<<<code>>>: a code_interpreter call with that code, when offered.
+    const codeCall = text.match(/RUN_(PY|SH)<<<([\s\S]*?)>>>/);
+    if (!lastIsTool && codeCall && hasTool('code_interpreter')) {
+      const arg = JSON.stringify({ code: codeCall[2], language: codeCall[1] === 'PY' ? 'python' : 'shell' });
+      chunk({ tool_calls: [{ index: 0, id: 'call_ci', type: 'function', function: { name: 'code_interpreter', arguments: arg } }] });
       return end('tool_calls');
     }
     // MCP_CALL <tool> <json args>, once or several times: calls those tools (in parallel) when
