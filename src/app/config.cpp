@@ -52,6 +52,35 @@ Status load_toml(const std::string& path, Config& cfg) {
   str("upstream.ca_file", cfg.upstream_ca_file);
   if (auto v = t.at_path("mcp.allow_private_urls").value<bool>()) cfg.mcp_allow_private_urls = *v;
   str("mcp.ca_file", cfg.mcp_ca_file);
+  if (auto* arr = t.at_path("mcp.stdio").as_array()) {
+    for (auto& e : *arr) {
+      auto* tbl = e.as_table();
+      if (!tbl) return Status(Code::invalid_argument, "config " + path + ": [[mcp.stdio]] entries must be tables");
+      Config::StdioMcp m;
+      auto strs = [&](const char* key, std::vector<std::string>& out) -> bool {
+        auto* a = (*tbl)[key].as_array();
+        if (!a) return (*tbl)[key].node() == nullptr;
+        for (auto& v : *a) {
+          auto sv = v.value<std::string>();
+          if (!sv) return false;
+          out.push_back(*sv);
+        }
+        return true;
+      };
+      m.label = (*tbl)["label"].value_or(std::string());
+      m.command = (*tbl)["command"].value_or(std::string());
+      bool label_ok = !m.label.empty() && m.label.size() <= 64 &&
+                      std::all_of(m.label.begin(), m.label.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+      if (!label_ok || m.command.empty())
+        return Status(Code::invalid_argument, "config " + path + ": [[mcp.stdio]] needs a label (letters, digits, '_', '-') and a command");
+      if (!strs("args", m.args) || !strs("projects", m.projects) || !strs("idempotent_tools", m.idempotent_tools))
+        return Status(Code::invalid_argument, "config " + path + ": [[mcp.stdio]] " + m.label + ": args, projects and idempotent_tools are lists of strings");
+      if (auto* env = (*tbl)["env"].as_table())
+        for (auto& [k, v] : *env)
+          if (auto sv = v.value<std::string>()) m.env.emplace_back(std::string(k.str()), *sv);
+      cfg.mcp_stdio.push_back(std::move(m));
+    }
+  }
   if (auto v = t.at_path("sandbox.enabled").value<bool>()) cfg.sandbox_enabled = *v;
   if (auto v = t.at_path("sandbox.network").value<bool>()) cfg.sandbox_network = *v;
   if (auto v = t.at_path("sandbox.warm_pool").value<int64_t>()) {

@@ -49,6 +49,12 @@ struct Config {
   // Tools: MCP servers the runs call.
   bool mcp_allow_private_urls = false;  // server_url may name loopback/private addresses
   std::string mcp_ca_file;              // extra CA certificates (PEM) for https MCP servers
+  struct StdioMcp {
+    std::string label, command;
+    std::vector<std::string> args, projects, idempotent_tools;
+    std::vector<std::pair<std::string, std::string>> env;
+  };
+  std::vector<StdioMcp> mcp_stdio;      // [[mcp.stdio]]: local MCP servers the server spawns
   // The code sandbox (code_interpreter tool).
   bool sandbox_enabled = true;
   bool sandbox_network = false;

@@ -374,6 +374,8 @@ int serve(app::Config cfg) {
   }
   tools::mcp::SourceOptions mcp_opts;
   mcp_opts.allow_private_urls = cfg.mcp_allow_private_urls;
+  for (const auto& m : cfg.mcp_stdio)
+    mcp_opts.stdio.push_back(tools::mcp::StdioServer{m.label, m.command, m.args, m.env, m.projects, m.idempotent_tools});
   // A registered server's credential comes from the vault at call time: an OAuth account's access
   // token (refreshed when due) for a configured OAuth provider, else the stored value.
   auto oauth_slot = std::make_shared<identity::OAuth*>(nullptr);

@@ -79,6 +79,9 @@ ListedTool listed(const json::object& t) {
 Session::Session(http::Client& client, Endpoint ep, std::chrono::milliseconds list_ttl)
     : client_(client), ep_(std::move(ep)), list_ttl_(list_ttl) {}
 
+Session::Session(http::Client& client, std::shared_ptr<StdioProcess> proc, std::chrono::milliseconds list_ttl)
+    : client_(client), ep_{"stdio:" + proc->config().label, {}}, list_ttl_(list_ttl), proc_(std::move(proc)) {}
+
 std::vector<std::pair<std::string, std::string>> Session::headers(bool initializing) const {
   auto h = ep_.headers;
   h.emplace_back("Content-Type", "application/json");
@@ -94,6 +97,10 @@ std::vector<std::pair<std::string, std::string>> Session::headers(bool initializ
 awaitable<Result<json::value>> Session::request(std::string method, json::object params,
                                                 std::shared_ptr<http::CancelToken> cancel,
                                                 std::chrono::steady_clock::time_point deadline, bool initializing) {
+  if (proc_) {
+    auto r = co_await proc_->request(method, params, cancel, deadline);
+    co_return r;
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     int64_t id;
     {
@@ -160,6 +167,10 @@ awaitable<Result<json::value>> Session::request(std::string method, json::object
 }
 
 awaitable<void> Session::notify(std::string method, json::object params) {
+  if (proc_) {
+    proc_->notify(method, params);
+    co_return;
+  }
   http::ClientRequest req;
   req.url = ep_.url;
   req.headers = headers(false);
@@ -171,9 +182,18 @@ awaitable<void> Session::notify(std::string method, json::object params) {
 
 awaitable<Status> Session::ensure_initialized(std::shared_ptr<http::CancelToken> cancel,
                                               std::chrono::steady_clock::time_point deadline) {
+  uint64_t gen = 0;
+  if (proc_) {
+    // A local server that exited is started again, and must be initialized again.
+    auto g = proc_->ensure_running();
+    if (!g.ok()) co_return g.status();
+    gen = *g;
+  }
   {
     std::lock_guard lk(mu_);
-    if (initialized_) co_return Status();
+    if (initialized_ && init_gen_ == gen) co_return Status();
+    initialized_ = false;
+    tools_.reset();
   }
   json::object params{{"protocolVersion", kProtocolVersion},
                       {"capabilities", json::object{}},
@@ -187,6 +207,7 @@ awaitable<Status> Session::ensure_initialized(std::shared_ptr<http::CancelToken>
     std::lock_guard lk(mu_);
     version_ = version;
     initialized_ = true;
+    init_gen_ = gen;
   }
   co_await notify("notifications/initialized", {});
   co_return Status();
@@ -194,11 +215,12 @@ awaitable<Status> Session::ensure_initialized(std::shared_ptr<http::CancelToken>
 
 awaitable<Result<std::vector<ListedTool>>> Session::list_tools(std::shared_ptr<http::CancelToken> cancel,
                                                                std::chrono::steady_clock::time_point deadline) {
+  if (Status st = co_await ensure_initialized(cancel, deadline); !st.ok()) co_return st;
+  const uint64_t changes = proc_ ? proc_->list_changes() : 0;
   {
     std::lock_guard lk(mu_);
-    if (tools_ && std::chrono::steady_clock::now() - listed_at_ < list_ttl_) co_return *tools_;
+    if (tools_ && changes == seen_changes_ && std::chrono::steady_clock::now() - listed_at_ < list_ttl_) co_return *tools_;
   }
-  if (Status st = co_await ensure_initialized(cancel, deadline); !st.ok()) co_return st;
   std::vector<ListedTool> all;
   std::string cursor;
   for (int page = 0; page < kMaxPages; ++page) {
@@ -217,6 +239,7 @@ awaitable<Result<std::vector<ListedTool>>> Session::list_tools(std::shared_ptr<h
   }
   std::lock_guard lk(mu_);
   tools_ = all;
+  seen_changes_ = changes;
   listed_at_ = std::chrono::steady_clock::now();
   co_return all;
 }

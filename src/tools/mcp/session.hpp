@@ -7,7 +7,7 @@
 // server says notifications/tools/list_changed or the cache ages out.
 // Calls: tools/call with a deadline and the run's cancel token; a call given up on (deadline or
 // cancel) is followed by notifications/cancelled. A session the server forgot (404) is
-// initialized again once.
+// initialized again once. Over stdio (stdio.hpp) the same requests go to a local process.
 //
 // Thread-safety: a Session is shared by the runs that use the same server with the same
 // credentials; every member is safe from any thread (state under a mutex, calls are coroutines
@@ -26,6 +26,7 @@
 
 #include "base/status.hpp"
 #include "http/client.hpp"
+#include "tools/mcp/stdio.hpp"
 
 namespace cn::tools::mcp {
 
@@ -53,6 +54,8 @@ struct CallResult {
 class Session {
  public:
   Session(http::Client& client, Endpoint ep, std::chrono::milliseconds list_ttl = std::chrono::minutes(5));
+  // A session with a local server over stdio (a new process is initialized again).
+  Session(http::Client& client, std::shared_ptr<StdioProcess> proc, std::chrono::milliseconds list_ttl);
 
   // The server's tools (every page), from the cache when it is fresh.
   boost::asio::awaitable<Result<std::vector<ListedTool>>> list_tools(std::shared_ptr<http::CancelToken> cancel,
@@ -86,6 +89,8 @@ class Session {
   int64_t next_id_ = 1;                         // guarded by mu_
   std::optional<std::vector<ListedTool>> tools_;  // guarded by mu_
   std::chrono::steady_clock::time_point listed_at_;  // guarded by mu_
+  const std::shared_ptr<StdioProcess> proc_;         // null: Streamable HTTP
+  uint64_t init_gen_ = 0, seen_changes_ = 0;          // guarded by mu_ (stdio: the process initialized, changes seen)
 };
 
 }  // namespace cn::tools::mcp

@@ -156,7 +156,8 @@ class McpConnector final : public Connector {
         cfg_.approval.mode = reg->require_approval == "always" ? Approval::always : Approval::never;
       cfg_.registered = false;
     }
-    auto session = src_.session(Endpoint{cfg_.url, cfg_.headers});
+    auto ex = co_await boost::asio::this_coro::executor;
+    auto session = cfg_.url.starts_with("stdio:") ? src_.stdio_session(cfg_.label, ex) : src_.session(Endpoint{cfg_.url, cfg_.headers});
     std::vector<ListedTool> tools;
     if (cached) {
       boost::system::error_code ec;
@@ -229,6 +230,23 @@ std::shared_ptr<Session> McpToolSource::session(const Endpoint& ep) {
   return s;
 }
 
+const StdioServer* McpToolSource::stdio_server(const std::string& label, const std::string& project) const {
+  for (const auto& sv : opts_.stdio)
+    if (sv.label == label && sv.allowed_for(project)) return &sv;
+  return nullptr;
+}
+
+std::shared_ptr<Session> McpToolSource::stdio_session(const std::string& label, boost::asio::any_io_executor ex) {
+  std::lock_guard lk(mu_);
+  if (auto it = stdio_sessions_.find(label); it != stdio_sessions_.end()) return it->second;
+  const StdioServer* sv = nullptr;
+  for (const auto& c : opts_.stdio)
+    if (c.label == label) sv = &c;
+  auto s = std::make_shared<Session>(client_, std::make_shared<StdioProcess>(ex, *sv), opts_.list_ttl);
+  stdio_sessions_[label] = s;
+  return s;
+}
+
 Status McpToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
   const auto& o = req.config;
   static const char* known[] = {"type", "server_label", "server_url", "headers", "authorization", "server_description",
@@ -255,6 +273,9 @@ Status McpToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
     if (!opts_.allow_private_urls && private_host(std::string(url->host())))
       return bad("server_url", "Invalid 'tools.server_url': private and loopback addresses are not allowed on this server.");
     cfg.url = std::string(u->as_string());
+  } else if (const StdioServer* sv = stdio_server(cfg.label, req.project_id)) {
+    cfg.url = "stdio:" + cfg.label;
+    cfg.idempotent_tools = sv->idempotent_tools;
   } else if (registry_) {
     if (!registry_->exists(req.project_id, cfg.label))
       return bad("server_label", "No tool server labelled '" + cfg.label + "' is registered for this project; give 'server_url' or register it at /v1/tool_servers.");

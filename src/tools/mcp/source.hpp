@@ -48,6 +48,8 @@ struct SourceOptions {
   // Whether server_url may name a loopback or private address (tests, sidecars). Off by
   // default: a request could otherwise reach services on the server's own network.
   bool allow_private_urls = false;
+  // Local servers over stdio, named by server_label (no server_url) in the projects they allow.
+  std::vector<StdioServer> stdio;
 };
 
 // Whether `host` is a loopback, link-local or private address (or a name for one).
@@ -61,6 +63,9 @@ class McpToolSource final : public ToolSource {
 
   // The pooled session for `ep` (created on first use).
   std::shared_ptr<Session> session(const Endpoint& ep);
+  // The session with the configured stdio server `label` (its process started on first use).
+  std::shared_ptr<Session> stdio_session(const std::string& label, boost::asio::any_io_executor ex);
+  const StdioServer* stdio_server(const std::string& label, const std::string& project) const;
 
  private:
   http::Client& client_;
@@ -69,6 +74,7 @@ class McpToolSource final : public ToolSource {
   std::mutex mu_;
   std::list<std::pair<std::string, std::shared_ptr<Session>>> lru_;  // guarded by mu_; front = newest
   std::map<std::string, std::list<std::pair<std::string, std::shared_ptr<Session>>>::iterator> sessions_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<Session>> stdio_sessions_;  // guarded by mu_
 };
 
 }  // namespace cn::tools::mcp
