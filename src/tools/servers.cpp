@@ -37,7 +37,7 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
     return {};
   };
   for (const auto& [k, v] : o) {
-    static const char* known[] = {"label", "url", "description", "auth", "headers", "allowed_tools", "idempotent_tools", "require_approval"};
+    static const char* known[] = {"label", "url", "description", "auth", "headers", "allowed_tools", "idempotent_tools", "require_approval", "openapi"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char* n) { return k == n; }) == std::end(known))
       return bad(std::string(k), "Unknown parameter: '" + std::string(k) + "'.");
   }
@@ -46,7 +46,16 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
       }))
     return bad("label", "Invalid 'label': expected 1 to 64 letters, digits, '_' or '-'.");
-  if (Status st = str("url", s.url, true, 2048); !st.ok()) return st;
+  if (auto* doc = o.if_contains("openapi"); doc && !doc->is_null()) {
+    if (!doc->is_object()) return bad("openapi", "Invalid 'openapi': expected an OpenAPI 3 document (a JSON object).");
+    auto api = openapi::parse(doc->as_object());
+    if (!api.ok()) return api.status();
+    s.api = *api;
+    s.openapi_doc = *doc;
+  }
+  if (Status st = str("url", s.url, !s.api, 2048); !st.ok()) return st;
+  if (s.url.empty() && s.api) s.url = s.api->base_url;
+  if (s.url.empty()) return bad("url", "Missing required parameter: 'url' (the OpenAPI document names no server).");
   auto url = boost::urls::parse_absolute_uri(s.url);
   if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty())
     return bad("url", "Invalid 'url': expected an http:// or https:// URL.");
@@ -102,6 +111,9 @@ json::object config_json(const ToolServer& s) {
   json::object o = tool_server_json(s);
   o.erase("object");
   o.erase("created_at");
+  o.erase("operations");
+  o.erase("type");
+  if (s.api) o["openapi"] = s.openapi_doc;
   return o;
 }
 
@@ -120,8 +132,16 @@ json::object tool_server_json(const ToolServer& s) {
     a["header"] = s.auth_header.empty() ? json::value(nullptr) : json::value(s.auth_header);
     auth = std::move(a);
   }
+  json::value ops = nullptr;
+  if (s.api) {
+    json::array names;
+    for (const auto& op : s.api->operations) names.push_back(json::value(op.name));
+    ops = std::move(names);
+  }
   return json::object{{"object", "tool_server"},
                       {"label", s.label},
+                      {"type", s.api ? "openapi" : "mcp"},
+                      {"operations", std::move(ops)},
                       {"url", s.url},
                       {"description", s.description},
                       {"auth", std::move(auth)},
@@ -228,6 +248,7 @@ boost::asio::awaitable<Result<mcp::RegisteredServer>> ToolServers::lookup(const 
   out.allowed_tools = s->allowed_tools;
   out.idempotent_tools = s->idempotent_tools;
   out.require_approval = s->require_approval;
+  out.api = s->api;
   if (!s->auth_provider.empty()) {
     std::string kind = s->auth_owner, id;
     if (kind == "auto") kind = ctx.user_id.empty() ? "project" : "user";

@@ -1,5 +1,5 @@
-// Tool servers registered for a project (/v1/tool_servers): an MCP server's label, URL and how to
-// authenticate to it, so that a request names it by label alone ({"type": "mcp",
+// Tool servers registered for a project (/v1/tool_servers): an MCP server's (or an OpenAPI
+// document's: openapi/openapi.hpp) label, URL and how to authenticate to it, so that a request names it by label alone ({"type": "mcp",
 // "server_label": "crm"}) and the credential is fetched from the vault at call time — the end
 // user's own (an OAuth account they connected, or an API key stored for them), the agent's, or
 // the project's — and never shown to the model, a response or a log.
@@ -33,6 +33,9 @@ struct ToolServer {
   std::vector<std::string> idempotent_tools;
   std::string require_approval = "never";
   int64_t created_at = 0;
+  // An HTTP API described by an OpenAPI document (null: an MCP server at `url`).
+  boost::json::value openapi_doc;
+  std::shared_ptr<const openapi::Api> api;
 };
 
 // Fetches a credential's plaintext for a tool call: (project, owner kind, owner id, provider,

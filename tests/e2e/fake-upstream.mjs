@@ -138,7 +138,7 @@ export async function startFakeUpstream({ tls } = {}) {
     }
     // MCP_CALL <tool> <json args>, once or several times: calls those tools (in parallel) when
     // all of them are offered; otherwise the model just answers.
-    const mcpCalls = [...text.matchAll(/MCP_CALL (\w+) (\{[^}]*\})/g)];
+    const mcpCalls = [...text.matchAll(/MCP_CALL (\w+) (\{(?:[^{}]|\{[^{}]*\})*\})/g)];
     if (!lastIsTool && mcpCalls.length && mcpCalls.every((m) => hasTool(m[1]))) {
       mcpCalls.forEach((m, i) => chunk({ tool_calls: [{ index: i, id: `call_m${i}`, type: 'function', function: { name: m[1], arguments: m[2] } }] }));
       return end('tool_calls');

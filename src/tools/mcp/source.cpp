@@ -155,7 +155,9 @@ class McpConnector final : public Connector {
       if (!cfg_.approval_given)
         cfg_.approval.mode = reg->require_approval == "always" ? Approval::always : Approval::never;
       cfg_.registered = false;
+      api_ = reg->api;
     }
+    if (api_) co_return list_api(out);
     auto ex = co_await boost::asio::this_coro::executor;
     auto session = cfg_.url.starts_with("stdio:") ? src_.stdio_session(cfg_.label, ex) : src_.session(Endpoint{cfg_.url, cfg_.headers});
     std::vector<ListedTool> tools;
@@ -202,6 +204,28 @@ class McpConnector final : public Connector {
   }
 
  private:
+  // A registered OpenAPI document: one tool per operation, called over HTTP with the server's
+  // headers (credentials included).
+  std::string list_api(ToolSet& out) {
+    json::array listing;
+    for (const auto& op : api_->operations) {
+      ListedTool t;
+      t.name = op.name;
+      t.description = op.description;
+      t.input_schema = op.input_schema;
+      t.read_only = op.read_only();
+      t.idempotent = op.idempotent();
+      t.annotations = json::object{{"readOnlyHint", t.read_only}, {"idempotentHint", t.idempotent}};
+      if (cfg_.allowed && !cfg_.allowed->matches(t)) continue;
+      listing.push_back(listing_json(t));
+      bool idem = t.idempotent || std::find(cfg_.idempotent_tools.begin(), cfg_.idempotent_tools.end(), t.name) !=
+                                      cfg_.idempotent_tools.end();
+      (void)out.add(openapi::make_tool(src_.client(), cfg_.label, op, cfg_.url, cfg_.headers, idem, cfg_.approval.needed(t)));
+    }
+    return json::serialize(listing);
+  }
+
+  std::shared_ptr<const openapi::Api> api_;
   McpToolSource& src_;
   std::shared_ptr<Registry> registry_;
   ServerConfig cfg_;

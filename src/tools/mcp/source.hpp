@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "tools/mcp/session.hpp"
+#include "tools/openapi/openapi.hpp"
 #include "tools/tool.hpp"
 
 namespace cn::tools::mcp {
@@ -29,6 +30,7 @@ struct RegisteredServer {
   std::optional<std::vector<std::string>> allowed_tools;
   std::vector<std::string> idempotent_tools;  // declared idempotent beyond the server's hints
   std::string require_approval = "never";     // "always" | "never"
+  std::shared_ptr<const openapi::Api> api;    // set: an HTTP API described by an OpenAPI document
 };
 
 // Where registered servers come from (null: requests must give server_url).
@@ -61,6 +63,7 @@ class McpToolSource final : public ToolSource {
   bool provides(std::string_view type) const override { return type == "mcp"; }
   Status add_tools(const ToolRequest& req, ToolSet& out) override;
 
+  http::Client& client() { return client_; }
   // The pooled session for `ep` (created on first use).
   std::shared_ptr<Session> session(const Endpoint& ep);
   // The session with the configured stdio server `label` (its process started on first use).

@@ -1,0 +1,57 @@
+// OpenAPI 3 documents as tools: a registered tool server with an `openapi` document (JSON)
+// offers one tool per operation. Its input schema holds the operation's path, query and header
+// parameters and, for a JSON request body, a `body` property; local `$ref`s
+// (#/components/...) are resolved when the document is registered. A call builds the HTTP
+// request (path parameters percent-encoded into the path, query parameters in the query string,
+// header parameters as headers, the body as JSON), sends it with the server's credentials (from
+// the vault, as the registry's auth says), and returns the answer's status and body, cut at a
+// size limit. A non-2xx answer is a failed call the model sees.
+//
+// GET, HEAD, OPTIONS, PUT and DELETE are idempotent (HTTP's semantics): after a crash such a call
+// in flight is repeated; POST and PATCH are not.
+//
+// Threads: an Api is immutable once parsed and shared between runs; tools are safe from any
+// thread.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.hpp"
+#include "http/client.hpp"
+#include "tools/tool.hpp"
+
+namespace cn::tools::openapi {
+
+struct Param {
+  std::string name, in;  // in: path | query | header
+  bool required = false;
+};
+
+struct Operation {
+  std::string name;  // operationId (or method_path), made a valid tool name
+  std::string method, path, description;
+  std::vector<Param> params;
+  bool has_body = false, body_required = false;
+  boost::json::object input_schema;
+  bool idempotent() const;
+  bool read_only() const;
+};
+
+struct Api {
+  std::string base_url;  // the document's first server (may be overridden by the registration)
+  std::vector<Operation> operations;
+};
+
+// Parses and checks a document; invalid_argument naming what is wrong. At most 256 operations.
+Result<std::shared_ptr<const Api>> parse(const boost::json::object& doc);
+
+// The tool of one operation, calling `base_url` with `headers` (credentials included).
+std::shared_ptr<Tool> make_tool(http::Client& client, std::string server_label, const Operation& op, std::string base_url,
+                                std::vector<std::pair<std::string, std::string>> headers, bool idempotent, bool approval,
+                                size_t max_answer = 64 << 10);
+
+}  // namespace cn::tools::openapi
