@@ -1,16 +1,18 @@
 // A real MCP server built with the official @modelcontextprotocol/sdk, served over Streamable
 // HTTP on loopback, that records every tool call it receives (with the request's headers).
-// Modes: stateful (sessions, SSE answers; the default) or stateless with JSON answers.
+// Modes: stateful (sessions, SSE answers; the default), resumable (stateful with an event store:
+// streams can be resumed with Last-Event-ID) or stateless with JSON answers.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 
-export async function startMcpServer({ stateless = false, requireToken = null } = {}) {
+export async function startMcpServer({ stateless = false, requireToken = null, resumable = false } = {}) {
   const calls = [];
   const sessions = new Map();
-  const stats = { initializes: 0, lists: 0, cancelled: 0 };
+  const stats = { initializes: 0, lists: 0, cancelled: 0, resumes: 0 };
   let currentHeaders = {};
 
   function build() {
@@ -25,6 +27,14 @@ export async function startMcpServer({ stateless = false, requireToken = null } 
       async ({ amount }) => { record('charge', { amount }); return { content: [{ type: 'text', text: `charged ${amount}` }] }; });
     server.registerTool('slow_read', { description: 'Waits, then reads (idempotent).', inputSchema: { ms: z.number() }, annotations: { readOnlyHint: true } },
       async ({ ms }) => { record('slow_read', { ms }); await new Promise((r) => setTimeout(r, ms)); return { content: [{ type: 'text', text: `read after ${ms}` }] }; });
+    // Closes the request's SSE stream (the client must come back with Last-Event-ID), then answers.
+    server.registerTool('poll', { description: 'Answers after closing the stream (resumable mode).', inputSchema: { ms: z.number() } },
+      async ({ ms }, extra) => {
+        record('poll', { ms });
+        if (extra.closeSSEStream) extra.closeSSEStream();
+        await new Promise((r) => setTimeout(r, ms));
+        return { content: [{ type: 'text', text: `polled after ${ms}` }] };
+      });
     server.registerTool('fail', { description: 'Always fails.', inputSchema: {} },
       async () => { record('fail', {}); throw new Error('the fixture tool failed on purpose'); });
     server.registerTool('slow', { description: 'Waits, then answers.', inputSchema: { ms: z.number() }, annotations: { destructiveHint: true } },
@@ -51,6 +61,7 @@ export async function startMcpServer({ stateless = false, requireToken = null } 
     const parsed = body ? JSON.parse(body) : undefined;
     if (parsed && parsed.method === 'initialize') stats.initializes++;
     if (parsed && parsed.method === 'tools/list') stats.lists++;
+    if (req.method === 'GET' && req.headers['last-event-id']) stats.resumes++;
     if (stateless) {
       if (req.method !== 'POST') { res.writeHead(405).end(); return; }
       const server = build();
@@ -68,7 +79,8 @@ export async function startMcpServer({ stateless = false, requireToken = null } 
         res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
         return;
       }
-      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => sessions.set(id, transport) });
+      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => sessions.set(id, transport),
+        ...(resumable ? { eventStore: new InMemoryEventStore(), retryInterval: 50 } : {}) });
       await build().connect(transport);
     }
     await transport.handleRequest(req, res, parsed);

@@ -209,3 +209,14 @@ test('mcp: invalid tool entries are 400s naming the field; private URLs are refu
     assert.match(r.body.error.message, /private and loopback/);
   });
 });
+
+test('mcp: an answer stream the server closes early is resumed with Last-Event-ID', async () => {
+  await withMcp({ resumable: true }, async ({ client, mcp }) => {
+    const r = await client.responses.create({ model: 'm', input: 'MCP_CALL poll {"ms":300}', tools: [tool(mcp)] });
+    const call = r.output.find((o) => o.type === 'mcp_call');
+    assert.equal(call.output, 'polled after 300', JSON.stringify(call));
+    assert.equal(call.error, null);
+    assert.ok(mcp.stats.resumes >= 1, `resumed ${mcp.stats.resumes} times`);
+    assert.equal(mcp.calls.filter((c) => c.name === 'poll').length, 1, 'the call itself was not repeated');
+  });
+});

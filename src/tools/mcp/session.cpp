@@ -1,6 +1,7 @@
 // Session (see session.hpp): MCP over Streamable HTTP, as a client.
 #include "tools/mcp/session.hpp"
 
+#include <boost/asio.hpp>
 #include <boost/json.hpp>
 
 #include "base/log.hpp"
@@ -14,14 +15,22 @@ namespace {
 
 constexpr size_t kMaxAnswer = 4 << 20;  // bytes of one answer (a listing or a call's result)
 constexpr int kMaxPages = 50;           // tools/list pages
+constexpr int kMaxResumes = 100;        // Last-Event-ID reconnections for one answer
 
 std::chrono::milliseconds until(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return std::max(left, std::chrono::milliseconds(1));
 }
 
-// The JSON-RPC messages of an answer body: one JSON message, or the data of each SSE event.
-std::vector<json::value> messages(const std::string& content_type, const std::string& body) {
+// Where an SSE answer can be resumed from: the last event id seen, and the retry delay asked for.
+struct Cursor {
+  std::string last_id;
+  std::chrono::milliseconds retry{100};
+};
+
+// The JSON-RPC messages of an answer body: one JSON message, or the data of each SSE event
+// (recording the event ids and retry delay in `cursor`).
+std::vector<json::value> messages(const std::string& content_type, const std::string& body, Cursor* cursor = nullptr) {
   std::vector<json::value> out;
   boost::system::error_code ec;
   if (content_type.find("text/event-stream") == std::string::npos) {
@@ -42,7 +51,16 @@ std::vector<json::value> messages(const std::string& content_type, const std::st
     std::string_view line(body.data() + pos, (nl == std::string::npos ? body.size() : nl) - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) flush();
-    else if (line.starts_with("data:")) {
+    else if (cursor && line.starts_with("id:")) {
+      line.remove_prefix(3);
+      if (line.starts_with(" ")) line.remove_prefix(1);
+      cursor->last_id = std::string(line);
+    } else if (cursor && line.starts_with("retry:")) {
+      line.remove_prefix(6);
+      if (line.starts_with(" ")) line.remove_prefix(1);
+      int ms = std::atoi(std::string(line).c_str());
+      if (ms > 0) cursor->retry = std::chrono::milliseconds(std::min(ms, 5000));
+    } else if (line.starts_with("data:")) {
       line.remove_prefix(5);
       if (line.starts_with(" ")) line.remove_prefix(1);
       if (!data.empty()) data += '\n';
@@ -75,6 +93,30 @@ ListedTool listed(const json::object& t) {
 }
 
 }  // namespace
+
+// The answer to request `id` among `msgs` (its result, or its error as a Status); list_changed
+// notifications on the way drop the cached listing.
+std::optional<Result<json::value>> Session::find_answer(std::vector<json::value> msgs, int64_t id) {
+  for (auto& m : msgs) {
+    if (!m.is_object()) continue;
+    auto& o = m.as_object();
+    if (auto* meth = o.if_contains("method"); meth && meth->is_string()) {
+      if (meth->as_string() == "notifications/tools/list_changed") {
+        std::lock_guard lk(mu_);
+        tools_.reset();
+      }
+      continue;
+    }
+    auto* mid = o.if_contains("id");
+    if (!mid || !mid->is_int64() || mid->as_int64() != id) continue;
+    if (auto* err = o.if_contains("error"); err && err->is_object()) {
+      auto* msg = err->as_object().if_contains("message");
+      return Result<json::value>(Status(Code::unavailable, "MCP server error: " + (msg && msg->is_string() ? std::string(msg->as_string()) : json::serialize(*err))));
+    }
+    if (auto* r = o.if_contains("result")) return Result<json::value>(std::move(*r));
+  }
+  return std::nullopt;
+}
 
 Session::Session(http::Client& client, Endpoint ep, std::chrono::milliseconds list_ttl)
     : client_(client), ep_(std::move(ep)), list_ttl_(list_ttl) {}
@@ -143,23 +185,31 @@ awaitable<Result<json::value>> Session::request(std::string method, json::object
       std::lock_guard lk(mu_);
       session_id_ = sid;
     }
-    for (auto& m : messages(res->header("content-type"), res->body)) {
-      if (!m.is_object()) continue;
-      auto& o = m.as_object();
-      if (auto* meth = o.if_contains("method"); meth && meth->is_string()) {
-        if (meth->as_string() == "notifications/tools/list_changed") {
-          std::lock_guard lk(mu_);
-          tools_.reset();
-        }
-        continue;
-      }
-      auto* mid = o.if_contains("id");
-      if (!mid || !mid->is_int64() || mid->as_int64() != id) continue;
-      if (auto* err = o.if_contains("error"); err && err->is_object()) {
-        auto* msg = err->as_object().if_contains("message");
-        co_return Status(Code::unavailable, "MCP server error: " + (msg && msg->is_string() ? std::string(msg->as_string()) : json::serialize(*err)));
-      }
-      if (auto* r = o.if_contains("result")) co_return std::move(*r);
+    Cursor cursor;
+    std::string content_type = res->header("content-type");
+    std::string body = std::move(res->body);
+    // A stream the server closed before the answer (it may, to make the client poll) is
+    // resumed with Last-Event-ID until the answer comes or the deadline passes.
+    for (int resume = 0;; ++resume) {
+      if (auto answer = find_answer(messages(content_type, body, &cursor), id)) co_return std::move(*answer);
+      if (content_type.find("text/event-stream") == std::string::npos || cursor.last_id.empty() || resume >= kMaxResumes ||
+          std::chrono::steady_clock::now() + cursor.retry >= deadline || (cancel && cancel->cancelled()))
+        break;
+      boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, cursor.retry);
+      co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      http::ClientRequest get;
+      get.method = "GET";
+      get.url = ep_.url;
+      get.headers = headers(false);
+      get.headers.emplace_back("Last-Event-ID", cursor.last_id);
+      get.timeout = until(deadline);
+      get.max_body = kMaxAnswer;
+      auto again = co_await client_.call(std::move(get), {}, cancel);
+      if (!again.ok()) co_return Status(again.status().code(), "MCP server " + ep_.url + " (resuming): " + again.status().message());
+      if (again->status < 200 || again->status >= 300)
+        co_return Status(Code::unavailable, "MCP server " + ep_.url + " refused to resume the stream (HTTP " + std::to_string(again->status) + ")");
+      content_type = again->header("content-type");
+      body = std::move(again->body);
     }
     co_return Status(Code::unavailable, "MCP server " + ep_.url + " sent no answer to " + method);
   }

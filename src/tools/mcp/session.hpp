@@ -1,7 +1,9 @@
 // A client session with one MCP server over Streamable HTTP (protocol 2025-11-25, the revision
 // the deployed SDKs speak): `initialize` on first use, then JSON-RPC requests POSTed with the
 // session id and protocol-version headers; answers as JSON or as an SSE stream (progress and
-// list_changed notifications are read on the way to the answer).
+// list_changed notifications are read on the way to the answer). An SSE answer that ends before
+// the response (the server closed the stream, as 2025-11-25 servers may to make clients poll) is
+// resumed with GET and Last-Event-ID, after the retry delay the server asked for.
 //
 // Listing: tools/list is paginated (nextCursor) and its result cached in the session until the
 // server says notifications/tools/list_changed or the cache ages out.
@@ -78,6 +80,7 @@ class Session {
                                                              bool initializing = false);
   boost::asio::awaitable<void> notify(std::string method, boost::json::object params);
   std::vector<std::pair<std::string, std::string>> headers(bool initializing) const;
+  std::optional<Result<boost::json::value>> find_answer(std::vector<boost::json::value> msgs, int64_t id);
 
   http::Client& client_;
   const Endpoint ep_;
