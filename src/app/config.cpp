@@ -1,5 +1,6 @@
 // Configuration: defaults, the TOML file, the environment and flags, with range checks.
 #include "app/config.hpp"
+#include "base/ids.hpp"
 
 #include <algorithm>
 
@@ -69,9 +70,7 @@ Status load_toml(const std::string& path, Config& cfg) {
       };
       m.label = (*tbl)["label"].value_or(std::string());
       m.command = (*tbl)["command"].value_or(std::string());
-      bool label_ok = !m.label.empty() && m.label.size() <= 64 &&
-                      std::all_of(m.label.begin(), m.label.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
-      if (!label_ok || m.command.empty())
+      if (!valid_id_syntax(m.label, 64) || m.command.empty())
         return Status(Code::invalid_argument, "config " + path + ": [[mcp.stdio]] needs a label (letters, digits, '_', '-') and a command");
       if (!strs("args", m.args) || !strs("projects", m.projects) || !strs("idempotent_tools", m.idempotent_tools))
         return Status(Code::invalid_argument, "config " + path + ": [[mcp.stdio]] " + m.label + ": args, projects and idempotent_tools are lists of strings");

@@ -62,8 +62,8 @@ std::string new_id(std::string_view prefix) {
   return id_lower_bound(prefix, ms) + random_token(24);
 }
 
-bool valid_id_syntax(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
+bool valid_id_syntax(std::string_view id, size_t max_len) {
+  if (id.empty() || id.size() > max_len) return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-';

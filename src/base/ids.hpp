@@ -14,8 +14,9 @@ std::string new_id(std::string_view prefix);
 // made earlier sorts before it.
 std::string id_lower_bound(std::string_view prefix, int64_t ms);
 
-// True when `id` is non-empty, at most 128 characters, and only [A-Za-z0-9_-].
-bool valid_id_syntax(std::string_view id);
+// True when `id` is non-empty, at most `max_len` characters, and only [A-Za-z0-9_-] (ids,
+// labels, container and directory names).
+bool valid_id_syntax(std::string_view id, size_t max_len = 128);
 
 // Lower-case hex SHA-256 of `data`. Used for API-key hashes.
 std::string sha256_hex(std::string_view data);

@@ -1,6 +1,7 @@
 // ToolServers (see servers.hpp): the registry of a project's MCP servers, and the credentials of
 // a call fetched from the vault.
 #include "tools/servers.hpp"
+#include "base/ids.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -42,9 +43,7 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
       return bad(std::string(k), "Unknown parameter: '" + std::string(k) + "'.");
   }
   if (Status st = str("label", s.label, true, 64); !st.ok()) return st;
-  if (s.label.empty() || !std::all_of(s.label.begin(), s.label.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-      }))
+  if (!valid_id_syntax(s.label, 64))
     return bad("label", "Invalid 'label': expected 1 to 64 letters, digits, '_' or '-'.");
   if (auto* doc = o.if_contains("openapi"); doc && !doc->is_null()) {
     if (!doc->is_object()) return bad("openapi", "Invalid 'openapi': expected an OpenAPI 3 document (a JSON object).");

@@ -1,6 +1,7 @@
 // McpToolSource (see source.hpp): validating a request's `mcp` tool entry, listing its server
 // and calling its tools.
 #include "tools/mcp/source.hpp"
+#include "base/ids.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -263,9 +264,8 @@ const StdioServer* McpToolSource::stdio_server(const std::string& label, const s
 std::shared_ptr<Session> McpToolSource::stdio_session(const std::string& label, boost::asio::any_io_executor ex) {
   std::lock_guard lk(mu_);
   if (auto it = stdio_sessions_.find(label); it != stdio_sessions_.end()) return it->second;
-  const StdioServer* sv = nullptr;
-  for (const auto& c : opts_.stdio)
-    if (c.label == label) sv = &c;
+  // Only labels add_tools resolved through stdio_server() reach here.
+  auto sv = std::find_if(opts_.stdio.begin(), opts_.stdio.end(), [&](const StdioServer& c) { return c.label == label; });
   auto s = std::make_shared<Session>(client_, std::make_shared<StdioProcess>(ex, *sv), opts_.list_ttl);
   stdio_sessions_[label] = s;
   return s;
@@ -281,9 +281,7 @@ Status McpToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
   ServerConfig cfg;
   auto* label = o.if_contains("server_label");
   if (!label) return bad("server_label", "Missing required parameter: 'tools.server_label'.");
-  if (!label->is_string() || label->as_string().empty() || label->as_string().size() > 64 ||
-      !std::all_of(label->as_string().begin(), label->as_string().end(),
-                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }))
+  if (!label->is_string() || !valid_id_syntax(label->as_string(), 64))
     return bad("server_label", "Invalid 'tools.server_label': expected 1 to 64 letters, digits, '_' or '-'.");
   cfg.label = std::string(label->as_string());
   if (auto* c = o.if_contains("connector_id"); c && !c->is_null())

@@ -59,13 +59,6 @@ class CodeTool final : public Tool {
   const std::string name_ = "code_interpreter";
 };
 
-bool valid_container(std::string_view c) {
-  if (c.empty() || c.size() > 64) return false;
-  for (char ch : c)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') return false;
-  return true;
-}
-
 }  // namespace
 
 Status CodeToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
@@ -75,7 +68,7 @@ Status CodeToolSource::add_tools(const ToolRequest& req, ToolSet& out) {
   std::string container;
   if (auto* c = req.config.if_contains("container"); c && !c->is_null()) {
     if (c->is_string()) {
-      if (!valid_container(c->as_string()))
+      if (!valid_id_syntax(c->as_string(), 64))
         return invalid_param("tools.container", "Invalid 'tools.container': expected an id of 1 to 64 letters, digits, '_' or '-'.");
       container = std::string(c->as_string());
     } else if (!c->is_object()) {

@@ -61,13 +61,6 @@ net::awaitable<bool> warm_ready(int out_fd) {
   co_return !e && n == 1 && b == kReady;
 }
 
-bool valid_workdir(const std::string& name) {
-  if (name.empty() || name.size() > 200) return false;
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
-  return true;
-}
-
 void kill_and_reap(const Sandbox::Child& c) {
   if (c.pid > 0) {
     ::kill(-c.pid, SIGKILL);
@@ -230,7 +223,7 @@ net::awaitable<Result<RunResult>> Sandbox::run(std::string language, std::string
                                                std::string project, std::shared_ptr<http::CancelToken> cancel,
                                                Clock::time_point deadline) {
   if (!available()) co_return Status(Code::unavailable, "the code sandbox is not installed (bubblewrap)");
-  if (!valid_workdir(workdir)) co_return Status(Code::invalid_argument, "invalid working directory name");
+  if (!valid_id_syntax(workdir, 200)) co_return Status(Code::invalid_argument, "invalid working directory name");
   if (language != "python" && language != "shell")
     co_return Status(Code::invalid_argument, "language must be 'python' or 'shell'");
   const auto started = Clock::now();
