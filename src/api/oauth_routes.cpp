@@ -72,8 +72,8 @@ void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authe
     auto code = req.query_param("code");
     if (!state || state->empty()) co_return error_response(invalid_param("state", "Missing required parameter: 'state'.", "missing_required_parameter"));
     if (!code || code->empty()) co_return error_response(invalid_param("code", "Missing required parameter: 'code'.", "missing_required_parameter"));
-    std::string state_value(*state), code_value(*code);
-    auto r = co_await c->oauth.finish(std::move(state_value), std::move(code_value));
+    std::string state_value(*state), code_value(*code), iss_value(req.query_param("iss").value_or(""));
+    auto r = co_await c->oauth.finish(std::move(state_value), std::move(code_value), std::move(iss_value));
     if (!r.ok()) co_return error_response(r.status());
     if (auto* audit = c->auth.audit()) {
       identity::AuditEntry e{0, 0, r->project_id, "oauth:" + r->owner.id, "vault.oauth.connect", r->id,

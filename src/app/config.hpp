@@ -95,6 +95,9 @@ struct Config {
   // OAuth providers: [oauth.providers.NAME] tables of authorize_url, token_url, client_id,
   // client_secret (or client_secret_env: the variable that holds it), scopes, redirect_uri, grant.
   std::map<std::string, std::map<std::string, std::string>> oauth_providers;
+  // Continuum's OAuth callback as the outside world reaches it
+  // (https://<host>/v1/vault/oauth/callback): the redirect URI of MCP authorization clients.
+  std::string oauth_redirect_uri;
 
   // End users' OIDC tokens (off unless an issuer is set). See identity/oidc.hpp.
   std::string oidc_issuer, oidc_audience, oidc_jwks, oidc_user_claim = "sub", oidc_project_claim;

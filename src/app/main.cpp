@@ -51,12 +51,29 @@ namespace {
 net::awaitable<Result<std::string>> fetch_credential_for_tool(identity::Vault* vault, identity::OAuth* oauth, std::string project,
                                                               identity::SecretOwner owner, std::string provider,
                                                               std::string run, std::string actor) {
-  if (oauth && oauth->provider(provider)) {
+  if (oauth && oauth->provider(project, provider)) {
     auto token = co_await oauth->access_token(project, owner, provider, run, actor);
     co_return token;
   }
   auto value = co_await vault->reveal(project, owner, provider, run, actor);
   co_return value;
+}
+
+// A registered MCP server's authorization server, as a provider of its project.
+net::awaitable<Status> register_oauth_provider(identity::OAuth* oauth, tools::OAuthRegistration r) {
+  if (!oauth) co_return Status(Code::unavailable, "The OAuth service is starting; try again.");
+  identity::OAuthProvider p;
+  p.name = std::move(r.provider);
+  p.project = std::move(r.project);
+  p.authorize_url = std::move(r.authorize_url);
+  p.token_url = std::move(r.token_url);
+  p.client_id = std::move(r.client_id);
+  p.client_secret = std::move(r.client_secret);
+  p.scopes = std::move(r.scopes);
+  p.redirect_uri = std::move(r.redirect_uri);
+  p.resource = std::move(r.resource);
+  p.issuer = std::move(r.issuer);
+  co_return co_await oauth->put_provider(std::move(p));
 }
 
 std::vector<store::Migration> all_migrations() {
@@ -384,7 +401,12 @@ int serve(app::Config cfg) {
     return fetch_credential_for_tool(&vault, *oauth_slot, std::move(project), identity::SecretOwner{std::move(kind), std::move(id)},
                                      std::move(provider), std::move(run), std::move(actor));
   };
-  auto tool_servers = std::make_shared<tools::ToolServers>(**store, fetch_credential, cfg.mcp_allow_private_urls);
+  tools::ToolServerOptions tso;
+  tso.allow_private = cfg.mcp_allow_private_urls;
+  tso.client = mcp_client.get();
+  tso.redirect_uri = cfg.oauth_redirect_uri;
+  tso.register_provider = [oauth_slot](tools::OAuthRegistration r) { return register_oauth_provider(*oauth_slot, std::move(r)); };
+  auto tool_servers = std::make_shared<tools::ToolServers>(**store, fetch_credential, std::move(tso));
   if (Status st = tool_servers->load(); !st.ok()) {
     spdlog::critical("loading tool servers: {}", st.message());
     return 1;
@@ -429,6 +451,10 @@ int serve(app::Config cfg) {
                           if (!r.ok()) co_return r.status();
                           co_return identity::OAuth::Answer{r->status, std::move(r->body)};
                         });
+  if (Status st = oauth.load(); !st.ok()) {
+    spdlog::critical("loading OAuth providers: {}", st.message());
+    return 1;
+  }
   *oauth_slot = &oauth;
 
   http::ServerOptions ho;

@@ -1,9 +1,12 @@
 // OAuth 2.0 grants into the vault: authorization code with PKCE (pending states in
-// oauth_pending), refresh tokens, client credentials.
+// oauth_pending), refresh tokens, client credentials; providers registered per project
+// (oauth_providers).
 #include "identity/oauth.hpp"
 
 #include <boost/json.hpp>
 #include <sodium.h>
+
+#include <future>
 
 #include "base/ids.hpp"
 #include "base/log.hpp"
@@ -61,6 +64,14 @@ CREATE TABLE oauth_pending (
   verifier TEXT NOT NULL,
   expires_at INTEGER NOT NULL
 );
+)sql"},
+          {"oauth", 2, R"sql(
+CREATE TABLE oauth_providers (
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  config TEXT NOT NULL,
+  PRIMARY KEY (project_id, name)
+) WITHOUT ROWID;
 )sql"}};
 }
 
@@ -83,13 +94,110 @@ Status OAuth::validate(const OAuthProvider& p) {
 OAuth::OAuth(store::Executor& store, Vault& vault, std::map<std::string, OAuthProvider> providers, Post post, Clock& clock)
     : store_(store), vault_(vault), providers_(std::move(providers)), post_(std::move(post)), clock_(clock) {}
 
-const OAuthProvider* OAuth::provider(const std::string& name) const {
-  auto it = providers_.find(name);
-  return it == providers_.end() ? nullptr : &it->second;
+std::optional<OAuthProvider> OAuth::provider(const std::string& project, const std::string& name) const {
+  if (auto it = providers_.find(name); it != providers_.end()) return it->second;
+  std::lock_guard lk(mu_);
+  if (auto it = registered_.find({project, name}); it != registered_.end()) return it->second;
+  return std::nullopt;
+}
+
+namespace {
+
+json::object provider_json(const OAuthProvider& p) {
+  return json::object{{"authorize_url", p.authorize_url}, {"token_url", p.token_url}, {"client_id", p.client_id},
+                      {"scopes", p.scopes},           {"redirect_uri", p.redirect_uri}, {"grant", p.grant},
+                      {"resource", p.resource},       {"issuer", p.issuer}};
+}
+
+OAuthProvider provider_from(const std::string& project, const std::string& name, const json::object& o) {
+  auto str = [&](const char* k) {
+    auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  OAuthProvider p;
+  p.name = name;
+  p.project = project;
+  p.authorize_url = str("authorize_url");
+  p.token_url = str("token_url");
+  p.client_id = str("client_id");
+  p.scopes = str("scopes");
+  p.redirect_uri = str("redirect_uri");
+  p.grant = str("grant");
+  p.resource = str("resource");
+  p.issuer = str("issuer");
+  return p;
+}
+
+std::string client_secret_provider(const std::string& name) { return name + ".client"; }
+
+}  // namespace
+
+Status OAuth::load() {
+  std::promise<Status> done;
+  auto f = done.get_future();
+  store_.read([this, &done](store::Database& db) {
+    auto& q = db.stmt("SELECT project_id, name, config FROM oauth_providers");
+    std::map<std::pair<std::string, std::string>, OAuthProvider> m;
+    while (q.step()) {
+      boost::system::error_code ec;
+      auto v = json::parse(q.text(2), ec);
+      if (!ec && v.is_object()) m[{q.text(0), q.text(1)}] = provider_from(q.text(0), q.text(1), v.as_object());
+    }
+    Status st = q.status();
+    q.reset();
+    if (st.ok()) {
+      std::lock_guard lk(mu_);
+      registered_ = std::move(m);
+    }
+    done.set_value(st);
+  });
+  return f.get();
+}
+
+boost::asio::awaitable<Status> OAuth::put_provider(OAuthProvider p) {
+  if (providers_.count(p.name))
+    co_return Status(Code::invalid_argument, "'" + p.name + "' is a configured OAuth provider; choose another name.", "auth.provider");
+  if (p.project.empty()) co_return Status(Code::invalid_argument, "A registered OAuth provider belongs to a project.");
+  if (Status s = validate(p); !s.ok()) co_return s;
+  std::string secret = std::move(p.client_secret);
+  p.client_secret.clear();
+  if (!secret.empty()) {
+    std::string project = p.project, provider = client_secret_provider(p.name), kind = "api_key", meta = "{}";
+    SecretOwner owner{"project", ""};
+    auto r = co_await vault_.put(std::move(project), std::move(owner), std::move(provider), std::move(kind), std::move(secret),
+                                 std::move(meta));
+    if (!r.ok()) co_return r.status();
+  }
+  std::string config = json::serialize(provider_json(p));
+  OAuthProvider row = p;
+  std::function<Status(store::Database&)> fn = [row, config](store::Database& db) {
+    return db.stmt("INSERT OR REPLACE INTO oauth_providers(project_id, name, config) VALUES (?1,?2,?3)")
+        .bind(1, row.project).bind(2, row.name).bind(3, config).run();
+  };
+  Status st = co_await store::write_async(store_, std::move(fn));
+  if (!st.ok()) co_return st;
+  std::lock_guard lk(mu_);
+  registered_[{p.project, p.name}] = std::move(p);
+  co_return Status();
+}
+
+boost::asio::awaitable<Result<std::string>> OAuth::client_fields(const OAuthProvider& p) {
+  std::string form = "&client_id=" + form_escape(p.client_id);
+  std::string secret = p.client_secret;
+  if (!p.project.empty()) {
+    std::string project = p.project, provider = client_secret_provider(p.name), no_run, actor = "oauth.client";
+    SecretOwner owner{"project", ""};
+    auto stored = co_await vault_.reveal(std::move(project), std::move(owner), std::move(provider), std::move(no_run), std::move(actor));
+    if (stored.ok()) secret = std::move(*stored);
+    else if (stored.status().code() != Code::not_found) co_return stored.status();
+  }
+  if (!secret.empty()) form += "&client_secret=" + form_escape(secret);  // a public client sends none
+  if (!p.resource.empty()) form += "&resource=" + form_escape(p.resource);
+  co_return form;
 }
 
 boost::asio::awaitable<Result<OAuthBegin>> OAuth::begin(std::string project, std::string user, std::string name) {
-  const OAuthProvider* p = provider(name);
+  auto p = provider(project, name);
   if (!p) co_return provider_unknown(name);
   if (p->grant != "authorization_code")
     co_return Status(Code::failed_precondition, "Provider '" + name + "' uses client credentials; no user connects to it.");
@@ -102,6 +210,7 @@ boost::asio::awaitable<Result<OAuthBegin>> OAuth::begin(std::string project, std
   std::string url = p->authorize_url + (p->authorize_url.find('?') == std::string::npos ? "?" : "&");
   url += "response_type=code&client_id=" + form_escape(p->client_id) + "&redirect_uri=" + form_escape(p->redirect_uri);
   if (!p->scopes.empty()) url += "&scope=" + form_escape(p->scopes);
+  if (!p->resource.empty()) url += "&resource=" + form_escape(p->resource);
   url += "&state=" + out.state + "&code_challenge=" + s256(verifier) + "&code_challenge_method=S256";
   out.authorization_url = std::move(url);
   int64_t now = clock_.now_seconds();
@@ -118,7 +227,7 @@ boost::asio::awaitable<Result<OAuthBegin>> OAuth::begin(std::string project, std
   co_return out;
 }
 
-boost::asio::awaitable<Result<SecretInfo>> OAuth::finish(std::string state, std::string code) {
+boost::asio::awaitable<Result<SecretInfo>> OAuth::finish(std::string state, std::string code, std::string iss) {
   struct Pending {
     std::string project, user, provider, verifier;
     int64_t expires_at = 0;
@@ -140,18 +249,22 @@ boost::asio::awaitable<Result<SecretInfo>> OAuth::finish(std::string state, std:
     co_return Status(Code::invalid_argument, "Unknown or already used OAuth state.", "state", "invalid_state");
   if ((*pending)->expires_at < clock_.now_seconds())
     co_return Status(Code::invalid_argument, "This OAuth authorization expired; start again.", "state", "invalid_state");
-  const OAuthProvider* p = provider((*pending)->provider);
+  auto p = provider((*pending)->project, (*pending)->provider);
   if (!p) co_return provider_unknown((*pending)->provider);
+  if (!iss.empty() && !p->issuer.empty() && iss != p->issuer)  // RFC 9207: a mix-up attack
+    co_return Status(Code::invalid_argument, "The authorization response came from another authorization server ('iss' does not match).",
+                     "iss", "invalid_state");
+  auto client = co_await client_fields(*p);
+  if (!client.ok()) co_return client.status();
   std::string form = "grant_type=authorization_code&code=" + form_escape(code) + "&redirect_uri=" +
-                     form_escape(p->redirect_uri) + "&client_id=" + form_escape(p->client_id) +
-                     "&client_secret=" + form_escape(p->client_secret) + "&code_verifier=" + (*pending)->verifier;
+                     form_escape(p->redirect_uri) + *client + "&code_verifier=" + (*pending)->verifier;
   // Arguments are named values: GCC 12 mishandles temporaries that share a co_await's full-expression.
   std::string project = (*pending)->project;
   SecretOwner owner{"user", (*pending)->user};
   co_return co_await exchange(*p, std::move(project), std::move(owner), std::move(form));
 }
 
-boost::asio::awaitable<Result<SecretInfo>> OAuth::exchange(const OAuthProvider& p, std::string project, SecretOwner owner,
+boost::asio::awaitable<Result<SecretInfo>> OAuth::exchange(OAuthProvider p, std::string project, SecretOwner owner,
                                                            std::string form) {
   std::string url = p.token_url;
   auto answer = co_await post_(std::move(url), std::move(form));
@@ -191,7 +304,7 @@ boost::asio::awaitable<Result<SecretInfo>> OAuth::exchange(const OAuthProvider& 
 }
 
 boost::asio::awaitable<Result<SecretInfo>> OAuth::refresh(std::string project, SecretOwner owner, std::string name) {
-  const OAuthProvider* p = provider(name);
+  auto p = provider(project, name);
   if (!p) co_return provider_unknown(name);
   std::string refresh_token;
   std::string no_run, actor = "oauth.refresh";
@@ -203,13 +316,13 @@ boost::asio::awaitable<Result<SecretInfo>> OAuth::refresh(std::string project, S
       if (auto it = v.as_object().find("refresh_token"); it != v.as_object().end() && it->value().is_string())
         refresh_token = std::string(it->value().as_string());
   }
+  auto client = co_await client_fields(*p);
+  if (!client.ok()) co_return client.status();
   std::string form;
   if (!refresh_token.empty()) {
-    form = "grant_type=refresh_token&refresh_token=" + form_escape(refresh_token) + "&client_id=" + form_escape(p->client_id) +
-           "&client_secret=" + form_escape(p->client_secret);
+    form = "grant_type=refresh_token&refresh_token=" + form_escape(refresh_token) + *client;
   } else if (p->grant == "client_credentials") {
-    form = "grant_type=client_credentials&client_id=" + form_escape(p->client_id) + "&client_secret=" +
-           form_escape(p->client_secret);
+    form = "grant_type=client_credentials" + *client;
     if (!p->scopes.empty()) form += "&scope=" + form_escape(p->scopes);
   } else {
     co_return Status(Code::failed_precondition,
@@ -223,8 +336,8 @@ boost::asio::awaitable<Result<std::string>> OAuth::access_token(std::string proj
                                                                 std::string run_id, std::string actor) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto value = co_await vault_.reveal(project, owner, name, run_id, actor);
-    if (!value.ok() && !(value.status().code() == Code::not_found && attempt == 0 && provider(name) &&
-                         provider(name)->grant == "client_credentials"))
+    auto p = provider(project, name);
+    if (!value.ok() && !(value.status().code() == Code::not_found && attempt == 0 && p && p->grant == "client_credentials"))
       co_return value.status();
     if (value.ok()) {
       boost::system::error_code ec;

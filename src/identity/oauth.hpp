@@ -1,7 +1,11 @@
 // OAuth: OAuth 2.0 credentials in the vault, obtained and kept fresh.
 //
 // Providers are configured (authorization and token endpoints, client id and secret, scopes,
-// redirect URI). Three grants:
+// redirect URI), or registered for one project at run time (put_provider: an MCP server's
+// authorization server, found by discovery; kept in oauth_providers, the client secret if any
+// sealed in the vault). A provider may name a `resource` (RFC 8707): it is sent with the
+// authorization request and every token request, so tokens are bound to that one server. Three
+// grants:
 //   - authorization code with PKCE (S256) and `state`, for an end user to connect an account:
 //     begin() returns the URL to send the user to; finish() takes the code and state the
 //     provider redirected back with, exchanges them, and stores the tokens in the vault for that
@@ -19,6 +23,8 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "base/clock.hpp"
@@ -34,6 +40,9 @@ struct OAuthProvider {
   std::string scopes;                    // space-separated
   std::string redirect_uri;              // where the provider sends the user back (our callback)
   std::string grant = "authorization_code";  // or "client_credentials"
+  std::string resource;  // RFC 8707 resource indicator ("": none)
+  std::string issuer;    // the authorization server's issuer: a callback's `iss` must match it
+  std::string project;   // "" for a configured provider; else the one project that registered it
 };
 
 struct OAuthBegin {
@@ -56,12 +65,18 @@ class OAuth {
   // Checks a provider's settings (https endpoints, except on the loopback interface).
   static Status validate(const OAuthProvider& p);
 
-  const OAuthProvider* provider(const std::string& name) const;
+  // A configured provider, else the one `project` registered under that name.
+  std::optional<OAuthProvider> provider(const std::string& project, const std::string& name) const;
+  // Loads the registered providers (blocks: start-up).
+  Status load();
+  // Registers (or replaces) a provider for `p.project`; `client_secret` ("" for a public client)
+  // is sealed in the vault as the project's secret "<name>.client". Refuses a configured name.
+  boost::asio::awaitable<Status> put_provider(OAuthProvider p);
 
   boost::asio::awaitable<Result<OAuthBegin>> begin(std::string project, std::string user, std::string provider);
   // Returns the stored secret's metadata. Errors name what failed (unknown or used state,
-  // provider refused) without any token or code.
-  boost::asio::awaitable<Result<SecretInfo>> finish(std::string state, std::string code);
+  // provider refused, `iss` of another authorization server: RFC 9207) without any token or code.
+  boost::asio::awaitable<Result<SecretInfo>> finish(std::string state, std::string code, std::string iss = "");
   // Obtains a new access token now (refresh-token or client-credentials grant).
   boost::asio::awaitable<Result<SecretInfo>> refresh(std::string project, SecretOwner owner, std::string provider);
   // The access token for a tool call of `run_id`, refreshed first when it expires within a minute.
@@ -69,12 +84,16 @@ class OAuth {
                                                            std::string run_id, std::string actor);
 
  private:
-  boost::asio::awaitable<Result<SecretInfo>> exchange(const OAuthProvider& p, std::string project, SecretOwner owner,
+  boost::asio::awaitable<Result<SecretInfo>> exchange(OAuthProvider p, std::string project, SecretOwner owner,
                                                       std::string form);
+  // The client authentication and resource fields every token request carries.
+  boost::asio::awaitable<Result<std::string>> client_fields(const OAuthProvider& p);
 
   store::Executor& store_;
   Vault& vault_;
   const std::map<std::string, OAuthProvider> providers_;
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, OAuthProvider> registered_;  // (project, name); guarded by mu_
   Post post_;
   Clock& clock_;
 };

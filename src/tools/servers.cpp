@@ -9,6 +9,7 @@
 #include <future>
 
 #include "store/async.hpp"
+#include "tools/mcp/authorization.hpp"
 
 namespace cn::tools {
 
@@ -26,7 +27,14 @@ std::optional<std::vector<std::string>> names(const json::value* v) {
   return out;
 }
 
-Result<ToolServer> parse(const std::string& project, const json::object& o, bool allow_private) {
+// What a registration says about its OAuth client (scheme "oauth"); never stored here.
+struct OAuthInput {
+  std::string client_id, client_secret, scopes, redirect_uri;
+};
+
+// `stored`: a row read back (it may hold what discovery found); else a request's body.
+Result<ToolServer> parse(const std::string& project, const json::object& o, bool allow_private, bool stored = false,
+                         OAuthInput* oauth_in = nullptr) {
   ToolServer s;
   s.project_id = project;
   auto str = [&](const char* k, std::string& out, bool required, size_t max) -> Status {
@@ -64,22 +72,45 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
   if (auto* a = o.if_contains("auth"); a && !a->is_null()) {
     if (!a->is_object()) return bad("auth", "Invalid 'auth': expected {\"provider\", \"owner\", \"scheme\", \"header\"}.");
     const auto& ao = a->as_object();
-    auto field = [&](const char* k, std::string& out) -> Status {
+    auto field = [&](const char* k, std::string& out, size_t max) -> Status {
       auto* v = ao.if_contains(k);
       if (!v || v->is_null()) return {};
-      if (!v->is_string() || v->as_string().empty() || v->as_string().size() > 64)
-        return bad(std::string("auth.") + k, std::string("Invalid 'auth.") + k + "': expected a short string.");
+      if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max)
+        return bad(std::string("auth.") + k, std::string("Invalid 'auth.") + k + "': expected a string of at most " + std::to_string(max) + " characters.");
       out = std::string(v->as_string());
       return {};
     };
+    for (const auto& [k, v] : ao) {
+      static const char* known[] = {"provider", "owner", "scheme", "header", "client_id", "client_secret", "scopes", "redirect_uri"};
+      bool ok = std::find_if(std::begin(known), std::end(known), [&](const char* n) { return k == n; }) != std::end(known);
+      if (!ok && !(stored && k == "oauth")) return bad("auth." + std::string(k), "Unknown parameter: 'auth." + std::string(k) + "'.");
+    }
     for (auto [k, dst] : {std::pair{"provider", &s.auth_provider}, {"owner", &s.auth_owner}, {"scheme", &s.auth_scheme},
                           {"header", &s.auth_header}})
-      if (Status st = field(k, *dst); !st.ok()) return st;
+      if (Status st = field(k, *dst, 64); !st.ok()) return st;
+    if (s.auth_scheme != "bearer" && s.auth_scheme != "header" && s.auth_scheme != "oauth")
+      return bad("auth.scheme", "Invalid 'auth.scheme': expected 'bearer', 'header' or 'oauth'.");
+    if (s.auth_scheme == "oauth") {
+      if (s.api) return bad("auth.scheme", "Invalid 'auth.scheme': 'oauth' is MCP authorization, for MCP servers.");
+      if (s.auth_provider.empty()) {
+        s.auth_provider = s.label;
+        std::transform(s.auth_provider.begin(), s.auth_provider.end(), s.auth_provider.begin(), ::tolower);
+      }
+      if (oauth_in)
+        for (auto [k, dst, max] : {std::tuple{"client_id", &oauth_in->client_id, size_t(512)}, {"client_secret", &oauth_in->client_secret, size_t(1024)},
+                                   {"scopes", &oauth_in->scopes, size_t(1024)}, {"redirect_uri", &oauth_in->redirect_uri, size_t(2048)}})
+          if (Status st = field(k, *dst, max); !st.ok()) return st;
+      if (auto* d = ao.if_contains("oauth"); stored && d && d->is_object()) s.oauth = d->as_object();
+    } else {
+      for (const char* k : {"client_id", "client_secret", "scopes", "redirect_uri"})
+        if (ao.contains(k)) return bad(std::string("auth.") + k, std::string("'auth.") + k + "' belongs to auth.scheme 'oauth'.");
+    }
     if (s.auth_provider.empty()) return bad("auth.provider", "Missing required parameter: 'auth.provider' (the vault provider of the credential).");
+    if (!std::all_of(s.auth_provider.begin(), s.auth_provider.end(),
+                     [](char c) { return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }))
+      return bad("auth.provider", "Invalid 'auth.provider': expected lower-case letters, digits, '_', '-' or '.'.");
     if (s.auth_owner != "auto" && s.auth_owner != "user" && s.auth_owner != "agent" && s.auth_owner != "project")
       return bad("auth.owner", "Invalid 'auth.owner': expected 'auto', 'user', 'agent' or 'project'.");
-    if (s.auth_scheme != "bearer" && s.auth_scheme != "header")
-      return bad("auth.scheme", "Invalid 'auth.scheme': expected 'bearer' or 'header'.");
     if (s.auth_scheme == "header" && s.auth_header.empty())
       return bad("auth.header", "Missing required parameter: 'auth.header' (the header that carries the credential).");
   }
@@ -129,6 +160,7 @@ json::object tool_server_json(const ToolServer& s) {
   if (!s.auth_provider.empty()) {
     json::object a{{"provider", s.auth_provider}, {"owner", s.auth_owner}, {"scheme", s.auth_scheme}};
     a["header"] = s.auth_header.empty() ? json::value(nullptr) : json::value(s.auth_header);
+    if (s.auth_scheme == "oauth") a["oauth"] = s.oauth;
     auth = std::move(a);
   }
   json::value ops = nullptr;
@@ -151,8 +183,8 @@ json::object tool_server_json(const ToolServer& s) {
                       {"created_at", s.created_at}};
 }
 
-ToolServers::ToolServers(store::Executor& store, CredentialFetcher fetch, bool allow_private)
-    : store_(store), fetch_(std::move(fetch)), allow_private_(allow_private) {}
+ToolServers::ToolServers(store::Executor& store, CredentialFetcher fetch, ToolServerOptions opts)
+    : store_(store), fetch_(std::move(fetch)), opts_(std::move(opts)) {}
 
 std::vector<store::Migration> ToolServers::migrations() {
   return {{"tools", 1, R"sql(
@@ -176,7 +208,7 @@ Status ToolServers::load() {
       boost::system::error_code ec;
       auto v = json::parse(q.text(1), ec);
       if (ec || !v.is_object()) continue;
-      auto s = parse(q.text(0), v.as_object(), true);
+      auto s = parse(q.text(0), v.as_object(), true, true);
       if (!s.ok()) continue;
       s->created_at = q.int64(2);
       m[{s->project_id, s->label}] = std::move(*s);
@@ -192,9 +224,48 @@ Status ToolServers::load() {
   return f.get();
 }
 
+boost::asio::awaitable<Status> ToolServers::connect_oauth(ToolServer& s, std::string client_id, std::string client_secret) {
+  if (!opts_.client || !opts_.register_provider)
+    co_return Status(Code::failed_precondition, "MCP authorization is not available on this server.", "auth.scheme");
+  auto found = co_await mcp::discover_authorization(*opts_.client, s.url, opts_.allow_private);
+  if (!found.ok()) co_return found.status();
+  OAuthRegistration r;
+  r.project = s.project_id;
+  r.provider = s.auth_provider;
+  r.issuer = found->issuer;
+  r.authorize_url = found->authorization_endpoint;
+  r.token_url = found->token_endpoint;
+  r.resource = found->resource;
+  r.redirect_uri = s.oauth.contains("redirect_uri") ? std::string(s.oauth["redirect_uri"].as_string()) : opts_.redirect_uri;
+  r.scopes = s.oauth.contains("scopes") ? std::string(s.oauth["scopes"].as_string()) : found->scopes;
+  if (r.redirect_uri.empty())
+    co_return bad("auth.redirect_uri", "Missing required parameter: 'auth.redirect_uri' (Continuum's OAuth callback, "
+                                       "https://<this server>/v1/vault/oauth/callback; or set oauth.redirect_uri in the configuration).");
+  r.client_id = std::move(client_id);
+  r.client_secret = std::move(client_secret);
+  if (r.client_id.empty()) {
+    std::string endpoint = found->registration_endpoint, redirect = r.redirect_uri;
+    auto reg = co_await mcp::register_client(*opts_.client, std::move(endpoint), std::move(redirect), opts_.allow_private);
+    if (!reg.ok()) co_return reg.status();
+    r.client_id = reg->client_id;
+    r.client_secret = reg->client_secret;
+  }
+  s.oauth = json::object{{"issuer", r.issuer},     {"authorization_endpoint", r.authorize_url}, {"token_endpoint", r.token_url},
+                         {"resource", r.resource}, {"client_id", r.client_id},              {"scopes", r.scopes},
+                         {"redirect_uri", r.redirect_uri}};
+  co_return co_await opts_.register_provider(std::move(r));
+}
+
 boost::asio::awaitable<Result<ToolServer>> ToolServers::put(std::string project, json::object body) {
-  auto s = parse(project, body, allow_private_);
+  OAuthInput oauth_in;
+  auto s = parse(project, body, opts_.allow_private, false, &oauth_in);
   if (!s.ok()) co_return s.status();
+  if (s->auth_scheme == "oauth") {
+    if (!oauth_in.redirect_uri.empty()) s->oauth["redirect_uri"] = oauth_in.redirect_uri;
+    if (!oauth_in.scopes.empty()) s->oauth["scopes"] = oauth_in.scopes;
+    Status st = co_await connect_oauth(*s, std::move(oauth_in.client_id), std::move(oauth_in.client_secret));
+    if (!st.ok()) co_return st;
+  }
   s->created_at = static_cast<int64_t>(std::time(nullptr));
   std::string config = json::serialize(config_json(*s));
   ToolServer row = *s;
@@ -257,9 +328,14 @@ boost::asio::awaitable<Result<mcp::RegisteredServer>> ToolServers::lookup(const 
       co_return Status(Code::failed_precondition, "Tool server '" + label + "' uses the " + kind + "'s own credential, and this turn acts for no " + kind + ".");
     std::string project = ctx.project_id, provider = s->auth_provider, run = ctx.response_id, actor = ctx.credential_id;
     auto secret = co_await fetch_(project, kind, id, provider, run, actor);
-    if (!secret.ok())
-      co_return Status(secret.status().code(), "No usable '" + provider + "' credential for tool server '" + label + "': " + secret.status().message());
-    if (s->auth_scheme == "bearer") out.headers.emplace_back("Authorization", "Bearer " + *secret);
+    if (!secret.ok()) {
+      std::string hint = s->auth_scheme == "oauth" && kind == "user" && secret.status().code() == Code::not_found
+                             ? " The user connects it with POST /v1/vault/oauth/" + provider + "/authorize."
+                             : "";
+      co_return Status(secret.status().code(), "No usable '" + provider + "' credential for tool server '" + label + "': " +
+                                                   secret.status().message() + hint);
+    }
+    if (s->auth_scheme != "header") out.headers.emplace_back("Authorization", "Bearer " + *secret);
     else out.headers.emplace_back(s->auth_header, *secret);
   }
   co_return out;
