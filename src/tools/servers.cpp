@@ -10,12 +10,15 @@
 
 #include "store/async.hpp"
 #include "tools/mcp/authorization.hpp"
+#include "wire/yaml.hpp"
 
 namespace cn::tools {
 
 namespace json = boost::json;
 
 namespace {
+
+constexpr size_t kMaxDocumentText = 4 << 20;
 
 Status bad(const std::string& field, std::string msg) { return invalid_param(field, std::move(msg)); }
 
@@ -54,7 +57,15 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
   if (!valid_id_syntax(s.label, 64))
     return bad("label", "Invalid 'label': expected 1 to 64 letters, digits, '_' or '-'.");
   if (auto* doc = o.if_contains("openapi"); doc && !doc->is_null()) {
-    if (!doc->is_object()) return bad("openapi", "Invalid 'openapi': expected an OpenAPI 3 document (a JSON object).");
+    json::value converted;
+    if (doc->is_string()) {  // YAML (or JSON) text
+      if (doc->as_string().size() > kMaxDocumentText) return bad("openapi", "Invalid 'openapi': the document is larger than 4 MiB.");
+      auto y = wire::yaml_to_json(doc->as_string());
+      if (!y.ok()) return bad("openapi", "Invalid 'openapi': " + y.status().message());
+      converted = std::move(*y);
+      doc = &converted;
+    }
+    if (!doc->is_object()) return bad("openapi", "Invalid 'openapi': expected an OpenAPI 3 document (a JSON object, or YAML text).");
     auto api = openapi::parse(doc->as_object());
     if (!api.ok()) return api.status();
     s.api = *api;
@@ -88,8 +99,12 @@ Result<ToolServer> parse(const std::string& project, const json::object& o, bool
     for (auto [k, dst] : {std::pair{"provider", &s.auth_provider}, {"owner", &s.auth_owner}, {"scheme", &s.auth_scheme},
                           {"header", &s.auth_header}})
       if (Status st = field(k, *dst, 64); !st.ok()) return st;
-    if (s.auth_scheme != "bearer" && s.auth_scheme != "header" && s.auth_scheme != "oauth")
-      return bad("auth.scheme", "Invalid 'auth.scheme': expected 'bearer', 'header' or 'oauth'.");
+    // An OpenAPI document that says where its credential goes is followed unless told otherwise.
+    if (!ao.contains("scheme") && s.api && s.api->has_security) s.auth_scheme = "document";
+    if (s.auth_scheme != "bearer" && s.auth_scheme != "header" && s.auth_scheme != "oauth" && s.auth_scheme != "document")
+      return bad("auth.scheme", "Invalid 'auth.scheme': expected 'bearer', 'header', 'oauth' or 'document'.");
+    if (s.auth_scheme == "document" && !(s.api && s.api->has_security))
+      return bad("auth.scheme", "Invalid 'auth.scheme': 'document' needs an OpenAPI document whose operations name a supported security scheme.");
     if (s.auth_scheme == "oauth") {
       if (s.api) return bad("auth.scheme", "Invalid 'auth.scheme': 'oauth' is MCP authorization, for MCP servers.");
       if (s.auth_provider.empty()) {
@@ -335,7 +350,8 @@ boost::asio::awaitable<Result<mcp::RegisteredServer>> ToolServers::lookup(const 
       co_return Status(secret.status().code(), "No usable '" + provider + "' credential for tool server '" + label + "': " +
                                                    secret.status().message() + hint);
     }
-    if (s->auth_scheme != "header") out.headers.emplace_back("Authorization", "Bearer " + *secret);
+    if (s->auth_scheme == "document") out.credential = std::move(*secret);
+    else if (s->auth_scheme != "header") out.headers.emplace_back("Authorization", "Bearer " + *secret);
     else out.headers.emplace_back(s->auth_header, *secret);
   }
   co_return out;

@@ -133,10 +133,94 @@ test('openapi tools: invalid documents are 400s naming the problem', async () =>
       [{ label: 'a', openapi: 'not a document' }, /JSON object/],
       [{ label: 'a', openapi: { openapi: '3.0.0', servers: [{ url: 'http://127.0.0.1:1' }], paths: { '/x': { get: { operationId: 'same' }, post: { operationId: 'same' } } } } }, /two operations/],
     ];
+    cases.push([{ label: 'a', openapi: 'openapi: 3.0.0\npaths: [unclosed\n' }, /YAML error at line/]);
     for (const [body, re] of cases) {
       const r = await post(body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.match(r.body.error.message, re);
     }
+    // The same document as YAML text is accepted, and stored as JSON.
+    const yaml = ['openapi: "3.0.3"', 'servers:', '  - url: http://127.0.0.1:9', 'paths:', '  /items/{id}:', '    get:',
+      '      operationId: readItem', '      parameters:', '        - {name: id, in: path, required: true, schema: {type: string}}',
+      '        - name: limit', '          in: query', '          schema: {type: integer}'].join('\n');
+    const ok = await post({ label: 'y', openapi: yaml });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(ok.body.operations, ['readItem']);
+    assert.equal(ok.body.url, 'http://127.0.0.1:9');
   });
+});
+
+test('openapi tools: the document\'s security schemes place the credential; form bodies', async () => {
+  const seen = [];
+  const apiServer = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://x');
+      seen.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`ok ${url.pathname}`);
+    });
+  });
+  await new Promise((r) => apiServer.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${apiServer.address().port}`;
+  const CRED = 'svc:pa ss';
+  const secured = {
+    openapi: '3.1.0', servers: [{ url }],
+    security: [{ Bearer: [] }],
+    paths: {
+      '/q': { get: { operationId: 'byQuery', security: [{ Unsupported: [] }, { QueryKey: [] }] } },
+      '/basic': { get: { operationId: 'byBasic', security: [{ Basic: [] }] } },
+      '/cookie': { get: { operationId: 'byCookie', security: [{ CookieKey: [] }] } },
+      '/public': { get: { operationId: 'open', security: [] } },
+      '/form': { post: { operationId: 'submitForm', requestBody: { required: true, content: { 'application/x-www-form-urlencoded': {
+        schema: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } } } } } } },
+    },
+    components: { securitySchemes: {
+      Bearer: { type: 'http', scheme: 'bearer' },
+      Basic: { type: 'http', scheme: 'basic' },
+      QueryKey: { type: 'apiKey', in: 'query', name: 'api_key' },
+      CookieKey: { type: 'apiKey', in: 'cookie', name: 'sid' },
+      Unsupported: { type: 'mutualTLS' },
+    } },
+  };
+  try {
+    await withServer({ env: { CONTINUUM_MCP_ALLOW_PRIVATE_URLS: '1' } }, async ({ server, upstream }) => {
+      const reg = await server.json('/v1/tool_servers', { method: 'POST', body: JSON.stringify({
+        label: 'sec', openapi: secured, auth: { provider: 'secapi', owner: 'project' }, require_approval: 'never' }) });
+      assert.equal(reg.status, 200, JSON.stringify(reg.body));
+      assert.equal(reg.body.auth.scheme, 'document', 'a document with security schemes places the credential itself');
+      assert.equal((await server.json('/v1/vault/secrets', { method: 'POST', body: JSON.stringify({ provider: 'secapi', value: CRED }) })).status, 200);
+      const ask = async (input) => {
+        const r = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input, tools: [{ type: 'mcp', server_label: 'sec' }] }) });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const call = r.body.output.find((o) => o.type === 'mcp_call');
+        assert.equal(call?.status, 'completed', JSON.stringify(r.body.output));
+        for (const text of [JSON.stringify(r.body), JSON.stringify(upstream.requests)]) assert.ok(!text.includes(CRED), 'the credential leaked');
+        return seen.at(-1);
+      };
+      const q = await ask('MCP_CALL byQuery {}');
+      assert.equal(q.query.api_key, CRED, 'the first requirement with a supported scheme wins');
+      assert.equal(q.headers.authorization, undefined);
+      const b = await ask('MCP_CALL byBasic {}');
+      assert.equal(b.headers.authorization, `Basic ${Buffer.from(CRED).toString('base64')}`);
+      const c = await ask('MCP_CALL byCookie {}');
+      assert.equal(c.headers.cookie, `sid=${encodeURIComponent(CRED)}`);
+      const p = await ask('MCP_CALL open {}');
+      assert.equal(p.headers.authorization, undefined, 'security: [] calls without the credential');
+      assert.deepEqual(p.query, {});
+      const f = await ask('MCP_CALL submitForm {"body":{"a":1,"b":"x y&z","tags":["p","q"]}}');
+      assert.equal(f.headers.authorization, `Bearer ${CRED}`, 'the document-level requirement applies');
+      assert.equal(f.headers['content-type'], 'application/x-www-form-urlencoded');
+      assert.deepEqual([...new URLSearchParams(f.body)], [['a', '1'], ['b', 'x y&z'], ['tags', 'p'], ['tags', 'q']]);
+      assert.ok(!server.log.includes(CRED));
+      // An explicit scheme still overrides the document; 'document' needs schemes to follow.
+      const plainDoc = { openapi: '3.0.0', servers: [{ url }], paths: { '/x': { get: { operationId: 'x' } } } };
+      const bad = await server.json('/v1/tool_servers', { method: 'POST', body: JSON.stringify({ label: 'p', openapi: plainDoc, auth: { provider: 'p', scheme: 'document' } }) });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.param, 'auth.scheme');
+    });
+  } finally {
+    await new Promise((r) => apiServer.close(r));
+  }
 });

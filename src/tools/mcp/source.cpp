@@ -157,6 +157,7 @@ class McpConnector final : public Connector {
         cfg_.approval.mode = reg->require_approval == "always" ? Approval::always : Approval::never;
       cfg_.registered = false;
       api_ = reg->api;
+      credential_ = std::move(reg->credential);
     }
     if (api_) co_return list_api(out);
     auto ex = co_await boost::asio::this_coro::executor;
@@ -221,12 +222,13 @@ class McpConnector final : public Connector {
       listing.push_back(listing_json(t));
       bool idem = t.idempotent || std::find(cfg_.idempotent_tools.begin(), cfg_.idempotent_tools.end(), t.name) !=
                                       cfg_.idempotent_tools.end();
-      (void)out.add(openapi::make_tool(src_.client(), cfg_.label, op, cfg_.url, cfg_.headers, idem, cfg_.approval.needed(t)));
+      (void)out.add(openapi::make_tool(src_.client(), cfg_.label, op, cfg_.url, cfg_.headers, credential_, idem, cfg_.approval.needed(t)));
     }
     return json::serialize(listing);
   }
 
   std::shared_ptr<const openapi::Api> api_;
+  std::string credential_;  // placed per operation by the document's security schemes
   McpToolSource& src_;
   std::shared_ptr<Registry> registry_;
   ServerConfig cfg_;

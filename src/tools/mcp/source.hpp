@@ -31,6 +31,7 @@ struct RegisteredServer {
   std::vector<std::string> idempotent_tools;  // declared idempotent beyond the server's hints
   std::string require_approval = "never";     // "always" | "never"
   std::shared_ptr<const openapi::Api> api;    // set: an HTTP API described by an OpenAPI document
+  std::string credential;  // an OpenAPI document's credential, placed by its security schemes
 };
 
 // Where registered servers come from (null: requests must give server_url).

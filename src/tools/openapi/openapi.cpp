@@ -5,6 +5,7 @@
 #include <boost/url.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace cn::tools::openapi {
 
@@ -73,12 +74,69 @@ std::string text_of(const json::value& v) {
 
 std::string encode(std::string_view s) { return boost::urls::encode(s, boost::urls::unreserved_chars); }
 
+// The supported schemes of components.securitySchemes, by name.
+std::map<std::string, Placement> security_schemes(const json::object& doc) {
+  std::map<std::string, Placement> out;
+  auto* comps = doc.if_contains("components");
+  if (!comps || !comps->is_object()) return out;
+  auto* schemes = comps->as_object().if_contains("securitySchemes");
+  if (!schemes || !schemes->is_object()) return out;
+  for (const auto& [name, v] : schemes->as_object()) {
+    json::value sv = resolve(doc, v, 0);
+    if (!sv.is_object()) continue;
+    const auto& so = sv.as_object();
+    auto str = [&](const char* k) {
+      auto* x = so.if_contains(k);
+      return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    std::string type = str("type"), scheme = str("scheme");
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(), ::tolower);
+    Placement p;
+    if (type == "apiKey") {
+      p.in = str("in");
+      p.name = str("name");
+      if ((p.in != "header" && p.in != "query" && p.in != "cookie") || p.name.empty()) continue;
+    } else if ((type == "http" && scheme == "bearer") || type == "oauth2" || type == "openIdConnect") {
+      p.prefix = "Bearer ";
+    } else if (type == "http" && scheme == "basic") {
+      p.basic = true;
+    } else {
+      continue;
+    }
+    out.emplace(std::string(name), std::move(p));
+  }
+  return out;
+}
+
+// The placement an operation's security requirements (`reqs`: an array of {scheme: scopes})
+// choose: the first requirement of one supported scheme. nullopt: no credential.
+std::optional<Placement> choose(const json::value* reqs, const std::map<std::string, Placement>& schemes) {
+  if (!reqs || !reqs->is_array()) return std::nullopt;
+  for (const auto& r : reqs->as_array()) {
+    if (!r.is_object() || r.as_object().size() != 1) continue;
+    if (auto it = schemes.find(std::string(r.as_object().begin()->key())); it != schemes.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+std::string form_encode(const json::object& o) {
+  std::string out;
+  auto add = [&](std::string_view k, const json::value& v) { out += (out.empty() ? "" : "&") + encode(k) + "=" + encode(text_of(v)); };
+  for (const auto& [k, v] : o) {
+    if (v.is_null()) continue;
+    if (v.is_array()) for (const auto& e : v.as_array()) add(k, e);
+    else add(k, v);
+  }
+  return out;
+}
+
 class OperationTool final : public Tool {
  public:
   OperationTool(http::Client& client, std::string label, Operation op, std::string base,
-                std::vector<std::pair<std::string, std::string>> headers, bool idempotent, bool approval, size_t max_answer)
+                std::vector<std::pair<std::string, std::string>> headers, std::string credential, bool idempotent, bool approval,
+                size_t max_answer)
       : client_(client), label_(std::move(label)), op_(std::move(op)), base_(std::move(base)), headers_(std::move(headers)),
-        idempotent_(idempotent), approval_(approval), max_answer_(max_answer) {}
+        credential_(std::move(credential)), idempotent_(idempotent), approval_(approval), max_answer_(max_answer) {}
   const std::string& name() const override { return op_.name; }
   json::object definition() const override {
     return {{"type", "function"}, {"name", op_.name}, {"description", op_.description}, {"parameters", op_.input_schema}, {"strict", false}};
@@ -116,9 +174,20 @@ class OperationTool final : public Tool {
         req.headers.emplace_back(p.name, value);
       }
     }
+    if (op_.security && !credential_.empty()) {
+      const Placement& p = *op_.security;
+      std::string value = p.basic ? "Basic " + base64(credential_) : p.prefix + credential_;
+      if (p.in == "query") query += (query.empty() ? "?" : "&") + encode(p.name) + "=" + encode(value);
+      else if (p.in == "cookie") req.headers.emplace_back("Cookie", p.name + "=" + encode(value));
+      else req.headers.emplace_back(p.name, value);
+    }
     if (op_.has_body) {
       const json::value* b = args.if_contains("body");
-      if (b && !b->is_null()) {
+      if (b && !b->is_null() && op_.form_body) {
+        if (!b->is_object()) co_return error_outcome("'body' must be an object of form fields");
+        req.body = form_encode(b->as_object());
+        req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+      } else if (b && !b->is_null()) {
         req.body = json::serialize(*b);
         req.headers.emplace_back("Content-Type", "application/json");
       } else if (op_.body_required) {
@@ -145,6 +214,7 @@ class OperationTool final : public Tool {
   const Operation op_;
   const std::string base_;
   const std::vector<std::pair<std::string, std::string>> headers_;
+  const std::string credential_;
   const bool idempotent_, approval_;
   const size_t max_answer_;
 };
@@ -168,6 +238,7 @@ Result<std::shared_ptr<const Api>> parse(const json::object& doc) {
   }
   auto* paths = doc.if_contains("paths");
   if (!paths || !paths->is_object()) return bad("'paths' must be an object.");
+  const auto schemes = security_schemes(doc);
   for (const auto& [path, item_v] : paths->as_object()) {
     if (!path.starts_with("/")) return bad("path '" + std::string(path) + "' must start with '/'.");
     json::value item = resolve(doc, item_v, 0);
@@ -225,9 +296,14 @@ Result<std::shared_ptr<const Api>> parse(const json::object& doc) {
         json::value rb = resolve(doc, *rb_v, 0);
         const json::value* schema = nullptr;
         if (rb.is_object())
-          if (auto* content = rb.as_object().if_contains("content"); content && content->is_object())
-            if (auto* j = content->as_object().if_contains("application/json"); j && j->is_object())
+          if (auto* content = rb.as_object().if_contains("content"); content && content->is_object()) {
+            if (auto* j = content->as_object().if_contains("application/json"); j && j->is_object()) {
               schema = j->as_object().if_contains("schema");
+            } else if (auto* f = content->as_object().if_contains("application/x-www-form-urlencoded"); f && f->is_object()) {
+              schema = f->as_object().if_contains("schema");
+              op.form_body = schema != nullptr;
+            }
+          }
         if (schema) {
           op.has_body = true;
           if (auto* r = rb.as_object().if_contains("required"); r && r->is_bool()) op.body_required = r->as_bool();
@@ -236,6 +312,8 @@ Result<std::shared_ptr<const Api>> parse(const json::object& doc) {
         }
       }
       op.input_schema = json::object{{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(required)}};
+      op.security = choose(oo.contains("security") ? oo.if_contains("security") : doc.if_contains("security"), schemes);
+      api->has_security = api->has_security || op.security.has_value();
       api->operations.push_back(std::move(op));
       if (api->operations.size() > kMaxOperations) return bad("more than 256 operations.");
     }
@@ -245,11 +323,29 @@ Result<std::shared_ptr<const Api>> parse(const json::object& doc) {
 }
 
 std::shared_ptr<Tool> make_tool(http::Client& client, std::string server_label, const Operation& op, std::string base_url,
-                                std::vector<std::pair<std::string, std::string>> headers, bool idempotent, bool approval,
-                                size_t max_answer) {
+                                std::vector<std::pair<std::string, std::string>> headers, std::string credential, bool idempotent,
+                                bool approval, size_t max_answer) {
   while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
-  return std::make_shared<OperationTool>(client, std::move(server_label), op, std::move(base_url), std::move(headers), idempotent,
-                                         approval, max_answer);
+  return std::make_shared<OperationTool>(client, std::move(server_label), op, std::move(base_url), std::move(headers),
+                                         std::move(credential), idempotent, approval, max_answer);
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s : {18, 12, 6, 0}) out += table[(n >> s) & 63];
+  }
+  if (size_t left = in.size() - i; left > 0) {
+    uint32_t n = uint8_t(in[i]) << 16 | (left == 2 ? uint8_t(in[i + 1]) << 8 : 0);
+    out += table[(n >> 18) & 63];
+    out += table[(n >> 12) & 63];
+    out += left == 2 ? table[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
 }
 
 }  // namespace cn::tools::openapi
