@@ -15,8 +15,10 @@ export async function startMcpServer({ stateless = false, requireToken = null, r
   const stats = { initializes: 0, lists: 0, cancelled: 0, resumes: 0 };
   let currentHeaders = {};
 
+  const live = [];
   function build() {
     const server = new McpServer({ name: 'fixture', version: '1.0.0' });
+    live.push(server);
     const record = (name, args) => calls.push({ name, args, headers: { ...currentHeaders } });
     server.registerTool('echo', { description: 'Echoes text back.', inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } },
       async ({ text }) => { record('echo', { text }); return { content: [{ type: 'text', text: `echo:${text}` }] }; });
@@ -62,6 +64,7 @@ export async function startMcpServer({ stateless = false, requireToken = null, r
     if (parsed && parsed.method === 'initialize') stats.initializes++;
     if (parsed && parsed.method === 'tools/list') stats.lists++;
     if (req.method === 'GET' && req.headers['last-event-id']) stats.resumes++;
+    if (req.method === 'GET' && !req.headers['last-event-id']) stats.streams = (stats.streams || 0) + 1;
     if (stateless) {
       if (req.method !== 'POST') { res.writeHead(405).end(); return; }
       const server = build();
@@ -90,6 +93,12 @@ export async function startMcpServer({ stateless = false, requireToken = null, r
   return {
     url, calls, stats,
     forgetSessions: () => sessions.clear(),
+    // Registers a tool on every live server: each sends notifications/tools/list_changed (on its
+    // standing GET stream, when no request is in flight).
+    addTool: (name) => {
+      for (const server of live)
+        server.registerTool(name, { description: `Added later: ${name}.`, inputSchema: {} }, async () => ({ content: [{ type: 'text', text: name }] }));
+    },
     close: () => new Promise((r) => { httpServer.closeAllConnections(); httpServer.close(r); }),
   };
 }

@@ -220,3 +220,39 @@ test('mcp: an answer stream the server closes early is resumed with Last-Event-I
     assert.equal(mcp.calls.filter((c) => c.name === 'poll').length, 1, 'the call itself was not repeated');
   });
 });
+
+test('mcp: list_changed sent on the standing GET stream drops the cached listing', async () => {
+  await withMcp({}, async ({ server, mcp }) => {
+    const ask = () => server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'hi', tools: [tool(mcp)] }) });
+    const first = await ask();
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.ok(!first.body.output[0].tools.some((t) => t.name === 'late'));
+    // The session opened its standing stream after initializing.
+    for (let i = 0; i < 100 && !mcp.stats.streams; i++) await sleep(20);
+    assert.equal(mcp.stats.streams, 1, 'one standing GET stream');
+    const lists = mcp.stats.lists;
+    const cached = await ask();
+    assert.equal(mcp.stats.lists, lists, 'a fresh turn uses the cached listing');
+    // No request is in flight: the notification can only travel on the standing stream.
+    mcp.addTool('late');
+    let again;
+    for (let i = 0; i < 50; i++) {
+      await sleep(20);
+      again = await ask();
+      if (again.body.output[0].tools.some((t) => t.name === 'late')) break;
+    }
+    assert.ok(again.body.output[0].tools.some((t) => t.name === 'late'), JSON.stringify(again.body.output[0]));
+    assert.ok(mcp.stats.lists > lists);
+    assert.ok(cached.body.output[0].tools.length > 0);
+  });
+});
+
+test('mcp: a stateless server (no session, so no standing stream) is served turn after turn', async () => {
+  await withMcp({ stateless: true }, async ({ server, mcp }) => {
+    const r = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'MCP_CALL echo {"text":"s"}', tools: [tool(mcp)] }) });
+    assert.equal(r.body.output.find((o) => o.type === 'mcp_call')?.output, 'echo:s');
+    await sleep(100);
+    const again = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'MCP_CALL echo {"text":"t"}', tools: [tool(mcp)] }) });
+    assert.equal(again.body.output.find((o) => o.type === 'mcp_call')?.output, 'echo:t');
+  });
+});

@@ -96,17 +96,25 @@ ListedTool listed(const json::object& t) {
 
 // The answer to request `id` among `msgs` (its result, or its error as a Status); list_changed
 // notifications on the way drop the cached listing.
+bool Session::note_changes(const std::vector<json::value>& msgs) {
+  bool changed = false;
+  for (const auto& m : msgs)
+    if (m.is_object())
+      if (auto* meth = m.as_object().if_contains("method"); meth && meth->is_string() && meth->as_string() == "notifications/tools/list_changed")
+        changed = true;
+  if (changed) {
+    std::lock_guard lk(mu_);
+    tools_.reset();
+  }
+  return changed;
+}
+
 std::optional<Result<json::value>> Session::find_answer(std::vector<json::value> msgs, int64_t id) {
+  note_changes(msgs);
   for (auto& m : msgs) {
     if (!m.is_object()) continue;
     auto& o = m.as_object();
-    if (auto* meth = o.if_contains("method"); meth && meth->is_string()) {
-      if (meth->as_string() == "notifications/tools/list_changed") {
-        std::lock_guard lk(mu_);
-        tools_.reset();
-      }
-      continue;
-    }
+    if (o.contains("method")) continue;
     auto* mid = o.if_contains("id");
     if (!mid || !mid->is_int64() || mid->as_int64() != id) continue;
     if (auto* err = o.if_contains("error"); err && err->is_object()) {
@@ -123,6 +131,70 @@ Session::Session(http::Client& client, Endpoint ep, std::chrono::milliseconds li
 
 Session::Session(http::Client& client, std::shared_ptr<StdioProcess> proc, std::chrono::milliseconds list_ttl)
     : client_(client), ep_{"stdio:" + proc->config().label, {}}, list_ttl_(list_ttl), proc_(std::move(proc)) {}
+
+Session::~Session() { stop_->cancel(); }
+
+uint64_t Session::stream_notifications() const {
+  std::lock_guard lk(mu_);
+  return stream_notifications_;
+}
+
+awaitable<void> Session::listen(std::weak_ptr<Session> self, std::shared_ptr<http::CancelToken> stop, http::Client* client,
+                                std::string url) {
+  auto backoff = std::chrono::milliseconds(500);
+  while (!stop->cancelled()) {
+    http::ClientRequest get;
+    get.method = "GET";
+    get.url = url;
+    get.timeout = std::chrono::minutes(30);
+    {
+      auto s = self.lock();
+      if (!s) co_return;
+      get.headers = s->ep_.headers;
+      std::lock_guard lk(s->mu_);
+      get.headers.emplace_back("Accept", "text/event-stream");
+      get.headers.emplace_back("MCP-Protocol-Version", s->version_);
+      get.headers.emplace_back("Mcp-Session-Id", s->session_id_);
+      if (!s->stream_last_id_.empty()) get.headers.emplace_back("Last-Event-ID", s->stream_last_id_);
+    }
+    // Complete events are handed on as they arrive; a partial one waits for the rest.
+    std::string pending;
+    bool got_data = false;
+    auto on_data = [&](std::string_view chunk) {
+      got_data = true;
+      pending.append(chunk);
+      size_t end = pending.rfind("\n\n");
+      if (end == std::string::npos) return pending.size() < kMaxAnswer;
+      Cursor cursor;
+      auto msgs = messages("text/event-stream", pending.substr(0, end + 2), &cursor);
+      pending.erase(0, end + 2);
+      auto s = self.lock();
+      if (!s) return false;
+      bool changed = s->note_changes(msgs);
+      std::lock_guard lk(s->mu_);
+      if (!cursor.last_id.empty()) s->stream_last_id_ = cursor.last_id;
+      if (changed) ++s->stream_notifications_;
+      return !stop->cancelled();
+    };
+    auto res = co_await client->call(std::move(get), on_data, stop);
+    if (stop->cancelled()) co_return;
+    if (res.ok() && res->status >= 400) {
+      // 405: the server offers no stream. 404: it forgot the session (a new one starts its own
+      // stream). Others: it will not serve one to these credentials.
+      if (res->status == 404)
+        if (auto s = self.lock()) {
+          std::lock_guard lk(s->mu_);
+          s->listening_ = false;
+        }
+      spdlog::debug("MCP server {}: no standing stream (HTTP {})", url, res->status);
+      co_return;
+    }
+    if (got_data) backoff = std::chrono::milliseconds(500);
+    boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, backoff);
+    co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(60'000));
+  }
+}
 
 std::vector<std::pair<std::string, std::string>> Session::headers(bool initializing) const {
   auto h = ep_.headers;
@@ -253,13 +325,22 @@ awaitable<Status> Session::ensure_initialized(std::shared_ptr<http::CancelToken>
   std::string version = kProtocolVersion;
   if (r->is_object())
     if (auto* v = r->as_object().if_contains("protocolVersion"); v && v->is_string()) version = std::string(v->as_string());
+  bool start_stream = false;
   {
     std::lock_guard lk(mu_);
     version_ = version;
     initialized_ = true;
     init_gen_ = gen;
+    start_stream = !proc_ && !session_id_.empty() && !listening_;
+    if (start_stream) {
+      listening_ = true;
+      stream_last_id_.clear();
+    }
   }
   co_await notify("notifications/initialized", {});
+  if (start_stream)
+    boost::asio::co_spawn(co_await boost::asio::this_coro::executor, listen(weak_from_this(), stop_, &client_, ep_.url),
+                          boost::asio::detached);
   co_return Status();
 }
 

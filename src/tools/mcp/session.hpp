@@ -11,6 +11,12 @@
 // cancel) is followed by notifications/cancelled. A session the server forgot (404) is
 // initialized again once. Over stdio (stdio.hpp) the same requests go to a local process.
 //
+// Notifications outside answers: once a Streamable HTTP session has an id, a standing GET
+// stream is opened (text/event-stream, resumed with Last-Event-ID, reopened with backoff) so that
+// list_changed reaches the client while no request is in flight. A server that answers 405 has
+// no such stream; one that forgot the session gets a new stream after it is initialized again.
+// The stream never keeps the Session alive: it ends when the Session is destroyed.
+//
 // Thread-safety: a Session is shared by the runs that use the same server with the same
 // credentials; every member is safe from any thread (state under a mutex, calls are coroutines
 // on the caller's executor).
@@ -53,11 +59,15 @@ struct CallResult {
   bool is_error = false;
 };
 
-class Session {
+class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(http::Client& client, Endpoint ep, std::chrono::milliseconds list_ttl = std::chrono::minutes(5));
   // A session with a local server over stdio (a new process is initialized again).
   Session(http::Client& client, std::shared_ptr<StdioProcess> proc, std::chrono::milliseconds list_ttl);
+  ~Session();
+
+  // How many list_changed notifications arrived on the standing stream (tests, metrics).
+  uint64_t stream_notifications() const;
 
   // The server's tools (every page), from the cache when it is fresh.
   boost::asio::awaitable<Result<std::vector<ListedTool>>> list_tools(std::shared_ptr<http::CancelToken> cancel,
@@ -81,6 +91,11 @@ class Session {
   boost::asio::awaitable<void> notify(std::string method, boost::json::object params);
   std::vector<std::pair<std::string, std::string>> headers(bool initializing) const;
   std::optional<Result<boost::json::value>> find_answer(std::vector<boost::json::value> msgs, int64_t id);
+  // Drops the cached listing when `msgs` hold notifications/tools/list_changed; true if so.
+  bool note_changes(const std::vector<boost::json::value>& msgs);
+  // The standing GET stream of session `self` (see above); ends when `self` is gone or `stop` fires.
+  static boost::asio::awaitable<void> listen(std::weak_ptr<Session> self, std::shared_ptr<http::CancelToken> stop,
+                                             http::Client* client, std::string url);
 
   http::Client& client_;
   const Endpoint ep_;
@@ -94,6 +109,10 @@ class Session {
   std::chrono::steady_clock::time_point listed_at_;  // guarded by mu_
   const std::shared_ptr<StdioProcess> proc_;         // null: Streamable HTTP
   uint64_t init_gen_ = 0, seen_changes_ = 0;          // guarded by mu_ (stdio: the process initialized, changes seen)
+  bool listening_ = false;                             // guarded by mu_: a standing stream runs (or is refused)
+  std::string stream_last_id_;                         // guarded by mu_
+  uint64_t stream_notifications_ = 0;                  // guarded by mu_
+  const std::shared_ptr<http::CancelToken> stop_ = std::make_shared<http::CancelToken>();
 };
 
 }  // namespace cn::tools::mcp
