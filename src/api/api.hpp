@@ -4,6 +4,7 @@
 #pragma once
 
 #include "base/status.hpp"
+#include "fleet/registry.hpp"
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
@@ -45,6 +46,7 @@ struct Services {
   identity::OAuth* oauth = nullptr;  // null: no OAuth routes
   policy::Policies* policies = nullptr;  // null: no policy routes
   tools::ToolServers* tool_servers = nullptr;  // null: no tool server routes
+  fleet::AgentRegistry* agents = nullptr;      // null: no agents ("agent:..." models refused)
 };
 
 // Registers every route on `router`.
@@ -61,6 +63,10 @@ void install_policies(http::Router& router, policy::Policies& policies, identity
 void install_mcp(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
+// The runtime's view of the agent registry, for handoffs (runtime/team.hpp).
+std::shared_ptr<runtime::Team> make_team(fleet::AgentRegistry& agents);
+// The agent routes (/v1/agents): versioned definitions and aliases.
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

@@ -6,6 +6,7 @@
 #include "api/route_prelude.hpp"
 #include "base/log.hpp"
 #include "http/sse.hpp"
+#include "fleet/apply.hpp"
 #include "wire/items.hpp"
 
 namespace cn::api {
@@ -16,6 +17,7 @@ struct Ctx {
   runtime::Runtime& rt;
   identity::Authenticator& auth;
   Options opts;
+  fleet::AgentRegistry* agents = nullptr;
 };
 
 }  // namespace
@@ -90,13 +92,51 @@ awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after,
   }
 }
 
+// Resolves an agent reference, makes the agent the request's workload principal (a registered
+// agent identity narrows its scopes and tools) and folds its definition into `body`. Returns the
+// response's `agent` record.
+Result<json::object> run_as_agent(Ctx& c, identity::Principal& who, json::object& body, const std::string& ref) {
+  if (!c.agents) return invalid_param("model", "This server runs no agents.", "model_not_found");
+  auto v = c.agents->resolve(who.project_id, ref);
+  if (!v.ok()) return v.status();
+  if (who.agent && *who.agent != (*v)->name)
+    return invalid_param("X-Continuum-Agent", "X-Continuum-Agent names agent '" + *who.agent + "' but the model names agent '" +
+                                                  (*v)->name + "'.");
+  who.agent = (*v)->name;
+  if (auto* registered = c.auth.agents())
+    if (auto agent = registered->find(who.project_id, *who.agent)) {
+      if (agent->scopes) who.scopes &= *agent->scopes;
+      who.allowed_tools = agent->allowed_tools;
+      if (!who.has(identity::kResponses))
+        return Status(Code::permission_denied, "Agent '" + *who.agent + "' may not create responses.", "model", "insufficient_scope");
+    }
+  if (Status s = fleet::apply_agent(**v, body); !s.ok()) return s;
+  return fleet::agent_ref_json(**v, ref);
+}
+
 awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   auto who = co_await authorize(req, c.auth, identity::kResponses);
   if (!who.ok()) co_return error_response(who.status());
   auto body = body_json(req);
   if (!body.ok()) co_return error_response(body.status());
+  // "model": "agent:NAME[@ALIAS]" runs the request as that agent's version.
+  std::optional<json::object> agent_ref;
+  json::value own_instructions = nullptr;
+  if (auto* m = body->is_object() ? wire::field(body->as_object(), "model") : nullptr;
+      m && m->is_string() && m->as_string().starts_with(fleet::kAgentModelPrefix)) {
+    if (auto* i = wire::field(body->as_object(), "instructions")) own_instructions = *i;
+    auto ref = run_as_agent(c, *who, body->as_object(), std::string(m->as_string()).substr(fleet::kAgentModelPrefix.size()));
+    if (!ref.ok()) co_return error_response(noted(c.auth, req, *who, ref.status()));
+    agent_ref = std::move(*ref);
+  }
   auto params = parse_create(*body);
   if (!params.ok()) co_return error_response(params.status());
+  if (agent_ref) {
+    // The response shows the agent and version, and only the request's own instructions: the
+    // agent's stay the project's.
+    params->echo["agent"] = std::move(*agent_ref);
+    params->echo["instructions"] = std::move(own_instructions);
+  }
   // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
   const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
   bool user_from_body = !who->user && !params->memory_user.empty();
@@ -193,7 +233,7 @@ awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
 }  // namespace
 
 void install(http::Router& router, Services sv, Options opts) {
-  auto c = std::make_shared<Ctx>(Ctx{sv.runtime, sv.auth, opts});
+  auto c = std::make_shared<Ctx>(Ctx{sv.runtime, sv.auth, opts, sv.agents});
   if (sv.memory) install_memory(router, *sv.memory, sv.auth);
   install_admin(router, sv.keys, sv.tenants, sv.auth);
   if (sv.vault) install_vault(router, *sv.vault, sv.auth);
@@ -201,6 +241,7 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.policies) install_policies(router, *sv.policies, sv.auth);
   if (sv.memory) install_mcp(router, *sv.memory, sv.auth);
   if (sv.tool_servers) install_tool_servers(router, *sv.tool_servers, sv.auth);
+  if (sv.agents) install_agents(router, *sv.agents, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

@@ -95,8 +95,9 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
       echo.push_back(json::object{{"type", "memory"}});
       continue;
     }
-    if (*type == "code_interpreter") {
-      // Code run in the server's sandbox (tools/sandbox validates the entry).
+    if (*type == "code_interpreter" || *type == "agent_handoff") {
+      // Code run in the server's sandbox (tools/sandbox validates the entry), or a handoff to
+      // another agent of the team (fleet/ validates it).
       server_tools.push_back(o);
       echo.push_back(o);
       continue;

@@ -159,6 +159,7 @@ Status load_toml(const std::string& path, Config& cfg) {
   str("oidc.project", cfg.oidc_project);
   str("oidc.ca_file", cfg.oidc_ca_file);
   str("oauth.redirect_uri", cfg.oauth_redirect_uri);
+  str("agents.dir", cfg.agents_dir);
   i64("oidc.leeway_s", cfg.oidc_leeway_s);
   i64("oidc.jwks_ttl_s", cfg.oidc_jwks_ttl_s);
   i64("oidc.jwks_min_refresh_ms", cfg.oidc_jwks_min_refresh_ms);
@@ -186,6 +187,7 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_MCP_ALLOW_PRIVATE_URLS"); v && *v) cfg.mcp_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";
   if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_OAUTH_REDIRECT_URI"); v && *v) cfg.oauth_redirect_uri = v;
+  if (const char* v = std::getenv("CONTINUUM_AGENTS_DIR"); v && *v) cfg.agents_dir = v;
   if (const char* v = std::getenv("CONTINUUM_SANDBOX_WARM_POOL"); v && *v) cfg.sandbox_warm_pool = std::clamp(std::atoi(v), 0, 64);
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;

@@ -14,6 +14,7 @@ namespace cn::app {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
+  std::string agents_dir;  // agent manifests read at start-up ("" = none): --agents, agents.dir
   std::string log_level = "info";
   bool log_json = false;
   int threads = 0;  // 0: one per core

@@ -21,6 +21,8 @@
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
 #include "identity/oauth.hpp"
+#include "fleet/handoff.hpp"
+#include "fleet/manifests.hpp"
 #include "identity/oidc.hpp"
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
@@ -86,6 +88,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : memory::Memory::migrations()) m.push_back(x);
   for (auto& x : policy::Policies::migrations()) m.push_back(x);
   for (auto& x : tools::ToolServers::migrations()) m.push_back(x);
+  for (auto& x : fleet::AgentRegistry::migrations()) m.push_back(x);
   return m;
 }
 
@@ -376,6 +379,21 @@ int serve(app::Config cfg) {
   mo.warm_indexes = cfg.memory_warm_indexes;
   memory::Memory mem(io, **store, models, mo);
   ro.tool_sources.push_back(std::make_shared<tools::MemoryToolSource>(mem));
+  fleet::AgentRegistry agent_defs(**store);
+  if (Status st = agent_defs.load(); !st.ok()) {
+    spdlog::critical("loading agents: {}", st.message());
+    return 1;
+  }
+  if (!cfg.agents_dir.empty()) {
+    auto made = fleet::load_manifests(agent_defs, cfg.agents_dir, identity::kDefaultProject);
+    if (!made.ok()) {
+      spdlog::critical("{}", made.status().message());
+      return 2;
+    }
+    spdlog::info("agents: manifests in {} read; {} new versions", cfg.agents_dir, *made);
+  }
+  ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
+  ro.team = api::make_team(agent_defs);
   policy::Policies policies(**store);
   if (Status st = policies.load(); !st.ok()) {
     spdlog::critical("loading policy sets: {}", st.message());
@@ -471,7 +489,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get()});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs});
   http::Server server(io, ho, std::move(router));
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
@@ -647,6 +665,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve_cmd->add_option("--data", data, "data directory (default ./data)");
   serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error");
+  std::optional<std::string> agents_dir;
+  serve_cmd->add_option("--agents", agents_dir, "directory of agent manifests (YAML or JSON) read at start-up");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
   auto* keys_cmd = cli.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
@@ -688,5 +708,6 @@ int main(int argc, char** argv) {
   if (listen) cfg.listen = *listen;
   if (data) cfg.data_dir = *data;
   if (log_level) cfg.log_level = *log_level;
+  if (agents_dir) cfg.agents_dir = *agents_dir;
   return serve(cfg);
 }

@@ -11,6 +11,9 @@ namespace cn {
 
 // memory_call: a built-in memory tool (memory_search, memory_write) the runtime executed itself
 // during a run; it carries its call and its output together.
+// agent_handoff: a running agent handed the conversation to another agent of its team (the
+// model called transfer_to_<agent>); shaped like memory_call, with the agent taken over in
+// `server_label`.
 // mcp_*: OpenAI's remote MCP items. mcp_list_tools (a server's tools, kept so a conversation
 // lists a server once), mcp_call (a call the runtime ran on an MCP server, with its output or
 // error), mcp_approval_request (a call waiting for a human) and mcp_approval_response (the
@@ -26,6 +29,7 @@ enum class ItemType {
   mcp_approval_request,
   mcp_approval_response,
   code_interpreter_call,  // code the runtime ran in its sandbox: arguments {code, language}, output the logs
+  agent_handoff,
 };
 
 struct ContentPart {
@@ -42,7 +46,8 @@ struct Item {
   std::string call_id, name, arguments;  // function_call; call_id also for function_call_output
   std::string output;                 // function_call_output, memory_call and mcp_call, as text;
                                       // mcp_list_tools: its tools as a JSON array text
-  std::string server_label;           // mcp_*: the MCP server's label; code_interpreter_call: the container
+  std::string server_label;           // mcp_*: the MCP server's label; code_interpreter_call: the container;
+                                      // agent_handoff: the agent handed to
   std::string error;                  // mcp_call and mcp_list_tools: what failed ("" = none)
   std::string approval_request_id;    // mcp_call (when approved) and mcp_approval_response
   bool approve = false;               // mcp_approval_response

@@ -62,7 +62,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   for (const auto& o : fin.output) {
     // A server-side call that never ran (the run ended first) is not part of the history.
     if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call ||
-                   o.type == ItemType::code_interpreter_call))
+                   o.type == ItemType::code_interpreter_call || o.type == ItemType::agent_handoff))
       continue;
     outputs.push_back(std::make_shared<const Item>(to_item(o)));
   }

@@ -180,6 +180,9 @@ struct Runtime::Impl {
   // runtime.cpp
   // The server-side tools the request asked for, resolved through the tool sources.
   Status resolve_tools(Turn& t);
+  // `entries` (server-side tool entries) resolved into `out`, for a turn acting as `agent`.
+  Status resolve_tools(const CreateParams& p, const std::vector<boost::json::object>& entries, const std::string& agent,
+                       tools::ToolSet& out);
   // A new run's state from its parameters.
   static void init_state(Run::State& st, const CreateParams& p, int64_t created_at);
   // Pairs the turn's mcp_approval_response inputs with the requests they answer (400 when one
@@ -192,6 +195,9 @@ struct Runtime::Impl {
 
   // run_loop.cpp: executes a turn that holds its lines and has its context; ends by finish().
   awaitable<void> execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t);
+  // Lists the turn's tool servers (a listing in `context` is reused), recording new listings.
+  awaitable<void> list_servers(Turn& t, OutputSink& sink, const std::vector<ItemPtr>& context, tools::CallContext ctx,
+                               std::chrono::steady_clock::time_point run_deadline);
 
   // tool_calls.cpp: runs the output items `idxs` (server-side calls) concurrently and completes
   // them in the run's output; returns when all have answered or passed their deadline.

@@ -57,6 +57,7 @@ void OutputSink::tool_call_begin(int index, std::string call_id, std::string nam
                        : type == ItemType::mcp_call                ? "mcp"
                        : type == ItemType::mcp_approval_request    ? "mcpr"
                        : type == ItemType::code_interpreter_call   ? "ci"
+                       : type == ItemType::agent_handoff           ? "ho"
                                                                    : "mc";
   OutItem o{type, new_id(prefix)};
   o.call_id = std::move(call_id);
@@ -94,10 +95,19 @@ std::vector<int> OutputSink::pending_server_calls() {
   for (size_t i = 0; i < st.output.size(); ++i) {
     const auto& o = st.output[i];
     if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call ||
-                   o.type == ItemType::code_interpreter_call))
+                   o.type == ItemType::code_interpreter_call || o.type == ItemType::agent_handoff))
       out.push_back(static_cast<int>(i));
   }
   return out;
+}
+
+std::string OutputSink::handoff_since(size_t from) {
+  std::lock_guard lk(run_.mu_);
+  std::string to;
+  const auto& out = run_.st_->output;
+  for (size_t i = from; i < out.size(); ++i)
+    if (out[i].type == ItemType::agent_handoff && !out[i].open && out[i].status == "completed") to = out[i].server_label;
+  return to;
 }
 
 bool OutputSink::has_client_calls() {
@@ -141,6 +151,9 @@ void OutputSink::complete_server_call(int idx, std::string output, bool error) {
       o.error = m && m->is_string() ? std::string(m->as_string()) : output;
       o.status = "failed";
       run_.publish("response.mcp_call.failed", {{"item_id", o.id}, {"output_index", idx}});
+    } else if (o.type == ItemType::agent_handoff && error) {
+      o.output = std::move(output);
+      o.status = "failed";  // the run goes on as the same agent
     } else {
       o.output = std::move(output);
       o.status = "completed";

@@ -37,6 +37,8 @@ class OutputSink final : public model::ModelSink {
   // Whether the last step called a client function tool or asked for an approval (the run then
   // ends for the client to answer).
   bool has_client_calls();
+  // The agent the last completed handoff among output items [from, end) hands to ("" = none).
+  std::string handoff_since(size_t from);
   // A server-side call starts running (mcp_call: its arguments are final, it is in progress).
   void start_server_call(int idx);
   // Records a server-side call's result and closes its item (an error fails an mcp_call).

@@ -24,6 +24,14 @@ Item to_item(const OutItem& o) {
     case ItemType::function_call: return wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
     case ItemType::reasoning: return wire::make_reasoning(o.id, o.text);
     case ItemType::memory_call: return wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
+    case ItemType::agent_handoff: {
+      Item it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output, o.server_label);
+      if (o.status == "failed") {
+        it.status = "failed";
+        wire::finalize_wire(it);
+      }
+      return it;
+    }
     default: break;
   }
   Item it;
@@ -80,12 +88,14 @@ json::object out_item_json(const OutItem& o) {
       break;
     }
     case ItemType::memory_call:
-      j["type"] = "memory_call";
+    case ItemType::agent_handoff:
+      j["type"] = o.type == ItemType::memory_call ? "memory_call" : "agent_handoff";
       j["status"] = o.status;
       j["call_id"] = o.call_id;
       j["name"] = o.name;
       j["arguments"] = o.text;
       j["output"] = o.output;
+      if (o.type == ItemType::agent_handoff) j["agent"] = o.server_label;
       break;
     default:
       break;  // never produced by a model

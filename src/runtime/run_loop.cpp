@@ -1,9 +1,11 @@
 // The run loop: lists the turn's tool servers, runs the calls a client approved, then calls the
 // model, executes the server-side tools it calls (through the Tool interface, tool_calls.cpp)
 // and calls it again with their results, until it answers, calls a client tool, asks for an
-// approval, fails, or is cancelled; then decides the outcome and hands it to finish().
+// approval, fails, or is cancelled; then decides the outcome and hands it to finish(). A
+// completed handoff (agent_handoff) makes the run go on as the agent handed to (team.hpp).
 #include "runtime/impl.hpp"
 
+#include "base/log.hpp"
 #include "runtime/output_sink.hpp"
 #include "wire/items.hpp"
 
@@ -41,6 +43,28 @@ RunOutcome decide(const Result<model::ModelResult>& res, const std::string& canc
 }
 
 }  // namespace
+
+// Tool servers are listed once per conversation or chain: a listing in the history is reused.
+awaitable<void> Runtime::Impl::list_servers(Turn& t, OutputSink& sink, const std::vector<ItemPtr>& context,
+                                            tools::CallContext ctx, std::chrono::steady_clock::time_point run_deadline) {
+  for (const auto& c : t.tools.connectors()) {
+    ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + opts.tool_timeout);
+    const Item* cached = nullptr;
+    for (const auto& it : context)
+      if (it->type == ItemType::mcp_list_tools && it->server_label == c->label() && it->error.empty()) cached = it.get();
+    Result<std::string> listed = Status(Code::internal, "not listed");
+    if (cached) {
+      std::string tools_json = cached->output;
+      listed = co_await c->list(ctx, &tools_json, t.tools);
+      if (listed.ok()) continue;
+    }
+    int idx = sink.begin_listing(c->label());
+    listed = co_await c->list(ctx, nullptr, t.tools);
+    std::string error = listed.ok() ? std::string() : listed.status().message();
+    std::string tools_json = listed.ok() ? *listed : std::string("[]");
+    sink.complete_listing(idx, std::move(tools_json), std::move(error));
+  }
+}
 
 awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t) {
   auto& p = *t->params;
@@ -99,24 +123,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         if (!item->chat.empty()) mr.context.push_back(std::move(item));
       }
     };
-    // Tool servers are listed once per conversation or chain: a listing in the history is reused.
-    for (const auto& c : t->tools.connectors()) {
-      call_ctx.deadline = std::min(run_deadline, std::chrono::steady_clock::now() + opts.tool_timeout);
-      const Item* cached = nullptr;
-      for (const auto& it : mr.context)
-        if (it->type == ItemType::mcp_list_tools && it->server_label == c->label() && it->error.empty()) cached = it.get();
-      Result<std::string> listed = Status(Code::internal, "not listed");
-      if (cached) {
-        std::string tools_json = cached->output;
-        listed = co_await c->list(call_ctx, &tools_json, t->tools);
-        if (listed.ok()) continue;
-      }
-      int idx = sink.begin_listing(c->label());
-      listed = co_await c->list(call_ctx, nullptr, t->tools);
-      std::string error = listed.ok() ? std::string() : listed.status().message();
-      std::string tools_json = listed.ok() ? *listed : std::string("[]");
-      sink.complete_listing(idx, std::move(tools_json), std::move(error));
-    }
+    co_await list_servers(*t, sink, mr.context, call_ctx, run_deadline);
     mr.tools_json = t->tools.empty() ? p.tools_json : t->tools.with_definitions(p.tools_json);
     // Calls a client approved (or declined) in this turn's input run before the model is called.
     {
@@ -139,7 +146,8 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         std::lock_guard lk(run->mu_);
         first_new = run->st_->output.size();
       }
-      res = co_await (*prov)->generate(mr, fs, run->st_->cancel);
+      auto provider = *prov;
+      res = co_await provider->generate(mr, fs, run->st_->cancel);
       if (!res.ok()) break;
       total_usage.input_tokens += res->usage.input_tokens;
       total_usage.output_tokens += res->usage.output_tokens;
@@ -150,6 +158,26 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       if (pending.empty() || sink.has_client_calls() || step + 1 == kMaxSteps) break;
       sink.next_step();
       co_await run_server_calls(run, t, sink, call_ctx, std::move(pending), run_deadline);
+      // A handoff: the run goes on as the agent handed to, with its model, instructions and tools.
+      if (std::string to = sink.handoff_since(first_new); !to.empty() && opts.team) {
+        auto prof = opts.team->profile(p.scope.project, to);
+        auto next = prof.ok() ? models.route(prof->model) : Result<model::Provider*>(prof.status());
+        tools::ToolSet tools;
+        Status st = next.ok() ? resolve_tools(p, prof->server_tools, prof->agent, tools) : next.status();
+        if (!st.ok()) {
+          spdlog::warn("response {}: the handoff to agent '{}' failed: {}", run->id(), to, st.message());
+        } else {
+          t->tools = std::move(tools);  // the sink holds &t->tools: replaced in place
+          call_ctx.agent_id = prof->agent;
+          prov = std::move(next);
+          co_await list_servers(*t, sink, mr.context, call_ctx, run_deadline);
+          mr.model = prof->model;
+          mr.instructions = prof->instructions;
+          mr.tools_json = t->tools.empty() ? prof->tools_json : t->tools.with_definitions(prof->tools_json);
+          if (prof->max_output_tokens) mr.max_output_tokens = prof->max_output_tokens;
+          if (prof->temperature) mr.temperature = prof->temperature;
+        }
+      }
       // The next call sees this step's output: text, and each server-side call with its result.
       extend_context(first_new);
     }

@@ -40,9 +40,11 @@ std::vector<store::Migration> Runtime::migrations() {
   return all;
 }
 
-Status Runtime::Impl::resolve_tools(Turn& t) {
-  const auto& p = *t.params;
-  for (const auto& entry : p.server_tools) {
+Status Runtime::Impl::resolve_tools(Turn& t) { return resolve_tools(*t.params, t.params->server_tools, t.params->memory_agent, t.tools); }
+
+Status Runtime::Impl::resolve_tools(const CreateParams& p, const std::vector<json::object>& entries, const std::string& agent,
+                                    tools::ToolSet& out) {
+  for (const auto& entry : entries) {
     std::string type;
     if (auto* tv = entry.if_contains("type"); tv && tv->is_string()) type = std::string(tv->as_string());
     tools::ToolSource* source = nullptr;
@@ -54,9 +56,8 @@ Status Runtime::Impl::resolve_tools(Turn& t) {
     }
     if (!source)
       return invalid_param("tools", "Tools of type '" + type + "' are not available on this server.", "unsupported_parameter");
-    tools::ToolRequest req{type, entry, p.scope.project, p.memory_user, p.memory_agent, p.memory_on,
-                           p.conversation_id.value_or("")};
-    if (Status s = source->add_tools(req, t.tools); !s.ok()) return s;
+    tools::ToolRequest req{type, entry, p.scope.project, p.memory_user, agent, p.memory_on, p.conversation_id.value_or("")};
+    if (Status s = source->add_tools(req, out); !s.ok()) return s;
   }
   return {};
 }

@@ -32,6 +32,7 @@
 #include "model/provider.hpp"
 #include "store/executor.hpp"
 #include "tools/tool.hpp"
+#include "runtime/team.hpp"
 
 namespace cn::runtime {
 
@@ -148,6 +149,8 @@ struct RuntimeOptions {
   std::vector<std::shared_ptr<tools::ToolSource>> tool_sources;
   // Decides each server-side call before it runs (may be null: every call runs).
   std::shared_ptr<tools::Authorizer> authorizer;
+  // Agents a turn may hand over to (runtime/team.hpp; null: handoffs fail as calls).
+  std::shared_ptr<Team> team;
 };
 
 struct RuntimeStats {

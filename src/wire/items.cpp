@@ -23,6 +23,7 @@ std::string type_string(ItemType t) {
     case ItemType::mcp_approval_request: return "mcp_approval_request";
     case ItemType::mcp_approval_response: return "mcp_approval_response";
     case ItemType::code_interpreter_call: return "code_interpreter_call";
+    case ItemType::agent_handoff: return "agent_handoff";
   }
   return "message";
 }
@@ -39,6 +40,7 @@ const char* id_prefix(ItemType t) {
     case ItemType::mcp_approval_request: return "mcpr";
     case ItemType::mcp_approval_response: return "mcpa";
     case ItemType::code_interpreter_call: return "ci";
+    case ItemType::agent_handoff: return "ho";
   }
   return "item";
 }
@@ -179,8 +181,13 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
           if (auto t = string_field(p.as_object(), "text"))
             item.content.push_back({"reasoning_text", *t});
     }
-  } else if (type == "memory_call") {
-    item.type = ItemType::memory_call;
+  } else if (type == "memory_call" || type == "agent_handoff") {
+    item.type = type == "memory_call" ? ItemType::memory_call : ItemType::agent_handoff;
+    if (item.type == ItemType::agent_handoff) {
+      auto agent = string_field(o, "agent");
+      if (!agent) return bad(path + ".agent", "Missing or invalid '" + path + ".agent': expected a string.");
+      item.server_label = *agent;
+    }
     for (const char* k : {"call_id", "name", "arguments", "output"}) {
       auto f = field(o, k);
       if (!f || !f->is_string())
@@ -204,7 +211,8 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
   if (auto* st = field(o, "status"); st && st->is_string()) {
     std::string s(st->as_string());
     if (s == "in_progress" || s == "completed" || s == "incomplete" ||
-        ((item.type == ItemType::mcp_call || item.type == ItemType::code_interpreter_call) &&
+        ((item.type == ItemType::mcp_call || item.type == ItemType::code_interpreter_call ||
+          item.type == ItemType::agent_handoff) &&
          (s == "failed" || s == "calling" || s == "interpreting")))
       item.status = s;
   }
@@ -281,7 +289,8 @@ std::string chat_form(const Item& item, const json::object& resource) {
       return json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
     case ItemType::reasoning:
       return {};
-    case ItemType::memory_call: {
+    case ItemType::memory_call:
+    case ItemType::agent_handoff: {
       // The call and its result, as the two chat messages a client-executed tool would make.
       std::string call = json::serialize(json::object{
           {"role", "assistant"},
@@ -355,10 +364,12 @@ void finalize_wire(Item& item) {
       break;
     }
     case ItemType::memory_call:
+    case ItemType::agent_handoff:
       o["call_id"] = item.call_id;
       o["name"] = item.name;
       o["arguments"] = item.arguments;
       o["output"] = item.output;
+      if (item.type == ItemType::agent_handoff) o["agent"] = item.server_label;
       break;
     case ItemType::mcp_list_tools:
     case ItemType::mcp_call:
@@ -421,10 +432,11 @@ Item make_function_call(std::string id, std::string call_id, std::string name,
 }
 
 Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
-                      std::string output) {
+                      std::string output, std::string handed_to) {
   Item it;
   it.id = std::move(id);
-  it.type = ItemType::memory_call;
+  it.type = handed_to.empty() ? ItemType::memory_call : ItemType::agent_handoff;
+  it.server_label = std::move(handed_to);
   it.call_id = std::move(call_id);
   it.name = std::move(name);
   it.arguments = std::move(arguments);

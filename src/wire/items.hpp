@@ -28,8 +28,9 @@ Item make_output_message(std::string id, std::string text, std::string status);
 Item make_function_call(std::string id, std::string call_id, std::string name,
                         std::string arguments, std::string status);
 Item make_reasoning(std::string id, std::string text);
+// `handed_to` set: an agent_handoff item (the agent taken over), shaped alike.
 Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
-                      std::string output);
+                      std::string output, std::string handed_to = "");
 // An MCP item (mcp_list_tools, mcp_call, mcp_approval_request) from its fields; gives it an id
 // when it has none and builds its wire and chat forms.
 Item make_mcp_item(Item fields);

@@ -75,6 +75,13 @@ const PROBES = {
   'GET /v1/tool_servers': { kind: 'list' },
   'GET /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'DELETE /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
+  'POST /v1/agents': { kind: 'create' },
+  'GET /v1/agents': { kind: 'list' },
+  'GET /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
+  'DELETE /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
+  'GET /v1/agents/{name}/versions': { kind: 'object', obj: 'agent_def' },
+  'POST /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def', body: { version: 1 } },
+  'DELETE /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def' },
 };
 
 // Bodies of creating requests that try to reach A's objects.
@@ -85,7 +92,9 @@ function createBodies(a) {
       { model: 'm', input: 'what did we say?', conversation: a.conversation },
       { model: 'm', input: 'what did we say?', previous_response_id: a.projResponse },
       { model: 'm', input: 'what did we say?', conversation: a.projConversation },
+      { model: `agent:${a.agentDef}@prod`, input: 'who are you?' },
     ],
+    '/v1/agents': [{ name: 'b_agent', model: 'm', instructions: 'B writes its own' }],
     '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }],
     '/v1/memories': [{ text: 'B writes', user_id: 'alice' }],
     '/v1/memories/search': [{ query: MARK }, { query: MARK, filters: { user_id: 'alice' } }],
@@ -127,6 +136,8 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.agent = (await call('POST', '/v1/admin/agents', KEY, { id: 'agent_a_triage', name: `${MARK} agent` })).body.id;
     assert.equal((await call('PUT', '/v1/policies', KEY, { policies: `// ${MARK}\npermit (principal, action, resource);` })).status, 200);
     a.toolServer = (await call('POST', '/v1/tool_servers', KEY, { label: 'a_tools', url: 'https://tools.example.com/mcp', description: `${MARK} server` })).body.label;
+    a.agentDef = (await call('POST', '/v1/agents', KEY, { name: 'a_support', model: 'm', instructions: 'You support.', metadata: { mark: MARK } })).body.name;
+    assert.equal((await call('POST', `/v1/agents/${a.agentDef}/aliases/prod`, KEY, { version: 1 })).status, 200);
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -141,6 +152,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', '/v1/admin/agents', KEY)).body.data,
       (await call('GET', '/v1/policies', KEY)).body.policies,
       (await call('GET', '/v1/tool_servers', KEY)).body.data,
+      (await call('GET', '/v1/agents', KEY)).body.data,
     ]);
     const before = await snapshot();
 
@@ -166,9 +178,10 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'memory' ? [a.memory, a.projMemory]
             : probe.obj === 'secret' ? [a.secret]
             : probe.obj === 'agent' ? [a.agent]
+            : probe.obj === 'agent_def' ? [a.agentDef]
             : probe.obj === 'tool_server' ? [a.toolServer] : [a.key];
           for (const id of ids) {
-            const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id);
+            const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id).replace('{name}', id).replace('{alias}', 'prod');
             const r = await call(method, p, cred, probe.body ?? (method === 'POST' ? {} : undefined));
             probed++;
             assert.ok(r.status === 404 || r.status === 403, `${label} (${id}) -> ${r.status} ${JSON.stringify(r.body)}`);

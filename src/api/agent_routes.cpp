@@ -1,0 +1,160 @@
+// Agent routes (/v1/agents): versioned agent definitions and their aliases. Writing needs the
+// admin scope (an agent bundles tools and credentials' use); reading needs a key with responses
+// (a back end may see what it runs; end-user tokens may not). Every write is audited.
+#include <boost/asio.hpp>
+
+#include "api/route_prelude.hpp"
+#include "fleet/registry.hpp"
+#include "wire/json.hpp"
+
+namespace cn::api {
+
+namespace {
+
+struct AgentCtx {
+  fleet::AgentRegistry& agents;
+  identity::Authenticator& auth;
+};
+
+awaitable<void> audit(AgentCtx& c, const identity::Principal& who, std::string action, std::string target, json::object detail) {
+  if (auto* a = c.auth.audit()) {
+    identity::AuditEntry e{0, 0, who.project_id, who.credential_id, std::move(action), std::move(target), json::serialize(detail), ""};
+    co_await a->record(std::move(e));
+  }
+}
+
+Response agent_answer(const fleet::AgentSummary& s, const fleet::AgentVersion* v = nullptr) {
+  json::object o = fleet::agent_json(v ? *v : *s.latest, s.aliases);
+  o["latest_version"] = s.latest->version;
+  return Response::json(200, json::serialize(o));
+}
+
+// Reading needs a key with responses; an end user's token does not see the project's agent
+// definitions (their instructions are the project's, not the user's).
+awaitable<Result<identity::Principal>> reader(AgentCtx& c, const Request& req) {
+  auto who = co_await authorize(req, c.auth, identity::kResponses);
+  if (who.ok() && who->kind == identity::Principal::Kind::user_token)
+    co_return Status(Code::permission_denied, "End-user tokens cannot read agent definitions.", "", "insufficient_scope");
+  co_return who;
+}
+
+Status no_agent(const std::string& name) { return Status(Code::not_found, "No agent named '" + name + "' exists in this project."); }
+
+Result<int64_t> version_param(const std::string& text) {
+  std::string t = text.starts_with("v") ? text.substr(1) : text;
+  if (t.empty() || t.size() > 12 || !std::all_of(t.begin(), t.end(), ::isdigit))
+    return invalid_param("version", "Invalid version: expected a positive integer.");
+  return std::stoll(t);
+}
+
+}  // namespace
+
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth) {
+  auto c = std::make_shared<AgentCtx>(AgentCtx{agents, auth});
+
+  // Creates the agent, or its next version when the document changed.
+  router.add("POST", "/v1/agents", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto body = wire::parse(req.body);
+    if (!body.ok()) co_return error_response(body.status());
+    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object (an agent definition)."));
+    bool created = false;
+    std::string project = who->project_id, source = "api";
+    auto v = co_await c->agents.put(project, body->as_object(), source, &created);
+    if (!v.ok()) co_return error_response(v.status());
+    if (created) {
+      std::string action = "agent.version", target = (*v)->name;
+      json::object detail{{"version", (*v)->version}};
+      co_await audit(*c, *who, std::move(action), std::move(target), std::move(detail));
+    }
+    auto s = c->agents.summary(project, (*v)->name);
+    if (!s) co_return error_response(no_agent((*v)->name));
+    co_return agent_answer(*s, v->get());
+  });
+
+  router.add("GET", "/v1/agents", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await reader(*c, req);
+    if (!who.ok()) co_return error_response(who.status());
+    json::array data;
+    for (const auto& s : c->agents.list(who->project_id)) {
+      json::object o = fleet::agent_json(*s.latest, s.aliases);
+      o["latest_version"] = s.latest->version;
+      data.push_back(std::move(o));
+    }
+    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+  });
+
+  // The latest version, or ?version=N.
+  router.add("GET", "/v1/agents/{name}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await reader(*c, req);
+    if (!who.ok()) co_return error_response(who.status());
+    auto s = c->agents.summary(who->project_id, req.params["name"]);
+    if (!s) co_return error_response(no_agent(req.params["name"]));
+    if (auto q = req.query_param("version")) {
+      auto n = version_param(std::string(*q));
+      if (!n.ok()) co_return error_response(n.status());
+      auto v = c->agents.resolve(who->project_id, req.params["name"] + "@v" + std::to_string(*n));
+      if (!v.ok()) co_return error_response(Status(Code::not_found, v.status().message(), "version"));
+      co_return agent_answer(*s, v->get());
+    }
+    co_return agent_answer(*s);
+  });
+
+  router.add("GET", "/v1/agents/{name}/versions", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await reader(*c, req);
+    if (!who.ok()) co_return error_response(who.status());
+    auto s = c->agents.summary(who->project_id, req.params["name"]);
+    if (!s) co_return error_response(no_agent(req.params["name"]));
+    json::array data;
+    for (const auto& v : c->agents.versions(who->project_id, req.params["name"])) data.push_back(fleet::agent_json(*v, s->aliases));
+    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+  });
+
+  // Moves an alias (creating it): {"version": N}. Rolling back is moving it to an older version.
+  router.add("POST", "/v1/agents/{name}/aliases/{alias}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    auto body = wire::parse(req.body);
+    if (!body.ok()) co_return error_response(body.status());
+    auto* ver = body->is_object() ? body->as_object().if_contains("version") : nullptr;
+    if (!ver || !ver->is_int64() || ver->as_int64() < 1)
+      co_return error_response(invalid_param("version", "Missing or invalid 'version': expected a positive integer."));
+    std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
+    int64_t version = ver->as_int64();
+    Status st = co_await c->agents.set_alias(project, name, alias, version);
+    if (!st.ok()) co_return error_response(st);
+    std::string action = "agent.alias";
+    json::object detail{{"alias", alias}, {"version", version}};
+    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    auto s = c->agents.summary(project, name);
+    if (!s) co_return error_response(no_agent(name));
+    co_return agent_answer(*s);
+  });
+
+  router.add("DELETE", "/v1/agents/{name}/aliases/{alias}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
+    Status st = co_await c->agents.remove_alias(project, name, alias);
+    if (!st.ok()) co_return error_response(st);
+    std::string action = "agent.alias.delete";
+    json::object detail{{"alias", alias}};
+    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    co_return Response::json(200, json::serialize(json::object{{"object", "agent.alias.deleted"}, {"name", name}, {"alias", alias}, {"deleted", true}}));
+  });
+
+  router.add("DELETE", "/v1/agents/{name}", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string project = who->project_id, name = req.params["name"];
+    Status st = co_await c->agents.remove(project, name);
+    if (!st.ok()) co_return error_response(st);
+    std::string action = "agent.delete";
+    json::object detail;
+    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    co_return Response::json(200, json::serialize(json::object{{"object", "agent.deleted"}, {"name", name}, {"deleted", true}}));
+  });
+}
+
+}  // namespace cn::api
