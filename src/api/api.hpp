@@ -49,6 +49,24 @@ struct Services {
   fleet::AgentRegistry* agents = nullptr;      // null: no agents ("agent:..." models refused)
 };
 
+// What starting a turn needs.
+struct TurnServices {
+  runtime::Runtime& rt;
+  identity::Authenticator& auth;
+  fleet::AgentRegistry* agents = nullptr;
+};
+struct StartedTurn {
+  std::shared_ptr<runtime::Run> run;
+  bool stream = false, background = false;  // how the body asked to be answered
+};
+// Starts a turn for an authorized principal from a POST /v1/responses body: an "agent:" model
+// resolved and folded in, the end user the body names settled, rate limits and token budgets,
+// the conversations scope, a registered agent's allowed tools, validation (400s naming the
+// field), then Runtime::create. `req` is the request it came with (audit notes, rate-limit
+// headers). Every turn, whatever route it came through, takes this path.
+boost::asio::awaitable<Result<StartedTurn>> start_turn(TurnServices s, http::Request& req, identity::Principal who,
+                                                       wire::json::value body);
+
 // Registers every route on `router`.
 void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).
@@ -60,7 +78,9 @@ void install_oauth(http::Router& router, identity::OAuth& oauth, identity::Authe
 // The policy routes (/v1/policies): a project's policy set for tool calls (admin scope).
 void install_policies(http::Router& router, policy::Policies& policies, identity::Authenticator& auth);
 // Continuum as an MCP server (/mcp): the memory tools for other agent frameworks.
-void install_mcp(http::Router& router, memory::Memory& memory, identity::Authenticator& auth);
+// With `agents`, also run_agent: one turn as one of the project's agents.
+void install_mcp(http::Router& router, memory::Memory& memory, identity::Authenticator& auth, runtime::Runtime& rt,
+                 fleet::AgentRegistry* agents);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
 // The runtime's view of the agent registry, for handoffs (runtime/team.hpp).

@@ -6,7 +6,6 @@
 #include "api/route_prelude.hpp"
 #include "base/log.hpp"
 #include "http/sse.hpp"
-#include "fleet/apply.hpp"
 #include "wire/items.hpp"
 
 namespace cn::api {
@@ -92,116 +91,29 @@ awaitable<Response> stream_run(std::shared_ptr<runtime::Run> run, int64_t after,
   }
 }
 
-// Resolves an agent reference, makes the agent the request's workload principal (a registered
-// agent identity narrows its scopes and tools) and folds its definition into `body`. Returns the
-// response's `agent` record.
-Result<json::object> run_as_agent(Ctx& c, identity::Principal& who, json::object& body, const std::string& ref) {
-  if (!c.agents) return invalid_param("model", "This server runs no agents.", "model_not_found");
-  auto v = c.agents->resolve(who.project_id, ref);
-  if (!v.ok()) return v.status();
-  if (who.agent && *who.agent != (*v)->name)
-    return invalid_param("X-Continuum-Agent", "X-Continuum-Agent names agent '" + *who.agent + "' but the model names agent '" +
-                                                  (*v)->name + "'.");
-  who.agent = (*v)->name;
-  if (auto* registered = c.auth.agents())
-    if (auto agent = registered->find(who.project_id, *who.agent)) {
-      if (agent->scopes) who.scopes &= *agent->scopes;
-      who.allowed_tools = agent->allowed_tools;
-      if (!who.has(identity::kResponses))
-        return Status(Code::permission_denied, "Agent '" + *who.agent + "' may not create responses.", "model", "insufficient_scope");
-    }
-  if (Status s = fleet::apply_agent(**v, body); !s.ok()) return s;
-  return fleet::agent_ref_json(**v, ref);
-}
-
 awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   auto who = co_await authorize(req, c.auth, identity::kResponses);
   if (!who.ok()) co_return error_response(who.status());
   auto body = body_json(req);
   if (!body.ok()) co_return error_response(body.status());
-  // "model": "agent:NAME[@ALIAS]" runs the request as that agent's version.
-  std::optional<json::object> agent_ref;
-  json::value own_instructions = nullptr;
-  if (auto* m = body->is_object() ? wire::field(body->as_object(), "model") : nullptr;
-      m && m->is_string() && m->as_string().starts_with(fleet::kAgentModelPrefix)) {
-    if (auto* i = wire::field(body->as_object(), "instructions")) own_instructions = *i;
-    auto ref = run_as_agent(c, *who, body->as_object(), std::string(m->as_string()).substr(fleet::kAgentModelPrefix.size()));
-    if (!ref.ok()) co_return error_response(noted(c.auth, req, *who, ref.status()));
-    agent_ref = std::move(*ref);
-  }
-  auto params = parse_create(*body);
-  if (!params.ok()) co_return error_response(params.status());
-  if (agent_ref) {
-    // The response shows the agent and version, and only the request's own instructions: the
-    // agent's stay the project's.
-    params->echo["agent"] = std::move(*agent_ref);
-    params->echo["instructions"] = std::move(own_instructions);
-  }
-  // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
-  const char* user_param = wire::field(body->as_object(), "safety_identifier") ? "safety_identifier" : "user";
-  bool user_from_body = !who->user && !params->memory_user.empty();
-  if (Status s = name_user(*who, params->memory_user, user_param); !s.ok())
-    co_return error_response(noted(c.auth, req, *who, s));
-  if (auto* limiter = c.auth.limiter()) {
-    if (user_from_body) {
-      if (Status s = limiter->admit(*who, req.answer_headers, false, true); !s.ok()) co_return error_response(s);
-    }
-    if (Status s = limiter->tokens_available(who->project_id, req.answer_headers); !s.ok()) co_return error_response(s);
-    params->on_usage = [limiter, project = who->project_id](const Usage& u) { limiter->charge_tokens(project, u.total()); };
-  }
-  if (params->conversation_id && !who->has(identity::kConversations))
-    co_return error_response(Status(Code::permission_denied,
-                                    "You have insufficient permissions for this operation. Missing scopes: conversations.",
-                                    "conversation", "insufficient_scope"));
-  if (who->allowed_tools) {
-    // A registered agent may use only its allowed tools: server-side types and function names.
-    auto allowed = [&](const std::string& t) {
-      return std::find(who->allowed_tools->begin(), who->allowed_tools->end(), t) != who->allowed_tools->end();
-    };
-    std::vector<std::string> used;
-    for (const auto& st : params->server_tools) {
-      // A server-side tool is named by its type, an MCP server by "mcp:<label>".
-      std::string type(st.at("type").as_string());
-      auto* label = st.if_contains("server_label");
-      used.push_back(type == "mcp" && label && label->is_string() ? "mcp:" + std::string(label->as_string()) : type);
-    }
-    if (auto* tools = wire::field(body->as_object(), "tools"); tools && tools->is_array())
-      for (const auto& t : tools->as_array())
-        if (t.is_object())
-          if (auto* n = wire::field(t.as_object(), "name"); n && n->is_string()) used.emplace_back(n->as_string());
-    for (const auto& t : used)
-      if (!allowed(t))
-        co_return error_response(noted(c.auth, req, *who,
-                                       Status(Code::permission_denied,
-                                              "Agent '" + *who->agent + "' may not use the tool '" + t + "'.", "tools",
-                                              "tool_not_allowed")));
-  }
-  params->scope = who->scope();
-  params->credential_id = who->credential_id;
-  params->claims_json = who->claims_json;
-  if (who->user) params->memory_user = *who->user;
-  if (who->agent) params->memory_agent = *who->agent;
-  bool want_stream = params->stream;
-  bool background = params->background;
-  auto run = co_await c.rt.create(std::move(*params));
-  if (!run.ok()) {
-    auto r = error_response(run.status());
-    co_return r;
-  }
-  if (want_stream) co_return co_await stream_run(*run, -1, stream, c.opts.keepalive);
-  if (background) co_return ok_json((*run)->snapshot());
-  co_await (*run)->wait_done();
-  Status failure = (*run)->failure();
+  TurnServices ts{c.rt, c.auth, c.agents};
+  auto turn = co_await start_turn(ts, req, std::move(*who), std::move(*body));
+  if (!turn.ok()) co_return error_response(turn.status());
+  auto run = turn->run;
+  if (turn->stream) co_return co_await stream_run(run, -1, stream, c.opts.keepalive);
+  if (turn->background) co_return ok_json(run->snapshot());
+  co_await run->wait_done();
+  Status failure = run->failure();
   if (!failure.ok()) {
     // The response is stored as failed; the client learns why, and its id, over plain HTTP.
     Status st = failure;
     if (st.code() == Code::unavailable) st.with_http_status(502);
-    Status out(st.code(), st.message() + " (response id: " + (*run)->id() + ")", st.param(),
+    Status out(st.code(), st.message() + " (response id: " + run->id() + ")", st.param(),
                st.code() == Code::invalid_argument ? "upstream_rejected" : "upstream_error");
     out.with_http_status(http_status_of(st));
     co_return error_response(out);
   }
-  co_return ok_json((*run)->snapshot());
+  co_return ok_json(run->snapshot());
 }
 
 bool query_true(const Request& req, std::string_view name) {
@@ -239,7 +151,7 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.vault) install_vault(router, *sv.vault, sv.auth);
   if (sv.oauth) install_oauth(router, *sv.oauth, sv.auth);
   if (sv.policies) install_policies(router, *sv.policies, sv.auth);
-  if (sv.memory) install_mcp(router, *sv.memory, sv.auth);
+  if (sv.memory) install_mcp(router, *sv.memory, sv.auth, sv.runtime, sv.agents);
   if (sv.tool_servers) install_tool_servers(router, *sv.tool_servers, sv.auth);
   if (sv.agents) install_agents(router, *sv.agents, sv.auth);
 

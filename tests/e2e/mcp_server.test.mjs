@@ -65,3 +65,47 @@ test('mcp server: credentials and scopes are enforced; malformed messages get JS
     assert.equal((await post('{"jsonrpc":"2.0","id":3,"method":"tools/list"}', { authorization: `Bearer ${none}` })).status, 403);
   });
 });
+
+test('mcp server: run_agent runs a turn as one of the project\'s agents, for the caller', async () => {
+  await withServer({}, async ({ server, upstream }) => {
+    // No agents yet: no run_agent tool.
+    const first = await connect(server, { authorization: `Bearer ${KEY}` });
+    assert.ok(!(await first.listTools()).tools.some((t) => t.name === 'run_agent'));
+    await first.close();
+    const made = await server.json('/v1/agents', { method: 'POST', body: JSON.stringify({
+      name: 'helper', model: 'm-helper', instructions: 'You are the helper.', description: 'Answers internal questions.' }) });
+    assert.equal(made.status, 200);
+    const ada = await connect(server, { authorization: `Bearer ${KEY}`, 'x-continuum-user': 'ada' });
+    const tool = (await ada.listTools()).tools.find((t) => t.name === 'run_agent');
+    assert.ok(tool, 'run_agent is offered once an agent exists');
+    assert.deepEqual(tool.inputSchema.properties.agent.enum, ['helper']);
+    assert.match(tool.description, /helper: Answers internal questions/);
+    const r = await ada.callTool({ name: 'run_agent', arguments: { agent: 'helper', input: 'what is our vpn?' } });
+    assert.equal(r.isError, false, JSON.stringify(r));
+    assert.equal(r.content[0].text, 'echo: what is our vpn?');
+    assert.equal(r.structuredContent.agent.name, 'helper');
+    const req = upstream.requests.at(-1);
+    assert.equal(req.body.model, 'm-helper');
+    assert.ok(req.body.messages.some((m) => m.role !== 'user' && String(m.content).includes('You are the helper.')));
+    // The turn is ada's: stored as her response, continued by id.
+    const stored = await server.json(`/v1/responses/${r.structuredContent.response_id}?user_id=ada`);
+    assert.equal(stored.status, 200);
+    const bobView = await server.json(`/v1/responses/${r.structuredContent.response_id}?user_id=bob`);
+    assert.equal(bobView.status, 404, "bob does not see ada's agent turn");
+    const next = await ada.callTool({ name: 'run_agent', arguments: { agent: 'helper', input: 'and then?', previous_response_id: r.structuredContent.response_id } });
+    assert.equal(next.isError, false);
+    assert.ok(upstream.requests.at(-1).body.messages.some((m) => String(m.content).includes('what is our vpn?')), 'the chain is continued');
+    // Unknown agents and missing arguments are tool errors.
+    const unknown = await ada.callTool({ name: 'run_agent', arguments: { agent: 'nobody', input: 'x' } });
+    assert.equal(unknown.isError, true);
+    assert.match(unknown.content[0].text, /No agent named 'nobody'/);
+    assert.equal((await ada.callTool({ name: 'run_agent', arguments: { agent: 'helper' } })).isError, true);
+    await ada.close();
+    // A key without the responses scope is not offered run_agent.
+    const memOnly = (await server.json('/v1/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'm', scopes: ['memory:read'] }) })).body.value;
+    const m = await connect(server, { authorization: `Bearer ${memOnly}` });
+    assert.ok(!(await m.listTools()).tools.some((t) => t.name === 'run_agent'));
+    await assert.rejects(() => m.callTool({ name: 'run_agent', arguments: { agent: 'helper', input: 'x' } }), /Unknown tool/);
+    await m.close();
+  });
+});
