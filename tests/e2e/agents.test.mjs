@@ -178,3 +178,40 @@ test('agents: manifests in a directory become versions at start-up, idempotently
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('agents: kill -9 after a handoff, while the agent handed to is answering: the run resumes as that agent', async () => {
+  const { startFakeUpstream } = await import('./fake-upstream.mjs');
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  await server.start();
+  try {
+    await post(server, '/v1/agents', { name: 'billing', model: 'm-billing', instructions: 'You are billing.' });
+    await post(server, '/v1/agents', { name: 'triage', model: 'm-triage', instructions: 'You route.', handoffs: ['billing'] });
+    const bg = await post(server, '/v1/responses', { model: 'agent:triage', input: 'MCP_CALL transfer_to_billing {} SLOW', background: true });
+    assert.equal(bg.status, 200, JSON.stringify(bg.body));
+    // Wait until billing is streaming its answer, then kill the server.
+    for (let i = 0; i < 400 && !upstream.requests.some((q) => q.body.model === 'm-billing'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(upstream.requests.some((q) => q.body.model === 'm-billing'), 'billing was called');
+    await server.kill9();
+    const before = upstream.requests.length;
+    await server.start();
+    let body;
+    for (let i = 0; i < 400; i++) {
+      body = (await server.json(`/v1/responses/${bg.body.id}`)).body;
+      if (!['queued', 'in_progress'].includes(body.status)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(body.status, 'completed', JSON.stringify(body));
+    const handoffs = body.output.filter((o) => o.type === 'agent_handoff');
+    assert.equal(handoffs.length, 1, JSON.stringify(body.output));
+    assert.equal(handoffs[0].agent, 'billing');
+    assert.equal(body.output.at(-1).type, 'message');
+    const resumed = upstream.requests.slice(before).filter((q) => !q.embeddings && !q.body.response_format).map((q) => q.body.model);
+    assert.deepEqual(resumed, ['m-triage', 'm-billing'], 'the model is asked again from the start of the turn, and the run goes on as billing');
+    assert.match(server.log, /resuming interrupted response/);
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
