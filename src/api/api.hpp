@@ -83,8 +83,6 @@ void install_mcp(http::Router& router, memory::Memory& memory, identity::Authent
                  fleet::AgentRegistry* agents);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
-// The runtime's view of the agent registry, for handoffs (runtime/team.hpp).
-std::shared_ptr<runtime::Team> make_team(fleet::AgentRegistry& agents);
 // The agent routes (/v1/agents): versioned definitions and aliases.
 void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.

@@ -1,10 +1,10 @@
-// The runtime's Team (runtime/team.hpp) over the agent registry: a handoff target's latest
-// version, folded into a request exactly as "model": "agent:NAME" would be, and validated by
-// the same parser as a POST /v1/responses body.
-#include "api/api.hpp"
-#include "fleet/apply.hpp"
+// RegistryTeam (see team.hpp): handoff profiles and child runs over the agent registry.
+#include "api/team.hpp"
 
 #include <boost/json.hpp>
+
+#include "api/api.hpp"
+#include "fleet/apply.hpp"
 
 namespace cn::api {
 
@@ -12,36 +12,66 @@ namespace json = boost::json;
 
 namespace {
 
-class RegistryTeam final : public runtime::Team {
- public:
-  explicit RegistryTeam(fleet::AgentRegistry& agents) : agents_(agents) {}
-
-  Result<runtime::AgentProfile> profile(const std::string& project, const std::string& agent) override {
-    auto v = agents_.resolve(project, agent);
-    if (!v.ok()) return v.status();
-    json::object body{{"model", "agent:" + agent}, {"input", ""}};
-    if (Status s = fleet::apply_agent(**v, body); !s.ok()) return s;
-    json::value doc(std::move(body));
-    auto p = parse_create(doc);
-    if (!p.ok()) return p.status();
-    runtime::AgentProfile out;
-    out.agent = (*v)->name;
-    out.version = (*v)->version;
-    out.model = p->model;
-    out.instructions = p->instructions;
-    out.server_tools = std::move(p->server_tools);
-    out.tools_json = std::move(p->tools_json);
-    out.max_output_tokens = p->max_output_tokens;
-    out.temperature = p->temperature;
-    return out;
-  }
-
- private:
-  fleet::AgentRegistry& agents_;
-};
+// The request an agent version makes for `input`, validated.
+Result<runtime::CreateParams> agent_request(const fleet::AgentVersion& v, std::string input) {
+  json::object body{{"model", "agent:" + v.name}, {"input", std::move(input)}};
+  if (Status s = fleet::apply_agent(v, body); !s.ok()) return s;
+  json::value doc(std::move(body));
+  return parse_create(doc);
+}
 
 }  // namespace
 
-std::shared_ptr<runtime::Team> make_team(fleet::AgentRegistry& agents) { return std::make_shared<RegistryTeam>(agents); }
+Result<runtime::AgentProfile> RegistryTeam::profile(const std::string& project, const std::string& agent) {
+  auto v = agents_.resolve(project, agent);
+  if (!v.ok()) return v.status();
+  auto p = agent_request(**v, "");
+  if (!p.ok()) return p.status();
+  runtime::AgentProfile out;
+  out.agent = (*v)->name;
+  out.version = (*v)->version;
+  out.model = p->model;
+  out.instructions = p->instructions;
+  out.server_tools = std::move(p->server_tools);
+  out.tools_json = std::move(p->tools_json);
+  out.max_output_tokens = p->max_output_tokens;
+  out.temperature = p->temperature;
+  return out;
+}
+
+boost::asio::awaitable<Result<fleet::ChildAnswer>> RegistryTeam::run_child(const tools::CallContext& parent,
+                                                                          std::shared_ptr<const fleet::AgentVersion> agent,
+                                                                          std::string input) {
+  if (!rt_) co_return Status(Code::unavailable, "child runs are not available yet");
+  auto p = agent_request(*agent, std::move(input));
+  if (!p.ok()) co_return p.status();
+  p->scope.project = parent.project_id;
+  if (!parent.user_id.empty()) p->scope.user = parent.user_id;
+  p->memory_user = parent.user_id;
+  p->memory_agent = agent->name;
+  p->credential_id = parent.credential_id;
+  p->claims_json = parent.claims_json;
+  p->agent_depth = parent.agent_depth + 1;
+  p->echo["agent"] = fleet::agent_ref_json(*agent, agent->name);
+  p->echo["parent_response_id"] = parent.response_id;
+  p->echo["instructions"] = nullptr;
+  auto run = co_await rt_->create(std::move(*p));
+  if (!run.ok()) co_return run.status();
+  co_await (*run)->wait_done();
+  boost::system::error_code ec;
+  auto snap = json::parse((*run)->snapshot(), ec);
+  if (ec || !snap.is_object()) co_return Status(Code::internal, "the child response could not be read");
+  const auto& r = snap.as_object();
+  fleet::ChildAnswer out;
+  out.response_id = (*run)->id();
+  if (auto* s = r.if_contains("status"); s && s->is_string()) out.status = std::string(s->as_string());
+  if (auto* o = r.if_contains("output"); o && o->is_array())
+    for (const auto& item : o->as_array())
+      if (auto* c = item.is_object() ? item.as_object().if_contains("content") : nullptr; c && c->is_array())
+        for (const auto& part : c->as_array())
+          if (auto* t = part.is_object() ? part.as_object().if_contains("text") : nullptr; t && t->is_string())
+            out.output_text += std::string(t->as_string());
+  co_return out;
+}
 
 }  // namespace cn::api

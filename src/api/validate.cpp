@@ -95,7 +95,7 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
       echo.push_back(json::object{{"type", "memory"}});
       continue;
     }
-    if (*type == "code_interpreter" || *type == "agent_handoff") {
+    if (*type == "code_interpreter" || *type == "agent_handoff" || *type == "agent") {
       // Code run in the server's sandbox (tools/sandbox validates the entry), or a handoff to
       // another agent of the team (fleet/ validates it).
       server_tools.push_back(o);
@@ -110,7 +110,7 @@ Result<json::array> parse_tools(const json::value& v, std::string& tools_json, s
     }
     if (*type != "function") {
       return unsupported(p + ".type", "Tool type '" + *type + "' is not supported by this server; "
-                                      "'function', 'mcp', 'code_interpreter' and 'memory' tools are.");
+                                      "'function', 'mcp', 'code_interpreter', 'memory', 'agent' and 'agent_handoff' tools are.");
     }
     auto* name = wire::field(o, "name");
     if (!name) return invalid_param(p + ".name", "Missing required parameter: '" + p + ".name'.", "missing_required_parameter");

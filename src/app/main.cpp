@@ -21,6 +21,7 @@
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
 #include "identity/oauth.hpp"
+#include "api/team.hpp"
 #include "fleet/handoff.hpp"
 #include "fleet/manifests.hpp"
 #include "identity/oidc.hpp"
@@ -392,8 +393,10 @@ int serve(app::Config cfg) {
     }
     spdlog::info("agents: manifests in {} read; {} new versions", cfg.agents_dir, *made);
   }
+  auto team = std::make_shared<api::RegistryTeam>(agent_defs);
   ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
-  ro.team = api::make_team(agent_defs);
+  ro.tool_sources.push_back(std::make_shared<fleet::AgentToolSource>(agent_defs, team));
+  ro.team = team;
   policy::Policies policies(**store);
   if (Status st = policies.load(); !st.ok()) {
     spdlog::critical("loading policy sets: {}", st.message());
@@ -447,6 +450,7 @@ int serve(app::Config cfg) {
     ro.tool_sources.push_back(std::make_shared<tools::sandbox::CodeToolSource>(sandbox));
   }
   runtime::Runtime rt(io, **store, models, ro, &mem);
+  team->attach(&rt);
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());
     return 1;

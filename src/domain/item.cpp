@@ -8,7 +8,8 @@ std::string Item::text() const {
     case ItemType::function_call: return name + " " + arguments;
     case ItemType::function_call_output: return output;
     case ItemType::memory_call:
-    case ItemType::agent_handoff: return name + " " + arguments + " " + output;
+    case ItemType::agent_handoff:
+    case ItemType::agent_call: return name + " " + arguments + " " + output;
     case ItemType::mcp_call: return name + " " + arguments + " " + (error.empty() ? output : error);
     case ItemType::code_interpreter_call: return arguments + " " + output;
     case ItemType::mcp_list_tools:

@@ -13,7 +13,8 @@ namespace cn {
 // during a run; it carries its call and its output together.
 // agent_handoff: a running agent handed the conversation to another agent of its team (the
 // model called transfer_to_<agent>); shaped like memory_call, with the agent taken over in
-// `server_label`.
+// `server_label`. agent_call: an agent called another as a tool (a child run of its own), shaped
+// alike, with the callee in `server_label`.
 // mcp_*: OpenAI's remote MCP items. mcp_list_tools (a server's tools, kept so a conversation
 // lists a server once), mcp_call (a call the runtime ran on an MCP server, with its output or
 // error), mcp_approval_request (a call waiting for a human) and mcp_approval_response (the
@@ -30,7 +31,16 @@ enum class ItemType {
   mcp_approval_response,
   code_interpreter_call,  // code the runtime ran in its sandbox: arguments {code, language}, output the logs
   agent_handoff,
+  agent_call,
 };
+
+// Calls the run executes itself, recorded with their outcome.
+inline bool is_server_call(ItemType t) {
+  return t == ItemType::memory_call || t == ItemType::mcp_call || t == ItemType::code_interpreter_call ||
+         t == ItemType::agent_handoff || t == ItemType::agent_call;
+}
+// memory_call-shaped items that name an agent (in server_label).
+inline bool is_agent_item(ItemType t) { return t == ItemType::agent_handoff || t == ItemType::agent_call; }
 
 struct ContentPart {
   std::string type;  // input_text, output_text, refusal, input_image, input_file, reasoning_text
@@ -47,7 +57,7 @@ struct Item {
   std::string output;                 // function_call_output, memory_call and mcp_call, as text;
                                       // mcp_list_tools: its tools as a JSON array text
   std::string server_label;           // mcp_*: the MCP server's label; code_interpreter_call: the container;
-                                      // agent_handoff: the agent handed to
+                                      // agent_handoff: the agent handed to; agent_call: the callee
   std::string error;                  // mcp_call and mcp_list_tools: what failed ("" = none)
   std::string approval_request_id;    // mcp_call (when approved) and mcp_approval_response
   bool approve = false;               // mcp_approval_response

@@ -61,9 +61,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   fin.failure = outcome.failure;
   for (const auto& o : fin.output) {
     // A server-side call that never ran (the run ended first) is not part of the history.
-    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call ||
-                   o.type == ItemType::code_interpreter_call || o.type == ItemType::agent_handoff))
-      continue;
+    if (o.open && is_server_call(o.type)) continue;
     outputs.push_back(std::make_shared<const Item>(to_item(o)));
   }
   std::string terminal = terminal_event(run->id(), fin);

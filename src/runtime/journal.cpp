@@ -55,6 +55,7 @@ std::string encode_params(const CreateParams& p, const std::vector<ItemPtr>& inp
   o["credential_id"] = p.credential_id;
   o["claims_json"] = p.claims_json;
   o["max_tool_calls"] = p.max_tool_calls ? json::value(*p.max_tool_calls) : json::value(nullptr);
+  o["agent_depth"] = p.agent_depth;
   o["echo"] = p.echo;
   return json::serialize(o);
 }
@@ -104,6 +105,7 @@ Result<CreateParams> decode_params(const std::string& text) {
   p.credential_id = str(o, "credential_id");
   p.claims_json = str(o, "claims_json");
   if (auto* n = o.if_contains("max_tool_calls"); n && n->is_int64()) p.max_tool_calls = n->as_int64();
+  if (auto* n = o.if_contains("agent_depth"); n && n->is_int64()) p.agent_depth = static_cast<int>(n->as_int64());
   if (auto* e = o.if_contains("echo"); e && e->is_object()) p.echo = e->as_object();
   return p;
 }

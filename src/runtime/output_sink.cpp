@@ -58,6 +58,7 @@ void OutputSink::tool_call_begin(int index, std::string call_id, std::string nam
                        : type == ItemType::mcp_approval_request    ? "mcpr"
                        : type == ItemType::code_interpreter_call   ? "ci"
                        : type == ItemType::agent_handoff           ? "ho"
+                       : type == ItemType::agent_call              ? "ac"
                                                                    : "mc";
   OutItem o{type, new_id(prefix)};
   o.call_id = std::move(call_id);
@@ -94,9 +95,7 @@ std::vector<int> OutputSink::pending_server_calls() {
   auto& st = *run_.st_;
   for (size_t i = 0; i < st.output.size(); ++i) {
     const auto& o = st.output[i];
-    if (o.open && (o.type == ItemType::memory_call || o.type == ItemType::mcp_call ||
-                   o.type == ItemType::code_interpreter_call || o.type == ItemType::agent_handoff))
-      out.push_back(static_cast<int>(i));
+    if (o.open && is_server_call(o.type)) out.push_back(static_cast<int>(i));
   }
   return out;
 }
@@ -151,7 +150,7 @@ void OutputSink::complete_server_call(int idx, std::string output, bool error) {
       o.error = m && m->is_string() ? std::string(m->as_string()) : output;
       o.status = "failed";
       run_.publish("response.mcp_call.failed", {{"item_id", o.id}, {"output_index", idx}});
-    } else if (o.type == ItemType::agent_handoff && error) {
+    } else if (is_agent_item(o.type) && error) {
       o.output = std::move(output);
       o.status = "failed";  // the run goes on as the same agent
     } else {

@@ -24,8 +24,9 @@ Item to_item(const OutItem& o) {
     case ItemType::function_call: return wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
     case ItemType::reasoning: return wire::make_reasoning(o.id, o.text);
     case ItemType::memory_call: return wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
-    case ItemType::agent_handoff: {
-      Item it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output, o.server_label);
+    case ItemType::agent_handoff:
+    case ItemType::agent_call: {
+      Item it = wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output, o.server_label, o.type);
       if (o.status == "failed") {
         it.status = "failed";
         wire::finalize_wire(it);
@@ -89,13 +90,14 @@ json::object out_item_json(const OutItem& o) {
     }
     case ItemType::memory_call:
     case ItemType::agent_handoff:
-      j["type"] = o.type == ItemType::memory_call ? "memory_call" : "agent_handoff";
+    case ItemType::agent_call:
+      j["type"] = o.type == ItemType::memory_call ? "memory_call" : o.type == ItemType::agent_call ? "agent_call" : "agent_handoff";
       j["status"] = o.status;
       j["call_id"] = o.call_id;
       j["name"] = o.name;
       j["arguments"] = o.text;
       j["output"] = o.output;
-      if (o.type == ItemType::agent_handoff) j["agent"] = o.server_label;
+      if (is_agent_item(o.type)) j["agent"] = o.server_label;
       break;
     default:
       break;  // never produced by a model

@@ -112,7 +112,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
     FlushingSink fs(sink);
     tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
-                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}};
+                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}, p.agent_depth};
     // What this turn adds to the model's context as it goes: the output items from `from` on.
     auto extend_context = [&](size_t from) {
       std::lock_guard lk(run->mu_);

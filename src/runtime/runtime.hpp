@@ -75,6 +75,8 @@ struct CreateParams {
   std::string credential_id, claims_json;
   // Most server-side tool calls the turn may run (max_tool_calls); later calls fail.
   std::optional<int64_t> max_tool_calls;
+  // A child run of an agent called as a tool: how deep (0: a client's turn).
+  int agent_depth = 0;
   // Called once with the turn's usage when it ends and is stored (quotas).
   std::function<void(const Usage&)> on_usage;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,

@@ -45,6 +45,8 @@ struct CallContext {
   // The call should return by then. The run's loop does not wait longer: past it, the model is
   // told the call timed out, and a late answer is dropped (the call may still finish).
   std::chrono::steady_clock::time_point deadline;
+  // How deep in a team's agent-as-tool calls this run is (0: a run a client started).
+  int agent_depth = 0;
 };
 
 // What a call returns to the model: JSON text. A failure is still an answer the model sees

@@ -24,6 +24,7 @@ std::string type_string(ItemType t) {
     case ItemType::mcp_approval_response: return "mcp_approval_response";
     case ItemType::code_interpreter_call: return "code_interpreter_call";
     case ItemType::agent_handoff: return "agent_handoff";
+    case ItemType::agent_call: return "agent_call";
   }
   return "message";
 }
@@ -41,6 +42,7 @@ const char* id_prefix(ItemType t) {
     case ItemType::mcp_approval_response: return "mcpa";
     case ItemType::code_interpreter_call: return "ci";
     case ItemType::agent_handoff: return "ho";
+    case ItemType::agent_call: return "ac";
   }
   return "item";
 }
@@ -181,9 +183,9 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
           if (auto t = string_field(p.as_object(), "text"))
             item.content.push_back({"reasoning_text", *t});
     }
-  } else if (type == "memory_call" || type == "agent_handoff") {
-    item.type = type == "memory_call" ? ItemType::memory_call : ItemType::agent_handoff;
-    if (item.type == ItemType::agent_handoff) {
+  } else if (type == "memory_call" || type == "agent_handoff" || type == "agent_call") {
+    item.type = type == "memory_call" ? ItemType::memory_call : type == "agent_call" ? ItemType::agent_call : ItemType::agent_handoff;
+    if (is_agent_item(item.type)) {
       auto agent = string_field(o, "agent");
       if (!agent) return bad(path + ".agent", "Missing or invalid '" + path + ".agent': expected a string.");
       item.server_label = *agent;
@@ -212,7 +214,7 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
     std::string s(st->as_string());
     if (s == "in_progress" || s == "completed" || s == "incomplete" ||
         ((item.type == ItemType::mcp_call || item.type == ItemType::code_interpreter_call ||
-          item.type == ItemType::agent_handoff) &&
+          is_agent_item(item.type)) &&
          (s == "failed" || s == "calling" || s == "interpreting")))
       item.status = s;
   }
@@ -290,7 +292,8 @@ std::string chat_form(const Item& item, const json::object& resource) {
     case ItemType::reasoning:
       return {};
     case ItemType::memory_call:
-    case ItemType::agent_handoff: {
+    case ItemType::agent_handoff:
+    case ItemType::agent_call: {
       // The call and its result, as the two chat messages a client-executed tool would make.
       std::string call = json::serialize(json::object{
           {"role", "assistant"},
@@ -365,11 +368,12 @@ void finalize_wire(Item& item) {
     }
     case ItemType::memory_call:
     case ItemType::agent_handoff:
+    case ItemType::agent_call:
       o["call_id"] = item.call_id;
       o["name"] = item.name;
       o["arguments"] = item.arguments;
       o["output"] = item.output;
-      if (item.type == ItemType::agent_handoff) o["agent"] = item.server_label;
+      if (is_agent_item(item.type)) o["agent"] = item.server_label;
       break;
     case ItemType::mcp_list_tools:
     case ItemType::mcp_call:
@@ -432,10 +436,10 @@ Item make_function_call(std::string id, std::string call_id, std::string name,
 }
 
 Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
-                      std::string output, std::string handed_to) {
+                      std::string output, std::string handed_to, ItemType type) {
   Item it;
   it.id = std::move(id);
-  it.type = handed_to.empty() ? ItemType::memory_call : ItemType::agent_handoff;
+  it.type = handed_to.empty() ? ItemType::memory_call : type;
   it.server_label = std::move(handed_to);
   it.call_id = std::move(call_id);
   it.name = std::move(name);

@@ -28,9 +28,11 @@ Item make_output_message(std::string id, std::string text, std::string status);
 Item make_function_call(std::string id, std::string call_id, std::string name,
                         std::string arguments, std::string status);
 Item make_reasoning(std::string id, std::string text);
-// `handed_to` set: an agent_handoff item (the agent taken over), shaped alike.
+// `handed_to` set: an agent item of `type` (agent_handoff: the agent taken over; agent_call: the
+// callee), shaped alike.
 Item make_memory_call(std::string id, std::string call_id, std::string name, std::string arguments,
-                      std::string output, std::string handed_to = "");
+                      std::string output, std::string handed_to = "",
+                      ItemType type = ItemType::agent_handoff);
 // An MCP item (mcp_list_tools, mcp_call, mcp_approval_request) from its fields; gives it an id
 // when it has none and builds its wire and chat forms.
 Item make_mcp_item(Item fields);

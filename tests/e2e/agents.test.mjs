@@ -215,3 +215,40 @@ test('agents: kill -9 after a handoff, while the agent handed to is answering: t
     server.cleanup();
   }
 });
+
+test('agents: an agent calls another as a tool, in a child run linked to its parent', async () => {
+  await withServer({}, async ({ server, upstream, client }) => {
+    await post(server, '/v1/agents', { name: 'researcher', model: 'm-research', instructions: 'You research.', description: 'Finds facts.' });
+    const lead = await post(server, '/v1/agents', { name: 'lead', model: 'm-lead', instructions: 'You lead.', tools: [{ type: 'agent', agent: 'researcher' }] });
+    assert.equal(lead.status, 200, JSON.stringify(lead.body));
+    const before = upstream.requests.length;
+    const r = await client.responses.create({ model: 'agent:lead', input: 'secret context. MCP_CALL ask_researcher {"input":"find the capital"}' }, { headers: { 'x-continuum-user': 'ada' } });
+    const calls = upstream.requests.slice(before).filter((q) => !q.embeddings && !q.body.response_format);
+    assert.deepEqual(calls.map((q) => q.body.model), ['m-lead', 'm-research', 'm-lead']);
+    const offered = calls[0].body.tools.find((t) => t.function.name === 'ask_researcher');
+    assert.match(offered.function.description, /Finds facts/);
+    // The callee has its own context: its instructions and the input it was given, nothing else.
+    const child = calls[1].body.messages;
+    assert.ok(!JSON.stringify(child).includes('secret context'), 'the caller\'s conversation stays with the caller');
+    assert.ok(child.some((m) => m.role === 'user' && m.content === 'find the capital'));
+    const call = r.output.find((o) => o.type === 'agent_call');
+    assert.equal(call.agent, 'researcher');
+    assert.equal(call.status, 'completed');
+    const out = JSON.parse(call.output);
+    assert.equal(out.output, 'echo: find the capital');
+    // The child run is a stored response of its own, for the same user, naming its parent.
+    const kid = await server.json(`/v1/responses/${out.response_id}?user_id=ada`);
+    assert.equal(kid.status, 200, JSON.stringify(kid.body));
+    assert.equal(kid.body.parent_response_id, r.id);
+    assert.deepEqual(kid.body.agent, { name: 'researcher', version: 1, requested: 'researcher' });
+    assert.equal((await server.json(`/v1/responses/${out.response_id}?user_id=bob`)).status, 404);
+    // The lead saw the answer.
+    assert.ok(calls[2].body.messages.some((m) => m.role === 'tool' && m.content.includes('echo: find the capital')));
+    // A callee that does not exist is a failed call the model sees.
+    await post(server, '/v1/agents', { name: 'lonely', model: 'm', tools: [{ type: 'agent', agent: 'ghost' }] });
+    const g = await client.responses.create({ model: 'agent:lonely', input: 'MCP_CALL ask_ghost {"input":"hello"}' });
+    const failed = g.output.find((o) => o.type === 'agent_call');
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.output, /No agent named 'ghost'/);
+  });
+});

@@ -1,0 +1,33 @@
+// The agent registry as the runtime and the fleet's tools need it: the profile of a handoff
+// target (runtime::Team) and child runs of agents called as tools (fleet::ChildRunner). Both
+// fold the agent's latest version into a request exactly as "model": "agent:NAME" would, and
+// validate it with the same parser as a POST /v1/responses body.
+//
+// Thread-safety: safe from any thread once attach() has run (before the server serves).
+#pragma once
+
+#include "fleet/agent_tool.hpp"
+#include "fleet/registry.hpp"
+#include "runtime/runtime.hpp"
+
+namespace cn::api {
+
+class RegistryTeam final : public runtime::Team, public fleet::ChildRunner {
+ public:
+  explicit RegistryTeam(fleet::AgentRegistry& agents) : agents_(agents) {}
+  // The runtime child runs are started on; call before recovery and serving.
+  void attach(runtime::Runtime* rt) { rt_ = rt; }
+
+  Result<runtime::AgentProfile> profile(const std::string& project, const std::string& agent) override;
+  // A child turn for the parent's project and end user, as the callee, recording the parent's
+  // response id; returns once it has ended.
+  boost::asio::awaitable<Result<fleet::ChildAnswer>> run_child(const tools::CallContext& parent,
+                                                               std::shared_ptr<const fleet::AgentVersion> agent,
+                                                               std::string input) override;
+
+ private:
+  fleet::AgentRegistry& agents_;
+  runtime::Runtime* rt_ = nullptr;
+};
+
+}  // namespace cn::api
