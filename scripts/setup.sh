@@ -7,7 +7,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsqlite3-dev libssl-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 libhnswlib-dev libzstd-dev libjemalloc-dev
-  openssl clang libclang-rt-14-dev bubblewrap python3 libseccomp-dev libyaml-cpp-dev
+  openssl clang libclang-rt-14-dev bubblewrap python3 libseccomp-dev libyaml-cpp-dev prometheus-cpp-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 
 #include "base/status.hpp"
 #include "fleet/registry.hpp"
+#include "telemetry/metrics.hpp"
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
@@ -47,6 +48,7 @@ struct Services {
   policy::Policies* policies = nullptr;  // null: no policy routes
   tools::ToolServers* tool_servers = nullptr;  // null: no tool server routes
   fleet::AgentRegistry* agents = nullptr;      // null: no agents ("agent:..." models refused)
+  telemetry::Metrics* metrics = nullptr;       // null: no /metrics, requests not counted
 };
 
 // What starting a turn needs.

@@ -116,6 +116,19 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   co_return ok_json(run->snapshot());
 }
 
+awaitable<Response> metrics_route(telemetry::Metrics* m, identity::Authenticator& auth, Request& req) {
+  auto who = co_await authorize(req, auth, identity::kAdmin);
+  if (!who.ok()) co_return error_response(who.status());
+  // The server's metrics span projects (agent names are labels): a global admin key only.
+  if (!who->global_admin)
+    co_return error_response(Status(Code::permission_denied, "Metrics need a global admin key.", "", "insufficient_scope"));
+  Response r;
+  r.status = 200;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = m->scrape();
+  co_return r;
+}
+
 bool query_true(const Request& req, std::string_view name) {
   auto v = req.query_param(name);
   return v && (*v == "true" || *v == "1");
@@ -145,6 +158,14 @@ awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
 }  // namespace
 
 void install(http::Router& router, Services sv, Options opts) {
+  if (auto* m = sv.metrics) {
+    // Every route added from here on is counted and timed.
+    router.observe([m](std::string_view method, std::string_view pattern, int status, double seconds) {
+      m->http_request(method, pattern, status, seconds);
+    });
+    // Prometheus' scrape: a global admin key as the scraper's bearer token.
+    router.add("GET", "/metrics", [m, &auth = sv.auth](Request& req, Stream&) { return metrics_route(m, auth, req); });
+  }
   auto c = std::make_shared<Ctx>(Ctx{sv.runtime, sv.auth, opts, sv.agents});
   if (sv.memory) install_memory(router, *sv.memory, sv.auth);
   install_admin(router, sv.keys, sv.tenants, sv.auth);

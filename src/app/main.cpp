@@ -22,6 +22,7 @@
 #include "identity/keys.hpp"
 #include "identity/oauth.hpp"
 #include "api/team.hpp"
+#include "telemetry/metrics.hpp"
 #include "fleet/handoff.hpp"
 #include "fleet/manifests.hpp"
 #include "identity/oidc.hpp"
@@ -393,6 +394,8 @@ int serve(app::Config cfg) {
     }
     spdlog::info("agents: manifests in {} read; {} new versions", cfg.agents_dir, *made);
   }
+  auto metrics = std::make_shared<telemetry::Metrics>();
+  ro.observer = metrics;
   auto team = std::make_shared<api::RegistryTeam>(agent_defs);
   ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
   ro.tool_sources.push_back(std::make_shared<fleet::AgentToolSource>(agent_defs, team));
@@ -451,6 +454,11 @@ int serve(app::Config cfg) {
   }
   runtime::Runtime rt(io, **store, models, ro, &mem);
   team->attach(&rt);
+  metrics->gauge("continuum_active_runs", "Runs queued or running", [&rt] { return static_cast<double>(rt.stats().active_runs); });
+  metrics->gauge("continuum_chain_cache_nodes", "Turns held in the hot chain cache",
+                 [&rt] { return static_cast<double>(rt.stats().cached_nodes); });
+  metrics->gauge("continuum_store_group_commits", "Group commits made by the store's writer since start",
+                 [s = store->get()] { return static_cast<double>(s->stats().commits); });
   if (Status st = rt.recover(); !st.ok()) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
@@ -493,8 +501,9 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get()});
   http::Server server(io, ho, std::move(router));
+  metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return 1;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cn {
@@ -39,6 +40,8 @@ inline bool is_server_call(ItemType t) {
   return t == ItemType::memory_call || t == ItemType::mcp_call || t == ItemType::code_interpreter_call ||
          t == ItemType::agent_handoff || t == ItemType::agent_call;
 }
+// The wire name of a type ("message", "mcp_call", ...).
+std::string_view item_type_name(ItemType t);
 // memory_call-shaped items that name an agent (in server_label).
 inline bool is_agent_item(ItemType t) { return t == ItemType::agent_handoff || t == ItemType::agent_call; }
 

@@ -20,7 +20,28 @@ std::vector<std::string> split_path(std::string_view p) {
 
 }  // namespace
 
+namespace {
+
+// A handler timed and reported (a free coroutine: GCC 12 mishandles lambda coroutines with
+// captures).
+awaitable<Response> observed(std::shared_ptr<Router::Observer> obs, std::shared_ptr<Handler> h, std::string method,
+                             std::string pattern, Request& req, Stream& stream) {
+  auto began = std::chrono::steady_clock::now();
+  Response res = co_await (*h)(req, stream);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  (*obs)(method, pattern, res.streamed ? 200 : res.status, took.count());
+  co_return res;
+}
+
+}  // namespace
+
 void Router::add(std::string method, std::string pattern, Handler h) {
+  if (observer_) {
+    auto inner = std::make_shared<Handler>(std::move(h));
+    h = [obs = observer_, inner, method, pattern](Request& req, Stream& stream) {
+      return observed(obs, inner, method, pattern, req, stream);
+    };
+  }
   auto segments = split_path(pattern);
   routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(h)});
 }

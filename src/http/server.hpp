@@ -98,6 +98,11 @@ struct ServerOptions {
 // Routes: "/v1/responses/{id}/cancel". A segment in braces captures into Request::params.
 class Router {
  public:
+  // Told about every answered request: method, route pattern, status (200 for a stream) and
+  // seconds from dispatch to the handler's return (a stream's whole life).
+  using Observer = std::function<void(std::string_view method, std::string_view pattern, int status, double seconds)>;
+  // Wraps the handlers added from now on with `o`.
+  void observe(Observer o) { observer_ = std::make_shared<Observer>(std::move(o)); }
   void add(std::string method, std::string pattern, Handler h);
   // The handler for a request, filling `params`; nullptr with `method_mismatch` set when the
   // path exists under another method.
@@ -113,6 +118,7 @@ class Router {
     Handler handler;
   };
   std::vector<Route> routes_;
+  std::shared_ptr<Observer> observer_;
 };
 
 // Builds the body of an error in OpenAI's shape {error:{message,type,param,code}}.

@@ -111,7 +111,9 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     bool learning = learn.has_value();
     auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
                             first_seq, conv_items, memory, std::move(learn), t->journaled);
+    auto began = std::chrono::steady_clock::now();
     stored = co_await write_async(store, std::move(commit));
+    if (opts.observer) opts.observer->commit(std::chrono::steady_clock::now() - began, stored.ok());
     if (!stored.ok()) {
       spdlog::error("storing response {} failed: {}", run->id(), stored.message());
     } else {

@@ -68,6 +68,7 @@ awaitable<void> Runtime::Impl::list_servers(Turn& t, OutputSink& sink, const std
 
 awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t) {
   auto& p = *t->params;
+  const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard lk(run->mu_);
     bool was_queued = run->st_->status == "queued";
@@ -147,7 +148,9 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         first_new = run->st_->output.size();
       }
       auto provider = *prov;
+      auto asked = std::chrono::steady_clock::now();
       res = co_await provider->generate(mr, fs, run->st_->cancel);
+      if (opts.observer) opts.observer->model_call(std::chrono::steady_clock::now() - asked, res.ok());
       if (!res.ok()) break;
       total_usage.input_tokens += res->usage.input_tokens;
       total_usage.output_tokens += res->usage.output_tokens;
@@ -199,7 +202,10 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     outcome.usage = res->usage;
     if (!res->usage_reported && outcome.usage.input_tokens == 0) outcome.usage.input_tokens = input_estimate;
   }
+  std::string status = outcome.status;
+  Usage usage = outcome.usage;
   co_await finish(run, t, std::move(outcome));
+  if (opts.observer) opts.observer->run_finished(status, std::chrono::steady_clock::now() - started, usage, p.memory_agent);
 }
 
 }  // namespace cn::runtime

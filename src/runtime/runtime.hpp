@@ -32,6 +32,7 @@
 #include "model/provider.hpp"
 #include "store/executor.hpp"
 #include "tools/tool.hpp"
+#include "runtime/observer.hpp"
 #include "runtime/team.hpp"
 
 namespace cn::runtime {
@@ -153,6 +154,8 @@ struct RuntimeOptions {
   std::shared_ptr<tools::Authorizer> authorizer;
   // Agents a turn may hand over to (runtime/team.hpp; null: handoffs fail as calls).
   std::shared_ptr<Team> team;
+  // Told about runs, model calls, tool calls and commits (metrics; may be null).
+  std::shared_ptr<RunObserver> observer;
 };
 
 struct RuntimeStats {

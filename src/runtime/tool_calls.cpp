@@ -95,7 +95,9 @@ awaitable<tools::Outcome> Runtime::Impl::one_call(std::shared_ptr<Turn> t, tools
   // An idempotent call may simply run again after a crash: it needs no record before it starts.
   std::string project = p.scope.project, response = ctx.response_id;
   if (!tool->idempotent() && p.store) co_await journal_call(project, response, rec);
+  auto began = std::chrono::steady_clock::now();
   auto out = co_await call_tool(tool, std::move(ctx), std::move(args));
+  if (opts.observer) opts.observer->tool_call(item_type_name(tool->item_type()), !out.error, std::chrono::steady_clock::now() - began);
   rec.output = out.output;
   rec.error = out.error;
   rec.finished = true;

@@ -11,23 +11,7 @@ namespace {
 
 Status bad(std::string param, std::string msg) { return invalid_param(std::move(param), std::move(msg)); }
 
-std::string type_string(ItemType t) {
-  switch (t) {
-    case ItemType::message: return "message";
-    case ItemType::function_call: return "function_call";
-    case ItemType::function_call_output: return "function_call_output";
-    case ItemType::reasoning: return "reasoning";
-    case ItemType::memory_call: return "memory_call";
-    case ItemType::mcp_list_tools: return "mcp_list_tools";
-    case ItemType::mcp_call: return "mcp_call";
-    case ItemType::mcp_approval_request: return "mcp_approval_request";
-    case ItemType::mcp_approval_response: return "mcp_approval_response";
-    case ItemType::code_interpreter_call: return "code_interpreter_call";
-    case ItemType::agent_handoff: return "agent_handoff";
-    case ItemType::agent_call: return "agent_call";
-  }
-  return "message";
-}
+std::string type_string(ItemType t) { return std::string(item_type_name(t)); }
 
 const char* id_prefix(ItemType t) {
   switch (t) {
