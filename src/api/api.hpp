@@ -6,6 +6,7 @@
 #include "base/status.hpp"
 #include "fleet/registry.hpp"
 #include "telemetry/metrics.hpp"
+#include "telemetry/usage.hpp"
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
@@ -49,6 +50,7 @@ struct Services {
   tools::ToolServers* tool_servers = nullptr;  // null: no tool server routes
   fleet::AgentRegistry* agents = nullptr;      // null: no agents ("agent:..." models refused)
   telemetry::Metrics* metrics = nullptr;       // null: no /metrics, requests not counted
+  telemetry::UsageLedger* usage = nullptr;     // null: no /v1/usage
 };
 
 // What starting a turn needs.
@@ -85,6 +87,8 @@ void install_mcp(http::Router& router, memory::Memory& memory, identity::Authent
                  fleet::AgentRegistry* agents);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
+// The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).
+void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identity::Authenticator& auth);
 // The agent routes (/v1/agents): versioned definitions and aliases.
 void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.

@@ -172,6 +172,19 @@ Status load_toml(const std::string& path, Config& cfg) {
         if (auto sv = val.value<std::string>()) out[std::string(k.str())] = *sv;
     }
   }
+  if (auto* prices = t.at_path("pricing").as_table()) {
+    for (auto& [model, v] : *prices) {
+      auto* tbl = v.as_table();
+      if (!tbl) return Status(Code::invalid_argument, "config " + path + ": pricing." + std::string(model.str()) + " must be a table");
+      for (auto& [k, val] : *tbl) {
+        auto n = val.value<double>();
+        if (!n || *n < 0 || (k.str() != "input" && k.str() != "output" && k.str() != "cached_input"))
+          return Status(Code::invalid_argument, "config " + path + ": pricing." + std::string(model.str()) +
+                                                    " holds input, output and cached_input: non-negative numbers (per million tokens)");
+        cfg.pricing[std::string(model.str())][std::string(k.str())] = *n;
+      }
+    }
+  }
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;

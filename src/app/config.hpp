@@ -46,6 +46,8 @@ struct Config {
   int upstream_attempts = 3;
   int64_t default_context_window = 128'000;
   std::map<std::string, int64_t> context_windows;  // per model
+  // Prices per million tokens, by model ([pricing."MODEL"] input, output, cached_input).
+  std::map<std::string, std::map<std::string, double>> pricing;
 
   // Tools: MCP servers the runs call.
   bool mcp_allow_private_urls = false;  // server_url may name loopback/private addresses

@@ -23,6 +23,7 @@
 #include "identity/oauth.hpp"
 #include "api/team.hpp"
 #include "telemetry/metrics.hpp"
+#include "telemetry/usage.hpp"
 #include "fleet/handoff.hpp"
 #include "fleet/manifests.hpp"
 #include "identity/oidc.hpp"
@@ -91,6 +92,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : policy::Policies::migrations()) m.push_back(x);
   for (auto& x : tools::ToolServers::migrations()) m.push_back(x);
   for (auto& x : fleet::AgentRegistry::migrations()) m.push_back(x);
+  for (auto& x : telemetry::UsageLedger::migrations()) m.push_back(x);
   return m;
 }
 
@@ -396,6 +398,16 @@ int serve(app::Config cfg) {
   }
   auto metrics = std::make_shared<telemetry::Metrics>();
   ro.observer = metrics;
+  std::map<std::string, telemetry::Price> prices;
+  for (const auto& [model, kv] : cfg.pricing) {
+    telemetry::Price p;
+    if (auto it = kv.find("input"); it != kv.end()) p.input_per_million = it->second;
+    if (auto it = kv.find("output"); it != kv.end()) p.output_per_million = it->second;
+    if (auto it = kv.find("cached_input"); it != kv.end()) p.cached_input_per_million = it->second;
+    prices[model] = p;
+  }
+  auto usage = std::make_shared<telemetry::UsageLedger>(**store, std::move(prices));
+  ro.ledger = usage;
   auto team = std::make_shared<api::RegistryTeam>(agent_defs);
   ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
   ro.tool_sources.push_back(std::make_shared<fleet::AgentToolSource>(agent_defs, team));
@@ -501,7 +513,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get()});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get()});
   http::Server server(io, ho, std::move(router));
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   if (Status st = server.start(); !st.ok()) {

@@ -65,6 +65,12 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     outputs.push_back(std::make_shared<const Item>(to_item(o)));
   }
   std::string terminal = terminal_event(run->id(), fin);
+  // The turn's accounting record, written with the turn (or alone, for store: false).
+  std::function<Status(store::Database&)> account;
+  if (opts.ledger) {
+    TurnRecord rec{p.scope.project, run->owner(), p.memory_agent, p.model, status, fin.usage.value_or(Usage{}), clock.now_seconds()};
+    account = [ledger = opts.ledger, rec](store::Database& db) { return ledger->record(db, rec); };
+  }
 
   Status stored;
   if (p.store) {
@@ -111,6 +117,11 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     bool learning = learn.has_value();
     auto commit = commit_fn(std::move(row), t->inputs, outputs, append ? conv : nullptr,
                             first_seq, conv_items, memory, std::move(learn), t->journaled);
+    if (account)
+      commit = [commit = std::move(commit), account](store::Database& db) {
+        Status st = commit(db);
+        return st.ok() ? account(db) : st;
+      };
     auto began = std::chrono::steady_clock::now();
     stored = co_await write_async(store, std::move(commit));
     if (opts.observer) opts.observer->commit(std::chrono::steady_clock::now() - began, stored.ok());
@@ -132,6 +143,11 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
         conv_insert_sorted(*conv, first_seq, conv_items);
       }
     }
+  }
+  if (!p.store && account) {
+    // Nothing else is stored, but the turn still counts.
+    Status counted = co_await write_async(store, std::move(account));
+    if (!counted.ok()) spdlog::warn("recording the usage of response {} failed: {}", run->id(), counted.message());
   }
   {
     std::lock_guard lk(run->mu_);

@@ -1,12 +1,14 @@
-// What the runtime reports as it works, for metrics (telemetry/ implements it). Calls are made
-// on run strands and store callbacks, concurrently: implementations must be thread-safe and
-// cheap (counters and histograms, no I/O).
+// What the runtime reports as it works. RunObserver: for metrics (telemetry/ implements it);
+// calls are made on run strands and store callbacks, concurrently: implementations must be
+// thread-safe and cheap (counters and histograms, no I/O). TurnLedger: for accounting; its
+// write joins the turn's own commit, so what is counted is exactly what was stored.
 #pragma once
 
 #include <chrono>
 #include <string_view>
 
 #include "domain/item.hpp"
+#include "store/database.hpp"
 
 namespace cn::runtime {
 
@@ -23,6 +25,21 @@ class RunObserver {
   virtual void tool_call(std::string_view type, bool ok, Seconds took) = 0;
   // One turn's commit to the store.
   virtual void commit(Seconds took, bool ok) = 0;
+};
+
+// One ended turn, as accounting sees it.
+struct TurnRecord {
+  std::string project, user, agent, model, status;
+  Usage usage;
+  int64_t at = 0;  // seconds since the epoch
+};
+
+class TurnLedger {
+ public:
+  virtual ~TurnLedger() = default;
+  // Records `r` on the store's writer, inside the transaction that stores the turn (a turn
+  // with store: false gets a write of its own). A failure fails that write.
+  virtual Status record(store::Database& db, const TurnRecord& r) = 0;
 };
 
 }  // namespace cn::runtime

@@ -76,6 +76,7 @@ const PROBES = {
   'GET /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'DELETE /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'GET /metrics': { kind: 'list' },
+  'GET /v1/usage': { kind: 'list' },
   'POST /v1/agents': { kind: 'create' },
   'GET /v1/agents': { kind: 'list' },
   'GET /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
