@@ -89,6 +89,8 @@ void install_mcp(http::Router& router, memory::Memory& memory, identity::Authent
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
 // The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).
 void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identity::Authenticator& auth);
+// A2A 1.0 for each agent (/a2a/{name}: Agent Card and JSON-RPC).
+void install_a2a(http::Router& router, runtime::Runtime& rt, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The agent routes (/v1/agents): versioned definitions and aliases.
 void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.

@@ -174,7 +174,10 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.policies) install_policies(router, *sv.policies, sv.auth);
   if (sv.memory) install_mcp(router, *sv.memory, sv.auth, sv.runtime, sv.agents);
   if (sv.tool_servers) install_tool_servers(router, *sv.tool_servers, sv.auth);
-  if (sv.agents) install_agents(router, *sv.agents, sv.auth);
+  if (sv.agents) {
+    install_agents(router, *sv.agents, sv.auth);
+    install_a2a(router, sv.runtime, *sv.agents, sv.auth);
+  }
   if (sv.usage) install_usage(router, *sv.usage, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {

@@ -76,6 +76,8 @@ const PROBES = {
   'GET /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'DELETE /v1/tool_servers/{label}': { kind: 'object', obj: 'tool_server' },
   'GET /metrics': { kind: 'list' },
+  'GET /a2a/{name}/.well-known/agent-card.json': { kind: 'a2a' },
+  'POST /a2a/{name}': { kind: 'a2a' },
   'GET /v1/usage': { kind: 'list' },
   'POST /v1/agents': { kind: 'create' },
   'GET /v1/agents': { kind: 'list' },
@@ -202,6 +204,13 @@ test('project B and end user bob reach nothing of project A, on every route', as
           const r = await call(method, pattern.replace('{provider}', 'github'), cred, {});
           assert.ok(r.status >= 400 && r.status < 500, `${label} -> ${r.status}`);
           assert.ok(!JSON.stringify(r.body).includes(MARK), label);
+        } else if (probe.kind === 'a2a') {
+          // A's agent by name; over JSON-RPC, A's response as a task id.
+          const body = method === 'POST' ? { jsonrpc: '2.0', id: 1, method: 'GetTask', params: { id: a.response } } : undefined;
+          const r = await call(method, pattern.replace('{name}', a.agentDef), cred, body);
+          if (who === 'project B key') assert.equal(r.status, 404, `${label}: ${r.status}`);
+          assert.ok(r.status < 500 && !JSON.stringify(r.body).includes(MARK), `${label}: no content of A`);
+          if (method === 'POST' && r.status === 200) assert.equal(r.body.error?.code, -32001, `${label}: A's response is no task of this agent`);
         } else if (probe.kind === 'user') {
           const r = await call(method, pattern.replace('{user_id}', 'alice'), cred);
           assert.ok(r.status === 403 || (who === 'project B key' && r.status === 200), `${label} -> ${r.status}`);
