@@ -7,6 +7,7 @@
 #include "fleet/registry.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/usage.hpp"
+#include "webhooks/webhooks.hpp"
 #include "http/server.hpp"
 #include "identity/authenticator.hpp"
 #include "identity/keys.hpp"
@@ -51,6 +52,7 @@ struct Services {
   fleet::AgentRegistry* agents = nullptr;      // null: no agents ("agent:..." models refused)
   telemetry::Metrics* metrics = nullptr;       // null: no /metrics, requests not counted
   telemetry::UsageLedger* usage = nullptr;     // null: no /v1/usage
+  webhooks::Webhooks* webhooks = nullptr;      // null: no /v1/webhooks
 };
 
 // What starting a turn needs.
@@ -87,6 +89,8 @@ void install_mcp(http::Router& router, memory::Memory& memory, identity::Authent
                  fleet::AgentRegistry* agents);
 // The tool server routes (/v1/tool_servers): a project's registered MCP servers (admin scope).
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
+// The webhook routes (/v1/webhooks): URLs told when responses end, and their delivery logs.
+void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity::Authenticator& auth);
 // The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).
 void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identity::Authenticator& auth);
 // A2A 1.0 for each agent (/a2a/{name}: Agent Card and JSON-RPC).

@@ -179,6 +179,7 @@ void install(http::Router& router, Services sv, Options opts) {
     install_a2a(router, sv.runtime, *sv.agents, sv.auth);
   }
   if (sv.usage) install_usage(router, *sv.usage, sv.auth);
+  if (sv.webhooks) install_webhooks(router, *sv.webhooks, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

@@ -52,6 +52,7 @@ Status load_toml(const std::string& path, Config& cfg) {
   if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
   str("upstream.ca_file", cfg.upstream_ca_file);
   if (auto v = t.at_path("mcp.allow_private_urls").value<bool>()) cfg.mcp_allow_private_urls = *v;
+  if (auto v = t.at_path("webhooks.allow_private_urls").value<bool>()) cfg.webhooks_allow_private_urls = *v;
   str("mcp.ca_file", cfg.mcp_ca_file);
   if (auto* arr = t.at_path("mcp.stdio").as_array()) {
     for (auto& e : *arr) {
@@ -198,6 +199,8 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_MCP_ALLOW_PRIVATE_URLS"); v && *v) cfg.mcp_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";
+  if (const char* v = std::getenv("CONTINUUM_WEBHOOKS_ALLOW_PRIVATE_URLS"); v && *v)
+    cfg.webhooks_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";
   if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_OAUTH_REDIRECT_URI"); v && *v) cfg.oauth_redirect_uri = v;
   if (const char* v = std::getenv("CONTINUUM_AGENTS_DIR"); v && *v) cfg.agents_dir = v;

@@ -51,6 +51,7 @@ struct Config {
 
   // Tools: MCP servers the runs call.
   bool mcp_allow_private_urls = false;  // server_url may name loopback/private addresses
+  bool webhooks_allow_private_urls = false;  // webhook URLs may name loopback/private addresses
   std::string mcp_ca_file;              // extra CA certificates (PEM) for https MCP servers
   struct StdioMcp {
     std::string label, command;

@@ -24,6 +24,7 @@
 #include "api/team.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/usage.hpp"
+#include "webhooks/webhooks.hpp"
 #include "fleet/handoff.hpp"
 #include "fleet/manifests.hpp"
 #include "identity/oidc.hpp"
@@ -93,6 +94,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : tools::ToolServers::migrations()) m.push_back(x);
   for (auto& x : fleet::AgentRegistry::migrations()) m.push_back(x);
   for (auto& x : telemetry::UsageLedger::migrations()) m.push_back(x);
+  for (auto& x : webhooks::Webhooks::migrations()) m.push_back(x);
   return m;
 }
 
@@ -407,7 +409,15 @@ int serve(app::Config cfg) {
     prices[model] = p;
   }
   auto usage = std::make_shared<telemetry::UsageLedger>(**store, std::move(prices));
-  ro.ledger = usage;
+  ro.ledgers.push_back(usage);
+  webhooks::Options who;
+  who.allow_private = cfg.webhooks_allow_private_urls;
+  auto hooks = std::make_shared<webhooks::Webhooks>(**store, vault, *client, who);
+  if (Status st = hooks->load(); !st.ok()) {
+    spdlog::critical("loading webhooks: {}", st.message());
+    return 1;
+  }
+  ro.ledgers.push_back(hooks);
   auto team = std::make_shared<api::RegistryTeam>(agent_defs);
   ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
   ro.tool_sources.push_back(std::make_shared<fleet::AgentToolSource>(agent_defs, team));
@@ -513,13 +523,14 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get()});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get()});
   http::Server server(io, ho, std::move(router));
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return 1;
   }
+  hooks->start(io);
   if (Status st = mem.start(); !st.ok()) {
     spdlog::critical("memory: {}", st.message());
     return 1;
@@ -553,6 +564,7 @@ int serve(app::Config cfg) {
     net::co_spawn(io, [&]() -> net::awaitable<void> {
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
       mem.stop();
+      hooks->stop();
       // Let answers in flight reach their clients, then close what is left.
       auto ex = co_await net::this_coro::executor;
       net::steady_timer t(ex);

@@ -67,9 +67,14 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   std::string terminal = terminal_event(run->id(), fin);
   // The turn's accounting record, written with the turn (or alone, for store: false).
   std::function<Status(store::Database&)> account;
-  if (opts.ledger) {
-    TurnRecord rec{p.scope.project, run->owner(), p.memory_agent, p.model, status, fin.usage.value_or(Usage{}), clock.now_seconds()};
-    account = [ledger = opts.ledger, rec](store::Database& db) { return ledger->record(db, rec); };
+  if (!opts.ledgers.empty()) {
+    TurnRecord rec{p.scope.project, run->id(), run->owner(), p.memory_agent, p.model, status, fin.usage.value_or(Usage{}),
+                   clock.now_seconds()};
+    account = [ledgers = opts.ledgers, rec](store::Database& db) {
+      for (const auto& l : ledgers)
+        if (Status st = l->record(db, rec); !st.ok()) return st;
+      return Status();
+    };
   }
 
   Status stored;

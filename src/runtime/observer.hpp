@@ -29,7 +29,7 @@ class RunObserver {
 
 // One ended turn, as accounting sees it.
 struct TurnRecord {
-  std::string project, user, agent, model, status;
+  std::string project, response_id, user, agent, model, status;
   Usage usage;
   int64_t at = 0;  // seconds since the epoch
 };

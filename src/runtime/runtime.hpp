@@ -156,8 +156,8 @@ struct RuntimeOptions {
   std::shared_ptr<Team> team;
   // Told about runs, model calls, tool calls and commits (metrics; may be null).
   std::shared_ptr<RunObserver> observer;
-  // Records every ended turn's usage with its commit (accounting; may be null).
-  std::shared_ptr<TurnLedger> ledger;
+  // Record every ended turn with its commit (usage accounting, webhook outbox).
+  std::vector<std::shared_ptr<TurnLedger>> ledgers;
 };
 
 struct RuntimeStats {

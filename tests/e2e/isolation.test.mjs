@@ -79,6 +79,11 @@ const PROBES = {
   'GET /a2a/{name}/.well-known/agent-card.json': { kind: 'a2a' },
   'POST /a2a/{name}': { kind: 'a2a' },
   'GET /v1/usage': { kind: 'list' },
+  'POST /v1/webhooks': { kind: 'create' },
+  'GET /v1/webhooks': { kind: 'list' },
+  'GET /v1/webhooks/{id}': { kind: 'object', obj: 'webhook' },
+  'DELETE /v1/webhooks/{id}': { kind: 'object', obj: 'webhook' },
+  'GET /v1/webhooks/{id}/deliveries': { kind: 'object', obj: 'webhook' },
   'POST /v1/agents': { kind: 'create' },
   'GET /v1/agents': { kind: 'list' },
   'GET /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
@@ -98,6 +103,7 @@ function createBodies(a) {
       { model: 'm', input: 'what did we say?', conversation: a.projConversation },
       { model: `agent:${a.agentDef}@prod`, input: 'who are you?' },
     ],
+    '/v1/webhooks': [{ url: 'https://hooks.example.com/b', project_id: 'proj_default' }],
     '/v1/agents': [{ name: 'b_agent', model: 'm', instructions: 'B writes its own' }],
     '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }],
     '/v1/memories': [{ text: 'B writes', user_id: 'alice' }],
@@ -142,6 +148,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.toolServer = (await call('POST', '/v1/tool_servers', KEY, { label: 'a_tools', url: 'https://tools.example.com/mcp', description: `${MARK} server` })).body.label;
     a.agentDef = (await call('POST', '/v1/agents', KEY, { name: 'a_support', model: 'm', instructions: 'You support.', metadata: { mark: MARK } })).body.name;
     assert.equal((await call('POST', `/v1/agents/${a.agentDef}/aliases/prod`, KEY, { version: 1 })).status, 200);
+    a.webhook = (await call('POST', '/v1/webhooks', KEY, { url: 'https://hooks.example.com/a', description: `${MARK} hook` })).body.id;
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -157,6 +164,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', '/v1/policies', KEY)).body.policies,
       (await call('GET', '/v1/tool_servers', KEY)).body.data,
       (await call('GET', '/v1/agents', KEY)).body.data,
+      (await call('GET', '/v1/webhooks', KEY)).body.data,
     ]);
     const before = await snapshot();
 
@@ -183,6 +191,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'secret' ? [a.secret]
             : probe.obj === 'agent' ? [a.agent]
             : probe.obj === 'agent_def' ? [a.agentDef]
+            : probe.obj === 'webhook' ? [a.webhook]
             : probe.obj === 'tool_server' ? [a.toolServer] : [a.key];
           for (const id of ids) {
             const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id).replace('{name}', id).replace('{alias}', 'prod');
