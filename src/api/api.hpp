@@ -5,6 +5,7 @@
 
 #include "base/status.hpp"
 #include "fleet/registry.hpp"
+#include "fleet/schedules.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/usage.hpp"
 #include "webhooks/webhooks.hpp"
@@ -53,6 +54,7 @@ struct Services {
   telemetry::Metrics* metrics = nullptr;       // null: no /metrics, requests not counted
   telemetry::UsageLedger* usage = nullptr;     // null: no /v1/usage
   webhooks::Webhooks* webhooks = nullptr;      // null: no /v1/webhooks
+  fleet::Schedules* schedules = nullptr;       // null: no /v1/schedules
 };
 
 // What starting a turn needs.
@@ -91,6 +93,8 @@ void install_mcp(http::Router& router, memory::Memory& memory, identity::Authent
 void install_tool_servers(http::Router& router, tools::ToolServers& servers, identity::Authenticator& auth);
 // The webhook routes (/v1/webhooks): URLs told when responses end, and their delivery logs.
 void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity::Authenticator& auth);
+// The schedule routes (/v1/schedules): background turns as an agent, on a cron or an interval.
+void install_schedules(http::Router& router, fleet::Schedules& schedules, identity::Authenticator& auth);
 // The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).
 void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identity::Authenticator& auth);
 // A2A 1.0 for each agent (/a2a/{name}: Agent Card and JSON-RPC).

@@ -180,6 +180,7 @@ void install(http::Router& router, Services sv, Options opts) {
   }
   if (sv.usage) install_usage(router, *sv.usage, sv.auth);
   if (sv.webhooks) install_webhooks(router, *sv.webhooks, sv.auth);
+  if (sv.schedules) install_schedules(router, *sv.schedules, sv.auth);
 
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");

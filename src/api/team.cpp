@@ -74,4 +74,26 @@ boost::asio::awaitable<Result<fleet::ChildAnswer>> RegistryTeam::run_child(const
   co_return out;
 }
 
+boost::asio::awaitable<Result<std::string>> RegistryTeam::start_agent_turn(std::string project, std::string user, std::string agent_ref,
+                                                                          std::string input, json::object metadata) {
+  if (!rt_) co_return Status(Code::unavailable, "turns cannot start yet");
+  auto v = agents_.resolve(project, agent_ref);
+  if (!v.ok()) co_return v.status();
+  auto p = agent_request(**v, std::move(input));
+  if (!p.ok()) co_return p.status();
+  p->scope.project = project;
+  if (!user.empty()) p->scope.user = user;
+  p->memory_user = user;
+  p->memory_agent = (*v)->name;
+  p->credential_id = "schedule";
+  p->background = true;
+  p->echo["background"] = true;
+  p->echo["agent"] = fleet::agent_ref_json(**v, agent_ref);
+  p->echo["instructions"] = nullptr;
+  p->echo["metadata"] = std::move(metadata);
+  auto run = co_await rt_->create(std::move(*p));
+  if (!run.ok()) co_return run.status();
+  co_return (*run)->id();
+}
+
 }  // namespace cn::api

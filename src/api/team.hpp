@@ -1,5 +1,6 @@
 // The agent registry as the runtime and the fleet's tools need it: the profile of a handoff
-// target (runtime::Team) and child runs of agents called as tools (fleet::ChildRunner). Both
+// target (runtime::Team), child runs of agents called as tools (fleet::ChildRunner) and the
+// background turns of schedules (fleet::TurnStarter). Both
 // fold the agent's latest version into a request exactly as "model": "agent:NAME" would, and
 // validate it with the same parser as a POST /v1/responses body.
 //
@@ -7,12 +8,13 @@
 #pragma once
 
 #include "fleet/agent_tool.hpp"
+#include "fleet/schedules.hpp"
 #include "fleet/registry.hpp"
 #include "runtime/runtime.hpp"
 
 namespace cn::api {
 
-class RegistryTeam final : public runtime::Team, public fleet::ChildRunner {
+class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, public fleet::TurnStarter {
  public:
   explicit RegistryTeam(fleet::AgentRegistry& agents) : agents_(agents) {}
   // The runtime child runs are started on; call before recovery and serving.
@@ -24,6 +26,9 @@ class RegistryTeam final : public runtime::Team, public fleet::ChildRunner {
   boost::asio::awaitable<Result<fleet::ChildAnswer>> run_child(const tools::CallContext& parent,
                                                                std::shared_ptr<const fleet::AgentVersion> agent,
                                                                std::string input) override;
+  // A background turn as `agent_ref` for `user` ("" = the project), for schedules.
+  boost::asio::awaitable<Result<std::string>> start_agent_turn(std::string project, std::string user, std::string agent_ref,
+                                                               std::string input, boost::json::object metadata) override;
 
  private:
   fleet::AgentRegistry& agents_;

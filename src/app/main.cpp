@@ -95,6 +95,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : fleet::AgentRegistry::migrations()) m.push_back(x);
   for (auto& x : telemetry::UsageLedger::migrations()) m.push_back(x);
   for (auto& x : webhooks::Webhooks::migrations()) m.push_back(x);
+  for (auto& x : fleet::Schedules::migrations()) m.push_back(x);
   return m;
 }
 
@@ -422,6 +423,11 @@ int serve(app::Config cfg) {
   ro.tool_sources.push_back(std::make_shared<fleet::HandoffSource>(agent_defs));
   ro.tool_sources.push_back(std::make_shared<fleet::AgentToolSource>(agent_defs, team));
   ro.team = team;
+  fleet::Schedules schedules(**store, agent_defs, team);
+  if (Status st = schedules.load(); !st.ok()) {
+    spdlog::critical("loading schedules: {}", st.message());
+    return 1;
+  }
   policy::Policies policies(**store);
   if (Status st = policies.load(); !st.ok()) {
     spdlog::critical("loading policy sets: {}", st.message());
@@ -523,7 +529,7 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get()});
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules});
   http::Server server(io, ho, std::move(router));
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   if (Status st = server.start(); !st.ok()) {
@@ -531,6 +537,7 @@ int serve(app::Config cfg) {
     return 1;
   }
   hooks->start(io);
+  schedules.start(io);
   if (Status st = mem.start(); !st.ok()) {
     spdlog::critical("memory: {}", st.message());
     return 1;
@@ -565,6 +572,7 @@ int serve(app::Config cfg) {
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
       mem.stop();
       hooks->stop();
+      schedules.stop();
       // Let answers in flight reach their clients, then close what is left.
       auto ex = co_await net::this_coro::executor;
       net::steady_timer t(ex);

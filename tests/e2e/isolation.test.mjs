@@ -80,6 +80,11 @@ const PROBES = {
   'POST /a2a/{name}': { kind: 'a2a' },
   'GET /v1/usage': { kind: 'list' },
   'POST /v1/webhooks': { kind: 'create' },
+  'POST /v1/schedules': { kind: 'create' },
+  'GET /v1/schedules': { kind: 'list' },
+  'GET /v1/schedules/{id}': { kind: 'object', obj: 'schedule' },
+  'DELETE /v1/schedules/{id}': { kind: 'object', obj: 'schedule' },
+  'POST /v1/schedules/{id}/run': { kind: 'object', obj: 'schedule' },
   'GET /v1/webhooks': { kind: 'list' },
   'GET /v1/webhooks/{id}': { kind: 'object', obj: 'webhook' },
   'DELETE /v1/webhooks/{id}': { kind: 'object', obj: 'webhook' },
@@ -103,6 +108,7 @@ function createBodies(a) {
       { model: 'm', input: 'what did we say?', conversation: a.projConversation },
       { model: `agent:${a.agentDef}@prod`, input: 'who are you?' },
     ],
+    '/v1/schedules': [{ agent: a.agentDef, every_seconds: 3600, input: 'B runs A agent', project_id: 'proj_default' }],
     '/v1/webhooks': [{ url: 'https://hooks.example.com/b', project_id: 'proj_default' }],
     '/v1/agents': [{ name: 'b_agent', model: 'm', instructions: 'B writes its own' }],
     '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }],
@@ -149,6 +155,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.agentDef = (await call('POST', '/v1/agents', KEY, { name: 'a_support', model: 'm', instructions: 'You support.', metadata: { mark: MARK } })).body.name;
     assert.equal((await call('POST', `/v1/agents/${a.agentDef}/aliases/prod`, KEY, { version: 1 })).status, 200);
     a.webhook = (await call('POST', '/v1/webhooks', KEY, { url: 'https://hooks.example.com/a', description: `${MARK} hook` })).body.id;
+    a.schedule = (await call('POST', '/v1/schedules', KEY, { agent: a.agentDef, cron: '0 0 1 1 *', input: `${MARK} yearly`, description: `${MARK} schedule` })).body.id;
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
@@ -165,6 +172,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
       (await call('GET', '/v1/tool_servers', KEY)).body.data,
       (await call('GET', '/v1/agents', KEY)).body.data,
       (await call('GET', '/v1/webhooks', KEY)).body.data,
+      (await call('GET', '/v1/schedules', KEY)).body.data,
     ]);
     const before = await snapshot();
 
@@ -192,6 +200,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'agent' ? [a.agent]
             : probe.obj === 'agent_def' ? [a.agentDef]
             : probe.obj === 'webhook' ? [a.webhook]
+            : probe.obj === 'schedule' ? [a.schedule]
             : probe.obj === 'tool_server' ? [a.toolServer] : [a.key];
           for (const id of ids) {
             const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id).replace('{name}', id).replace('{alias}', 'prod');
