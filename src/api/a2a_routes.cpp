@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "api/route_prelude.hpp"
+#include "base/clock.hpp"
 #include "fleet/registry.hpp"
 #include "http/sse.hpp"
 #include "wire/json.hpp"
@@ -39,14 +40,7 @@ Response rpc_error(const json::value& id, int code, std::string message) {
                                  {"jsonrpc", "2.0"}, {"id", id}, {"error", json::object{{"code", code}, {"message", std::move(message)}}}}));
 }
 
-std::string iso_time(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
+std::string iso_time(int64_t seconds) { return utc_string(seconds, "%Y-%m-%dT%H:%M:%S.000Z"); }
 
 const char* task_state(const json::object& r) {
   std::string_view st = r.contains("status") && r.at("status").is_string() ? std::string_view(r.at("status").as_string()) : "";

@@ -16,13 +16,6 @@ struct AgentCtx {
   identity::Authenticator& auth;
 };
 
-awaitable<void> audit(AgentCtx& c, const identity::Principal& who, std::string action, std::string target, json::object detail) {
-  if (auto* a = c.auth.audit()) {
-    identity::AuditEntry e{0, 0, who.project_id, who.credential_id, std::move(action), std::move(target), json::serialize(detail), ""};
-    co_await a->record(std::move(e));
-  }
-}
-
 Response agent_answer(const fleet::AgentSummary& s, const fleet::AgentVersion* v = nullptr) {
   json::object o = fleet::agent_json(v ? *v : *s.latest, s.aliases);
   o["latest_version"] = s.latest->version;
@@ -56,17 +49,15 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
   router.add("POST", "/v1/agents", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object (an agent definition)."));
     bool created = false;
     std::string project = who->project_id, source = "api";
-    auto v = co_await c->agents.put(project, body->as_object(), source, &created);
+    auto v = co_await c->agents.put(project, *body, source, &created);
     if (!v.ok()) co_return error_response(v.status());
     if (created) {
-      std::string action = "agent.version", target = (*v)->name;
-      json::object detail{{"version", (*v)->version}};
-      co_await audit(*c, *who, std::move(action), std::move(target), std::move(detail));
+      std::string target = (*v)->name, detail = json::serialize(json::object{{"version", (*v)->version}});
+      co_await audited(c->auth, *who, "agent.version", target, detail);
     }
     auto s = c->agents.summary(project, (*v)->name);
     if (!s) co_return error_response(no_agent((*v)->name));
@@ -82,7 +73,7 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
       o["latest_version"] = s.latest->version;
       data.push_back(std::move(o));
     }
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   // The latest version, or ?version=N.
@@ -108,7 +99,7 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     if (!s) co_return error_response(no_agent(req.params["name"]));
     json::array data;
     for (const auto& v : c->agents.versions(who->project_id, req.params["name"])) data.push_back(fleet::agent_json(*v, s->aliases));
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   // Moves an alias (creating it): {"version": N}. Rolling back is moving it to an older version.
@@ -124,9 +115,8 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     int64_t version = ver->as_int64();
     Status st = co_await c->agents.set_alias(project, name, alias, version);
     if (!st.ok()) co_return error_response(st);
-    std::string action = "agent.alias";
-    json::object detail{{"alias", alias}, {"version", version}};
-    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    std::string detail = json::serialize(json::object{{"alias", alias}, {"version", version}});
+    co_await audited(c->auth, *who, "agent.alias", name, detail);
     auto s = c->agents.summary(project, name);
     if (!s) co_return error_response(no_agent(name));
     co_return agent_answer(*s);
@@ -138,9 +128,8 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
     Status st = co_await c->agents.remove_alias(project, name, alias);
     if (!st.ok()) co_return error_response(st);
-    std::string action = "agent.alias.delete";
-    json::object detail{{"alias", alias}};
-    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    std::string detail = json::serialize(json::object{{"alias", alias}});
+    co_await audited(c->auth, *who, "agent.alias.delete", name, detail);
     co_return Response::json(200, json::serialize(json::object{{"object", "agent.alias.deleted"}, {"name", name}, {"alias", alias}, {"deleted", true}}));
   });
 
@@ -150,9 +139,7 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     std::string project = who->project_id, name = req.params["name"];
     Status st = co_await c->agents.remove(project, name);
     if (!st.ok()) co_return error_response(st);
-    std::string action = "agent.delete";
-    json::object detail;
-    co_await audit(*c, *who, std::move(action), name, std::move(detail));
+    co_await audited(c->auth, *who, "agent.delete", name);
     co_return Response::json(200, json::serialize(json::object{{"object", "agent.deleted"}, {"name", name}, {"deleted", true}}));
   });
 }

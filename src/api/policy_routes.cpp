@@ -55,20 +55,16 @@ void install_policies(http::Router& router, policy::Policies& policies, identity
   router.add("PUT", "/v1/policies", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object."));
-    auto text = wire::string_field(body->as_object(), "policies");
+    auto text = wire::string_field(*body, "policies");
     if (!text)
       co_return error_response(invalid_param("policies", "Missing or invalid 'policies': expected the policy set as Cedar text.",
                                              "missing_required_parameter"));
     std::string project = who->project_id;
     Status st = co_await c->policies.put(project, *text);
     if (!st.ok()) co_return error_response(st);
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "policy.put", project, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "policy.put", project);
     auto set = c->policies.compiled(project);
     co_return Response::json(200, json::serialize(set_json(project, c->policies.text(project), set ? set->size() : 0)));
   });
@@ -79,10 +75,7 @@ void install_policies(http::Router& router, policy::Policies& policies, identity
     std::string project = who->project_id;
     Status st = co_await c->policies.remove(project);
     if (!st.ok()) co_return error_response(st);
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "policy.delete", project, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "policy.delete", project);
     co_return Response::json(200, json::serialize(set_json(project, std::nullopt, 0)));
   });
 
@@ -90,10 +83,9 @@ void install_policies(http::Router& router, policy::Policies& policies, identity
   router.add("POST", "/v1/policies/evaluate", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object."));
-    const auto& o = body->as_object();
+    const auto& o = *body;
     policy::Request r;
     auto principal = entity_field(o, "principal", policy::Entity{"User", "", {}, {}});
     if (!principal.ok()) co_return error_response(principal.status());

@@ -18,16 +18,12 @@ void install_schedules(http::Router& router, fleet::Schedules& schedules, identi
   router.add("POST", "/v1/schedules", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object."));
     std::string project = who->project_id;
-    auto s = co_await c->schedules.create(project, body->as_object());
+    auto s = co_await c->schedules.create(project, *body);
     if (!s.ok()) co_return error_response(s.status());
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "schedule.create", s->id, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "schedule.create", s->id);
     co_return Response::json(200, json::serialize(fleet::schedule_json(*s)));
   });
 
@@ -36,7 +32,7 @@ void install_schedules(http::Router& router, fleet::Schedules& schedules, identi
     if (!who.ok()) co_return error_response(who.status());
     json::array data;
     for (const auto& s : c->schedules.list(who->project_id)) data.push_back(fleet::schedule_json(s));
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   router.add("GET", "/v1/schedules/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -62,10 +58,7 @@ void install_schedules(http::Router& router, fleet::Schedules& schedules, identi
     std::string project = who->project_id, id = req.params["id"];
     Status st = co_await c->schedules.remove(project, id);
     if (!st.ok()) co_return error_response(st);
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "schedule.delete", id, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "schedule.delete", id);
     co_return Response::json(200, json::serialize(json::object{{"object", "schedule.deleted"}, {"id", id}, {"deleted", true}}));
   });
 }

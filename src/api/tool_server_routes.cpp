@@ -19,16 +19,12 @@ void install_tool_servers(http::Router& router, tools::ToolServers& servers, ide
   router.add("POST", "/v1/tool_servers", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object."));
     std::string project = who->project_id;
-    auto r = co_await c->servers.put(project, body->as_object());
+    auto r = co_await c->servers.put(project, *body);
     if (!r.ok()) co_return error_response(r.status());
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "tool_server.put", r->label, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "tool_server.put", r->label);
     co_return Response::json(200, json::serialize(tools::tool_server_json(*r)));
   });
 
@@ -37,7 +33,7 @@ void install_tool_servers(http::Router& router, tools::ToolServers& servers, ide
     if (!who.ok()) co_return error_response(who.status());
     json::array data;
     for (const auto& s : c->servers.list(who->project_id)) data.push_back(tools::tool_server_json(s));
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   router.add("GET", "/v1/tool_servers/{label}", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -54,10 +50,7 @@ void install_tool_servers(http::Router& router, tools::ToolServers& servers, ide
     std::string project = who->project_id, label = req.params["label"];
     Status st = co_await c->servers.remove(project, label);
     if (!st.ok()) co_return error_response(st);
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "tool_server.delete", label, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "tool_server.delete", label);
     co_return Response::json(200, json::serialize(json::object{{"object", "tool_server.deleted"}, {"label", label}, {"deleted", true}}));
   });
 }

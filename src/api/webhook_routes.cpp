@@ -19,16 +19,12 @@ void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity:
   router.add("POST", "/v1/webhooks", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
-    auto body = wire::parse(req.body);
+    auto body = object_body(req);
     if (!body.ok()) co_return error_response(body.status());
-    if (!body->is_object()) co_return error_response(invalid_param("", "The body must be a JSON object."));
     std::string project = who->project_id;
-    auto made = co_await c->hooks.create(project, body->as_object());
+    auto made = co_await c->hooks.create(project, *body);
     if (!made.ok()) co_return error_response(made.status());
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "webhook.create", made->first.id, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "webhook.create", made->first.id);
     json::object o = webhooks::webhook_json(made->first);
     o["secret"] = made->second;
     co_return Response::json(200, json::serialize(o));
@@ -39,7 +35,7 @@ void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity:
     if (!who.ok()) co_return error_response(who.status());
     json::array data;
     for (const auto& w : c->hooks.list(who->project_id)) data.push_back(webhooks::webhook_json(w));
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   router.add("GET", "/v1/webhooks/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -64,7 +60,7 @@ void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity:
     if (!rows.ok()) co_return error_response(rows.status());
     json::array data;
     for (const auto& d : *rows) data.push_back(webhooks::delivery_json(d));
-    co_return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+    co_return list_response(std::move(data));
   });
 
   router.add("DELETE", "/v1/webhooks/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -73,10 +69,7 @@ void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity:
     std::string project = who->project_id, id = req.params["id"];
     Status st = co_await c->hooks.remove(project, id);
     if (!st.ok()) co_return error_response(st);
-    if (auto* audit = c->auth.audit()) {
-      identity::AuditEntry e{0, 0, project, who->credential_id, "webhook.delete", id, "{}", ""};
-      co_await audit->record(std::move(e));
-    }
+    co_await audited(c->auth, *who, "webhook.delete", id);
     co_return Response::json(200, json::serialize(json::object{{"object", "webhook.deleted"}, {"id", id}, {"deleted", true}}));
   });
 }

@@ -2,6 +2,7 @@
 #include "base/clock.hpp"
 
 #include <chrono>
+#include <ctime>
 
 namespace cn {
 
@@ -22,6 +23,15 @@ class SystemClock final : public Clock {
 Clock& Clock::system() {
   static SystemClock* clock = new SystemClock();
   return *clock;
+}
+
+std::string utc_string(int64_t seconds, const char* fmt) {
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, fmt, &tm);
+  return std::string(buf, n);
 }
 
 }  // namespace cn

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 #include <cstdint>
 
 namespace cn {
@@ -29,5 +30,8 @@ class ManualClock final : public Clock {
  private:
   std::atomic<int64_t> millis_;
 };
+
+// `seconds` since the epoch formatted in UTC with strftime's `fmt` (e.g. "%Y-%m-%d").
+std::string utc_string(int64_t seconds, const char* fmt);
 
 }  // namespace cn

@@ -3,6 +3,7 @@
 
 #include <ctime>
 
+#include "base/clock.hpp"
 #include "store/async.hpp"
 
 namespace cn::telemetry {
@@ -25,14 +26,7 @@ CREATE TABLE usage_daily (
 )sql"}};
 }
 
-std::string UsageLedger::day_of(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string UsageLedger::day_of(int64_t seconds) { return utc_string(seconds, "%Y-%m-%d"); }
 
 Status UsageLedger::record(store::Database& db, const runtime::TurnRecord& r) {
   auto& st = db.stmt(
