@@ -159,7 +159,7 @@ awaitable<Response> get_response(Ctx& c, Request& req, Stream& stream) {
 
 void install(http::Router& router, Services sv, Options opts) {
   if (auto* m = sv.metrics) {
-    // Every route added from here on is counted and timed.
+    // The server reports every routed request: counted and timed by route pattern.
     router.observe([m](std::string_view method, std::string_view pattern, int status, double seconds) {
       m->http_request(method, pattern, status, seconds);
     });

@@ -20,28 +20,7 @@ std::vector<std::string> split_path(std::string_view p) {
 
 }  // namespace
 
-namespace {
-
-// A handler timed and reported (a free coroutine: GCC 12 mishandles lambda coroutines with
-// captures).
-awaitable<Response> observed(std::shared_ptr<Router::Observer> obs, std::shared_ptr<Handler> h, std::string method,
-                             std::string pattern, Request& req, Stream& stream) {
-  auto began = std::chrono::steady_clock::now();
-  Response res = co_await (*h)(req, stream);
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-  (*obs)(method, pattern, res.streamed ? 200 : res.status, took.count());
-  co_return res;
-}
-
-}  // namespace
-
 void Router::add(std::string method, std::string pattern, Handler h) {
-  if (observer_) {
-    auto inner = std::make_shared<Handler>(std::move(h));
-    h = [obs = observer_, inner, method, pattern](Request& req, Stream& stream) {
-      return observed(obs, inner, method, pattern, req, stream);
-    };
-  }
   auto segments = split_path(pattern);
   routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(h)});
 }
@@ -54,7 +33,7 @@ std::vector<std::pair<std::string, std::string>> Router::list() const {
 
 const Handler* Router::match(std::string_view method, std::string_view path,
                              std::map<std::string, std::string>& params,
-                             bool& method_mismatch) const {
+                             bool& method_mismatch, const std::string** pattern) const {
   auto segs = split_path(path);
   method_mismatch = false;
   for (const auto& r : routes_) {
@@ -75,6 +54,7 @@ const Handler* Router::match(std::string_view method, std::string_view path,
       continue;
     }
     params = std::move(p);
+    if (pattern) *pattern = &r.pattern;
     return &r.handler;
   }
   return nullptr;

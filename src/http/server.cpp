@@ -281,12 +281,13 @@ awaitable<void> Server::Impl::serve(S& stream) {
 
     SseStream<S> sse(stream, opts.write_timeout, request_id, &req.answer_headers);
     Response res;
+    const std::string* pattern = nullptr;  // the route that answered, if any
     if (bad_target) {
       res = Response::json(400, error_body("Malformed request target.", "invalid_request_error",
                                            "", "bad_request"));
     } else {
       bool mismatch = false;
-      const Handler* h = router.match(req.method, req.path, req.params, mismatch);
+      const Handler* h = router.match(req.method, req.path, req.params, mismatch, &pattern);
       if (h) {
         try {
           res = co_await (*h)(req, sse);
@@ -306,6 +307,7 @@ awaitable<void> Server::Impl::serve(S& stream) {
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
+    if (const auto* obs = router.observer(); obs && pattern) (*obs)(req.method, *pattern, res.streamed ? 200 : res.status, ms / 1000);
     if (res.streamed) {
       spdlog::info("[{}] {} {} -> stream ({:.1f} ms)", request_id, req.method, req.path, ms);
       if (!sse.ok()) break;

@@ -98,16 +98,17 @@ struct ServerOptions {
 // Routes: "/v1/responses/{id}/cancel". A segment in braces captures into Request::params.
 class Router {
  public:
-  // Told about every answered request: method, route pattern, status (200 for a stream) and
-  // seconds from dispatch to the handler's return (a stream's whole life).
+  // Told by the server about every request a route answered: method, route pattern, status
+  // (200 for a stream) and seconds from dispatch to the handler's return (a stream's whole life).
   using Observer = std::function<void(std::string_view method, std::string_view pattern, int status, double seconds)>;
-  // Wraps the handlers added from now on with `o`.
   void observe(Observer o) { observer_ = std::make_shared<Observer>(std::move(o)); }
+  const Observer* observer() const { return observer_.get(); }
   void add(std::string method, std::string pattern, Handler h);
-  // The handler for a request, filling `params`; nullptr with `method_mismatch` set when the
-  // path exists under another method.
+  // The handler for a request, filling `params` (and `pattern`, when given, with the route's
+  // pattern); nullptr with `method_mismatch` set when the path exists under another method.
   const Handler* match(std::string_view method, std::string_view path,
-                       std::map<std::string, std::string>& params, bool& method_mismatch) const;
+                       std::map<std::string, std::string>& params, bool& method_mismatch,
+                       const std::string** pattern = nullptr) const;
   // Every (method, pattern) registered so far, in order.
   std::vector<std::pair<std::string, std::string>> list() const;
 
