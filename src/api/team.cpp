@@ -52,6 +52,7 @@ boost::asio::awaitable<Result<fleet::ChildAnswer>> RegistryTeam::run_child(const
   p->credential_id = parent.credential_id;
   p->claims_json = parent.claims_json;
   p->agent_depth = parent.agent_depth + 1;
+  if (parent.trace.valid()) p->traceparent = parent.trace.traceparent();
   p->echo["agent"] = fleet::agent_ref_json(*agent, agent->name);
   p->echo["parent_response_id"] = parent.response_id;
   p->echo["instructions"] = nullptr;

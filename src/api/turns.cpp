@@ -97,6 +97,7 @@ awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity
   params->claims_json = who.claims_json;
   if (who.user) params->memory_user = *who.user;
   if (who.agent) params->memory_agent = *who.agent;
+  if (auto tp = req.header("traceparent")) params->traceparent = std::string(*tp);
   StartedTurn out;
   out.stream = params->stream;
   out.background = params->background;

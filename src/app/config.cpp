@@ -3,6 +3,7 @@
 #include "base/ids.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <toml++/toml.h>
 
@@ -161,6 +162,15 @@ Status load_toml(const std::string& path, Config& cfg) {
   str("oidc.ca_file", cfg.oidc_ca_file);
   str("oauth.redirect_uri", cfg.oauth_redirect_uri);
   str("agents.dir", cfg.agents_dir);
+  str("telemetry.otlp_endpoint", cfg.otlp_endpoint);
+  str("telemetry.service_name", cfg.service_name);
+  i64("telemetry.otlp_interval_ms", cfg.otlp_interval_ms);
+  if (auto* headers = t.at_path("telemetry.otlp_headers").as_table())
+    for (auto& [k, v] : *headers) {
+      auto sv = v.value<std::string>();
+      if (!sv) return Status(Code::invalid_argument, "config " + path + ": telemetry.otlp_headers values must be strings");
+      cfg.otlp_headers.emplace_back(std::string(k.str()), *sv);
+    }
   i64("oidc.leeway_s", cfg.oidc_leeway_s);
   i64("oidc.jwks_ttl_s", cfg.oidc_jwks_ttl_s);
   i64("oidc.jwks_min_refresh_ms", cfg.oidc_jwks_min_refresh_ms);
@@ -204,6 +214,7 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_OAUTH_REDIRECT_URI"); v && *v) cfg.oauth_redirect_uri = v;
   if (const char* v = std::getenv("CONTINUUM_AGENTS_DIR"); v && *v) cfg.agents_dir = v;
+  if (const char* v = std::getenv("CONTINUUM_LOG_JSON"); v && *v) cfg.log_json = std::string(v) == "1" || std::string(v) == "true";
   if (const char* v = std::getenv("CONTINUUM_SANDBOX_WARM_POOL"); v && *v) cfg.sandbox_warm_pool = std::clamp(std::atoi(v), 0, 64);
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_URL"); v && *v) cfg.embeddings_url = v;
@@ -230,6 +241,52 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_OIDC_PROJECT"); v && *v) cfg.oidc_project = v;
   if (const char* v = std::getenv("CONTINUUM_OIDC_CA_FILE"); v && *v) cfg.oidc_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_OIDC_JWKS_MIN_REFRESH_MS"); v && *v) cfg.oidc_jwks_min_refresh_ms = std::atoi(v);
+  apply_otel_env(cfg);
+}
+
+// OpenTelemetry's standard variables for the trace exporter.
+void apply_otel_env(Config& cfg) {
+  if (const char* v = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v && *v) {
+    cfg.otlp_endpoint = v;
+  } else if (const char* b = std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); b && *b) {
+    std::string base = b;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    cfg.otlp_endpoint = base + "/v1/traces";
+  }
+  if (const char* v = std::getenv("OTEL_SERVICE_NAME"); v && *v) cfg.service_name = v;
+  if (const char* v = std::getenv("OTEL_BSP_SCHEDULE_DELAY"); v && *v) cfg.otlp_interval_ms = std::clamp(std::atoi(v), 10, 600'000);
+  const char* h = std::getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (!h || !*h) h = std::getenv("OTEL_EXPORTER_OTLP_HEADERS");
+  if (h && *h) {
+    // key=value pairs, comma-separated, values percent-encoded.
+    auto decode = [](std::string_view s) {
+      std::string out;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+          out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+          i += 2;
+        } else {
+          out += s[i];
+        }
+      }
+      return out;
+    };
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+      while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+      return s;
+    };
+    std::string_view all = h;
+    while (!all.empty()) {
+      size_t comma = all.find(',');
+      std::string_view pair = all.substr(0, comma);
+      all = comma == std::string_view::npos ? std::string_view() : all.substr(comma + 1);
+      size_t eq = pair.find('=');
+      if (eq == std::string_view::npos) continue;
+      cfg.otlp_headers.emplace_back(decode(trim(pair.substr(0, eq))), decode(trim(pair.substr(eq + 1))));
+    }
+  }
 }
 
 }  // namespace cn::app

@@ -87,6 +87,15 @@ struct Config {
   // built-in local embedder. URL and key default to the upstream's.
   std::string embeddings_model, embeddings_url, embeddings_api_key;
 
+  // OpenTelemetry traces (off unless an endpoint is set): the URL spans are POSTed to as
+  // OTLP/HTTP JSON ([telemetry] otlp_endpoint, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or
+  // OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces"), headers sent with them (never logged), the
+  // service name, and how often batches are sent.
+  std::string otlp_endpoint;
+  std::vector<std::pair<std::string, std::string>> otlp_headers;
+  std::string service_name = "continuum";
+  int otlp_interval_ms = 1000;
+
   std::optional<std::string> bootstrap_key;  // CONTINUUM_API_KEY; never logged
 
   // The vault's master key: CONTINUUM_MASTER_KEY (64 hex digits or base64 of 32 bytes), or a file
@@ -116,5 +125,7 @@ struct Config {
 Status load_toml(const std::string& path, Config& cfg);
 // Applies CONTINUUM_* environment variables.
 void apply_env(Config& cfg);
+// Applies OpenTelemetry's OTEL_* variables (part of apply_env).
+void apply_otel_env(Config& cfg);
 
 }  // namespace cn::app

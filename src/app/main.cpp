@@ -23,6 +23,7 @@
 #include "identity/oauth.hpp"
 #include "api/team.hpp"
 #include "telemetry/metrics.hpp"
+#include "telemetry/otlp.hpp"
 #include "telemetry/usage.hpp"
 #include "webhooks/webhooks.hpp"
 #include "fleet/handoff.hpp"
@@ -51,6 +52,8 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 }
 
 namespace {
+
+constexpr const char* kVersion = "0.1.0";
 
 // A registered tool server's credential (see tools/servers.hpp). A free coroutine on purpose:
 // GCC 12 miscompiles lambda coroutines with captures.
@@ -401,6 +404,22 @@ int serve(app::Config cfg) {
   }
   auto metrics = std::make_shared<telemetry::Metrics>();
   ro.observer = metrics;
+  std::shared_ptr<telemetry::OtlpExporter> tracer;
+  if (!cfg.otlp_endpoint.empty()) {
+    telemetry::OtlpOptions oo;
+    oo.endpoint = cfg.otlp_endpoint;
+    oo.headers = cfg.otlp_headers;
+    oo.service_name = cfg.service_name;
+    oo.service_version = kVersion;
+    oo.interval = std::chrono::milliseconds(std::clamp(cfg.otlp_interval_ms, 10, 600'000));
+    tracer = std::make_shared<telemetry::OtlpExporter>(*client, oo);
+    ro.tracer = tracer;
+    metrics->gauge("continuum_trace_spans_exported", "Spans sent to the OTLP endpoint since start",
+                   [tracer] { return static_cast<double>(tracer->exported()); });
+    metrics->gauge("continuum_trace_spans_dropped", "Spans dropped (queue full or export failed) since start",
+                   [tracer] { return static_cast<double>(tracer->dropped()); });
+    spdlog::info("traces: OTLP/HTTP JSON to {} every {} ms", cfg.otlp_endpoint, oo.interval.count());
+  }
   std::map<std::string, telemetry::Price> prices;
   for (const auto& [model, kv] : cfg.pricing) {
     telemetry::Price p;
@@ -538,6 +557,7 @@ int serve(app::Config cfg) {
   }
   hooks->start(io);
   schedules.start(io);
+  if (tracer) tracer->start(io);
   if (Status st = mem.start(); !st.ok()) {
     spdlog::critical("memory: {}", st.message());
     return 1;
@@ -570,6 +590,7 @@ int serve(app::Config cfg) {
     server.stop_accepting();
     net::co_spawn(io, [&]() -> net::awaitable<void> {
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
+      if (tracer) co_await tracer->flush_and_stop();
       mem.stop();
       hooks->stop();
       schedules.stop();
@@ -710,6 +731,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve_cmd->add_option("--data", data, "data directory (default ./data)");
   serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error");
+  bool log_json = false;
+  serve_cmd->add_flag("--log-json", log_json, "write log lines as JSON objects (ts, level, trace_id, msg)");
   std::optional<std::string> agents_dir;
   serve_cmd->add_option("--agents", agents_dir, "directory of agent manifests (YAML or JSON) read at start-up");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
@@ -732,7 +755,7 @@ int main(int argc, char** argv) {
   audit_verify->add_option("--data", data, "data directory (default ./data)");
   CLI11_PARSE(cli, argc, argv);
   if (version_cmd->parsed()) {
-    std::cout << "continuum 0.1.0\n";
+    std::cout << "continuum " << kVersion << "\n";
     return 0;
   }
   if (!config_file.empty()) {
@@ -753,6 +776,7 @@ int main(int argc, char** argv) {
   if (listen) cfg.listen = *listen;
   if (data) cfg.data_dir = *data;
   if (log_level) cfg.log_level = *log_level;
+  if (log_json) cfg.log_json = true;
   if (agents_dir) cfg.agents_dir = *agents_dir;
   return serve(cfg);
 }

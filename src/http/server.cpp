@@ -14,6 +14,7 @@
 #include "base/ids.hpp"
 #include "http/request_parse.hpp"
 #include "base/log.hpp"
+#include "base/trace.hpp"
 
 namespace cn::http {
 
@@ -308,14 +309,24 @@ awaitable<void> Server::Impl::serve(S& stream) {
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
     if (const auto* obs = router.observer(); obs && pattern) (*obs)(req.method, *pattern, res.streamed ? 200 : res.status, ms / 1000);
+    // The access log line carries the caller's trace id (traceparent), when it sent one.
+    std::string trace_id;
+    if (auto tp = req.header("traceparent"))
+      if (auto sc = SpanContext::parse(*tp)) trace_id = std::move(sc->trace_id);
     if (res.streamed) {
-      spdlog::info("[{}] {} {} -> stream ({:.1f} ms)", request_id, req.method, req.path, ms);
+      {
+        LogTrace lt(trace_id);
+        spdlog::info("[{}] {} {} -> stream ({:.1f} ms)", request_id, req.method, req.path, ms);
+      }
       if (!sse.ok()) break;
       set_busy(conn_id, false);
       if (!keep_alive) break;
       continue;
     }
-    spdlog::info("[{}] {} {} -> {} ({:.1f} ms)", request_id, req.method, req.path, res.status, ms);
+    {
+      LogTrace lt(trace_id);
+      spdlog::info("[{}] {} {} -> {} ({:.1f} ms)", request_id, req.method, req.path, res.status, ms);
+    }
     bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), 11};
     out.set(bhttp::field::content_type, res.content_type);
     out.set("x-request-id", request_id);

@@ -7,6 +7,7 @@
 
 #include "base/log.hpp"
 #include "runtime/output_sink.hpp"
+#include "runtime/run_trace.hpp"
 #include "wire/items.hpp"
 
 namespace cn::runtime {
@@ -69,6 +70,7 @@ awaitable<void> Runtime::Impl::list_servers(Turn& t, OutputSink& sink, const std
 awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr<Turn> t) {
   auto& p = *t->params;
   const auto started = std::chrono::steady_clock::now();
+  RunTrace trace(opts.tracer, p, run->id());
   {
     std::lock_guard lk(run->mu_);
     bool was_queued = run->st_->status == "queued";
@@ -113,7 +115,8 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
     FlushingSink fs(sink);
     tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
-                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}, p.agent_depth};
+                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}, p.agent_depth,
+                                trace.current()};
     // What this turn adds to the model's context as it goes: the output items from `from` on.
     auto extend_context = [&](size_t from) {
       std::lock_guard lk(run->mu_);
@@ -149,9 +152,14 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       }
       auto provider = *prov;
       auto asked = std::chrono::steady_clock::now();
+      trace.model_started(mr.model, provider->name());
       res = co_await provider->generate(mr, fs, run->st_->cancel);
       if (opts.observer) opts.observer->model_call(std::chrono::steady_clock::now() - asked, res.ok());
-      if (!res.ok()) break;
+      if (!res.ok()) {
+        trace.model_ended(res.status(), "", {});
+        break;
+      }
+      trace.model_ended(Status(), res->finish_reason, res->usage);
       total_usage.input_tokens += res->usage.input_tokens;
       total_usage.output_tokens += res->usage.output_tokens;
       total_usage.cached_tokens += res->usage.cached_tokens;
@@ -168,10 +176,13 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         tools::ToolSet tools;
         Status st = next.ok() ? resolve_tools(p, prof->server_tools, prof->agent, tools) : next.status();
         if (!st.ok()) {
+          LogTrace lt(trace.trace_id());
           spdlog::warn("response {}: the handoff to agent '{}' failed: {}", run->id(), to, st.message());
         } else {
           t->tools = std::move(tools);  // the sink holds &t->tools: replaced in place
           call_ctx.agent_id = prof->agent;
+          trace.handoff(prof->agent, prof->version);
+          call_ctx.trace = trace.current();
           prov = std::move(next);
           co_await list_servers(*t, sink, mr.context, call_ctx, run_deadline);
           mr.model = prof->model;
@@ -203,9 +214,15 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     if (!res->usage_reported && outcome.usage.input_tokens == 0) outcome.usage.input_tokens = input_estimate;
   }
   std::string status = outcome.status;
+  std::string error = outcome.error ? outcome.error->second : std::string();
   Usage usage = outcome.usage;
   co_await finish(run, t, std::move(outcome));
-  if (opts.observer) opts.observer->run_finished(status, std::chrono::steady_clock::now() - started, usage, p.memory_agent);
+  auto took = std::chrono::steady_clock::now() - started;
+  if (opts.observer) opts.observer->run_finished(status, took, usage, p.memory_agent);
+  trace.end(status, error, usage);
+  LogTrace lt(trace.trace_id());
+  spdlog::info("response {} {} in {:.1f} ms{}{}", run->id(), status, std::chrono::duration<double, std::milli>(took).count(),
+                p.memory_agent.empty() ? "" : " as agent ", p.memory_agent);
 }
 
 }  // namespace cn::runtime

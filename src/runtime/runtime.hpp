@@ -32,6 +32,7 @@
 #include "model/provider.hpp"
 #include "store/executor.hpp"
 #include "tools/tool.hpp"
+#include "base/trace.hpp"
 #include "runtime/observer.hpp"
 #include "runtime/team.hpp"
 
@@ -78,6 +79,9 @@ struct CreateParams {
   std::optional<int64_t> max_tool_calls;
   // A child run of an agent called as a tool: how deep (0: a client's turn).
   int agent_depth = 0;
+  // Where the run's span joins a trace: the request's W3C traceparent header, or the agent
+  // call's span for a child run ("" or malformed: the run starts a trace).
+  std::string traceparent;
   // Called once with the turn's usage when it ends and is stored (quotas).
   std::function<void(const Usage&)> on_usage;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
@@ -156,6 +160,8 @@ struct RuntimeOptions {
   std::shared_ptr<Team> team;
   // Told about runs, model calls, tool calls and commits (metrics; may be null).
   std::shared_ptr<RunObserver> observer;
+  // Given a span per run, agent, model call and tool call (OTLP export; may be null: no spans).
+  std::shared_ptr<Tracer> tracer;
   // Record every ended turn with its commit (usage accounting, webhook outbox).
   std::vector<std::shared_ptr<TurnLedger>> ledgers;
 };

@@ -6,6 +6,7 @@
 #include "base/log.hpp"
 #include "runtime/journal.hpp"
 #include "runtime/output_sink.hpp"
+#include "runtime/run_trace.hpp"
 
 namespace cn::runtime {
 
@@ -96,8 +97,11 @@ awaitable<tools::Outcome> Runtime::Impl::one_call(std::shared_ptr<Turn> t, tools
   std::string project = p.scope.project, response = ctx.response_id;
   if (!tool->idempotent() && p.store) co_await journal_call(project, response, rec);
   auto began = std::chrono::steady_clock::now();
+  ToolSpan span(opts.tracer, ctx.trace, name, item_type_name(tool->item_type()));
+  ctx.trace = span.context();
   auto out = co_await call_tool(tool, std::move(ctx), std::move(args));
   if (opts.observer) opts.observer->tool_call(item_type_name(tool->item_type()), !out.error, std::chrono::steady_clock::now() - began);
+  span.end(out.error, out.output);
   rec.output = out.output;
   rec.error = out.error;
   rec.finished = true;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "base/trace.hpp"
 #include "domain/item.hpp"
 #include "http/client.hpp"
 
@@ -47,6 +48,8 @@ struct CallContext {
   std::chrono::steady_clock::time_point deadline;
   // How deep in a team's agent-as-tool calls this run is (0: a run a client started).
   int agent_depth = 0;
+  // The span this call runs in (its execute_tool span): a child run joins the trace under it.
+  SpanContext trace;
 };
 
 // What a call returns to the model: JSON text. A failure is still an answer the model sees
