@@ -95,6 +95,8 @@ void install_tool_servers(http::Router& router, tools::ToolServers& servers, ide
 void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity::Authenticator& auth);
 // The schedule routes (/v1/schedules): background turns as an agent, on a cron or an interval.
 void install_schedules(http::Router& router, fleet::Schedules& schedules, identity::Authenticator& auth);
+// The web console (/console): its page, script and style, embedded in the binary.
+void install_console(http::Router& router);
 // The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).
 void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identity::Authenticator& auth);
 // A2A 1.0 for each agent (/a2a/{name}: Agent Card and JSON-RPC).

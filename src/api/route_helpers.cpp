@@ -19,8 +19,19 @@ Result<json::object> object_body(const Request& req) {
   return std::move(body->as_object());
 }
 
-Response list_response(json::array data) {
-  return Response::json(200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false}}));
+Response list_response(json::array data, bool has_more) {
+  json::object o{{"object", "list"}};
+  if (!data.empty() && data.front().is_object() && data.back().is_object()) {
+    auto* first = data.front().as_object().if_contains("id");
+    auto* last = data.back().as_object().if_contains("id");
+    if (first && last) {
+      o["first_id"] = *first;
+      o["last_id"] = *last;
+    }
+  }
+  o["data"] = std::move(data);
+  o["has_more"] = has_more;
+  return Response::json(200, json::serialize(o));
 }
 
 }  // namespace cn::api

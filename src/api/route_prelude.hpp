@@ -24,6 +24,6 @@ awaitable<void> audited(identity::Authenticator& auth, const identity::Principal
 // The request body as a JSON object, or the 400 that says why not.
 Result<json::object> object_body(const Request& req);
 // {"object": "list", "data": data, "has_more": false}
-Response list_response(json::array data);
+Response list_response(json::array data, bool has_more = false);
 
 }  // namespace cn::api

@@ -179,6 +179,7 @@ void install(http::Router& router, Services sv, Options opts) {
     install_a2a(router, sv.runtime, *sv.agents, sv.auth);
   }
   if (sv.usage) install_usage(router, *sv.usage, sv.auth);
+  install_console(router);
   if (sv.webhooks) install_webhooks(router, *sv.webhooks, sv.auth);
   if (sv.schedules) install_schedules(router, *sv.schedules, sv.auth);
 
@@ -188,6 +189,26 @@ void install(http::Router& router, Services sv, Options opts) {
 
   router.add("POST", "/v1/responses", [c](Request& req, Stream& s) { return create_response(*c, req, s); });
   router.add("GET", "/v1/responses/{id}", [c](Request& req, Stream& s) { return get_response(*c, req, s); });
+
+  // Listing (a Continuum extension: OpenAI has no list of responses or conversations).
+  router.add("GET", "/v1/responses", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kResponses);
+    if (!who.ok()) co_return error_response(who.status());
+    auto q = parse_list_query(req);
+    if (!q.ok()) co_return error_response(q.status());
+    std::optional<std::string> status;
+    if (auto s = req.query_param("status"); s && !s->empty()) {
+      static constexpr std::string_view kStatuses[] = {"queued", "in_progress", "completed", "failed", "incomplete", "cancelled"};
+      if (std::find(std::begin(kStatuses), std::end(kStatuses), *s) == std::end(kStatuses))
+        co_return error_response(invalid_param("status", "Invalid 'status': expected one of queued, in_progress, completed, failed, incomplete, cancelled.", "invalid_value"));
+      status = std::string(*s);
+    }
+    Scope scope = who->scope();
+    auto page = co_await c->rt.list_responses(scope, *q, status);
+    if (!page.ok()) co_return error_response(page.status());
+    json::array data(page->data.begin(), page->data.end());
+    co_return list_response(std::move(data), page->has_more);
+  });
 
   router.add("DELETE", "/v1/responses/{id}", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kResponses);
@@ -308,6 +329,18 @@ void install(http::Router& router, Services sv, Options opts) {
     auto r = co_await c->rt.add_conversation_items(scope, req.params["id"], std::move(*items));
     if (!r.ok()) co_return error_response(r.status());
     co_return ok_json(list_json(*r, false));
+  });
+
+  router.add("GET", "/v1/conversations", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kConversations);
+    if (!who.ok()) co_return error_response(who.status());
+    auto q = parse_list_query(req);
+    if (!q.ok()) co_return error_response(q.status());
+    Scope scope = who->scope();
+    auto page = co_await c->rt.list_conversations(scope, *q);
+    if (!page.ok()) co_return error_response(page.status());
+    json::array data(page->data.begin(), page->data.end());
+    co_return list_response(std::move(data), page->has_more);
   });
 
   router.add("GET", "/v1/conversations/{id}/items", [c](Request& req, Stream&) -> awaitable<Response> {

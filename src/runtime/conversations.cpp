@@ -112,6 +112,20 @@ awaitable<Result<std::string>> Runtime::get_conversation(Scope scope, const std:
   co_return conversation_json(id, (*c)->created_at, (*c)->metadata);
 }
 
+awaitable<Result<ResponsePage>> Runtime::list_conversations(Scope scope, ListQuery q) {
+  using R = Result<std::vector<ConvRow>>;
+  std::function<R(store::Database&)> fn = [scope, q](store::Database& db) -> R {
+    return repo::list_conversations(db, scope, q.after, q.desc, q.limit + 1);
+  };
+  auto rows = co_await read_async<R>(impl_->store, std::move(fn));
+  if (!rows.ok()) co_return rows.status();
+  ResponsePage page;
+  page.has_more = static_cast<int>(rows->size()) > q.limit;
+  if (page.has_more) rows->pop_back();
+  for (const auto& row : *rows) page.data.push_back(json::parse(conversation_json(row.id, row.created_at, row.metadata)).as_object());
+  co_return page;
+}
+
 awaitable<Result<std::string>> Runtime::update_conversation(Scope scope, const std::string& id,
                                                             std::string metadata) {
   auto c = co_await impl_->load_conv(scope, id);

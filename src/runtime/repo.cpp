@@ -316,6 +316,23 @@ Result<ResponseRow> row_from(store::Statement& q, bool with_items) {
   return r;
 }
 
+// Every row of the statement `q` (which is reset afterwards).
+Result<std::vector<ResponseRow>> rows_from(store::Statement& q, bool with_items) {
+  std::vector<ResponseRow> out;
+  while (q.step()) {
+    auto r = row_from(q, with_items);
+    if (!r.ok()) {
+      q.reset();
+      return r.status();
+    }
+    out.push_back(std::move(*r));
+  }
+  Status st = q.status();
+  q.reset();
+  if (!st.ok()) return st;
+  return out;
+}
+
 }  // namespace
 
 Result<ResponseRow> get_response(store::Database& db, const Scope& scope, const std::string& id,
@@ -332,6 +349,39 @@ Result<ResponseRow> get_response(store::Database& db, const Scope& scope, const 
   auto r = row_from(q, with_items);
   q.reset();
   return r;
+}
+
+Result<std::vector<ResponseRow>> list_responses(store::Database& db, const Scope& scope, const std::optional<std::string>& after,
+                                                bool desc, int limit, const std::optional<std::string>& status) {
+  // Two statements (newest first, oldest first): each keeps one cached plan on the primary key.
+  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE project_id=?1" +
+                    " AND (?2 IS NULL OR user_id=?2 OR (?3 AND user_id='')) AND (flags & " + std::to_string(kDeleted) +
+                    ")=0 AND (?4 IS NULL OR status=?4)" + (desc ? " AND (?5 IS NULL OR id < ?5) ORDER BY id DESC" : " AND (?5 IS NULL OR id > ?5) ORDER BY id") +
+                    " LIMIT ?6");
+  q.bind(1, scope.project).bind_opt(2, scope.user).bind(3, scope.project_objects ? 1 : 0).bind_opt(4, status).bind_opt(5, after).bind(6, limit);
+  return rows_from(q, true);
+}
+
+Result<std::vector<ConvRow>> list_conversations(store::Database& db, const Scope& scope, const std::optional<std::string>& after,
+                                                bool desc, int limit) {
+  auto& q = db.stmt(std::string("SELECT id, created_at, metadata, user_id FROM conversations WHERE project_id=?1") +
+                    " AND (?2 IS NULL OR user_id=?2 OR (?3 AND user_id=''))" +
+                    (desc ? " AND (?4 IS NULL OR id < ?4) ORDER BY id DESC" : " AND (?4 IS NULL OR id > ?4) ORDER BY id") + " LIMIT ?5");
+  q.bind(1, scope.project).bind_opt(2, scope.user).bind(3, scope.project_objects ? 1 : 0).bind_opt(4, after).bind(5, limit);
+  std::vector<ConvRow> out;
+  while (q.step()) {
+    ConvRow c;
+    c.project_id = scope.project;
+    c.id = q.text(0);
+    c.created_at = q.int64(1);
+    c.metadata = q.text(2);
+    c.user_id = q.text(3);
+    out.push_back(std::move(c));
+  }
+  Status st = q.status();
+  q.reset();
+  if (!st.ok()) return st;
+  return out;
 }
 
 Result<ConvRow> get_conversation(store::Database& db, const Scope& scope, const std::string& id) {
@@ -373,19 +423,7 @@ Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const S
 
 Result<std::vector<ResponseRow>> unfinished(store::Database& db) {
   auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE status IN ('queued', 'in_progress')");
-  std::vector<ResponseRow> out;
-  while (q.step()) {
-    auto r = row_from(q, false);
-    if (!r.ok()) {
-      q.reset();
-      return r.status();
-    }
-    out.push_back(std::move(*r));
-  }
-  Status st = q.status();
-  q.reset();
-  if (!st.ok()) return st;
-  return out;
+  return rows_from(q, false);
 }
 
 }  // namespace cn::runtime::repo

@@ -71,6 +71,13 @@ Status expire(store::Database& db, int64_t cutoff, int64_t* responses, int64_t* 
 Result<ResponseRow> get_response(store::Database& db, const Scope& scope, const std::string& id,
                                  bool with_items = false);
 Result<ConvRow> get_conversation(store::Database& db, const Scope& scope, const std::string& id);
+// The stored responses (not deleted) and conversations `scope` sees, by id (newest first when
+// `desc`), after the id `after` (exclusive), at most `limit`; responses only with `status`
+// when it is set.
+Result<std::vector<ResponseRow>> list_responses(store::Database& db, const Scope& scope, const std::optional<std::string>& after,
+                                                bool desc, int limit, const std::optional<std::string>& status);
+Result<std::vector<ConvRow>> list_conversations(store::Database& db, const Scope& scope, const std::optional<std::string>& after,
+                                                bool desc, int limit);
 Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const Scope& scope,
                                                     const std::string& id);
 // Responses left queued or in progress by a previous process.

@@ -2,7 +2,25 @@
 // recent, stored event log, or rebuilt from the final object), cancel, delete, input items.
 #include "runtime/impl.hpp"
 
+#include <algorithm>
+#include <set>
+
 namespace cn::runtime {
+
+namespace {
+
+// A stored response as the API shows it: its body with its output items.
+Result<json::object> response_json(const ResponseRow& row) {
+  boost::system::error_code ec;
+  auto v = json::parse(row.body, ec);
+  if (ec || !v.is_object()) return Status(Code::internal, "stored response is corrupt");
+  json::array output;
+  for (const auto& it : row.outputs) output.push_back(json::parse(it->wire));
+  v.as_object()["output"] = std::move(output);
+  return std::move(v.as_object());
+}
+
+}  // namespace
 
 awaitable<Result<std::string>> Runtime::get_response(Scope scope, const std::string& id) {
   auto& im = *impl_;
@@ -18,15 +36,58 @@ awaitable<Result<std::string>> Runtime::get_response(Scope scope, const std::str
     auto row = repo::get_response(db, scope, id, true);
     if (!row.ok()) return row.status();
     if (row->deleted) return not_found_response(id);
-    boost::system::error_code ec;
-    auto v = json::parse(row->body, ec);
-    if (ec || !v.is_object()) return Status(Code::internal, "stored response is corrupt");
-    json::array output;
-    for (const auto& it : row->outputs) output.push_back(json::parse(it->wire));
-    v.as_object()["output"] = std::move(output);
-    return json::serialize(v);
+    auto v = response_json(*row);
+    if (!v.ok()) return v.status();
+    return json::serialize(*v);
   };
   co_return co_await read_async<R>(im.store, std::move(store_fn5));
+}
+
+awaitable<Result<ResponsePage>> Runtime::list_responses(Scope scope, ListQuery q, std::optional<std::string> status) {
+  auto& im = *impl_;
+  ResponsePage page;
+  std::set<std::string> live_ids;
+  // Runs in progress come first (newest first), from memory: a plain turn is stored only when
+  // it ends.
+  if (q.desc && !q.after && (!status || *status == "in_progress" || *status == "queued")) {
+    std::vector<std::shared_ptr<Run>> live;
+    {
+      std::lock_guard lk(im.mu);
+      for (const auto& [id, run] : im.live)
+        if (run->project_id() == scope.project && scope.sees(run->owner()) && run->st_->store) live.push_back(run);
+    }
+    std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a->id() > b->id(); });
+    for (const auto& run : live) {
+      boost::system::error_code ec;
+      auto v = json::parse(run->snapshot(), ec);
+      if (ec || !v.is_object()) continue;
+      if (status && v.as_object()["status"] != status->c_str()) continue;
+      if (static_cast<int>(page.data.size()) == q.limit) {
+        page.has_more = true;
+        break;
+      }
+      live_ids.insert(run->id());
+      page.data.push_back(std::move(v.as_object()));
+    }
+  }
+  int want = q.limit - static_cast<int>(page.data.size());
+  if (want > 0) {
+    using R = Result<std::vector<ResponseRow>>;
+    std::function<R(store::Database&)> fn = [scope, q, status, want](store::Database& db) -> R {
+      return repo::list_responses(db, scope, q.after, q.desc, want + 1, status);
+    };
+    auto rows = co_await read_async<R>(im.store, std::move(fn));
+    if (!rows.ok()) co_return rows.status();
+    page.has_more = page.has_more || static_cast<int>(rows->size()) > want;
+    for (auto& row : *rows) {
+      if (static_cast<int>(page.data.size()) == q.limit) break;
+      if (live_ids.count(row.id)) continue;
+      auto v = response_json(row);
+      if (!v.ok()) co_return v.status();
+      page.data.push_back(std::move(*v));
+    }
+  }
+  co_return page;
 }
 
 awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, const std::string& id) {

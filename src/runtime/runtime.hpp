@@ -100,6 +100,12 @@ struct ItemPage {
   bool has_more = false;
 };
 
+// Response or conversation objects, as the API shows them.
+struct ResponsePage {
+  std::vector<boost::json::object> data;
+  bool has_more = false;
+};
+
 class Runtime;
 
 // A run's public face: its events and its state. Handles are shared; the run goes on whether or
@@ -200,6 +206,9 @@ class Runtime {
   awaitable<Result<std::shared_ptr<Run>>> stream_source(Scope scope,
                                                         const std::string& id);
   awaitable<Result<std::string>> delete_response(Scope scope, const std::string& id);
+  // The responses `scope` sees, newest first (or oldest first, without the live ones): runs in
+  // progress, then stored responses; only those with `status` when set.
+  awaitable<Result<ResponsePage>> list_responses(Scope scope, ListQuery q, std::optional<std::string> status);
   awaitable<Result<std::string>> cancel(Scope scope, const std::string& id);
   awaitable<Result<ItemPage>> input_items(Scope scope, const std::string& id,
                                           ListQuery q);
@@ -208,6 +217,7 @@ class Runtime {
   awaitable<Result<std::string>> create_conversation(Scope scope,
                                                      std::string metadata, std::vector<Item> items);
   awaitable<Result<std::string>> get_conversation(Scope scope, const std::string& id);
+  awaitable<Result<ResponsePage>> list_conversations(Scope scope, ListQuery q);
   awaitable<Result<std::string>> update_conversation(Scope scope,
                                                      const std::string& id, std::string metadata);
   awaitable<Result<std::string>> delete_conversation(Scope scope,

@@ -30,7 +30,7 @@ test('table of bad requests', async () => {
       ['bad after', `/v1/responses/${keep.id}/input_items?after=msg_nope`, 'GET', undefined, 400, 'after'],
       ['bad starting_after', `/v1/responses/${keep.id}?stream=true&starting_after=x`, 'GET', undefined, 400, 'starting_after'],
       ['unknown route', '/v1/nothing', 'GET', undefined, 404, null],
-      ['wrong method', '/v1/responses', 'GET', undefined, 405, null],
+      ['wrong method', '/v1/responses', 'PUT', undefined, 405, null],
     ];
     for (const [name, path, method, body, status, param] of cases) {
       const r = await server.json(path, { method, body });
