@@ -103,6 +103,10 @@ void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identit
 void install_a2a(http::Router& router, runtime::Runtime& rt, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The agent routes (/v1/agents): versioned definitions and aliases.
 void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
+// One agent's export and import (/v1/agents/{name}/export, /v1/agents/import): versions,
+// aliases, memory records and optionally conversations, ids kept or remapped.
+void install_agent_transfer(http::Router& router, fleet::AgentRegistry& agents, memory::Memory* memory, runtime::Runtime& rt,
+                            identity::Authenticator& auth);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

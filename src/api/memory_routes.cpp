@@ -12,31 +12,6 @@ namespace {
 
 json::value opt_str(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
 
-json::object record_json(const memory::Record& r, bool with_score = false) {
-  json::object o;
-  o["id"] = r.id;
-  o["object"] = "memory";
-  o["kind"] = r.kind;
-  o["text"] = r.text;
-  o["namespace"] = json::object{{"user_id", opt_str(r.ns.user_id)}, {"agent_id", opt_str(r.ns.agent_id)},
-                                {"session_id", opt_str(r.ns.session_id)}};
-  boost::system::error_code ec;
-  auto md = json::parse(r.metadata, ec);
-  o["metadata"] = ec ? json::value(json::object()) : md;
-  o["status"] = r.status;
-  o["created_at"] = r.created_at;
-  o["updated_at"] = r.updated_at;
-  o["valid_from"] = r.valid_from;
-  o["valid_to"] = r.valid_to ? json::value(*r.valid_to) : json::value(nullptr);
-  o["superseded_by"] = r.superseded_by ? json::value(*r.superseded_by) : json::value(nullptr);
-  json::array items;
-  for (const auto& i : r.source.item_ids) items.push_back(json::value(i));
-  o["source"] = json::object{{"type", r.source.type}, {"response_id", opt_str(r.source.response_id)},
-                             {"conversation_id", opt_str(r.source.conversation_id)}, {"item_ids", std::move(items)}};
-  if (with_score) o["score"] = r.score;
-  return o;
-}
-
 std::string list_of(json::array data, bool has_more) {
   json::object o{{"object", "list"}};
   json::value first = nullptr, last = nullptr;
@@ -109,6 +84,31 @@ awaitable<Result<memory::Record>> visible(memory::Memory& m, Scope scope, std::s
 bool valid_kind(std::string_view k) { return k == "fact" || k == "preference" || k == "summary" || k == "note"; }
 
 }  // namespace
+
+json::object record_json(const memory::Record& r, bool with_score) {
+  json::object o;
+  o["id"] = r.id;
+  o["object"] = "memory";
+  o["kind"] = r.kind;
+  o["text"] = r.text;
+  o["namespace"] = json::object{{"user_id", opt_str(r.ns.user_id)}, {"agent_id", opt_str(r.ns.agent_id)},
+                                {"session_id", opt_str(r.ns.session_id)}};
+  boost::system::error_code ec;
+  auto md = json::parse(r.metadata, ec);
+  o["metadata"] = ec ? json::value(json::object()) : md;
+  o["status"] = r.status;
+  o["created_at"] = r.created_at;
+  o["updated_at"] = r.updated_at;
+  o["valid_from"] = r.valid_from;
+  o["valid_to"] = r.valid_to ? json::value(*r.valid_to) : json::value(nullptr);
+  o["superseded_by"] = r.superseded_by ? json::value(*r.superseded_by) : json::value(nullptr);
+  json::array items;
+  for (const auto& i : r.source.item_ids) items.push_back(json::value(i));
+  o["source"] = json::object{{"type", r.source.type}, {"response_id", opt_str(r.source.response_id)},
+                             {"conversation_id", opt_str(r.source.conversation_id)}, {"item_ids", std::move(items)}};
+  if (with_score) o["score"] = r.score;
+  return o;
+}
 
 void install_memory(http::Router& router, memory::Memory& mem, identity::Authenticator& auth) {
   auto* m = &mem;

@@ -25,5 +25,7 @@ awaitable<void> audited(identity::Authenticator& auth, const identity::Principal
 Result<json::object> object_body(const Request& req);
 // {"object": "list", "data": data, "has_more": false}
 Response list_response(json::array data, bool has_more = false);
+// A memory record as the API shows it (memory_routes.cpp).
+json::object record_json(const memory::Record& r, bool with_score = false);
 
 }  // namespace cn::api

@@ -39,6 +39,33 @@ awaitable<Result<Record>> Memory::write(const std::string& project, Namespace ns
   co_return r;
 }
 
+awaitable<Result<Record>> Memory::import(const std::string& project, Record r) {
+  int64_t now = impl_->clock.now_seconds();
+  if (r.id.empty()) r.id = new_id("mem");
+  if (!valid_id_syntax(r.id) || !r.id.starts_with("mem_"))
+    co_return Status(Code::invalid_argument, "Invalid memory id '" + r.id + "'.", "memories");
+  r.project_id = project;
+  if (r.created_at <= 0 || r.created_at > now) r.created_at = now;
+  r.updated_at = now;
+  r.valid_from = r.created_at;
+  r.valid_to.reset();
+  r.status = "active";
+  r.superseded_by.reset();
+  auto vr = co_await impl_->embed(r.text);
+  if (!vr.ok()) co_return vr.status();
+  auto vec = std::move(*vr);
+  auto ch = std::make_shared<Changes>();
+  std::function<Status(store::Database&)> fn = [r, vec, ch](store::Database& db) -> Status {
+    if (load(db, r.project_id, r.id).ok())
+      return Status(Code::already_exists, "A memory with id '" + r.id + "' already exists; import with ids=remap.", "memories", "memory_exists");
+    return insert_record(db, r, "imported", vec, ch.get());
+  };
+  Status st = co_await write_async(impl_->store, std::move(fn));
+  if (!st.ok()) co_return st;
+  impl_->apply(project, *ch);
+  co_return r;
+}
+
 awaitable<Result<Record>> Memory::get(const std::string& project, const std::string& id) {
   std::function<Result<Record>(store::Database&)> fn = [project, id](store::Database& db) { return load(db, project, id); };
   auto r = co_await read_async<Result<Record>>(impl_->store, std::move(fn));

@@ -131,6 +131,10 @@ class Memory {
   // Explicit writes and reads. Every call takes the caller's project.
   awaitable<Result<Record>> write(const std::string& project, Namespace ns, std::string kind,
                                   std::string text, std::string metadata, Source source);
+  // Writes a record carried from elsewhere (an agent's import): its id (new when empty; an id
+  // taken is already_exists), namespace, kind, text, metadata, source and created_at are kept;
+  // it starts active, its history "imported".
+  awaitable<Result<Record>> import(const std::string& project, Record r);
   awaitable<Result<Record>> get(const std::string& project, const std::string& id);
   awaitable<Result<std::vector<Record>>> list(const std::string& project, Filter f, int limit,
                                               std::optional<std::string> after);

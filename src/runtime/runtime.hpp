@@ -100,6 +100,14 @@ struct ItemPage {
   bool has_more = false;
 };
 
+// One conversation whole, to move it between servers: its owner ("" = the project) and items
+// (their wire JSON, in order).
+struct ConversationExport {
+  std::string id, user_id, metadata;
+  int64_t created_at = 0;
+  std::vector<std::string> item_wires;
+};
+
 // Response or conversation objects, as the API shows them.
 struct ResponsePage {
   std::vector<boost::json::object> data;
@@ -218,6 +226,12 @@ class Runtime {
                                                      std::string metadata, std::vector<Item> items);
   awaitable<Result<std::string>> get_conversation(Scope scope, const std::string& id);
   awaitable<Result<ResponsePage>> list_conversations(Scope scope, ListQuery q);
+  // Export and import (runtime/portable.cpp). import_conversation keeps `c.id` when `keep_id`
+  // (already_exists when taken) or makes a new one; returns the id.
+  awaitable<Result<ConversationExport>> export_conversation(std::string project, std::string id);
+  awaitable<Result<std::string>> import_conversation(std::string project, ConversationExport c, bool keep_id);
+  // The conversations in which `agent` answered, newest first, at most `limit`.
+  awaitable<Result<std::vector<std::string>>> agent_conversations(std::string project, std::string agent, int limit);
   awaitable<Result<std::string>> update_conversation(Scope scope,
                                                      const std::string& id, std::string metadata);
   awaitable<Result<std::string>> delete_conversation(Scope scope,

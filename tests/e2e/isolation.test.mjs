@@ -98,6 +98,8 @@ const PROBES = {
   'GET /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
   'DELETE /v1/agents/{name}': { kind: 'object', obj: 'agent_def' },
   'GET /v1/agents/{name}/versions': { kind: 'object', obj: 'agent_def' },
+  'GET /v1/agents/{name}/export': { kind: 'object', obj: 'agent_def' },
+  'POST /v1/agents/import': { kind: 'create' },
   'POST /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def', body: { version: 1 } },
   'DELETE /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def' },
 };
