@@ -34,6 +34,37 @@ struct TransferServices {
   identity::Authenticator& auth;
 };
 
+// A memory record of an export document, moved from agent `from` to `to`.
+Result<memory::Record> record_from_export(const json::value& v, const std::string& from, const std::string& to) {
+  if (!v.is_object()) return bad_doc("each memory must be an object");
+  const auto& o = v.as_object();
+  memory::Record r;
+  r.id = str_at(o, "id");
+  r.kind = str_at(o, "kind");
+  r.text = str_at(o, "text");
+  if (r.text.empty() || r.kind.empty()) return bad_doc("each memory needs 'kind' and 'text'");
+  if (auto* ns = o.if_contains("namespace"); ns && ns->is_object()) {
+    r.ns.user_id = str_at(ns->as_object(), "user_id");
+    r.ns.agent_id = str_at(ns->as_object(), "agent_id");
+    if (r.ns.agent_id == from) r.ns.agent_id = to;
+    r.ns.session_id = str_at(ns->as_object(), "session_id");
+  }
+  r.metadata = "{}";
+  if (auto* md = o.if_contains("metadata"); md && md->is_object()) r.metadata = json::serialize(*md);
+  if (auto* src = o.if_contains("source"); src && src->is_object()) {
+    const auto& so = src->as_object();
+    r.source.type = str_at(so, "type");
+    r.source.response_id = str_at(so, "response_id");
+    r.source.conversation_id = str_at(so, "conversation_id");
+    if (auto* items = so.if_contains("item_ids"); items && items->is_array())
+      for (const auto& i : items->as_array())
+        if (i.is_string()) r.source.item_ids.emplace_back(i.as_string());
+  }
+  if (r.source.type.empty()) r.source.type = "import";
+  if (auto* t = o.if_contains("created_at"); t && t->is_int64()) r.created_at = t->as_int64();
+  return r;
+}
+
 awaitable<Result<json::object>> export_agent(TransferServices& c, std::string project, std::string name, bool conversations) {
   auto s = c.agents.summary(project, name);
   if (!s) co_return Status(Code::not_found, "No agent named '" + name + "'.", "name", "agent_not_found");
@@ -95,7 +126,7 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
   if (c.agents.summary(project, name))
     co_return Status(Code::already_exists, "An agent named '" + name + "' already exists; import under another ?name=.", "name",
                      "agent_exists");
-  // Every version first validated, so a bad document changes nothing.
+  // The whole document is read and checked first, so a bad one changes nothing.
   std::vector<std::pair<int64_t, json::object>> defs;
   for (const auto& v : versions->as_array()) {
     auto* d = v.is_object() ? v.as_object().if_contains("definition") : nullptr;
@@ -105,6 +136,18 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
     def["name"] = name;
     defs.emplace_back(n->as_int64(), std::move(def));
   }
+  std::vector<memory::Record> records;
+  if (auto* mems = doc.if_contains("memories"); mems && mems->is_array()) {
+    for (const auto& mv : mems->as_array()) {
+      auto r = record_from_export(mv, from, name);
+      if (!r.ok()) co_return r.status();
+      records.push_back(std::move(*r));
+    }
+    if (!records.empty() && !c.memory) co_return Status(Code::unavailable, "Long-term memory is not enabled on this server.", "memories");
+  }
+  if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array())
+    for (const auto& cv : convs->as_array())
+      if (!cv.is_object()) co_return bad_doc("each conversation must be an object");
   // Kept ids that are taken fail the import before anything is written.
   if (keep) {
     if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array())
@@ -116,15 +159,13 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
           co_return Status(Code::already_exists, "A conversation with id '" + id + "' already exists; import with ids=remap.",
                            "conversations", "conversation_exists");
       }
-    if (auto* mems = doc.if_contains("memories"); c.memory && mems && mems->is_array())
-      for (const auto& mv : mems->as_array()) {
-        std::string id = mv.is_object() ? str_at(mv.as_object(), "id") : "";
-        if (id.empty()) continue;
-        auto existing = co_await c.memory->get(project, id);
-        if (existing.ok())
-          co_return Status(Code::already_exists, "A memory with id '" + id + "' already exists; import with ids=remap.", "memories",
-                           "memory_exists");
-      }
+    for (const auto& r : records) {
+      if (r.id.empty()) continue;
+      auto existing = co_await c.memory->get(project, r.id);
+      if (existing.ok())
+        co_return Status(Code::already_exists, "A memory with id '" + r.id + "' already exists; import with ids=remap.", "memories",
+                         "memory_exists");
+    }
   }
   std::map<int64_t, int64_t> version_map;
   const std::string source = "import";
@@ -148,7 +189,6 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
   std::map<std::string, std::string> conv_map;
   if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array()) {
     for (const auto& cv : convs->as_array()) {
-      if (!cv.is_object()) co_return bad_doc("each conversation must be an object");
       const auto& o = cv.as_object();
       runtime::ConversationExport e{str_at(o, "id"), str_at(o, "user_id"), "{}", 0, {}};
       if (auto* md = o.if_contains("metadata"); md && md->is_object()) e.metadata = json::serialize(*md);
@@ -163,42 +203,15 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
     }
   }
   int memories = 0;
-  if (auto* mems = doc.if_contains("memories"); mems && mems->is_array() && !mems->as_array().empty()) {
-    if (!c.memory) co_return Status(Code::unavailable, "Long-term memory is not enabled on this server.", "memories");
-    for (const auto& mv : mems->as_array()) {
-      if (!mv.is_object()) co_return bad_doc("each memory must be an object");
-      const auto& o = mv.as_object();
-      memory::Record r;
-      r.id = keep ? str_at(o, "id") : "";
-      r.kind = str_at(o, "kind");
-      r.text = str_at(o, "text");
-      if (r.text.empty() || r.kind.empty()) co_return bad_doc("each memory needs 'kind' and 'text'");
-      if (auto* ns = o.if_contains("namespace"); ns && ns->is_object()) {
-        r.ns.user_id = str_at(ns->as_object(), "user_id");
-        r.ns.agent_id = str_at(ns->as_object(), "agent_id") == from ? name : str_at(ns->as_object(), "agent_id");
-        r.ns.session_id = str_at(ns->as_object(), "session_id");
-        if (conv_map.count(r.ns.session_id)) r.ns.session_id = conv_map[r.ns.session_id];
-      }
-      r.metadata = "{}";
-      if (auto* md = o.if_contains("metadata"); md && md->is_object()) r.metadata = json::serialize(*md);
-      if (auto* src = o.if_contains("source"); src && src->is_object()) {
-        const auto& so = src->as_object();
-        r.source.type = str_at(so, "type");
-        r.source.response_id = str_at(so, "response_id");
-        r.source.conversation_id = str_at(so, "conversation_id");
-        if (conv_map.count(r.source.conversation_id)) r.source.conversation_id = conv_map[r.source.conversation_id];
-        if (auto* items = so.if_contains("item_ids"); items && items->is_array())
-          for (const auto& i : items->as_array())
-            if (i.is_string()) r.source.item_ids.emplace_back(i.as_string());
-      }
-      if (r.source.type.empty()) r.source.type = "import";
-      if (auto* t = o.if_contains("created_at"); t && t->is_int64()) r.created_at = t->as_int64();
-      std::string old = str_at(o, "id");
-      auto made = co_await c.memory->import(project, std::move(r));
-      if (!made.ok()) co_return made.status();
-      if (old != made->id) ids[old] = made->id;
-      ++memories;
-    }
+  for (auto& r : records) {
+    std::string old = r.id;
+    if (!keep) r.id.clear();
+    if (conv_map.count(r.ns.session_id)) r.ns.session_id = conv_map[r.ns.session_id];
+    if (conv_map.count(r.source.conversation_id)) r.source.conversation_id = conv_map[r.source.conversation_id];
+    auto made = co_await c.memory->import(project, std::move(r));
+    if (!made.ok()) co_return made.status();
+    if (old != made->id) ids[old] = made->id;
+    ++memories;
   }
   co_return json::object{{"object", "continuum.agent_import"}, {"agent", name}, {"versions", static_cast<int64_t>(version_map.size())},
                          {"aliases", aliases}, {"memories", memories}, {"conversations", static_cast<int64_t>(conv_map.size())},
