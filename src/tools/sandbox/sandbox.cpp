@@ -64,6 +64,7 @@ net::awaitable<bool> warm_ready(int out_fd) {
 void kill_and_reap(const Sandbox::Child& c) {
   if (c.pid > 0) {
     ::kill(-c.pid, SIGKILL);
+    ::kill(c.pid, SIGKILL);  // also when its group did not exist yet
     ::waitpid(c.pid, nullptr, 0);
   }
   if (c.out_fd >= 0) ::close(c.out_fd);
@@ -179,6 +180,9 @@ Result<Sandbox::Child> Sandbox::spawn(const std::string& dir, bool network, bool
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  // The child's group exists before fork() returns here, not only once the child has run:
+  // a kill of the group right after a spawn (a shutdown at start-up) must reach it.
+  if (pid > 0) ::setpgid(pid, pid);
   ::close(out[1]);
   if (in[0] >= 0) ::close(in[0]);
   if (filter_fd >= 0) ::close(filter_fd);
