@@ -3,6 +3,9 @@ BUILD ?= build
 JOBS ?= 2
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./data
+# A hung test fails on its own; a hung suite is stopped rather than left to hold CI.
+TEST_TIMEOUT_MS ?= 240000
+E2E_TIMEOUT ?= 2400
 
 .PHONY: all setup configure build run test unit integration fuzz-build fuzz-smoke fuzz bench clean
 
@@ -27,7 +30,8 @@ unit: build
 
 integration: build
 	@scripts/setup.sh --with-node
-	cd tests/e2e && CONTINUUM_BIN=$(abspath $(BUILD))/continuum node --test --test-concurrency=1 --test-reporter=spec
+	cd tests/e2e && CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
+	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
 
 test: unit integration fuzz-smoke
 

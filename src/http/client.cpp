@@ -60,6 +60,21 @@ struct Conn {
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
+// The stream a cancel hook may abort, for as long as its call lasts. The hook's work runs
+// later on the call's executor; clear() at the end of the call makes it a no-op from then on.
+struct CancelTarget {
+  std::mutex mu;
+  beast::tcp_stream* stream = nullptr;  // guarded by mu
+  void cancel() {
+    std::lock_guard lock(mu);
+    if (stream) stream->cancel();
+  }
+  void clear() {
+    std::lock_guard lock(mu);
+    stream = nullptr;
+  }
+};
+
 struct Outcome {
   Status status;
   ClientResponse res;
@@ -252,20 +267,29 @@ net::awaitable<Result<ClientResponse>> Client::call(ClientRequest req,
         if (hec) co_return Status(Code::unavailable, "TLS handshake with " + key + " failed: " + hec.message());
       }
     }
-    beast::tcp_stream* raw = &conn->tcp();
+    // The hook posts the socket's cancel to this call's executor; by the time it runs the call
+    // may have ended and the connection gone (or back in the pool), so it reaches the stream
+    // only through `target`, which the guard clears when the call ends.
+    auto target = std::make_shared<CancelTarget>();
+    target->stream = &conn->tcp();
     uint64_t hook = 0;
     if (cancel) {
-      hook = cancel->add_hook([raw, ex] { net::post(ex, [raw] { raw->cancel(); }); });
+      hook = cancel->add_hook([target, ex] { net::post(ex, [target] { target->cancel(); }); });
       if (cancel->cancelled()) {
         cancel->remove_hook(hook);
+        target->clear();
         co_return Status(Code::cancelled, "call cancelled");
       }
     }
     struct HookGuard {
       CancelToken* t;
       uint64_t h;
-      ~HookGuard() { if (t) t->remove_hook(h); }
-    } guard{cancel.get(), hook};
+      CancelTarget* target;
+      ~HookGuard() {
+        if (t) t->remove_hook(h);
+        target->clear();
+      }
+    } guard{cancel.get(), hook, target.get()};
 
     // Separate statements: GCC 12 mishandles co_await inside a conditional expression.
     Outcome o;

@@ -33,14 +33,30 @@ export class Server {
     this.proc.stdout.on('data', (d) => (this.log += d));
     this.proc.stderr.on('data', (d) => (this.log += d));
     this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));
-    for (let i = 0; i < 200; i++) {
+    let gone = false;
+    this.exited.then(() => (gone = true));
+    for (let i = 0; i < 400 && !gone; i++) {
       try {
         const r = await fetch(`${this.base}/healthz`);
         if (r.ok) return this;
       } catch {}
       await new Promise((r) => setTimeout(r, 25));
     }
+    // A server that refused to start must also have exited; one that neither starts nor exits
+    // is killed, so that no test file is kept alive by it.
+    if (!(await this.waitExit(10000))) {
+      await this.kill9();
+      throw new Error('server neither started nor exited:\n' + this.log);
+    }
     throw new Error('server did not start:\n' + this.log);
+  }
+  // Resolves true once the process has exited, false if it is still running after `ms`.
+  async waitExit(ms) {
+    let timer;
+    const late = new Promise((r) => (timer = setTimeout(() => r(false), ms)));
+    const done = await Promise.race([this.exited.then(() => true), late]);
+    clearTimeout(timer);
+    return done;
   }
   client(key = KEY) {
     return new OpenAI({ apiKey: key, baseURL: `${this.base}/v1`, maxRetries: 0 });
@@ -59,7 +75,9 @@ export class Server {
   async stop() {
     if (!this.proc || this.proc.exitCode !== null) return;
     this.proc.kill('SIGTERM');
-    return this.exited;
+    if (await this.waitExit(30000)) return this.exited;
+    await this.kill9();
+    throw new Error('server did not exit within 30 s of SIGTERM:\n' + this.log.slice(-4000));
   }
   async kill9() {
     this.proc.kill('SIGKILL');

@@ -159,7 +159,7 @@ test('the project comes from a claim when configured; misconfiguration stops sta
   const { Server } = await import('./harness.mjs');
   const s = new Server({ env: { CONTINUUM_OIDC_ISSUER: ISS, CONTINUUM_OIDC_JWKS: o.file } });
   await assert.rejects(s.start(), /audience/);
-  await s.exited;
+  assert.ok(await s.waitExit(10000), 'a server that refuses to start exits');
   s.cleanup();
   fs.rmSync(o.dir, { recursive: true, force: true });
 });
