@@ -17,10 +17,17 @@ Result<runtime::CreateParams> agent_request(const fleet::AgentVersion& v, std::s
   json::object body{{"model", "agent:" + v.name}, {"input", std::move(input)}};
   if (Status s = fleet::apply_agent(v, body); !s.ok()) return s;
   json::value doc(std::move(body));
-  return parse_create(doc);
+  auto p = parse_create(doc);
+  if (p.ok()) apply_agent_limits(v, *p);
+  return p;
 }
 
 }  // namespace
+
+void apply_agent_limits(const fleet::AgentVersion& v, runtime::CreateParams& p) {
+  p.max_total_tokens = v.def.max_total_tokens;
+  if (v.def.max_run_seconds) p.max_run_time = std::chrono::seconds(*v.def.max_run_seconds);
+}
 
 Result<runtime::AgentProfile> RegistryTeam::profile(const std::string& project, const std::string& agent) {
   auto v = agents_.resolve(project, agent);
@@ -52,6 +59,14 @@ boost::asio::awaitable<Result<fleet::ChildAnswer>> RegistryTeam::run_child(const
   p->credential_id = parent.credential_id;
   p->claims_json = parent.claims_json;
   p->agent_depth = parent.agent_depth + 1;
+  // The child spends from the parent's budget, ends by the parent's call deadline, is cancelled
+  // with the parent, and is charged to the project's token quota as the parent is.
+  p->parent_budget = parent.budget;
+  p->parent_cancel = parent.cancel;
+  p->on_usage = parent.on_usage;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(parent.deadline - std::chrono::steady_clock::now());
+  if (parent.deadline.time_since_epoch().count() != 0)
+    p->max_run_time = std::max(std::chrono::milliseconds(1), p->max_run_time ? std::min(*p->max_run_time, left) : left);
   if (parent.trace.valid()) p->traceparent = parent.trace.traceparent();
   p->echo["agent"] = fleet::agent_ref_json(*agent, agent->name);
   p->echo["parent_response_id"] = parent.response_id;
@@ -87,6 +102,11 @@ boost::asio::awaitable<Result<std::string>> RegistryTeam::start_agent_turn(std::
   p->memory_user = user;
   p->memory_agent = (*v)->name;
   p->credential_id = "schedule";
+  if (limiter_) {
+    identity::Headers unused;
+    if (Status s = limiter_->tokens_available(project, unused); !s.ok()) co_return s;
+    p->on_usage = [limiter = limiter_, project](const Usage& u) { limiter->charge_tokens(project, u.total()); };
+  }
   p->background = true;
   p->echo["background"] = true;
   p->echo["agent"] = fleet::agent_ref_json(**v, agent_ref);

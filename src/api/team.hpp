@@ -10,15 +10,23 @@
 #include "fleet/agent_tool.hpp"
 #include "fleet/schedules.hpp"
 #include "fleet/registry.hpp"
+#include "identity/rate_limit.hpp"
 #include "runtime/runtime.hpp"
 
 namespace cn::api {
 
+// Sets the run limits of agent version `v` on a parsed request (max_total_tokens, max_run_time).
+void apply_agent_limits(const fleet::AgentVersion& v, runtime::CreateParams& p);
+
 class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, public fleet::TurnStarter {
  public:
   explicit RegistryTeam(fleet::AgentRegistry& agents) : agents_(agents) {}
-  // The runtime child runs are started on; call before recovery and serving.
-  void attach(runtime::Runtime* rt) { rt_ = rt; }
+  // The runtime child runs are started on, and the limiter whose daily token quota scheduled
+  // turns are admitted by and charged to (may be null); call before recovery and serving.
+  void attach(runtime::Runtime* rt, identity::RateLimiter* limiter = nullptr) {
+    rt_ = rt;
+    limiter_ = limiter;
+  }
 
   Result<runtime::AgentProfile> profile(const std::string& project, const std::string& agent) override;
   // A child turn for the parent's project and end user, as the callee, recording the parent's
@@ -33,6 +41,7 @@ class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, publ
  private:
   fleet::AgentRegistry& agents_;
   runtime::Runtime* rt_ = nullptr;
+  identity::RateLimiter* limiter_ = nullptr;
 };
 
 }  // namespace cn::api

@@ -3,6 +3,7 @@
 // settled, rate limits and token budgets, the conversations scope, a registered agent's allowed
 // tools, then the run started.
 #include "api/route_prelude.hpp"
+#include "api/team.hpp"
 #include "fleet/apply.hpp"
 #include "wire/json.hpp"
 
@@ -12,8 +13,9 @@ namespace {
 
 // Resolves an agent reference, makes the agent the request's workload principal (a registered
 // agent identity narrows its scopes and tools) and folds its definition into `body`. Returns the
-// response's `agent` record.
-Result<json::object> run_as_agent(const TurnServices& c, identity::Principal& who, json::object& body, const std::string& ref) {
+// agent's version.
+Result<std::shared_ptr<const fleet::AgentVersion>> run_as_agent(const TurnServices& c, identity::Principal& who, json::object& body,
+                                                                const std::string& ref) {
   if (!c.agents) return invalid_param("model", "This server runs no agents.", "model_not_found");
   auto v = c.agents->resolve(who.project_id, ref);
   if (!v.ok()) return v.status();
@@ -29,7 +31,7 @@ Result<json::object> run_as_agent(const TurnServices& c, identity::Principal& wh
         return Status(Code::permission_denied, "Agent '" + *who.agent + "' may not create responses.", "model", "insufficient_scope");
     }
   if (Status s = fleet::apply_agent(**v, body); !s.ok()) return s;
-  return fleet::agent_ref_json(**v, ref);
+  return *v;
 }
 
 }  // namespace
@@ -38,22 +40,25 @@ awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity
   if (!body.is_object())
     co_return Status(Code::invalid_argument, "The request body must be a JSON object.", "", "invalid_json");
   // "model": "agent:NAME[@ALIAS]" runs the request as that agent's version.
-  std::optional<json::object> agent_ref;
+  std::shared_ptr<const fleet::AgentVersion> agent;
+  std::string agent_ref;
   json::value own_instructions = nullptr;
   if (auto* m = wire::field(body.as_object(), "model");
       m && m->is_string() && m->as_string().starts_with(fleet::kAgentModelPrefix)) {
     if (auto* i = wire::field(body.as_object(), "instructions")) own_instructions = *i;
-    auto ref = run_as_agent(c, who, body.as_object(), std::string(m->as_string()).substr(fleet::kAgentModelPrefix.size()));
-    if (!ref.ok()) co_return noted(c.auth, req, who, ref.status());
-    agent_ref = std::move(*ref);
+    agent_ref = std::string(m->as_string()).substr(fleet::kAgentModelPrefix.size());
+    auto v = run_as_agent(c, who, body.as_object(), agent_ref);
+    if (!v.ok()) co_return noted(c.auth, req, who, v.status());
+    agent = std::move(*v);
   }
   auto params = parse_create(body);
   if (!params.ok()) co_return params.status();
-  if (agent_ref) {
+  if (agent) {
     // The response shows the agent and version, and only the request's own instructions: the
     // agent's stay the project's.
-    params->echo["agent"] = std::move(*agent_ref);
+    params->echo["agent"] = fleet::agent_ref_json(*agent, agent_ref);
     params->echo["instructions"] = std::move(own_instructions);
+    apply_agent_limits(*agent, *params);
   }
   // A user named by 'safety_identifier' or 'user' is acted for, as one named by the header.
   const char* user_param = wire::field(body.as_object(), "safety_identifier") ? "safety_identifier" : "user";

@@ -435,11 +435,9 @@ Result<CreateParams> parse_create(const json::value& body) {
     return unsupported("prompt", "Stored prompt templates are not supported by this server; send 'instructions' and 'input' instead.");
 
   p.memory_user = p.user;
-  if (auto* m = wire::field(o, "memory"); m && !m->is_null()) {
-    if (!m->is_string()) return wrong_type("memory", "a string", *m);
-    if (m->as_string() == "off") p.memory_on = false;
-    else if (m->as_string() != "auto" && m->as_string() != "on")
-      return bad_value("memory", "Invalid value: '" + std::string(m->as_string()) + "'. Supported values are: 'auto' and 'off'.");
+  if (auto* m = wire::field(o, "memory")) {
+    if (Status s = memory::parse_settings(*m, "memory", p.memory_settings); !s.ok()) return s;
+    p.memory_on = p.memory_settings.enabled;
   }
   if (auto* c = wire::field(o, "concurrency"); c && !c->is_null()) {
     if (!c->is_string()) return wrong_type("concurrency", "a string", *c);

@@ -500,7 +500,7 @@ int serve(app::Config cfg) {
     ro.tool_sources.push_back(std::make_shared<tools::sandbox::CodeToolSource>(sandbox));
   }
   runtime::Runtime rt(io, **store, models, ro, &mem);
-  team->attach(&rt);
+  team->attach(&rt, limiter.enabled() ? &limiter : nullptr);
   metrics->gauge("continuum_active_runs", "Runs queued or running", [&rt] { return static_cast<double>(rt.stats().active_runs); });
   metrics->gauge("continuum_chain_cache_nodes", "Turns held in the hot chain cache",
                  [&rt] { return static_cast<double>(rt.stats().cached_nodes); });

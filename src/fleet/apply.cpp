@@ -28,7 +28,11 @@ Status apply_agent(const AgentVersion& v, json::object& body) {
   }
   if (d.max_output_tokens && !body.contains("max_output_tokens")) body["max_output_tokens"] = *d.max_output_tokens;
   if (d.temperature && !body.contains("temperature")) body["temperature"] = *d.temperature;
-  if (!d.memory) body["memory"] = "off";
+  // Memory off in the agent is off; otherwise a request's own setting wins over the agent's.
+  auto* own_memory = body.if_contains("memory");
+  if (!d.memory.enabled || !own_memory || own_memory->is_null()) {
+    if (d.memory != memory::Settings{}) body["memory"] = memory::settings_json(d.memory);
+  }
   return {};
 }
 

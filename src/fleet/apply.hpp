@@ -3,7 +3,9 @@
 // instructions come before the request's own; its tools come before the request's (a request
 // may add client function tools); a handoff becomes a {"type": "agent_handoff"} tool; its limits
 // bound the request's (max_tool_calls: the smaller; max_output_tokens and temperature: the
-// request's when given); memory "off" turns memory off.
+// request's when given); memory: the agent's settings unless the request gives its own, and
+// off when the agent's is off. Its run limits (max_total_tokens, max_run_seconds) are not body
+// fields: api/ sets them on the parsed request.
 //
 // Thread-safety: a pure function.
 #pragma once

@@ -48,7 +48,8 @@ std::string handoff_tool_name(const std::string& agent) {
 
 Result<AgentDefinition> parse_definition(const json::object& o) {
   static const char* known[] = {"name",           "description", "model",       "instructions", "tools",    "handoffs",
-                                "memory",         "max_tool_calls", "max_output_tokens", "temperature", "skills", "metadata"};
+                                "memory",         "max_tool_calls", "max_output_tokens", "max_total_tokens", "max_run_seconds",
+                                "temperature",    "skills",      "metadata"};
   for (const auto& [k, v] : o)
     if (std::none_of(std::begin(known), std::end(known), [&](const char* n) { return k == n; }))
       return bad(std::string(k), "Unknown parameter: '" + std::string(k) + "'.");
@@ -84,13 +85,12 @@ Result<AgentDefinition> parse_definition(const json::object& o) {
       if (std::find(d.handoffs.begin(), d.handoffs.end(), name) == d.handoffs.end()) d.handoffs.push_back(std::move(name));
     }
   }
-  if (auto* m = o.if_contains("memory"); m && !m->is_null()) {
-    if (m->is_bool()) d.memory = m->as_bool();
-    else if (m->is_string() && (m->as_string() == "on" || m->as_string() == "off" || m->as_string() == "auto")) d.memory = m->as_string() != "off";
-    else return bad("memory", "Invalid 'memory': expected true, false, 'auto' or 'off'.");
-  }
+  if (auto* m = o.if_contains("memory"))
+    if (Status s = memory::parse_settings(*m, "memory", d.memory); !s.ok()) return s;
   if (Status s = int_field(o, "max_tool_calls", d.max_tool_calls, 1, 1'000'000); !s.ok()) return s;
   if (Status s = int_field(o, "max_output_tokens", d.max_output_tokens, 16, 1'000'000); !s.ok()) return s;
+  if (Status s = int_field(o, "max_total_tokens", d.max_total_tokens, 1, 1'000'000'000); !s.ok()) return s;
+  if (Status s = int_field(o, "max_run_seconds", d.max_run_seconds, 1, 86'400); !s.ok()) return s;
   if (auto* t = o.if_contains("temperature"); t && !t->is_null()) {
     if (!t->is_number() || t->to_number<double>() < 0 || t->to_number<double>() > 2)
       return bad("temperature", "Invalid 'temperature': expected a number from 0 to 2.");
@@ -125,9 +125,12 @@ json::object definition_json(const AgentDefinition& d) {
   o["instructions"] = d.instructions;
   o["tools"] = d.tools;
   o["handoffs"] = std::move(handoffs);
-  o["memory"] = d.memory;
-  o["max_tool_calls"] = d.max_tool_calls ? json::value(*d.max_tool_calls) : json::value(nullptr);
-  o["max_output_tokens"] = d.max_output_tokens ? json::value(*d.max_output_tokens) : json::value(nullptr);
+  o["memory"] = memory::settings_json(d.memory);
+  auto opt = [](const std::optional<int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
+  o["max_tool_calls"] = opt(d.max_tool_calls);
+  o["max_output_tokens"] = opt(d.max_output_tokens);
+  o["max_total_tokens"] = opt(d.max_total_tokens);
+  o["max_run_seconds"] = opt(d.max_run_seconds);
   o["temperature"] = d.temperature ? json::value(*d.temperature) : json::value(nullptr);
   o["skills"] = d.skills;
   o["metadata"] = d.metadata;

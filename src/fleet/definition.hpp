@@ -1,7 +1,8 @@
 // An agent definition: the document one version of an agent is. Model, instructions, tools
 // (any entry a Responses request's `tools` may hold: function, mcp, code_interpreter, memory,
-// registered tool servers by label), the agents it may hand to, memory on or off, limits and
-// metadata. Validated here so that every version stored can run: a bad document is a 400 that
+// registered tool servers by label), the agents it may hand to, its memory settings (on or off,
+// inject, learn, strategies and their scopes), limits (tool calls, output tokens, total tokens
+// and time for a whole run) and metadata. Validated here so that every version stored can run: a bad document is a 400 that
 // names the field, before anything is stored.
 //
 // Thread-safety: plain values and pure functions.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "memory/settings.hpp"
 
 namespace cn::fleet {
 
@@ -25,8 +27,10 @@ struct AgentDefinition {
   std::string instructions;  // placed before a request's own instructions
   boost::json::array tools;  // Responses `tools` entries
   std::vector<std::string> handoffs;  // agents it may hand the conversation to
-  bool memory = true;                 // long-term memory read and written for its turns
+  memory::Settings memory;            // long-term memory for its turns: on/off, inject, learn, strategies
   std::optional<int64_t> max_tool_calls, max_output_tokens;
+  // Limits on a whole run as this agent, its handoffs and child runs included (CreateParams).
+  std::optional<int64_t> max_total_tokens, max_run_seconds;
   std::optional<double> temperature;
   boost::json::array skills;     // {id, name, description, tags?}: what the agent offers (A2A)
   boost::json::object metadata;  // strings; never interpreted

@@ -126,10 +126,20 @@ awaitable<Status> Memory::Impl::run_job(const Job& job) {
       transcript += std::string(io.at("role").as_string()) + ": " + std::string(io.at("text").as_string()) + "\n";
     }
   }
+  // Where each kind goes ("" = not extracted): the turn's own strategies, else the server's.
+  auto scope_of = [&](const char* kind, bool on, const std::string& dflt) -> std::string {
+    if (auto* s = p.if_contains("strategies"); s && s->is_object())
+      if (auto* v = s->as_object().if_contains(kind); v && v->is_string())
+        return v->as_string() == "off" ? std::string() : std::string(v->as_string());
+    return on ? dflt : std::string();
+  };
+  const std::string facts_scope = scope_of("facts", opts.extract_facts, opts.facts_scope);
+  const std::string prefs_scope = scope_of("preferences", opts.extract_preferences, opts.preferences_scope);
+  const std::string summary_scope = scope_of("summary", opts.extract_summary, opts.summary_scope);
   std::string task = transcript;
-  if (!opts.extract_facts) task += "\n(Do not extract facts.)";
-  if (!opts.extract_preferences) task += "\n(Do not extract preferences.)";
-  if (!opts.extract_summary || src.conversation_id.empty()) task += "\n(Summary: null.)";
+  if (facts_scope.empty()) task += "\n(Do not extract facts.)";
+  if (prefs_scope.empty()) task += "\n(Do not extract preferences.)";
+  if (summary_scope.empty() || src.conversation_id.empty()) task += "\n(Summary: null.)";
   const char* prompt = opts.extraction_prompt.empty() ? kExtractionPrompt : opts.extraction_prompt.c_str();
   auto out = co_await ask(model_name, prompt, task, "memory_extraction", extraction_schema());
   if (!out.ok()) co_return out.status();
@@ -145,18 +155,18 @@ awaitable<Status> Memory::Impl::run_job(const Job& job) {
     if (!t || !t->is_string() || t->as_string().empty() || t->as_string().size() > 2000 || !k || !k->is_string() ||
         (k->as_string() != "fact" && k->as_string() != "preference"))
       co_return Status(Code::invalid_argument, "extraction output: a memory lacks a valid 'text' or 'kind'");
-    if (k->as_string() == "fact" && !opts.extract_facts) continue;
-    if (k->as_string() == "preference" && !opts.extract_preferences) continue;
+    if (k->as_string() == "fact" && facts_scope.empty()) continue;
+    if (k->as_string() == "preference" && prefs_scope.empty()) continue;
     found.emplace_back(std::string(k->as_string()), std::string(t->as_string()));
   }
   for (auto& [kind, text] : found) {
-    Namespace kns = scoped(ns, kind == "fact" ? opts.facts_scope : opts.preferences_scope);
+    Namespace kns = scoped(ns, kind == "fact" ? facts_scope : prefs_scope);
     Status st = co_await consolidate(project, kns, kind, text, src, model_name);
     if (!st.ok()) co_return st;
   }
   if (auto* sum = out->if_contains("summary"); sum && sum->is_string() && !sum->as_string().empty() &&
-      opts.extract_summary && !src.conversation_id.empty()) {
-    Namespace sns = scoped(ns, opts.summary_scope);
+      !summary_scope.empty() && !src.conversation_id.empty()) {
+    Namespace sns = scoped(ns, summary_scope);
     Status st = co_await replace_summary(project, sns, std::string(sum->as_string()), src);
     if (!st.ok()) co_return st;
   }
@@ -206,6 +216,11 @@ Status Memory::enqueue_extraction(store::Database& db, const TurnForExtraction& 
                        {"conversation_id", t.conversation_id}, {"model", t.model},
                        {"user_id", t.ns.user_id}, {"agent_id", t.ns.agent_id},
                        {"session_id", t.ns.session_id}, {"items", std::move(items)}};
+  json::object strategies;
+  for (auto [key, v] : {std::pair{"facts", &t.strategies.facts}, std::pair{"preferences", &t.strategies.preferences},
+                        std::pair{"summary", &t.strategies.summary}})
+    if (*v) strategies[key] = **v;
+  if (!strategies.empty()) payload["strategies"] = std::move(strategies);
   int64_t now = impl_->clock.now_millis();
   auto& st = db.stmt("INSERT INTO memory_jobs(id, project_id, user_id, kind, payload, status, next_run_at,"
                      " created_at, updated_at) VALUES (?1,?2,?3,'extract',?4,'pending',?5,?6,?6)");

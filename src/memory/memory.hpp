@@ -21,6 +21,7 @@
 #include "domain/item.hpp"
 #include "model/provider.hpp"
 #include "memory/index.hpp"
+#include "memory/settings.hpp"
 #include "store/executor.hpp"
 
 namespace cn::memory {
@@ -114,6 +115,7 @@ struct Options {
 struct TurnForExtraction {
   std::string project_id, response_id, conversation_id, model;
   Namespace ns;
+  Strategies strategies;  // the turn's own (its agent's); unset parts: Options
   std::vector<ItemPtr> items;  // this turn's input and output
 };
 

@@ -108,12 +108,13 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
       row.events = std::move(blob);
     }
     std::optional<memory::TurnForExtraction> learn;
-    if (memory && p.memory_on && !p.memory_user.empty() && status == "completed") {
+    if (memory && p.memory_on && p.memory_settings.learn && !p.memory_user.empty() && status == "completed") {
       memory::TurnForExtraction te;
       te.project_id = p.scope.project;
       te.response_id = run->id();
       te.conversation_id = p.conversation_id.value_or("");
       te.model = p.model;
+      te.strategies = p.memory_settings.strategies;
       te.ns = memory::Namespace{p.memory_user, p.memory_agent, te.conversation_id};
       te.items = t->inputs;
       te.items.insert(te.items.end(), outputs.begin(), outputs.end());

@@ -49,6 +49,9 @@ std::string encode_params(const CreateParams& p, const std::vector<ItemPtr>& inp
   o["memory_user"] = p.memory_user;
   o["memory_agent"] = p.memory_agent;
   o["memory_on"] = p.memory_on;
+  o["memory_settings"] = memory::settings_json(p.memory_settings);
+  o["max_total_tokens"] = p.max_total_tokens ? json::value(*p.max_total_tokens) : json::value(nullptr);
+  o["max_run_ms"] = p.max_run_time ? json::value(p.max_run_time->count()) : json::value(nullptr);
   json::array st;
   for (const auto& t : p.server_tools) st.push_back(t);
   o["server_tools"] = std::move(st);
@@ -89,6 +92,10 @@ Result<CreateParams> decode_params(const std::string& text) {
   p.background = flag("background", false);
   p.truncation_auto = flag("truncation_auto", false);
   p.memory_on = flag("memory_on", true);
+  if (auto* m = o.if_contains("memory_settings"))
+    if (Status s = memory::parse_settings(*m, "memory", p.memory_settings); !s.ok()) return s;
+  if (auto* n = o.if_contains("max_total_tokens"); n && n->is_int64()) p.max_total_tokens = n->as_int64();
+  if (auto* n = o.if_contains("max_run_ms"); n && n->is_int64()) p.max_run_time = std::chrono::milliseconds(n->as_int64());
   p.tools_json = str(o, "tools_json");
   p.tool_choice_json = str(o, "tool_choice_json");
   p.text_format_json = str(o, "text_format_json");

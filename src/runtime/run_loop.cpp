@@ -80,15 +80,24 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   }
   run->wake_all();
 
-  // Deadline: cancel the run when it passes.
+  // The run's budget (its agent's limits, within its parent's when it is a child run) and its
+  // deadline: the run is cancelled when that passes, or when its parent is cancelled.
   std::weak_ptr<Run> weak = run;
   auto run_ex = co_await net::this_coro::executor;
-  auto deadline = std::make_shared<net::steady_timer>(run_ex, opts.run_deadline);
-  auto run_deadline = std::chrono::steady_clock::now() + opts.run_deadline;
+  auto time_limit = p.max_run_time ? std::min(*p.max_run_time, opts.run_deadline) : opts.run_deadline;
+  auto budget = std::make_shared<Budget>(p.max_total_tokens, std::chrono::steady_clock::now() + time_limit, p.parent_budget);
+  auto run_deadline = budget->deadline();
+  auto deadline = std::make_shared<net::steady_timer>(run_ex, run_deadline);
   deadline->async_wait([this, weak](boost::system::error_code ec) {
     if (ec) return;
     if (auto r = weak.lock()) request_cancel(r, "deadline");
   });
+  uint64_t parent_hook = 0;
+  if (p.parent_cancel)
+    parent_hook = p.parent_cancel->add_hook([this, weak] {
+      if (auto r = weak.lock()) request_cancel(r, "parent");
+    });
+  bool out_of_tokens = false;
 
   model::ModelRequest mr;
   mr.model = p.model;
@@ -116,7 +125,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     FlushingSink fs(sink);
     tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
                                 p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}, p.agent_depth,
-                                trace.current()};
+                                trace.current(), budget, p.on_usage};
     // What this turn adds to the model's context as it goes: the output items from `from` on.
     auto extend_context = [&](size_t from) {
       std::lock_guard lk(run->mu_);
@@ -150,6 +159,12 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         std::lock_guard lk(run->mu_);
         first_new = run->st_->output.size();
       }
+      if (budget->exhausted()) {
+        // No tokens left for this run or its team: end here, with what the steps so far made.
+        out_of_tokens = true;
+        if (step == 0) res = model::ModelResult{"stop", {}, true};
+        break;
+      }
       auto provider = *prov;
       auto asked = std::chrono::steady_clock::now();
       trace.model_started(mr.model, provider->name());
@@ -160,6 +175,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         break;
       }
       trace.model_ended(Status(), res->finish_reason, res->usage);
+      budget->spend(res->usage.total());
       total_usage.input_tokens += res->usage.input_tokens;
       total_usage.output_tokens += res->usage.output_tokens;
       total_usage.cached_tokens += res->usage.cached_tokens;
@@ -201,6 +217,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     }
   }
   deadline->cancel();
+  if (p.parent_cancel) p.parent_cancel->remove_hook(parent_hook);
 
   std::string cancel_reason;
   {
@@ -208,6 +225,10 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     cancel_reason = run->st_->cancel_reason;
   }
   RunOutcome outcome = decide(res, cancel_reason);
+  if (out_of_tokens && outcome.status == "completed") {
+    outcome.status = "incomplete";
+    outcome.incomplete = "max_total_tokens";
+  }
   sink.finish(outcome.status == "completed" ? "completed" : "incomplete");
   if (res.ok()) {
     outcome.usage = res->usage;

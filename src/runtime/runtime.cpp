@@ -71,7 +71,7 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   in.context_window = models.context_window(p.model);
   in.max_output_tokens = p.max_output_tokens;
   in.truncation_auto = p.truncation_auto;
-  if (p.memory_on && !p.memory_user.empty())
+  if (p.memory_on && p.memory_settings.inject && !p.memory_user.empty())
     in.memory = memory::Namespace{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
   if (p.previous_response_id) {
     auto n = co_await load_node(p.scope, *p.previous_response_id);

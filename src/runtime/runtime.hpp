@@ -27,8 +27,10 @@
 #include "base/clock.hpp"
 #include "base/status.hpp"
 #include "domain/item.hpp"
+#include "domain/budget.hpp"
 #include "domain/scope.hpp"
 #include "memory/memory.hpp"
+#include "memory/settings.hpp"
 #include "model/provider.hpp"
 #include "store/executor.hpp"
 #include "tools/tool.hpp"
@@ -70,6 +72,9 @@ struct CreateParams {
   std::string memory_user;
   std::string memory_agent;  // X-Continuum-Agent: the agent the turn runs as ("" = none)
   bool memory_on = true;
+  // Whether records are placed into its context, whether it is learned from, and the
+  // strategies extraction runs for it ("memory" as an object; memory/settings.hpp).
+  memory::Settings memory_settings;
   // Server-side tools the request asked for (tools entries whose type is not "function", e.g.
   // {"type": "memory"} or {"type": "mcp", ...}), resolved through RuntimeOptions::tool_sources.
   std::vector<boost::json::object> server_tools;
@@ -84,6 +89,16 @@ struct CreateParams {
   std::string traceparent;
   // Called once with the turn's usage when it ends and is stored (quotas).
   std::function<void(const Usage&)> on_usage;
+  // The limits of the agent the turn runs as: tokens (input + output over all its model calls
+  // and those of the child runs it starts) and wall-clock time. Past the tokens, the turn makes
+  // no further model call and ends incomplete (reason "max_total_tokens"); past the time, it
+  // fails as at the server's run deadline. Unset: only the server's run deadline applies.
+  std::optional<int64_t> max_total_tokens;
+  std::optional<std::chrono::milliseconds> max_run_time;
+  // A child run: the budget and the cancellation of the run that started it. Its own budget
+  // nests in the parent's (domain/budget.hpp), and cancelling the parent cancels it.
+  std::shared_ptr<Budget> parent_budget;
+  std::shared_ptr<http::CancelToken> parent_cancel;
   // Request fields echoed verbatim into the Response object (tools, tool_choice, text, metadata,
   // temperature, top_p, reasoning, truncation, service_tier, user, ...).
   boost::json::object echo;

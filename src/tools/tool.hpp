@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "base/status.hpp"
 #include "base/trace.hpp"
+#include "domain/budget.hpp"
 #include "domain/item.hpp"
 #include "http/client.hpp"
 
@@ -50,6 +52,10 @@ struct CallContext {
   int agent_depth = 0;
   // The span this call runs in (its execute_tool span): a child run joins the trace under it.
   SpanContext trace;
+  // The calling run's budget (a child run's nests in it) and how its usage is charged to the
+  // project's token quota (may be empty).
+  std::shared_ptr<Budget> budget;
+  std::function<void(const Usage&)> on_usage;
 };
 
 // What a call returns to the model: JSON text. A failure is still an answer the model sees

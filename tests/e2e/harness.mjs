@@ -105,6 +105,16 @@ export async function withServer(opts, fn) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Waits until at least `n` memory jobs exist and none is pending or running; returns them.
+export async function jobsSettled(server, n = 1) {
+  for (let i = 0; i < 200; i++) {
+    const jobs = (await server.json('/v1/memory/jobs?limit=100')).body.data;
+    if (jobs.length >= n && jobs.every((j) => j.status === 'done' || j.status === 'failed')) return jobs;
+    await sleep(50);
+  }
+  throw new Error('memory jobs did not settle');
+}
+
 // Parses an SSE body into [{event, data}].
 export function parseSSE(text) {
   return text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':')).map((block) => {

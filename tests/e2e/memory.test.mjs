@@ -6,19 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { withServer, Server, sleep, BIN } from './harness.mjs';
+import { withServer, Server, sleep, BIN, jobsSettled } from './harness.mjs';
 import { spawnSync } from 'node:child_process';
 import { startFakeUpstream } from './fake-upstream.mjs';
-
-async function jobsSettled(server, n = 1) {
-  for (let i = 0; i < 200; i++) {
-    const r = await server.json('/v1/memory/jobs?limit=100');
-    const jobs = r.body.data;
-    if (jobs.length >= n && jobs.every((j) => j.status === 'done' || j.status === 'failed')) return jobs;
-    await sleep(50);
-  }
-  throw new Error('memory jobs did not settle');
-}
 
 // A TOML configuration file with `text`, in a fresh temporary directory.
 function configFile(text) {

@@ -4,22 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { withServer, sleep, KEY } from './harness.mjs';
+import { withServer, sleep, KEY, jobsSettled } from './harness.mjs';
 
 // The two ways a request names the user it acts for.
 const AS = {
   header: (user) => ({ headers: { 'x-continuum-user': user }, q: '' }),
   query: (user) => ({ headers: {}, q: `?user_id=${encodeURIComponent(user)}` }),
 };
-
-async function jobsSettled(server, n) {
-  for (let i = 0; i < 200; i++) {
-    const jobs = (await server.json('/v1/memory/jobs?limit=100')).body.data;
-    if (jobs.length >= n && jobs.every((j) => j.status === 'done' || j.status === 'failed')) return jobs;
-    await sleep(50);
-  }
-  throw new Error('memory jobs did not settle');
-}
 
 for (const [way, as] of Object.entries(AS)) {
   test(`memory routes follow the acting user (${way})`, async () => {
