@@ -452,7 +452,11 @@ int serve(app::Config cfg) {
     spdlog::critical("loading policy sets: {}", st.message());
     return 1;
   }
-  ro.authorizer = std::make_shared<policy::PolicyAuthorizer>(policies, &audit);
+  ro.authorizer = std::make_shared<policy::PolicyAuthorizer>(
+      policies, &audit, [&agent_defs](const std::string& project, const std::string& agent, int64_t version) {
+        auto v = agent_defs.resolve(project, version > 0 ? agent + "@v" + std::to_string(version) : agent);
+        return v.ok() ? (*v)->def.policy_set : nullptr;
+      });
   std::shared_ptr<http::Client> mcp_client;
   try {
     mcp_client = std::make_shared<http::Client>(http::ClientOptions{cfg.mcp_ca_file});

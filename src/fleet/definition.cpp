@@ -14,6 +14,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr size_t kMaxInstructions = 256 << 10;
+constexpr size_t kMaxPolicies = 64 << 10;
 constexpr size_t kMaxTools = 128;
 constexpr size_t kMaxHandoffs = 32;
 
@@ -49,7 +50,7 @@ std::string handoff_tool_name(const std::string& agent) {
 Result<AgentDefinition> parse_definition(const json::object& o) {
   static const char* known[] = {"name",           "description", "model",       "instructions", "tools",    "handoffs",
                                 "memory",         "max_tool_calls", "max_output_tokens", "max_total_tokens", "max_run_seconds",
-                                "temperature",    "skills",      "metadata"};
+                                "temperature",    "skills",      "metadata",    "policies"};
   for (const auto& [k, v] : o)
     if (std::none_of(std::begin(known), std::end(known), [&](const char* n) { return k == n; }))
       return bad(std::string(k), "Unknown parameter: '" + std::string(k) + "'.");
@@ -96,6 +97,12 @@ Result<AgentDefinition> parse_definition(const json::object& o) {
       return bad("temperature", "Invalid 'temperature': expected a number from 0 to 2.");
     d.temperature = t->to_number<double>();
   }
+  if (Status s = string_field(o, "policies", d.policies, false, kMaxPolicies); !s.ok()) return s;
+  if (!d.policies.empty()) {
+    auto set = policy::PolicySet::parse(d.policies);
+    if (!set.ok()) return bad("policies", "Invalid 'policies': " + set.status().message());
+    d.policy_set = std::move(*set);
+  }
   if (auto* s = o.if_contains("skills"); s && !s->is_null()) {
     if (!s->is_array() || s->as_array().size() > 64) return bad("skills", "Invalid 'skills': expected an array of at most 64 skills.");
     for (const auto& sk : s->as_array()) {
@@ -132,6 +139,7 @@ json::object definition_json(const AgentDefinition& d) {
   o["max_total_tokens"] = opt(d.max_total_tokens);
   o["max_run_seconds"] = opt(d.max_run_seconds);
   o["temperature"] = d.temperature ? json::value(*d.temperature) : json::value(nullptr);
+  o["policies"] = d.policies;
   o["skills"] = d.skills;
   o["metadata"] = d.metadata;
   return o;

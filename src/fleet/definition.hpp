@@ -1,7 +1,7 @@
 // An agent definition: the document one version of an agent is. Model, instructions, tools
 // (any entry a Responses request's `tools` may hold: function, mcp, code_interpreter, memory,
 // registered tool servers by label), the agents it may hand to, its memory settings (on or off,
-// inject, learn, strategies and their scopes), limits (tool calls, output tokens, total tokens
+// inject, learn, strategies and their scopes), its own policy set, limits (tool calls, output tokens, total tokens
 // and time for a whole run) and metadata. Validated here so that every version stored can run: a bad document is a 400 that
 // names the field, before anything is stored.
 //
@@ -17,6 +17,7 @@
 
 #include "base/status.hpp"
 #include "memory/settings.hpp"
+#include "policy/policy.hpp"
 
 namespace cn::fleet {
 
@@ -32,6 +33,10 @@ struct AgentDefinition {
   // Limits on a whole run as this agent, its handoffs and child runs included (CreateParams).
   std::optional<int64_t> max_total_tokens, max_run_seconds;
   std::optional<double> temperature;
+  // The agent's own policy set (Cedar text, "" = none), compiled: its server-side calls run only
+  // when the project's set (if any) and this one both allow them.
+  std::string policies;
+  std::shared_ptr<const policy::PolicySet> policy_set;
   boost::json::array skills;     // {id, name, description, tags?}: what the agent offers (A2A)
   boost::json::object metadata;  // strings; never interpreted
 };

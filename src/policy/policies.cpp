@@ -119,12 +119,21 @@ Request call_request(const tools::CallContext& ctx, const tools::Tool& tool, std
 }
 
 Status PolicyAuthorizer::authorize(const tools::CallContext& ctx, const tools::Tool& tool, std::string_view arguments) {
-  auto set = policies_.compiled(ctx.project_id);
-  if (!set) return {};
+  auto project_set = policies_.compiled(ctx.project_id);
+  std::shared_ptr<const PolicySet> agent_set;
+  if (agent_policies_ && !ctx.agent_id.empty()) agent_set = agent_policies_(ctx.project_id, ctx.agent_id, ctx.agent_version);
+  if (!project_set && !agent_set) return {};
   Request req = call_request(ctx, tool, arguments);
-  Decision d = set->evaluate(req);
+  Decision d;
+  d.allow = true;
+  std::string whose;
+  if (project_set) d = project_set->evaluate(req);
+  if (d.allow && agent_set) {
+    d = agent_set->evaluate(req);
+    whose = "agent '" + ctx.agent_id + "' ";
+  }
   if (d.allow) return {};
-  std::string why = d.reasons.empty() ? "no policy permits it" : "forbidden by policy " + d.reasons.front();
+  std::string why = d.reasons.empty() ? "no " + whose + "policy permits it" : "forbidden by " + whose + "policy " + d.reasons.front();
   if (audit_) {
     json::array ids;
     for (const auto& r : d.reasons) ids.push_back(json::value(r));

@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,14 +52,22 @@ class Policies {
 // The request a tool call makes (see policy.hpp for its shape).
 Request call_request(const tools::CallContext& ctx, const tools::Tool& tool, std::string_view arguments);
 
+// The policy set of the agent a call acts as (its version, 0 = the latest), or null: none.
+using AgentPolicies =
+    std::function<std::shared_ptr<const PolicySet>(const std::string& project, const std::string& agent, int64_t version)>;
+
+// Decides a call with the project's set, then with the acting agent's own set (agent_policies):
+// the call runs only when each set present allows it.
 class PolicyAuthorizer final : public tools::Authorizer {
  public:
-  PolicyAuthorizer(Policies& policies, identity::Audit* audit) : policies_(policies), audit_(audit) {}
+  PolicyAuthorizer(Policies& policies, identity::Audit* audit, AgentPolicies agent_policies = {})
+      : policies_(policies), audit_(audit), agent_policies_(std::move(agent_policies)) {}
   Status authorize(const tools::CallContext& ctx, const tools::Tool& tool, std::string_view arguments) override;
 
  private:
   Policies& policies_;
   identity::Audit* audit_;
+  AgentPolicies agent_policies_;
 };
 
 }  // namespace cn::policy

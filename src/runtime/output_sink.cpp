@@ -150,7 +150,7 @@ void OutputSink::complete_server_call(int idx, std::string output, bool error) {
       o.error = m && m->is_string() ? std::string(m->as_string()) : output;
       o.status = "failed";
       run_.publish("response.mcp_call.failed", {{"item_id", o.id}, {"output_index", idx}});
-    } else if (is_agent_item(o.type) && error) {
+    } else if ((is_agent_item(o.type) || o.type == ItemType::memory_call) && error) {
       o.output = std::move(output);
       o.status = "failed";  // the run goes on as the same agent
     } else {

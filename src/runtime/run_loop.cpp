@@ -43,6 +43,13 @@ RunOutcome decide(const Result<model::ModelResult>& res, const std::string& canc
   return o;
 }
 
+// The version of the agent the turn runs as, from the response's `agent` record (0: none).
+int64_t agent_version(const CreateParams& p) {
+  auto* a = p.echo.if_contains("agent");
+  auto* v = a && a->is_object() ? a->as_object().if_contains("version") : nullptr;
+  return v && v->is_int64() ? v->as_int64() : 0;
+}
+
 }  // namespace
 
 // Tool servers are listed once per conversation or chain: a listing in the history is reused.
@@ -124,8 +131,8 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
     FlushingSink fs(sink);
     tools::CallContext call_ctx{p.scope.project, run->id(), p.conversation_id.value_or(""), p.memory_user,
-                                p.memory_agent, p.credential_id, p.claims_json, run->st_->cancel, {}, p.agent_depth,
-                                trace.current(), budget, p.on_usage};
+                                p.memory_agent, agent_version(p), p.credential_id, p.claims_json, run->st_->cancel, {},
+                                p.agent_depth, trace.current(), budget, p.on_usage};
     // What this turn adds to the model's context as it goes: the output items from `from` on.
     auto extend_context = [&](size_t from) {
       std::lock_guard lk(run->mu_);
@@ -197,6 +204,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         } else {
           t->tools = std::move(tools);  // the sink holds &t->tools: replaced in place
           call_ctx.agent_id = prof->agent;
+          call_ctx.agent_version = prof->version;
           trace.handoff(prof->agent, prof->version);
           call_ctx.trace = trace.current();
           prov = std::move(next);

@@ -39,6 +39,7 @@ struct CallContext {
   std::string conversation_id;  // "" when the turn has none
   std::string user_id;          // the acting end user ("" = none)
   std::string agent_id;         // the acting agent ("" = none)
+  int64_t agent_version = 0;    // its version when the turn runs as a defined agent (0 = unknown)
   std::string credential_id;    // the API key or token subject the request came with
   // The claims of the end user's verified token (a JSON object text; "" = none), for policies.
   std::string claims_json;

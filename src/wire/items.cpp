@@ -198,7 +198,7 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
     std::string s(st->as_string());
     if (s == "in_progress" || s == "completed" || s == "incomplete" ||
         ((item.type == ItemType::mcp_call || item.type == ItemType::code_interpreter_call ||
-          is_agent_item(item.type)) &&
+          item.type == ItemType::memory_call || is_agent_item(item.type)) &&
          (s == "failed" || s == "calling" || s == "interpreting")))
       item.status = s;
   }

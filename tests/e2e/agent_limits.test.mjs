@@ -1,7 +1,7 @@
-// An agent's limits and memory settings: a token budget shared by a team (the child runs of
-// agents called as tools spend from their parent's), a time limit, cancellation that reaches
-// child runs, and per-agent memory (inject, learn, strategies and their scopes) — through the
-// agent definition and through a request's own "memory" field.
+// An agent's limits, memory settings and policy set: a token budget shared by a team (the child
+// runs of agents called as tools spend from their parent's), a time limit, cancellation that
+// reaches child runs, per-agent memory (inject, learn, strategies and their scopes) — through the
+// agent definition and through a request's own "memory" field — and the agent's own policies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withServer, sleep, jobsSettled } from './harness.mjs';
@@ -136,5 +136,39 @@ test('an agent\'s memory settings: inject, learn, and the scope of each strategy
       assert.equal(q.status, 400, JSON.stringify(memory));
       assert.equal(q.body.error.param, param);
     }
+  });
+});
+
+test('an agent\'s own policy set decides its calls, together with the project\'s', async () => {
+  await withServer({}, async ({ server, client, upstream }) => {
+    const user = { headers: { 'x-continuum-user': 'ivy' } };
+    const guarded = await post(server, '/v1/agents', {
+      name: 'guarded', model: 'm', tools: [{ type: 'memory' }],
+      policies: 'permit (principal, action, resource);\n@id("no-search")\nforbid (principal, action, resource == Tool::"memory_search");',
+    });
+    assert.equal(guarded.status, 200, JSON.stringify(guarded.body));
+    await post(server, '/v1/agents', { name: 'open', model: 'm', tools: [{ type: 'memory' }] });
+    const denied = await client.responses.create({ model: 'agent:guarded', input: 'USE_MEMORY_SEARCH seats' }, user);
+    const call = denied.output.find((o) => o.name === 'memory_search');
+    assert.equal(call.status, 'failed', JSON.stringify(call));
+    assert.match(JSON.stringify(call), /forbidden by agent 'guarded' policy no-search/);
+    assert.match(JSON.stringify(chats(upstream).at(-1).body.messages.at(-1)), /denied/, 'the model is told');
+    const allowed = await client.responses.create({ model: 'agent:open', input: 'USE_MEMORY_SEARCH seats' }, user);
+    assert.equal(allowed.output.find((o) => o.name === 'memory_search').status, 'completed');
+    // The project's set applies too: it may deny what the agent's allows.
+    await server.json('/v1/policies', { method: 'PUT', body: JSON.stringify({ policies: 'forbid (principal, action, resource) when { context.agent == "open" };\npermit (principal, action, resource);' }) });
+    const both = await client.responses.create({ model: 'agent:open', input: 'USE_MEMORY_SEARCH seats' }, user);
+    assert.equal(both.output.find((o) => o.name === 'memory_search').status, 'failed');
+    // A pinned version keeps the policy set it was made with.
+    await post(server, '/v1/agents', { name: 'guarded', model: 'm', tools: [{ type: 'memory' }] });
+    const v1 = await client.responses.create({ model: 'agent:guarded@v1', input: 'USE_MEMORY_SEARCH seats' }, user);
+    assert.equal(v1.output.find((o) => o.name === 'memory_search').status, 'failed');
+    const v2 = await client.responses.create({ model: 'agent:guarded', input: 'USE_MEMORY_SEARCH seats' }, user);
+    assert.equal(v2.output.find((o) => o.name === 'memory_search').status, 'completed');
+    // A policy that does not parse is a 400 naming the field.
+    const bad = await post(server, '/v1/agents', { name: 'guarded', model: 'm', policies: 'permit (principal, action' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'policies');
+    assert.match(bad.body.error.message, /line 1/);
   });
 });
