@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "api/api.hpp"
+#include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/data_dir.hpp"
 #include "base/ids.hpp"
 #include "base/log.hpp"
 #include "http/client.hpp"
@@ -85,57 +87,6 @@ net::awaitable<Status> register_oauth_provider(identity::OAuth* oauth, tools::OA
   co_return co_await oauth->put_provider(std::move(p));
 }
 
-std::vector<store::Migration> all_migrations() {
-  std::vector<store::Migration> m = identity::Keys::migrations();
-  for (auto& x : identity::Audit::migrations()) m.push_back(x);
-  for (auto& x : identity::Vault::migrations()) m.push_back(x);
-  for (auto& x : identity::OAuth::migrations()) m.push_back(x);
-  for (auto& x : identity::Agents::migrations()) m.push_back(x);
-  for (auto& x : runtime::Runtime::migrations()) m.push_back(x);
-  for (auto& x : memory::Memory::migrations()) m.push_back(x);
-  for (auto& x : policy::Policies::migrations()) m.push_back(x);
-  for (auto& x : tools::ToolServers::migrations()) m.push_back(x);
-  for (auto& x : fleet::AgentRegistry::migrations()) m.push_back(x);
-  for (auto& x : telemetry::UsageLedger::migrations()) m.push_back(x);
-  for (auto& x : webhooks::Webhooks::migrations()) m.push_back(x);
-  for (auto& x : fleet::Schedules::migrations()) m.push_back(x);
-  return m;
-}
-
-// A 32-byte key kept in a file (64 hex digits, or base64), made on first use with mode 0600.
-Result<std::string> key_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    std::ifstream f(path, std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto k = identity::Vault::parse_master_key(s);
-    if (!k.ok()) return Status(Code::invalid_argument, path.string() + ": " + k.status().message());
-    return k;
-  }
-  std::string key(32, '\0');
-  randombytes_buf(key.data(), key.size());
-  std::string hex(65, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  hex.resize(64);
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << hex << "\n";
-    if (!f) return Status(Code::internal, "cannot write " + tmp.string());
-  }
-  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status(Code::internal, "cannot create " + path.string() + ": " + ec.message());
-  return key;
-}
-
-// The secret that keys the stored API-key hashes, kept out of the database so that a copy of it
-// alone does not let anyone test key guesses.
-Result<std::string> hash_secret(const std::string& data_dir) {
-  return key_file(std::filesystem::path(data_dir) / "key-hash.secret");
-}
-
 // The vault's master key and the previous ones (see app/config.hpp).
 Result<std::pair<std::string, std::vector<std::string>>> master_keys(const app::Config& cfg) {
   std::string master;
@@ -147,7 +98,7 @@ Result<std::pair<std::string, std::vector<std::string>>> master_keys(const app::
     bool generated = cfg.master_key_file.empty();
     auto path = generated ? std::filesystem::path(cfg.data_dir) / "vault-master.key" : std::filesystem::path(cfg.master_key_file);
     if (!generated && !std::filesystem::exists(path)) return Status(Code::invalid_argument, "vault master key file " + path.string() + " does not exist");
-    auto k = key_file(path);
+    auto k = app::key_file(path);
     if (!k.ok()) return k.status();
     master = *k;
     if (generated)
@@ -249,7 +200,7 @@ int serve(app::Config cfg) {
     return 1;
   }
 
-  std::vector<store::Migration> migrations = all_migrations();
+  std::vector<store::Migration> migrations = app::all_migrations();
   store::ExecutorOptions so;
   so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
   auto store = store::Executor::start(so, migrations);
@@ -258,7 +209,7 @@ int serve(app::Config cfg) {
     return 1;
   }
 
-  auto secret = hash_secret(cfg.data_dir);
+  auto secret = app::hash_secret(cfg.data_dir);
   if (!secret.ok()) {
     spdlog::critical("{}", secret.status().message());
     return 1;
@@ -636,92 +587,6 @@ int serve(app::Config cfg) {
   return 0;
 }
 
-// `continuum keys create`: adds a key to the data directory's store and prints it once. A
-// running server learns of keys at start-up.
-struct KeyFlags {
-  std::string project = identity::kDefaultProject, name = "cli", scopes;
-  bool act_as_user = false, admin = false;
-  int64_t expires_in = 0;
-};
-
-int create_key(const app::Config& cfg, const KeyFlags& kf) {
-  const std::string& project = kf.project;
-  identity::NewKey n;
-  n.project_id = project;
-  n.name = kf.name;
-  n.act_as_user = kf.act_as_user;
-  n.global_admin = kf.admin;
-  if (!kf.scopes.empty()) {
-    auto bits = identity::parse_scopes(kf.scopes);
-    if (!bits.ok()) {
-      std::cerr << "--scopes: " << bits.status().message() << "\n";
-      return 2;
-    }
-    n.scopes = *bits;
-  }
-  if (kf.admin) n.scopes = identity::kAllScopes;
-  if (kf.expires_in > 0) n.expires_at = static_cast<int64_t>(std::time(nullptr)) + kf.expires_in;
-  if (!valid_id_syntax(project)) {
-    std::cerr << "--project must contain only letters, digits, '_' and '-'\n";
-    return 2;
-  }
-  std::filesystem::create_directories(cfg.data_dir);
-  std::vector<store::Migration> migrations = all_migrations();
-  store::ExecutorOptions so;
-  so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
-  so.readers = 1;
-  auto store = store::Executor::start(so, migrations);
-  if (!store.ok()) {
-    std::cerr << store.status().message() << "\n";
-    return 1;
-  }
-  auto secret = hash_secret(cfg.data_dir);
-  if (!secret.ok()) {
-    std::cerr << secret.status().message() << "\n";
-    return 1;
-  }
-  identity::Tenants tenants(**store);
-  if (Status st = tenants.ensure_project_blocking(project); !st.ok()) {
-    std::cerr << st.message() << "\n";
-    return 1;
-  }
-  identity::Keys keys(**store, *secret);
-  auto k = keys.create_blocking(n);
-  if (!k.ok()) {
-    std::cerr << k.status().message() << "\n";
-    return 1;
-  }
-  identity::Audit audit(**store);
-  (void)audit.record_blocking(identity::AuditEntry{0, 0, project, "cli", "key.create", k->info.id,
-                                                   "{\"via\":\"cli\",\"act_as_user\":" +
-                                                       std::string(k->info.act_as_user ? "true" : "false") +
-                                                       ",\"admin\":" + (k->info.global_admin ? "true" : "false") + "}",
-                                                   ""});
-  std::cout << k->plaintext << std::endl;
-  return 0;
-}
-
-// `continuum audit verify`: walks the audit log's hash chain. Exit 0 when whole, 1 when broken.
-int verify_audit(const app::Config& cfg) {
-  auto path = std::filesystem::path(cfg.data_dir) / "continuum.db";
-  if (!std::filesystem::exists(path)) {
-    std::cerr << "no database in " << cfg.data_dir << "\n";
-    return 2;
-  }
-  auto db = store::Database::open(path.string(), store::Database::Mode::read_only);
-  if (!db.ok()) {
-    std::cerr << db.status().message() << "\n";
-    return 2;
-  }
-  auto n = identity::Audit::verify(**db);
-  if (!n.ok()) {
-    std::cerr << n.status().message() << "\n";
-    return 1;
-  }
-  std::cout << "audit chain intact: " << *n << " entries\n";
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -743,7 +608,7 @@ int main(int argc, char** argv) {
   auto* keys_cmd = cli.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
   auto* key_create = keys_cmd->add_subcommand("create", "Create an API key and print it once");
-  KeyFlags kf;
+  app::KeyFlags kf;
   key_create->add_option("--project", kf.project, "project the key belongs to (created when new)");
   key_create->add_option("--name", kf.name, "a label for the key");
   key_create->add_option("--scopes", kf.scopes,
@@ -771,11 +636,11 @@ int main(int argc, char** argv) {
   app::apply_env(cfg);
   if (audit_verify->parsed()) {
     if (data) cfg.data_dir = *data;
-    return verify_audit(cfg);
+    return app::verify_audit(cfg);
   }
   if (key_create->parsed()) {
     if (data) cfg.data_dir = *data;
-    return create_key(cfg, kf);
+    return app::create_key(cfg, kf);
   }
   if (listen) cfg.listen = *listen;
   if (data) cfg.data_dir = *data;
