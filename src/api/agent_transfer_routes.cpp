@@ -32,6 +32,7 @@ struct TransferServices {
   memory::Memory* memory;
   runtime::Runtime& rt;
   identity::Authenticator& auth;
+  size_t max_bytes;  // the largest export made (Options::max_export_bytes)
 };
 
 // A memory record of an export document, moved from agent `from` to `to`.
@@ -65,13 +66,33 @@ Result<memory::Record> record_from_export(const json::value& v, const std::strin
   return r;
 }
 
+// Counts an export's bytes as it is built: past the limit the export fails, before it is held
+// whole, rather than make a file no server configured alike could import.
+struct ExportSize {
+  size_t bytes = 0, limit = 0;
+  bool add(const json::value& part) {
+    bytes += json::serialize(part).size() + 1;
+    return bytes <= limit;
+  }
+  Status too_large() const {
+    return Status(Code::invalid_argument,
+                  "The export would exceed " + std::to_string(limit) +
+                      " bytes, the largest request body this server accepts, so it could not be imported. Export "
+                      "without conversations, or raise max_body_bytes.",
+                  "conversations", "export_too_large");
+  }
+};
+
 awaitable<Result<json::object>> export_agent(TransferServices& c, std::string project, std::string name, bool conversations) {
   auto s = c.agents.summary(project, name);
   if (!s) co_return Status(Code::not_found, "No agent named '" + name + "'.", "name", "agent_not_found");
+  ExportSize size{0, c.max_bytes};
   json::array versions;
-  for (const auto& v : c.agents.versions(project, name))
+  for (const auto& v : c.agents.versions(project, name)) {
     versions.push_back(json::object{{"version", v->version}, {"created_at", v->created_at}, {"source", v->source},
                                     {"definition", json::parse(v->document)}});
+    if (!size.add(versions.back())) co_return size.too_large();
+  }
   json::object aliases;
   for (const auto& [k, v] : s->aliases) aliases[k] = v;
   json::array memories;
@@ -84,7 +105,10 @@ awaitable<Result<json::object>> export_agent(TransferServices& c, std::string pr
       if (!page.ok()) co_return page.status();
       bool more = page->size() > 100;
       if (more) page->pop_back();
-      for (const auto& r : *page) memories.push_back(record_json(r));
+      for (const auto& r : *page) {
+        memories.push_back(record_json(r));
+        if (!size.add(memories.back())) co_return size.too_large();
+      }
       if (!more || page->empty()) break;
       after = page->back().id;
     }
@@ -105,6 +129,7 @@ awaitable<Result<json::object>> export_agent(TransferServices& c, std::string pr
       auto md = json::parse(e->metadata, ec);
       convs.push_back(json::object{{"id", e->id}, {"user_id", opt(e->user_id)}, {"created_at", e->created_at},
                                    {"metadata", ec ? json::value(json::object()) : md}, {"items", std::move(items)}});
+      if (!size.add(convs.back())) co_return size.too_large();
     }
     doc["conversations"] = std::move(convs);
   }
@@ -221,8 +246,8 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
 }  // namespace
 
 void install_agent_transfer(http::Router& router, fleet::AgentRegistry& agents, memory::Memory* memory, runtime::Runtime& rt,
-                            identity::Authenticator& auth) {
-  auto c = std::make_shared<TransferServices>(TransferServices{agents, memory, rt, auth});
+                            identity::Authenticator& auth, size_t max_export_bytes) {
+  auto c = std::make_shared<TransferServices>(TransferServices{agents, memory, rt, auth, max_export_bytes});
   router.add("GET", "/v1/agents/{name}/export", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());

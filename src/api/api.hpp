@@ -36,6 +36,9 @@ Result<runtime::ListQuery> parse_list_query(const http::Request& req);
 
 struct Options {
   std::chrono::milliseconds keepalive{15'000};  // SSE comment pings while a stream is idle
+  // The largest agent export made: the server's largest request body, so that what one server
+  // exports another configured alike can import.
+  size_t max_export_bytes = 8 << 20;
 };
 
 // What the routes serve from. Everything must outlive the server; `memory` may be null (no
@@ -106,7 +109,7 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
 // One agent's export and import (/v1/agents/{name}/export, /v1/agents/import): versions,
 // aliases, memory records and optionally conversations, ids kept or remapped.
 void install_agent_transfer(http::Router& router, fleet::AgentRegistry& agents, memory::Memory* memory, runtime::Runtime& rt,
-                            identity::Authenticator& auth);
+                            identity::Authenticator& auth, size_t max_export_bytes);
 // The administration routes (/v1/admin/...): tenants, projects, keys.
 void install_admin(http::Router& router, identity::Keys& keys, identity::Tenants& tenants,
                    identity::Authenticator& auth);

@@ -503,7 +503,10 @@ int serve(app::Config cfg) {
     return 2;
   }
   http::Router router;
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules});
+  api::Options api_opts;
+  api_opts.max_export_bytes = cfg.max_body_bytes;
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules},
+               api_opts);
   http::Server server(io, ho, std::move(router));
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   if (Status st = server.start(); !st.ok()) {

@@ -2,6 +2,9 @@
 // with provenance, conversations) and import with ids kept or remapped; refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { withServer, Server } from './harness.mjs';
 
 const post = (server, p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
@@ -93,4 +96,26 @@ test('agent transfer: export from one server, import into another with ids kept,
     }
     assert.equal((await server.json('/v1/agents/import?ids=maybe', { method: 'POST', body: JSON.stringify(doc) })).status, 400);
   });
+});
+
+test('agent transfer: an export larger than the server accepts as a body is refused, not cut short', async () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-cfg-')), 'c.toml');
+  fs.writeFileSync(file, '[limits]\nmax_body_bytes = 20000\n');
+  await withServer({ args: ['--config', file] }, async ({ server, client }) => {
+    await post(server, '/v1/agents', { name: 'chatty', model: 'm' });
+    for (let i = 0; i < 4; i++) {
+      const conv = await client.conversations.create({});
+      await client.responses.create({ model: 'agent:chatty', input: `turn ${i} ` + 'x'.repeat(6000), conversation: conv.id, memory: 'off' });
+    }
+    const big = await server.json('/v1/agents/chatty/export?conversations=true');
+    assert.equal(big.status, 400);
+    assert.equal(big.body.error.code, 'export_too_large');
+    assert.match(big.body.error.message, /20000 bytes/);
+    const small = await server.json('/v1/agents/chatty/export');
+    assert.equal(small.status, 200);
+    // What it does export, it can import.
+    const again = await server.json('/v1/agents/import?name=chatty2', { method: 'POST', body: JSON.stringify(small.body) });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+  });
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
 });
