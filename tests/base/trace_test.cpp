@@ -63,5 +63,20 @@ TEST(Otlp, EncodesSpansAsExportTraceServiceRequestJson) {
   EXPECT_EQ(span.at("status").at("message"), "boom \"quoted\"");
 }
 
+TEST(Otlp, AFullQueueDropsNewSpansAndCountsThem) {
+  http::Client client;
+  telemetry::OtlpOptions o;
+  o.endpoint = "http://127.0.0.1:9/v1/traces";
+  o.max_queue = 4;
+  telemetry::OtlpExporter exporter(client, o);  // not started: nothing leaves the queue
+  for (int i = 0; i < 10; ++i) {
+    Span s = Span::start("chat m", SpanContext{}, Span::Kind::client);
+    s.end();
+    exporter.record(std::move(s));
+  }
+  EXPECT_EQ(exporter.dropped(), 6u);
+  EXPECT_EQ(exporter.exported(), 0u);
+}
+
 }  // namespace
 }  // namespace cn
