@@ -5,6 +5,8 @@
 // own name or ?name=. Both need the admin scope: the document holds every user's memories.
 #include <boost/asio.hpp>
 
+#include <set>
+
 #include "api/route_prelude.hpp"
 #include "fleet/apply.hpp"
 #include "wire/json.hpp"
@@ -83,6 +85,21 @@ struct ExportSize {
   }
 };
 
+// Whether a stored conversation is the one an export document describes: same owner and items.
+bool same_conversation(const runtime::ConversationExport& have, const json::object& doc) {
+  if (have.user_id != str_at(doc, "user_id")) return false;
+  auto* items = doc.if_contains("items");
+  if (!items || !items->is_array() || items->as_array().size() != have.item_wires.size()) return false;
+  for (size_t i = 0; i < have.item_wires.size(); ++i) {
+    boost::system::error_code ec;
+    auto mine = json::parse(have.item_wires[i], ec);
+    const auto& theirs = items->as_array()[i];
+    if (ec || !mine.is_object() || !theirs.is_object() || str_at(mine.as_object(), "id") != str_at(theirs.as_object(), "id"))
+      return false;
+  }
+  return true;
+}
+
 awaitable<Result<json::object>> export_agent(TransferServices& c, std::string project, std::string name, bool conversations) {
   auto s = c.agents.summary(project, name);
   if (!s) co_return Status(Code::not_found, "No agent named '" + name + "'.", "name", "agent_not_found");
@@ -148,9 +165,6 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
   auto* versions = a.if_contains("versions");
   if (from.empty() || !versions || !versions->is_array() || versions->as_array().empty())
     co_return bad_doc("'agent' needs a 'name' and at least one version");
-  if (c.agents.summary(project, name))
-    co_return Status(Code::already_exists, "An agent named '" + name + "' already exists; import under another ?name=.", "name",
-                     "agent_exists");
   // The whole document is read and checked first, so a bad one changes nothing.
   std::vector<std::pair<int64_t, json::object>> defs;
   for (const auto& v : versions->as_array()) {
@@ -161,6 +175,17 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
     def["name"] = name;
     defs.emplace_back(n->as_int64(), std::move(def));
   }
+  // An agent of that name is refused — unless its versions are the first of this document's,
+  // made by an earlier run of this import that did not finish: those are not made again.
+  auto have = c.agents.versions(project, name);
+  bool resumed = !have.empty() && have.size() < defs.size();
+  for (size_t i = 0; resumed && i < have.size(); ++i) {
+    auto d = fleet::parse_definition(defs[i].second);
+    resumed = have[i]->source == "import" && d.ok() && have[i]->document == json::serialize(fleet::definition_json(*d));
+  }
+  if (!have.empty() && !resumed)
+    co_return Status(Code::already_exists, "An agent named '" + name + "' already exists; import under another ?name=.", "name",
+                     "agent_exists");
   std::vector<memory::Record> records;
   if (auto* mems = doc.if_contains("memories"); mems && mems->is_array()) {
     for (const auto& mv : mems->as_array()) {
@@ -173,28 +198,76 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
   if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array())
     for (const auto& cv : convs->as_array())
       if (!cv.is_object()) co_return bad_doc("each conversation must be an object");
-  // Kept ids that are taken fail the import before anything is written.
+  // Kept ids that are taken fail the import before anything is written — unless what holds the
+  // id is this document's own object, written by an earlier run of this import that did not
+  // finish (a crash): that one is not written again, so running the import again completes it.
+  std::set<std::string> present;
   if (keep) {
     if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array())
       for (const auto& cv : convs->as_array()) {
         std::string id = cv.is_object() ? str_at(cv.as_object(), "id") : "";
         if (id.empty()) continue;
         auto existing = co_await c.rt.export_conversation(project, id);
-        if (existing.ok())
+        if (!existing.ok()) continue;
+        if (!same_conversation(*existing, cv.as_object()))
           co_return Status(Code::already_exists, "A conversation with id '" + id + "' already exists; import with ids=remap.",
                            "conversations", "conversation_exists");
+        present.insert(id);
       }
     for (const auto& r : records) {
       if (r.id.empty()) continue;
       auto existing = co_await c.memory->get(project, r.id);
-      if (existing.ok())
+      if (!existing.ok()) continue;
+      if (existing->text != r.text || existing->ns.user_id != r.ns.user_id || existing->ns.agent_id != r.ns.agent_id)
         co_return Status(Code::already_exists, "A memory with id '" + r.id + "' already exists; import with ids=remap.", "memories",
                          "memory_exists");
+      present.insert(r.id);
     }
   }
+  json::object ids;
+  // Conversations before memories: a record's session may be a conversation whose id changes.
+  std::map<std::string, std::string> conv_map;
+  if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array()) {
+    for (const auto& cv : convs->as_array()) {
+      const auto& o = cv.as_object();
+      runtime::ConversationExport e{str_at(o, "id"), str_at(o, "user_id"), "{}", 0, {}};
+      if (auto* md = o.if_contains("metadata"); md && md->is_object()) e.metadata = json::serialize(*md);
+      if (auto* t = o.if_contains("created_at"); t && t->is_int64()) e.created_at = t->as_int64();
+      if (auto* items = o.if_contains("items"); items && items->is_array())
+        for (const auto& it : items->as_array()) e.item_wires.push_back(json::serialize(it));
+      std::string old = e.id;
+      if (present.count(old)) {
+        conv_map[old] = old;
+        continue;
+      }
+      auto made = co_await c.rt.import_conversation(project, std::move(e), keep);
+      if (!made.ok()) co_return made.status();
+      conv_map[old] = *made;
+      if (old != *made) ids[old] = *made;
+    }
+  }
+  int memories = 0;
+  for (auto& r : records) {
+    std::string old = r.id;
+    if (present.count(old)) {
+      ++memories;
+      continue;
+    }
+    if (!keep) r.id.clear();
+    if (conv_map.count(r.ns.session_id)) r.ns.session_id = conv_map[r.ns.session_id];
+    if (conv_map.count(r.source.conversation_id)) r.source.conversation_id = conv_map[r.source.conversation_id];
+    auto made = co_await c.memory->import(project, std::move(r));
+    if (!made.ok()) co_return made.status();
+    if (old != made->id) ids[old] = made->id;
+    ++memories;
+  }
+  // The agent last: until its versions exist nothing of the import is reachable as the agent,
+  // and an import cut short is finished by running it again (ids=keep).
   std::map<int64_t, int64_t> version_map;
   const std::string source = "import";
-  for (auto& [old, def] : defs) {
+  for (size_t i = 0; i < have.size(); ++i) version_map[defs[i].first] = have[i]->version;
+  for (size_t i = have.size(); i < defs.size(); ++i) {
+    auto& [old, def] = defs[i];
     auto made = co_await c.agents.put(project, def, source);
     if (!made.ok()) co_return made.status();
     version_map[old] = (*made)->version;
@@ -209,35 +282,6 @@ awaitable<Result<json::object>> import_agent(TransferServices& c, std::string pr
       if (!st.ok()) co_return st;
       ++aliases;
     }
-  json::object ids;
-  // Conversations before memories: a record's session may be a conversation whose id changes.
-  std::map<std::string, std::string> conv_map;
-  if (auto* convs = doc.if_contains("conversations"); convs && convs->is_array()) {
-    for (const auto& cv : convs->as_array()) {
-      const auto& o = cv.as_object();
-      runtime::ConversationExport e{str_at(o, "id"), str_at(o, "user_id"), "{}", 0, {}};
-      if (auto* md = o.if_contains("metadata"); md && md->is_object()) e.metadata = json::serialize(*md);
-      if (auto* t = o.if_contains("created_at"); t && t->is_int64()) e.created_at = t->as_int64();
-      if (auto* items = o.if_contains("items"); items && items->is_array())
-        for (const auto& it : items->as_array()) e.item_wires.push_back(json::serialize(it));
-      std::string old = e.id;
-      auto made = co_await c.rt.import_conversation(project, std::move(e), keep);
-      if (!made.ok()) co_return made.status();
-      conv_map[old] = *made;
-      if (old != *made) ids[old] = *made;
-    }
-  }
-  int memories = 0;
-  for (auto& r : records) {
-    std::string old = r.id;
-    if (!keep) r.id.clear();
-    if (conv_map.count(r.ns.session_id)) r.ns.session_id = conv_map[r.ns.session_id];
-    if (conv_map.count(r.source.conversation_id)) r.source.conversation_id = conv_map[r.source.conversation_id];
-    auto made = co_await c.memory->import(project, std::move(r));
-    if (!made.ok()) co_return made.status();
-    if (old != made->id) ids[old] = made->id;
-    ++memories;
-  }
   co_return json::object{{"object", "continuum.agent_import"}, {"agent", name}, {"versions", static_cast<int64_t>(version_map.size())},
                          {"aliases", aliases}, {"memories", memories}, {"conversations", static_cast<int64_t>(conv_map.size())},
                          {"ids", std::move(ids)}};

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withServer, Server } from './harness.mjs';
+import { withServer, Server, sleep } from './harness.mjs';
 
 const post = (server, p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
 
@@ -118,4 +118,71 @@ test('agent transfer: an export larger than the server accepts as a body is refu
     assert.equal(again.status, 200, JSON.stringify(again.body));
   });
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
+});
+
+test('agent transfer: an import cut short by kill -9 is finished by running it again', async () => {
+  await withServer({}, async ({ server, client, upstream }) => {
+    await post(server, '/v1/agents', { name: 'clerk', model: 'm', instructions: 'one' });
+    await post(server, '/v1/agents', { name: 'clerk', model: 'm', instructions: 'two' });
+    await post(server, '/v1/agents/clerk/aliases/prod', { version: 2 });
+    const convs = [];
+    for (let i = 0; i < 20; i++) {
+      const conv = await client.conversations.create({}, { headers: { 'x-continuum-user': `u${i}` } });
+      await client.responses.create({ model: 'agent:clerk', input: `case ${i}`, conversation: conv.id, memory: 'off' }, { headers: { 'x-continuum-user': `u${i}` } });
+      await post(server, '/v1/memories', { text: `u${i} likes tea`, user_id: `u${i}`, agent_id: 'clerk' });
+      convs.push(conv.id);
+    }
+    const doc = (await server.json('/v1/agents/clerk/export?conversations=true')).body;
+    assert.equal(doc.conversations.length, 20);
+
+    const b = new Server({ upstream });
+    await b.start();
+    try {
+      // The state a crash after the data but before the agent leaves: the import is run again.
+      assert.equal((await b.json('/v1/agents/import', { method: 'POST', body: JSON.stringify(doc) })).status, 200);
+      assert.equal((await b.json('/v1/agents/clerk', { method: 'DELETE' })).status, 200);
+      const again = await b.json('/v1/agents/import', { method: 'POST', body: JSON.stringify(doc) });
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.equal(again.body.conversations, 20);
+      assert.equal(again.body.memories, 20);
+      // Killed at moments within the import, then run again until it succeeds.
+      for (const delay of [2, 6, 12]) {
+        const name = `clerk_${delay}`;
+        const req = b.json(`/v1/agents/import?ids=keep&name=${name}`, { method: 'POST', body: JSON.stringify({ ...doc, conversations: [], memories: [] }) }).catch(() => null);
+        await sleep(delay);
+        await b.kill9();
+        await req;
+        await b.start();
+        const done = await b.json(`/v1/agents/import?ids=keep&name=${name}`, { method: 'POST', body: JSON.stringify({ ...doc, conversations: [], memories: [] }) });
+        assert.ok(done.status === 200 || done.body.error?.code === 'agent_exists', JSON.stringify(done.body));
+        const got = await b.json(`/v1/agents/${name}/versions`);
+        assert.deepEqual(got.body.data.map((v) => v.definition.instructions), ['one', 'two'], `${name}: every version, once`);
+      }
+      // The data import itself, killed and run again: every conversation and memory, once.
+      assert.equal((await b.json('/v1/agents/clerk', { method: 'DELETE' })).status, 200);
+      const c = new Server({ upstream });
+      await c.start();
+      try {
+        const req = c.json('/v1/agents/import', { method: 'POST', body: JSON.stringify(doc) }).catch(() => null);
+        await sleep(15);
+        await c.kill9();
+        await req;
+        await c.start();
+        const done = await c.json('/v1/agents/import', { method: 'POST', body: JSON.stringify(doc) });
+        assert.equal(done.status, 200, JSON.stringify(done.body));
+        for (const [i, id] of convs.entries()) {
+          const items = await c.json(`/v1/conversations/${id}/items?limit=100`, { headers: { 'x-continuum-user': `u${i}` } });
+          assert.equal(items.body.data.length, doc.conversations.find((x) => x.id === id).items.length);
+        }
+        const mems = await c.json('/v1/memories?limit=100&agent_id=clerk');
+        assert.equal(mems.body.data.length, 20);
+      } finally {
+        await c.stop();
+        c.cleanup();
+      }
+    } finally {
+      await b.stop();
+      b.cleanup();
+    }
+  });
 });
