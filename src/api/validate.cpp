@@ -1,5 +1,6 @@
 // Request validation: POST /v1/responses bodies into runtime::CreateParams, metadata maps and
 // list queries, every wrong field a 400 that names it.
+#include <cmath>
 #include <charconv>
 #include <cstdio>
 #include <set>
@@ -359,9 +360,14 @@ Result<CreateParams> parse_create(const json::value& body) {
   auto int_field = [&](std::string_view k, int64_t lo, int64_t hi, std::optional<int64_t>& out) -> Status {
     auto* v = wire::field(o, k);
     if (!v || v->is_null()) return {};
-    if (!(v->is_int64() || v->is_uint64() || (v->is_double() && v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double())))))
+    // A double is an integer when it has no fraction; one beyond int64's range is clamped (it is
+    // out of any field's bounds anyway) rather than converted, which would be undefined.
+    if (!(v->is_int64() || v->is_uint64() || (v->is_double() && std::isfinite(v->as_double()) && v->as_double() == std::trunc(v->as_double()))))
       return wrong_type(k, "an integer", *v);
-    int64_t n = v->is_int64() ? v->as_int64() : v->is_uint64() ? static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX)) : static_cast<int64_t>(v->as_double());
+    auto from_double = [](double d) {
+      return d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(d);
+    };
+    int64_t n = v->is_int64() ? v->as_int64() : v->is_uint64() ? static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX)) : from_double(v->as_double());
     if (n < lo || n > hi)
       return bad_value(k, "Invalid '" + std::string(k) + "': integer below minimum value or above maximum value. Expected a value between " +
                               std::to_string(lo) + " and " + std::to_string(hi) + ", but got " + std::to_string(n) + " instead.");

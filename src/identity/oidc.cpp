@@ -36,7 +36,10 @@ std::optional<int64_t> numeric_date(const json::object& c, std::string_view k, b
   const auto& v = it->value();
   if (v.is_int64()) return v.as_int64();
   if (v.is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v.as_uint64(), INT64_MAX));
-  if (v.is_double()) return static_cast<int64_t>(v.as_double());
+  if (v.is_double()) {  // clamped: converting a double beyond int64's range is undefined
+    double d = v.as_double();
+    return d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(d);
+  }
   *bad = true;
   return std::nullopt;
 }
