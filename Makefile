@@ -7,7 +7,7 @@ DATA ?= ./data
 TEST_TIMEOUT_MS ?= 240000
 E2E_TIMEOUT ?= 2400
 
-.PHONY: all setup configure build run test unit integration fuzz-build fuzz-smoke fuzz bench clean
+.PHONY: all setup configure build run test unit integration chaos soak fuzz-build fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -33,7 +33,25 @@ integration: build
 	cd tests/e2e && CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
 	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
 
-test: unit integration fuzz-smoke
+# The chaos suite (tests/chaos): kill -9 under mixed load, a full store, descriptor exhaustion,
+# memory under abuse, overload. `make test` runs its short form; `make soak` runs it SOAK_SCALE
+# times larger (2,000 concurrent streams, 15 kill cycles) and writes its figures to SOAK_REPORT.
+SOAK_SCALE ?= 5
+SOAK_REPORT ?= $(BUILD)/soak-report.md
+
+chaos: build
+	@scripts/setup.sh --with-node
+	cd tests/chaos && CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
+	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
+
+soak: build
+	@scripts/setup.sh --with-node
+	@echo "# Soak report ($$(date -u +%Y-%m-%dT%H:%MZ), CHAOS_SCALE=$(SOAK_SCALE), $$(nproc) cores)" > $(SOAK_REPORT)
+	cd tests/chaos && CONTINUUM_BIN=$(abspath $(BUILD))/continuum CHAOS_SCALE=$(SOAK_SCALE) CHAOS_REPORT=$(abspath $(SOAK_REPORT)) \
+	  node --test --test-concurrency=1 --test-timeout=1800000 --test-reporter=spec
+	@echo "report: $(SOAK_REPORT)"
+
+test: unit integration chaos fuzz-smoke
 
 # libFuzzer targets (fuzz/), built with clang apart from the main build. `make test` runs each
 # for FUZZ_SMOKE seconds from the seed corpus; `make fuzz` for FUZZ_SECONDS, keeping what it

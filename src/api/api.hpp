@@ -20,6 +20,10 @@
 #include "runtime/runtime.hpp"
 #include "wire/json.hpp"
 
+namespace cn::admission {
+class Governor;
+}
+
 namespace cn::api {
 
 // Maps a Status to an HTTP answer in OpenAI's error shape. The one place codes become statuses.
@@ -39,6 +43,8 @@ struct Options {
   // The largest agent export made: the server's largest request body, so that what one server
   // exports another configured alike can import.
   size_t max_export_bytes = 8 << 20;
+  // Answers /readyz (null: always ready).
+  admission::Governor* governor = nullptr;
 };
 
 // What the routes serve from. Everything must outlive the server; `memory` may be null (no

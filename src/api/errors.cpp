@@ -36,7 +36,9 @@ http::Response error_response(const Status& st) {
   }
   auto res = http::Response::json(status, http::error_body(st.message(), type, st.param(), code));
   if (st.retry_after() > 0) res.headers.emplace_back("retry-after", std::to_string(st.retry_after()));
-  if (status >= 500) res.headers.emplace_back("x-should-retry", "false");
+  // A 5xx the client may retry later says when (storage full, shutting down); others are not
+  // worth retrying.
+  if (status >= 500) res.headers.emplace_back("x-should-retry", st.retry_after() > 0 ? "true" : "false");
   return res;
 }
 

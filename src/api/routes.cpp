@@ -3,6 +3,7 @@
 #include <charconv>
 #include <boost/asio.hpp>
 
+#include "admission/governor.hpp"
 #include "api/route_prelude.hpp"
 #include "base/log.hpp"
 #include "http/sse.hpp"
@@ -105,6 +106,7 @@ awaitable<Response> create_response(Ctx& c, Request& req, Stream& stream) {
   co_await run->wait_done();
   Status failure = run->failure();
   if (!failure.ok()) {
+    if (store::is_storage_full(failure)) co_return error_response(failure);
     // The response is stored as failed; the client learns why, and its id, over plain HTTP.
     Status st = failure;
     if (st.code() == Code::unavailable) st.with_http_status(502);
@@ -184,8 +186,18 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.webhooks) install_webhooks(router, *sv.webhooks, sv.auth);
   if (sv.schedules) install_schedules(router, *sv.schedules, sv.auth);
 
+  // Liveness: the process answers. Readiness: it should be sent new traffic (not while it sheds
+  // load, is read-only for a full disk, or shuts down); unauthenticated like /healthz, and says
+  // nothing but the reason.
   router.add("GET", "/healthz", [](Request&, Stream&) -> awaitable<Response> {
     co_return Response::json(200, R"({"status":"ok"})");
+  });
+  router.add("GET", "/readyz", [g = opts.governor](Request&, Stream&) -> awaitable<Response> {
+    std::string why;
+    if (!g || g->ready(&why)) co_return Response::json(200, R"({"status":"ready"})");
+    auto r = Response::json(503, json::serialize(json::object{{"status", "not_ready"}, {"reason", why}}));
+    r.headers.emplace_back("retry-after", "1");
+    co_return r;
   });
 
   router.add("POST", "/v1/responses", [c](Request& req, Stream& s) { return create_response(*c, req, s); });

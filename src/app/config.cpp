@@ -49,6 +49,17 @@ Status load_toml(const std::string& path, Config& cfg) {
     return Status(Code::invalid_argument, "config " + path + ": rate limits must not be negative");
   i64("storage.retention_seconds", cfg.retention_seconds);
   i64("storage.chain_cache_nodes", cfg.chain_cache_nodes);
+  i64("storage.chain_cache_bytes", cfg.chain_cache_bytes);
+  i64("storage.run_events_bytes", cfg.run_events_bytes);
+  i64("storage.conversation_cache_bytes", cfg.conversation_cache_bytes);
+  i64("storage.max_db_bytes", cfg.max_db_bytes);
+  i64("storage.disk_warn_bytes", cfg.disk_warn_bytes);
+  i64("limits.max_connections", cfg.max_connections);
+  i64("limits.max_inflight_bytes", cfg.max_inflight_bytes);
+  i64("limits.max_rss_bytes", cfg.max_rss_bytes);
+  i64("limits.max_loop_lag_ms", cfg.max_loop_lag_ms);
+  if (cfg.max_loop_lag_ms < 0 || cfg.max_db_bytes < 0)
+    return Status(Code::invalid_argument, "config " + path + ": limits.max_loop_lag_ms and storage.max_db_bytes must not be negative");
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;
   if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
   str("upstream.ca_file", cfg.upstream_ca_file);

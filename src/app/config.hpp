@@ -37,6 +37,16 @@ struct Config {
   // Storage.
   int64_t retention_seconds = 0;  // 0: keep forever
   size_t chain_cache_nodes = 200'000;
+  // Memory and resource bounds (issue: bounded under abuse); see docs/configuration.md.
+  size_t chain_cache_bytes = 64u << 20;
+  size_t run_events_bytes = 32u << 20;
+  size_t conversation_cache_bytes = 32u << 20;
+  size_t max_connections = 0;          // 0: derived from the open-files limit
+  size_t max_inflight_bytes = 64u << 20;
+  int64_t max_rss_bytes = 0;           // 0: 3/4 of the memory the process may use; < 0: no limit
+  int max_loop_lag_ms = 250;           // 0: not shed on lag
+  int64_t max_db_bytes = 0;            // 0: no cap on the database file
+  int64_t disk_warn_bytes = 512ll << 20;
 
   // Models.
   std::optional<std::string> upstream_url;

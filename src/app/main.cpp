@@ -13,7 +13,9 @@
 
 #include "api/api.hpp"
 #include "app/commands.hpp"
+#include "admission/governor.hpp"
 #include "app/config.hpp"
+#include "app/descriptors.hpp"
 #include "app/data_dir.hpp"
 #include "base/ids.hpp"
 #include "base/log.hpp"
@@ -48,9 +50,10 @@ using namespace cn;
 // transparent huge pages for its arenas and metadata. A cold start allocates megabytes of
 // small objects (a long chain's items); with 4 KB pages each first touch is a page fault,
 // which costs more than the work itself on a virtual machine (resume of a 1,000-turn chain:
-// chain read 15 -> 10 ms).
+// chain read 15 -> 10 ms). A background thread gives freed pages back to the system within
+// about a second, also when the server is idle (without it, only allocation activity does).
 extern "C" {
-const char* malloc_conf = "thp:always,metadata_thp:always";
+const char* malloc_conf = "thp:always,metadata_thp:always,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
 }
 
 namespace {
@@ -200,9 +203,11 @@ int serve(app::Config cfg) {
     return 1;
   }
 
+  auto fds = app::raise_descriptor_limit(cfg.max_connections);
   std::vector<store::Migration> migrations = app::all_migrations();
   store::ExecutorOptions so;
   so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
+  so.max_db_bytes = cfg.max_db_bytes;
   auto store = store::Executor::start(so, migrations);
   if (!store.ok()) {
     spdlog::critical("store: {}", store.status().message());
@@ -316,6 +321,17 @@ int serve(app::Config cfg) {
   ro.tool_timeout = std::chrono::milliseconds(cfg.tool_timeout_ms);
   ro.retention_seconds = cfg.retention_seconds;
   ro.chain_cache_nodes = cfg.chain_cache_nodes;
+  ro.chain_cache_bytes = cfg.chain_cache_bytes;
+  ro.run_events_bytes = cfg.run_events_bytes;
+  ro.conversation_cache_bytes = cfg.conversation_cache_bytes;
+  admission::GovernorOptions go;
+  go.max_inflight_bytes = cfg.max_inflight_bytes;
+  go.max_rss_bytes = cfg.max_rss_bytes == 0 ? admission::Governor::default_rss_limit() : std::max<int64_t>(0, cfg.max_rss_bytes);
+  go.max_loop_lag = std::chrono::milliseconds(cfg.max_loop_lag_ms);
+  go.data_dir = cfg.data_dir;
+  go.disk_warn_bytes = cfg.disk_warn_bytes;
+  auto governor = std::make_shared<admission::Governor>(go, store->get());
+  ro.admission = governor;
   memory::Options mo;
   mo.extraction_model = cfg.memory_extraction_model;
   mo.extraction_prompt = cfg.memory_extraction_prompt;
@@ -461,7 +477,15 @@ int serve(app::Config cfg) {
                  [&rt] { return static_cast<double>(rt.stats().cached_nodes); });
   metrics->gauge("continuum_store_group_commits", "Group commits made by the store's writer since start",
                  [s = store->get()] { return static_cast<double>(s->stats().commits); });
-  if (Status st = rt.recover(); !st.ok()) {
+  if (Status st = rt.recover(); store::is_storage_full(st)) {
+    // Start read-only: reads are served; the interrupted responses are marked when space returns.
+    (*store)->mark_full();
+    (*store)->when_writable([&io, &rt] {
+      net::post(io, [&rt] {
+        if (Status again = rt.recover(); !again.ok()) spdlog::error("recovery: {}", again.message());
+      });
+    });
+  } else if (!st.ok()) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
   }
@@ -497,6 +521,7 @@ int serve(app::Config cfg) {
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   ho.tls_cert_file = cfg.tls_cert_file;
+  ho.max_connections = fds.max_connections;
   ho.tls_key_file = cfg.tls_key_file;
   if (cfg.tls_cert_file.empty() != cfg.tls_key_file.empty()) {
     spdlog::critical("TLS needs both a certificate and a key (tls.cert_file and tls.key_file)");
@@ -505,10 +530,29 @@ int serve(app::Config cfg) {
   http::Router router;
   api::Options api_opts;
   api_opts.max_export_bytes = cfg.max_body_bytes;
+  api_opts.governor = governor.get();
   api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules},
                api_opts);
   http::Server server(io, ho, std::move(router));
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
+  metrics->gauge("continuum_accept_pauses", "Times accepting paused for want of file descriptors since start",
+                 [&server] { return static_cast<double>(server.accept_pauses()); });
+  metrics->gauge("continuum_resident_memory_bytes", "Resident memory of the process",
+                 [g = governor.get()] { return static_cast<double>(g->stats().rss_bytes); });
+  metrics->gauge("continuum_inflight_input_bytes", "Input bytes of the turns in progress",
+                 [g = governor.get()] { return static_cast<double>(g->stats().inflight_bytes); });
+  metrics->gauge("continuum_turns_shed", "Turns refused with 429 because the server was overloaded, since start",
+                 [g = governor.get()] { return static_cast<double>(g->stats().shed); });
+  metrics->gauge("continuum_loop_lag_seconds", "How late the I/O threads run a timer (CPU saturation)",
+                 [g = governor.get()] { return g->stats().loop_lag_ms / 1000.0; });
+  metrics->gauge("continuum_storage_full", "1 while the store is full and the server read-only",
+                 [s = store->get()] { return s->full() ? 1.0 : 0.0; });
+  metrics->gauge("continuum_chain_cache_bytes", "Bytes of chain nodes alive (the cache's and those turns hold)",
+                 [&rt] { return static_cast<double>(rt.stats().chain_bytes); });
+  metrics->gauge("continuum_run_events_bytes", "Bytes of finished runs' events kept for replay",
+                 [&rt] { return static_cast<double>(rt.stats().run_events_bytes); });
+  metrics->gauge("continuum_conversation_cache_bytes", "Bytes of conversations' items held in memory",
+                 [&rt] { return static_cast<double>(rt.stats().conversation_bytes); });
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return 1;
@@ -520,6 +564,14 @@ int serve(app::Config cfg) {
     spdlog::critical("memory: {}", st.message());
     return 1;
   }
+  governor->start(io);
+  spdlog::info("budgets: chain cache {} MiB, finished runs' events {} MiB, conversations {} MiB, in-flight input {} MiB;"
+               " shedding above {} MiB resident (now {} MiB) or {} ms of I/O lag; {} connections ({} of {} open files"
+               " reserved){}",
+               cfg.chain_cache_bytes >> 20, cfg.run_events_bytes >> 20, cfg.conversation_cache_bytes >> 20,
+               cfg.max_inflight_bytes >> 20, go.max_rss_bytes >> 20, admission::Governor::resident_bytes() >> 20,
+               cfg.max_loop_lag_ms, fds.max_connections, fds.reserved, fds.soft,
+               cfg.max_db_bytes > 0 ? fmt::format("; database capped at {} MiB", cfg.max_db_bytes >> 20) : std::string());
   spdlog::info("continuum listening on {}://{}:{} (data: {}, {} threads)", cfg.tls_cert_file.empty() ? "http" : "https",
                host, server.port(), cfg.data_dir, threads);
 
@@ -545,6 +597,7 @@ int serve(app::Config cfg) {
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down (grace {} ms)", sig, cfg.shutdown_grace_ms);
+    governor->draining();
     server.stop_accepting();
     net::co_spawn(io, [&]() -> net::awaitable<void> {
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));

@@ -86,4 +86,15 @@ std::string redact(std::string_view secret) {
   return out;
 }
 
+uint64_t LogThrottle::tick() {
+  std::lock_guard lk(mu_);
+  ++count_;
+  auto now = std::chrono::steady_clock::now();
+  if (last_ != std::chrono::steady_clock::time_point{} && now - last_ < interval_) return 0;
+  last_ = now;
+  uint64_t n = count_;
+  count_ = 0;
+  return n;
+}
+
 }  // namespace cn

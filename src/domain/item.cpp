@@ -43,6 +43,15 @@ std::string Item::text() const {
   return out;
 }
 
+size_t Item::approx_bytes() const {
+  size_t n = sizeof(Item) + id.capacity() + role.capacity() + status.capacity() + call_id.capacity() +
+             name.capacity() + arguments.capacity() + output.capacity() + server_label.capacity() +
+             error.capacity() + approval_request_id.capacity() + reason.capacity() + wire.capacity() +
+             chat.capacity();
+  for (const auto& p : content) n += sizeof(ContentPart) + p.type.capacity() + p.text.capacity();
+  return n;
+}
+
 int64_t Item::token_estimate() const {
   size_t bytes = 0;
   for (const auto& p : content) bytes += p.text.size();

@@ -75,6 +75,9 @@ struct Item {
   std::string text() const;
   // A rough token count (about four bytes a token, plus a per-item overhead).
   int64_t token_estimate() const;
+  // The memory this item holds (its strings' capacities and the object itself): what the
+  // runtime's byte budgets count.
+  size_t approx_bytes() const;
 };
 
 using ItemPtr = std::shared_ptr<const Item>;

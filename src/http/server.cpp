@@ -32,6 +32,8 @@ struct Server::Impl {
   Router router;
   tcp::acceptor acceptor;
   std::atomic<bool> accepting{true};
+  std::atomic<uint64_t> accept_pauses{0};
+  std::atomic<size_t> sessions{0};  // accepted and not yet ended
 
   mutable std::mutex mu;
   struct Conn {
@@ -143,26 +145,36 @@ awaitable<void> write_error(S& stream, bhttp::status status, std::string message
 }
 
 awaitable<void> Server::Impl::accept_loop() {
+  static LogThrottle accept_log;
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer pause(ex);
   for (;;) {
     auto [ec, sock] = co_await acceptor.async_accept(tuple_awaitable);
     if (!accepting.load()) co_return;
     if (ec) {
       if (ec == net::error::operation_aborted) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      if (uint64_t n = accept_log.tick()) spdlog::warn("accept failed: {} (x{} in the last second)", ec.message(), n);
+      // Out of descriptors (or kernel memory): the connection waits in the listen backlog.
+      // Retrying at once would spin; pause so that open connections can finish and free some.
+      if (ec == net::error::no_descriptors || ec.value() == ENFILE || ec == net::error::no_buffer_space ||
+          ec == net::error::no_memory) {
+        accept_pauses.fetch_add(1, std::memory_order_relaxed);
+        pause.expires_after(opts.accept_pause);
+        auto [pec] = co_await pause.async_wait(tuple_awaitable);
+        (void)pec;
+      }
       continue;
     }
-    size_t n;
-    {
-      std::lock_guard lk(mu);
-      n = conns.size();
-    }
-    if (n >= opts.max_connections) {
+    // Counted from accept to the session's end (a session registers itself in `conns` only once
+    // it runs), so a burst of accepts cannot overshoot the cap.
+    if (sessions.fetch_add(1) >= opts.max_connections) {
+      sessions.fetch_sub(1);
       beast::error_code ignored;
       sock.close(ignored);
       continue;
     }
     auto strand = net::make_strand(io);
-    net::co_spawn(strand, session(std::move(sock)), net::detached);
+    net::co_spawn(strand, session(std::move(sock)), [this](std::exception_ptr) { sessions.fetch_sub(1); });
   }
 }
 
@@ -250,8 +262,11 @@ awaitable<void> Server::Impl::serve(S& stream) {
     }
     if (too_large) {
       // Clients keep sending their body and fail on a reset socket if we answer early; swallow
-      // bodies up to a bound so that they read the 413. Beyond it, answer and close.
-      if (parser.content_length() && *parser.content_length() <= kMaxDrainBytes &&
+      // bodies up to a bound so that they read the 413. Beyond it, answer and close. A client
+      // that sent `Expect: 100-continue` waits for our word before sending: it gets the 413 now.
+      auto expect = hdr.find(bhttp::field::expect);
+      bool waits = expect != hdr.end() && beast::iequals(expect->value(), "100-continue");
+      if (!waits && parser.content_length() && *parser.content_length() <= kMaxDrainBytes &&
           !parser.is_done()) {
         uint64_t remaining = *parser.content_length() - std::min<uint64_t>(*parser.content_length(), buffer.size());
         buffer.consume(buffer.size());
@@ -423,5 +438,7 @@ size_t Server::open_connections() const {
   std::lock_guard lk(impl_->mu);
   return impl_->conns.size();
 }
+
+uint64_t Server::accept_pauses() const { return impl_->accept_pauses.load(std::memory_order_relaxed); }
 
 }  // namespace cn::http

@@ -90,7 +90,11 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};     // between requests on a keep-alive link
   std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
   std::chrono::milliseconds write_timeout{30'000};    // for one write to a slow client
+  // Connections beyond this are closed as soon as they are accepted (derive it from the
+  // descriptor limit: app/descriptors.hpp).
   size_t max_connections = 4096;
+  // When accept fails for want of descriptors, how long the listener waits before trying again.
+  std::chrono::milliseconds accept_pause{100};
   // HTTPS when both are set (PEM files: the certificate chain and its private key).
   std::string tls_cert_file, tls_key_file;
 };
@@ -146,6 +150,8 @@ class Server {
   // Closes every connection still open. Safe from any thread.
   void close_all();
   size_t open_connections() const;
+  // How many times accepting paused for want of descriptors since start.
+  uint64_t accept_pauses() const;
 
  private:
   struct Impl;

@@ -1,16 +1,43 @@
 // The response tree's hot cache: immutable chain nodes shared by every branch, loaded from the
-// store with their uncached ancestors in one read job on a miss, evicted oldest first.
+// store with their uncached ancestors in one read job on a miss, and the budget that bounds it
+// in bytes (least recently used nodes dropped first) — with the finished runs kept for replay,
+// bounded alike.
 #include "runtime/impl.hpp"
 
+#include "base/log.hpp"
+
 namespace cn::runtime {
+
+void Runtime::Impl::meter_node(ChainNode& n) const {
+  int64_t b = sizeof(ChainNode) + static_cast<int64_t>(n.id.capacity() + n.owner.capacity());
+  for (const auto& i : n.inputs) b += static_cast<int64_t>(i->approx_bytes());
+  for (const auto& i : n.outputs) b += static_cast<int64_t>(i->approx_bytes());
+  n.bytes = b;
+  n.meter = chain_meter;
+  chain_meter->fetch_add(b, std::memory_order_relaxed);
+}
 
 void Runtime::Impl::cache_node(const std::string& project, NodePtr n) {
   std::lock_guard lk(mu);
   auto k = key_of(project, n->id);
-  if (nodes.emplace(k, std::move(n)).second) node_order.push_back(k);
-  while (nodes.size() > opts.chain_cache_nodes && !node_order.empty()) {
-    nodes.erase(node_order.front());
-    node_order.pop_front();
+  auto [it, inserted] = nodes.try_emplace(k);
+  if (inserted) {
+    it->second.node = std::move(n);
+    it->second.lru = node_lru.insert(node_lru.end(), k);
+  } else {
+    node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+  }
+  trim_nodes_locked();
+}
+
+void Runtime::Impl::trim_nodes_locked() {
+  // A node dropped while a cached child still holds it frees nothing until the child goes too;
+  // the meter counts what is alive, so the loop goes on to older entries. The newest node stays:
+  // the turn that made it is about to be continued.
+  while (node_lru.size() > 1 && (nodes.size() > opts.chain_cache_nodes ||
+                                 chain_meter->load(std::memory_order_relaxed) > static_cast<int64_t>(opts.chain_cache_bytes))) {
+    nodes.erase(node_lru.front());
+    node_lru.pop_front();
   }
 }
 
@@ -22,7 +49,52 @@ NodePtr Runtime::Impl::cached_node(const Scope& scope, const std::string& id) {
     return nullptr;
   }
   ++hits;
-  return scope.sees(it->second->owner) ? it->second : nullptr;
+  node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+  return scope.sees(it->second.node->owner) ? it->second.node : nullptr;
+}
+
+void Runtime::Impl::keep_recent_locked(std::shared_ptr<Run> run) {
+  int64_t size = 0;
+  {
+    std::lock_guard rl(run->mu_);
+    const auto& st = *run->st_;
+    // Only stored runs with an event log can be replayed; anything else holds nothing once its
+    // followers are gone.
+    if (!st.store || !st.record_events) return;
+    for (const auto& e : st.events) size += static_cast<int64_t>(e.capacity());
+    for (const auto& o : st.output) size += static_cast<int64_t>(o.text.capacity() + o.output.capacity());
+    size += static_cast<int64_t>(sizeof(Run) + sizeof(Run::State));
+  }
+  recent_size[run.get()] = size;
+  recent_bytes += size;
+  recent.push_back(std::move(run));
+  while (!recent.empty() &&
+         (recent.size() > opts.recent_runs || recent_bytes > static_cast<int64_t>(opts.run_events_bytes))) {
+    auto old = std::move(recent.front());
+    recent.pop_front();
+    recent_bytes -= recent_size[old.get()];
+    recent_size.erase(old.get());
+    if (old->background()) continue;  // its events were stored with its outcome
+    // A streamed run's events exist only here: write them to its row, so that a stream resumed
+    // by sequence number still finds them. Until that commits, the run is served from `spilling`.
+    std::string blob = "[";
+    {
+      std::lock_guard rl(old->mu_);
+      for (const auto& e : old->st_->events) (blob += e) += ',';
+    }
+    if (blob.size() > 1) blob.back() = ']';
+    else blob += ']';
+    std::string key = key_of(old->project_id(), old->id());
+    spilling[key] = old;
+    std::string project = old->project_id(), id = old->id();
+    store.submit(
+        [project, id, blob = std::move(blob)](store::Database& db) { return repo::put_events(db, project, id, blob); },
+        [this, key](Status st) {
+          if (!st.ok()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());
+          std::lock_guard lk(mu);
+          spilling.erase(key);
+        });
+  }
 }
 
 std::shared_ptr<Run> Runtime::Impl::live_run_locked(const Scope& scope, const std::string& id) const {
@@ -38,8 +110,9 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(Scope scope, std::string id)
     std::lock_guard lk(mu);
     if (auto it = nodes.find(key_of(project, id)); it != nodes.end()) {
       ++hits;
-      if (!scope.sees(it->second->owner)) co_return not_found_response(id);
-      co_return it->second;
+      node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+      if (!scope.sees(it->second.node->owner)) co_return not_found_response(id);
+      co_return it->second.node;
     }
     ++misses;
   }
@@ -98,6 +171,7 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(Scope scope, std::string id)
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     (*it)->parent = parent;
     count_tokens(**it);
+    meter_node(**it);
     parent = *it;
     cache_node(project, parent);
   }

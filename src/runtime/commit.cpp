@@ -143,10 +143,15 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
       node->outputs = outputs;
       node->created_at = fin.created_at;
       count_tokens(*node);
+      meter_node(*node);
       cache_node(p.scope.project, node);
       if (append) {
-        std::lock_guard lk(conv->mu);
-        conv_insert_sorted(*conv, first_seq, conv_items);
+        {
+          std::lock_guard lk(conv->mu);
+          conv_insert_sorted(*conv, first_seq, conv_items);
+        }
+        std::lock_guard lk(mu);
+        trim_convs_locked();
       }
     }
   }
@@ -169,7 +174,10 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     } else {
       st.status = "failed";
       st.error = std::make_pair(std::string("server_error"), std::string("The response could not be stored."));
-      st.failure = Status(Code::unavailable, "The response could not be stored: " + stored.message());
+      // A full store is said as such (503 storage_full, Retry-After), not as a model failure.
+      st.failure = store::is_storage_full(stored)
+                       ? stored
+                       : Status(Code::unavailable, "The response could not be stored: " + stored.message());
       st.usage = fin.usage;
       run->publish("response.failed", {{"response", response_object(run->id(), st)}});
     }

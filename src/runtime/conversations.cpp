@@ -23,6 +23,7 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id)
     std::lock_guard lk(mu);
     auto it = convs.find(key_of(project, id));
     if (it != convs.end()) {
+      it->second->last_used = ++conv_clock;
       std::lock_guard lk2(it->second->mu);
       if (it->second->deleted || !scope.sees(it->second->owner)) co_return not_found_conversation(id);
       co_return it->second;
@@ -44,27 +45,45 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id)
   c->owner = r->first.user_id;
   c->created_at = r->first.created_at;
   c->metadata = r->first.metadata;
-  c->items = std::move(r->second);
+  meter_conv(*c);
+  if (!r->second.empty()) {
+    std::vector<ItemPtr> loaded;
+    loaded.reserve(r->second.size());
+    for (auto& row : r->second) loaded.push_back(std::move(row.item));
+    conv_insert_sorted(*c, r->second.front().seq, loaded);
+    for (size_t i = 0; i < loaded.size(); ++i) c->items[i].seq = r->second[i].seq;  // seqs may have gaps
+  }
   c->next_seq = c->items.empty() ? 0 : c->items.back().seq + 1;
   std::lock_guard lk(mu);
   auto [it, inserted] = convs.emplace(key_of(project, id), c);
   ConvPtr out = it->second;
+  out->last_used = ++conv_clock;
   if (inserted) trim_convs_locked();
   co_return out;
 }
 
-// Bounds the conversation cache: drops conversations nobody is using (a turn in flight holds
-// its own reference, so its state is never duplicated by a reload). Caller holds mu.
+// Bounds the conversation cache by count and by bytes: drops the least recently used
+// conversations nobody is using (a turn in flight holds its own reference, so its state is never
+// duplicated by a reload), down to nine tenths of the bound so that trims are rare. Caller holds mu.
 void Runtime::Impl::trim_convs_locked() {
   constexpr size_t kMaxConvs = 100'000;
-  if (convs.size() <= kMaxConvs) return;
-  for (auto it = convs.begin(); it != convs.end() && convs.size() > kMaxConvs * 9 / 10;) {
-    if (it->second.use_count() == 1) it = convs.erase(it);
-    else ++it;
+  const auto budget = static_cast<int64_t>(opts.conversation_cache_bytes);
+  if (convs.size() <= kMaxConvs && conv_meter->load(std::memory_order_relaxed) <= budget) return;
+  std::vector<std::pair<uint64_t, std::string>> idle;
+  for (const auto& [k, c] : convs)
+    if (c.use_count() == 1) idle.emplace_back(c->last_used, k);
+  std::sort(idle.begin(), idle.end());
+  for (const auto& [used, k] : idle) {
+    if (convs.size() <= kMaxConvs * 9 / 10 && conv_meter->load(std::memory_order_relaxed) <= budget * 9 / 10) break;
+    convs.erase(k);
   }
 }
 
 void Runtime::Impl::conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items) {
+  int64_t bytes = 0;
+  for (const auto& i : items) bytes += static_cast<int64_t>(i->approx_bytes() + sizeof(ConvItemRow));
+  c.bytes += bytes;
+  if (c.meter) c.meter->fetch_add(bytes, std::memory_order_relaxed);
   std::vector<ConvItemRow> add;
   for (size_t i = 0; i < items.size(); ++i) add.push_back({first_seq + static_cast<int64_t>(i), items[i]});
   if (c.items.empty() || c.items.back().seq < first_seq) {
@@ -95,10 +114,12 @@ awaitable<Result<std::string>> Runtime::create_conversation(Scope scope, std::st
   c->owner = row.user_id;
   c->created_at = row.created_at;
   c->metadata = row.metadata;
+  im.meter_conv(*c);
   Impl::conv_insert_sorted(*c, 0, ptrs);
   c->next_seq = static_cast<int64_t>(ptrs.size());
   {
     std::lock_guard lk(im.mu);
+    c->last_used = ++im.conv_clock;
     im.convs[key_of(project, row.id)] = c;
     im.trim_convs_locked();
   }

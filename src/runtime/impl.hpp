@@ -22,7 +22,9 @@
 #include <boost/asio.hpp>
 
 #include <deque>
+#include <atomic>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +48,11 @@ using store::write_async;
 // An immutable node of the response tree: one stored turn and a pointer to its parent. The
 // context of a turn is the path from the root; nodes are shared by every branch below them.
 struct ChainNode {
+  ChainNode() = default;
+  ChainNode(const ChainNode&) = delete;
+  ~ChainNode() {
+    if (meter) meter->fetch_sub(bytes, std::memory_order_relaxed);
+  }
   std::string id;
   std::string owner;  // the end user the turn belongs to ("" = the project)
   std::shared_ptr<const ChainNode> parent;
@@ -53,6 +60,10 @@ struct ChainNode {
   int64_t created_at = 0;
   int64_t tokens = 0;       // this node's items only
   int64_t path_tokens = 0;  // this node's and every ancestor's (the context it continues)
+  // The memory this node holds, counted in `meter` (the runtime's chain bytes) while it lives,
+  // whoever holds it: the cache, a child node, or a turn in flight.
+  int64_t bytes = 0;
+  std::shared_ptr<std::atomic<int64_t>> meter;
 };
 
 // Sets n's token counts from its items and its parent (which must be set).
@@ -61,6 +72,9 @@ using NodePtr = std::shared_ptr<const ChainNode>;
 
 // A conversation's hot state. Items are kept in seq order.
 struct ConvState {
+  ~ConvState() {
+    if (meter) meter->fetch_sub(bytes, std::memory_order_relaxed);
+  }
   std::string project, id;
   std::string owner;  // the end user the conversation belongs to ("" = the project)
   int64_t created_at = 0;
@@ -69,6 +83,9 @@ struct ConvState {
   std::vector<ConvItemRow> items;  // guarded by mu
   int64_t next_seq = 0;            // guarded by mu
   bool deleted = false;            // guarded by mu
+  int64_t bytes = 0;               // guarded by mu; counted in `meter` while the state lives
+  std::shared_ptr<std::atomic<int64_t>> meter;
+  uint64_t last_used = 0;          // guarded by Impl::mu (the cache's LRU clock)
 };
 using ConvPtr = std::shared_ptr<ConvState>;
 
@@ -93,6 +110,7 @@ struct Turn {
   NodePtr parent;                      // the chain node it continues
   ConvPtr conv;                        // the conversation it appends to
   std::vector<ItemPtr> context;        // what the model sees (assembled)
+  std::shared_ptr<void> ticket;        // admission's, held until the turn ends
   std::optional<std::vector<std::string>> memories_used;
   int64_t context_tokens = 0;          // estimate of `context`
   tools::ToolSet tools;                // server-side tools the model may call
@@ -142,9 +160,23 @@ struct Runtime::Impl {
   std::unordered_map<std::string, std::shared_ptr<Run>> live;  // guarded by mu
   std::deque<std::shared_ptr<Run>> recent;                     // guarded by mu
   std::unordered_map<std::string, Line> lines;                 // guarded by mu
-  std::unordered_map<std::string, NodePtr> nodes;              // guarded by mu
-  std::deque<std::string> node_order;                          // guarded by mu (FIFO eviction)
+  // The chain cache, least recently used first in `node_lru`.
+  struct CachedNode {
+    NodePtr node;
+    std::list<std::string>::iterator lru;
+  };
+  std::unordered_map<std::string, CachedNode> nodes;           // guarded by mu
+  std::list<std::string> node_lru;                             // guarded by mu
   std::unordered_map<std::string, ConvPtr> convs;              // guarded by mu
+  uint64_t conv_clock = 0;                                     // guarded by mu
+  // Finished runs kept for replay: `recent` oldest first, their bytes, and runs evicted from
+  // it whose events are being written to the store (still served from here meanwhile).
+  std::unordered_map<const Run*, int64_t> recent_size;         // guarded by mu
+  int64_t recent_bytes = 0;                                    // guarded by mu
+  std::unordered_map<std::string, std::shared_ptr<Run>> spilling;  // guarded by mu
+  // Bytes of chain nodes and conversation states alive (decremented by their destructors).
+  std::shared_ptr<std::atomic<int64_t>> chain_meter = std::make_shared<std::atomic<int64_t>>(0);
+  std::shared_ptr<std::atomic<int64_t>> conv_meter = std::make_shared<std::atomic<int64_t>>(0);
   size_t active = 0;                                           // guarded by mu
   bool shutting_down = false;                                  // guarded by mu
   uint64_t hits = 0, misses = 0;                               // guarded by mu
@@ -153,7 +185,14 @@ struct Runtime::Impl {
        Clock& c);
 
   // chain_cache.cpp
+  // Counts a new node's bytes in the chain meter (before it is shared).
+  void meter_node(ChainNode& n) const;
   void cache_node(const std::string& project, NodePtr n);
+  // Drops least recently used nodes while the chain bytes exceed their budget (caller holds mu).
+  void trim_nodes_locked();
+  // Keeps a finished run for replay within the events budget; evicted runs that were streamed
+  // have their events written to the store first (caller holds mu).
+  void keep_recent_locked(std::shared_ptr<Run> run);
   // A cached node visible in `scope`, or null.
   NodePtr cached_node(const Scope& scope, const std::string& id);
   // The node of a stored response visible in `scope`, from the cache or loaded (with uncached
@@ -168,6 +207,8 @@ struct Runtime::Impl {
   // Bounds the conversation cache (caller holds mu).
   void trim_convs_locked();
   static void conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items);
+  // Counts a new conversation state in the conversation meter (before it is shared).
+  void meter_conv(ConvState& c) const { c.meter = conv_meter; }
 
   // lines.cpp
   static Status busy_status();

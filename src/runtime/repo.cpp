@@ -161,6 +161,11 @@ Status put_response(store::Database& db, const ResponseRow& r, const std::vector
   return mark.bind(1, r.project_id).bind(2, *r.parent_id).run();
 }
 
+Status put_events(store::Database& db, const std::string& project, const std::string& id, const std::string& events) {
+  auto& q = db.stmt("UPDATE turns SET events=?3 WHERE project_id=?1 AND id=?2 AND events IS NULL AND (flags & 2) = 0");
+  return q.bind(1, project).bind(2, id).bind_blob(3, events).run();
+}
+
 Status update_response_status(store::Database& db, const std::string& project, const std::string& id,
                               const std::string& status, const std::string& body) {
   auto& q = db.stmt("SELECT data FROM turns WHERE project_id=?1 AND id=?2");

@@ -50,6 +50,9 @@ std::vector<store::Migration> migrations();
 // Inserts or replaces a turn with its items (one row), and marks its parent as continued.
 Status put_response(store::Database& db, const ResponseRow& r, const std::vector<ItemPtr>& inputs,
                     const std::vector<ItemPtr>& outputs);
+// Stores the event log of a finished streamed turn (a JSON array), when it has none and is not
+// deleted: written when the run's in-memory log is evicted.
+Status put_events(store::Database& db, const std::string& project, const std::string& id, const std::string& events);
 Status update_response_status(store::Database& db, const std::string& project,
                               const std::string& id, const std::string& status,
                               const std::string& body);

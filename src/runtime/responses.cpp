@@ -107,10 +107,10 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, cons
       co_return run;
     }
     for (auto& r : im.recent) {
-      if (r->id() == id && r->project_id() == project && scope.sees(r->owner()) && r->st_->store &&
-          r->st_->record_events)
-        co_return r;
+      if (r->id() == id && r->project_id() == project && scope.sees(r->owner())) co_return r;
     }
+    if (auto it = im.spilling.find(key_of(project, id)); it != im.spilling.end() && scope.sees(it->second->owner()))
+      co_return it->second;
   }
   using R = Result<std::shared_ptr<Run>>;
   std::function<R(store::Database&)> store_fn6 = [scope, project, id](store::Database& db) -> R {
@@ -172,8 +172,17 @@ awaitable<Result<std::string>> Runtime::delete_response(Scope scope, const std::
   if (!st.ok()) co_return st;
   {
     std::lock_guard lk(im.mu);
-    im.nodes.erase(key_of(scope.project, id));
-    std::erase_if(im.recent, [&](const std::shared_ptr<Run>& r) { return r->id() == id; });
+    if (auto it = im.nodes.find(key_of(scope.project, id)); it != im.nodes.end()) {
+      im.node_lru.erase(it->second.lru);
+      im.nodes.erase(it);
+    }
+    std::erase_if(im.recent, [&](const std::shared_ptr<Run>& r) {
+      if (r->id() != id || r->project_id() != scope.project) return false;
+      im.recent_bytes -= im.recent_size[r.get()];
+      im.recent_size.erase(r.get());
+      return true;
+    });
+    im.spilling.erase(key_of(scope.project, id));
   }
   co_return R(json::serialize(json::object{{"id", id}, {"object", "response"}, {"deleted", true}}));
 }

@@ -19,9 +19,15 @@ awaitable<Result<int64_t>> Runtime::expire_now() {
   if (!st.ok()) co_return st;
   {
     std::lock_guard lk(im.mu);
-    std::erase_if(im.nodes, [&](const auto& kv) { return kv.second->created_at < cutoff; });
+    for (auto it = im.nodes.begin(); it != im.nodes.end();) {
+      if (it->second.node->created_at < cutoff) {
+        im.node_lru.erase(it->second.lru);
+        it = im.nodes.erase(it);
+      } else {
+        ++it;
+      }
+    }
     std::erase_if(im.convs, [&](const auto& kv) { return kv.second->created_at < cutoff; });
-    std::erase_if(im.node_order, [&](const std::string& k) { return !im.nodes.count(k); });
   }
   if (counts->first || counts->second)
     spdlog::info("retention: deleted {} responses and {} conversations", counts->first, counts->second);
@@ -53,8 +59,18 @@ awaitable<void> Runtime::shutdown(std::chrono::milliseconds grace) {
 }
 
 RuntimeStats Runtime::stats() const {
-  std::lock_guard lk(impl_->mu);
-  return {impl_->active, impl_->nodes.size(), impl_->hits, impl_->misses};
+  auto& im = *impl_;
+  std::lock_guard lk(im.mu);
+  RuntimeStats s;
+  s.active_runs = im.active;
+  s.cached_nodes = im.nodes.size();
+  s.chain_bytes = im.chain_meter->load(std::memory_order_relaxed);
+  s.recent_runs = im.recent.size() + im.spilling.size();
+  s.run_events_bytes = im.recent_bytes;
+  s.conversation_bytes = im.conv_meter->load(std::memory_order_relaxed);
+  s.cache_hits = im.hits;
+  s.cache_misses = im.misses;
+  return s;
 }
 
 }  // namespace cn::runtime

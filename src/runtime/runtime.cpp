@@ -153,14 +153,23 @@ void Runtime::Impl::release_turn(Turn& t) {
 void Runtime::Impl::end_active(const std::shared_ptr<Run>& run) {
   std::lock_guard lk(mu);
   live.erase(key_of(run->project_id(), run->id()));
-  recent.push_back(run);
-  while (recent.size() > opts.recent_runs) recent.pop_front();
+  keep_recent_locked(run);
   --active;
 }
 
 awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   auto& im = *impl_;
   auto p = std::make_shared<CreateParams>(std::move(params));
+  // Admission first, before anything is read or called: an overloaded server or a full store
+  // refuses at once. A child run rides on its caller's admission.
+  std::shared_ptr<void> ticket;
+  if (im.opts.admission && !p->parent_budget) {
+    size_t bytes = 0;
+    for (const auto& it : p->input) bytes += it.approx_bytes();
+    auto admitted = im.opts.admission->admit(bytes, p->store);
+    if (!admitted.ok()) co_return admitted.status();
+    ticket = std::move(*admitted);
+  }
   // Existence checks come first so that a bad reference is a 4xx, not a wait. A turn that
   // continues an end user's response or conversation acts for that user.
   std::string line_key, owner = p->scope.owner();
@@ -208,6 +217,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   }
   auto turn = std::make_shared<Turn>();
   turn->params = p;
+  turn->ticket = std::move(ticket);
   for (auto& it : p->input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));
   p->input.clear();
   if (Status st = im.resolve_tools(*turn); !st.ok()) co_return st;

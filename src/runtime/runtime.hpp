@@ -172,11 +172,29 @@ class Run {
   std::unique_ptr<State> st_;  // guarded by mu_ (the runner mutates, readers snapshot)
 };
 
+// Decides whether a new turn may start (load shedding, a full store). The runtime asks before
+// it reads anything or calls a model; admission/ implements it. Thread-safe.
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // A ticket the turn holds until it ends (its input's bytes count against the in-flight
+  // budget while it is held), or why the turn is refused: 429 with Retry-After when the
+  // server is overloaded, 503 storage_full when `writes` and the storage is full.
+  virtual Result<std::shared_ptr<void>> admit(size_t input_bytes, bool writes) = 0;
+};
+
 struct RuntimeOptions {
   size_t max_active_runs = 1024;           // queued + running; beyond: 429
   size_t max_waiting_per_line = 64;        // enqueued turns per conversation/tip
-  size_t chain_cache_nodes = 200'000;      // hot chain nodes kept in memory
-  size_t recent_runs = 1024;               // finished runs kept for stream replay
+  // Memory budgets in bytes. Beyond one, the least recently used state is dropped and read back
+  // from the store when it is needed again.
+  size_t chain_cache_nodes = 200'000;      // hot chain nodes kept in memory (also bounded by bytes)
+  size_t chain_cache_bytes = 64u << 20;    // the chain cache's nodes (and the ancestors they hold)
+  size_t recent_runs = 1024;               // finished runs kept for stream replay (also by bytes)
+  size_t run_events_bytes = 32u << 20;     // finished runs' event logs (evicted ones are written to the store)
+  size_t conversation_cache_bytes = 32u << 20;  // cached conversations' items
+  // Asked before each turn that is not a child run (null: every turn is admitted).
+  std::shared_ptr<Admission> admission;
   std::chrono::milliseconds run_deadline{600'000};
   std::chrono::milliseconds tool_timeout{60'000};  // per server-side tool call
   int64_t retention_seconds = 0;           // 0: keep forever
@@ -198,6 +216,10 @@ struct RuntimeOptions {
 struct RuntimeStats {
   size_t active_runs = 0;
   size_t cached_nodes = 0;
+  int64_t chain_bytes = 0;         // nodes alive because the cache or a turn holds them
+  size_t recent_runs = 0;
+  int64_t run_events_bytes = 0;    // finished runs' events kept for replay
+  int64_t conversation_bytes = 0;  // items of conversations alive in memory
   uint64_t cache_hits = 0, cache_misses = 0;
 };
 

@@ -1,11 +1,35 @@
 // Database: one SQLite connection with cached statements, its pragmas, and migrations.
 #include "store/database.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "base/log.hpp"
 
 namespace cn::store {
+
+bool is_storage_full(const Status& st) { return st.api_code() == "storage_full"; }
+
+Status storage_full_status() {
+  Status st(Code::unavailable,
+            "The server's storage is full: nothing can be written until space is freed (reads are served).", "",
+            "storage_full");
+  st.with_http_status(503).with_retry_after(kStorageFullRetrySeconds);
+  return st;
+}
+
+namespace {
+
+// SQLite's failure as a Status: a full disk (or the database at its size cap) is storage_full,
+// whatever statement met it; anything else is internal, with SQLite's text.
+Status sqlite_failure(sqlite3* db, int rc, std::string_view prefix) {
+  int primary = rc & 0xff;
+  if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC))
+    return storage_full_status();
+  return Status(Code::internal, std::string(prefix) + sqlite3_errmsg(db));
+}
+
+}  // namespace
 
 Statement& Statement::bind(int i, std::string_view v) {
   sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -27,9 +51,7 @@ Statement& Statement::bind_null(int i) {
 bool Statement::step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) {
-    status_ = Status(Code::internal, std::string("sqlite: ") + sqlite3_errmsg(sqlite3_db_handle(s_)));
-  }
+  if (rc != SQLITE_DONE) status_ = sqlite_failure(sqlite3_db_handle(s_), rc, "sqlite: ");
   return false;
 }
 
@@ -58,7 +80,7 @@ std::optional<std::string> Statement::text_opt(int col) const {
   return text(col);
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode) {
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode, int64_t max_bytes) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX |
               (mode == Mode::read_only ? SQLITE_OPEN_READONLY
@@ -81,6 +103,12 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
       : "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
         "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;";
   if (Status st = d->exec(pragmas); !st.ok()) return st;
+  if (max_bytes > 0 && mode == Mode::read_write) {
+    // The cap counts pages of the database file (not the WAL): beyond it a write fails with
+    // SQLITE_FULL, exactly as on a full disk.
+    int64_t pages = std::max<int64_t>(1, max_bytes / 4096);
+    if (Status st = d->exec("PRAGMA max_page_count=" + std::to_string(pages)); !st.ok()) return st;
+  }
   return d;
 }
 
@@ -92,10 +120,11 @@ Database::~Database() {
 Status Database::exec(std::string_view sql) {
   char* err = nullptr;
   std::string s(sql);
-  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    return Status(Code::internal, "sqlite: " + msg);
+    Status st = sqlite_failure(db_, rc, "sqlite: ");
+    return is_storage_full(st) ? st : Status(Code::internal, "sqlite: " + msg);
   }
   return {};
 }
@@ -148,6 +177,7 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
     }
     if (!st.ok()) {
       (void)exec("ROLLBACK");
+      if (is_storage_full(st)) return st;
       return Status(Code::internal, "migration " + m.component + "/" + std::to_string(m.version) +
                                         " failed: " + st.message());
     }

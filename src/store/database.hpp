@@ -67,6 +67,14 @@ class Statement {
 // as re-encoding rows.
 class Database;
 
+// A write that failed because the disk (or the database's size cap) is full has this Status:
+// unavailable, api code "storage_full", HTTP 503 with Retry-After. Every statement and exec
+// maps SQLite's SQLITE_FULL (and an I/O error with ENOSPC) to it, so every path reports the
+// same error.
+constexpr int kStorageFullRetrySeconds = 5;
+Status storage_full_status();
+bool is_storage_full(const Status& st);
+
 struct Migration {
   std::string component;
   int version;
@@ -78,8 +86,9 @@ class Database {
  public:
   enum class Mode { read_write, read_only };
   // Opens (creating when read_write) the database at `path` in WAL mode with
-  // synchronous=FULL, foreign keys on and a busy timeout.
-  static Result<std::unique_ptr<Database>> open(const std::string& path, Mode mode);
+  // synchronous=FULL, foreign keys on and a busy timeout. `max_bytes` > 0 caps the database
+  // file's size (SQLite's max_page_count): writes beyond it fail as on a full disk.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, Mode mode, int64_t max_bytes = 0);
   ~Database();
 
   Status exec(std::string_view sql);

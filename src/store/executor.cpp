@@ -7,7 +7,7 @@ namespace cn::store {
 
 Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
                                                   const std::vector<Migration>& migrations) {
-  auto w = Database::open(opts.path, Database::Mode::read_write);
+  auto w = Database::open(opts.path, Database::Mode::read_write, opts.max_db_bytes);
   if (!w.ok()) return w.status();
   if (Status st = (*w)->migrate(migrations); !st.ok()) return st;
   std::vector<std::unique_ptr<Database>> rs;
@@ -17,6 +17,9 @@ Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
     rs.push_back(std::move(*r));
   }
   std::unique_ptr<Executor> ex(new Executor());
+  // Start read-only when the storage is already full: reads are served, writes refused until
+  // the probe (writer_loop) finds space again.
+  if (!probe(**w)) ex->mark_full();
   ex->opts_ = std::move(opts);
   ex->writer_ = std::thread([e = ex.get(), db = std::move(*w)]() mutable {
     e->writer_loop(std::move(db));
@@ -43,6 +46,42 @@ void Executor::submit(WriteFn fn, DoneFn done) {
   done(Status(Code::resource_exhausted, "store write queue is full or stopping"));
 }
 
+void Executor::mark_full() {
+  if (!full_.exchange(true)) spdlog::error("storage is full: writes are refused until space is freed; reads are served");
+}
+
+void Executor::when_writable(std::function<void()> fn) {
+  {
+    std::lock_guard lk(wmu_);
+    if (full_.load()) {
+      on_writable_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void Executor::leave_full() {
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard lk(wmu_);
+    full_.store(false);
+    fns.swap(on_writable_);
+  }
+  spdlog::warn("storage is writable again");
+  for (auto& fn : fns) fn();
+}
+
+bool Executor::probe(Database& db) {
+  // 64 KiB in and out again: it needs free pages (or disk space for the WAL) to commit, and
+  // leaves the pages it took on the free list for the next write.
+  Status st = db.exec(
+      "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS store_probe(b BLOB);"
+      " INSERT INTO store_probe VALUES (zeroblob(65536)); DELETE FROM store_probe; COMMIT");
+  if (!st.ok()) (void)db.exec("ROLLBACK");
+  return st.ok();
+}
+
 void Executor::read(ReadFn fn) {
   std::lock_guard lk(rmu_);
   reads_q_.push_back(std::move(fn));
@@ -51,17 +90,28 @@ void Executor::read(ReadFn fn) {
 
 void Executor::writer_loop(std::unique_ptr<Database> db) {
   std::vector<Write> batch;
+  std::chrono::steady_clock::time_point last_probe{};
   std::vector<Status> outcomes;
   for (;;) {
     {
       std::unique_lock lk(wmu_);
-      wcv_.wait(lk, [&] { return stopping_ || !writes_q_.empty(); });
+      if (full_.load()) {
+        // Full: wake at least every probe interval, busy or not, to learn whether space is back.
+        wcv_.wait_for(lk, opts_.probe_interval, [&] { return stopping_ || !writes_q_.empty(); });
+      } else {
+        wcv_.wait(lk, [&] { return stopping_ || !writes_q_.empty(); });
+      }
       if (writes_q_.empty() && stopping_) return;
       while (!writes_q_.empty() && batch.size() < opts_.max_batch) {
         batch.push_back(std::move(writes_q_.front()));
         writes_q_.pop_front();
       }
     }
+    if (full_.load() && std::chrono::steady_clock::now() - last_probe >= opts_.probe_interval) {
+      last_probe = std::chrono::steady_clock::now();
+      if (probe(*db)) leave_full();
+    }
+    if (batch.empty()) continue;
     outcomes.assign(batch.size(), Status());
     Status txn = db->exec("BEGIN IMMEDIATE");
     if (txn.ok()) {
@@ -73,14 +123,27 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
         } catch (const std::exception& e) {
           st = Status(Code::internal, std::string("store write threw: ") + e.what());
         }
+        if (!st.ok() && sqlite3_get_autocommit(db->raw())) {
+          // SQLite rolled the whole transaction back (it may on a full disk or I/O error): the
+          // group's earlier writes are gone too, so the group fails as one.
+          txn = is_storage_full(st) ? st : Status(Code::internal, "the group's transaction was rolled back: " + st.message());
+          break;
+        }
         if (!st.ok()) (void)db->stmt("ROLLBACK TO w").run();
         (void)db->stmt("RELEASE w").run();
         outcomes[i] = std::move(st);
       }
-      txn = db->exec("COMMIT");
-      if (!txn.ok()) (void)db->exec("ROLLBACK");
+      if (txn.ok()) {
+        txn = db->exec("COMMIT");
+        if (!txn.ok()) (void)db->exec("ROLLBACK");
+      }
     }
-    if (!txn.ok()) spdlog::error("group commit failed: {}", txn.message());
+    // Entering the full state is learnt from any write; leaving it only from the probe, so that
+    // small writes squeezing into the last free pages do not make it flap.
+    bool any_full = is_storage_full(txn);
+    for (const auto& o : outcomes) any_full = any_full || is_storage_full(o);
+    if (any_full) mark_full();
+    else if (!txn.ok()) spdlog::error("group commit failed: {}", txn.message());
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -28,6 +29,10 @@ namespace cn::store {
 
 struct ExecutorOptions {
   std::string path;           // database file
+  int64_t max_db_bytes = 0;   // > 0: the database file's size cap (beyond it: storage_full)
+  // While the storage is full, how often the writer tries a small write to learn that space
+  // came back.
+  std::chrono::milliseconds probe_interval{1000};
   int readers = 2;            // reader threads
   size_t max_batch = 1024;    // writes per group commit
   size_t max_queue = 100000;  // queued writes beyond which submit() fails fast
@@ -62,6 +67,19 @@ class Executor {
 
   ExecutorStats stats() const { return {commits_.load(), writes_.load()}; }
 
+  // Storage full (read-only): set when a write fails with storage_full (or the start-up probe
+  // does), cleared when the writer's probe — a 64 KiB write it tries every probe_interval while
+  // full — commits, so the store returns to read-write by itself once space is freed. Writes are still attempted
+  // while full (a delete may free space); callers that would do costly work before writing
+  // (a turn calls the model first) check full() and refuse up front.
+  bool full() const { return full_.load(std::memory_order_relaxed); }
+  // Marks the storage full (a start-up write met a full disk before the writer ran any).
+  void mark_full();
+  // `fn` runs once, on the writer thread, the next time the storage becomes writable after
+  // being full (at once, on the caller's thread, when it is not full). It must not wait for
+  // the executor.
+  void when_writable(std::function<void()> fn);
+
  private:
   Executor() = default;
   void writer_loop(std::unique_ptr<Database> db);
@@ -87,6 +105,13 @@ class Executor {
   std::vector<std::thread> readers_;
   std::atomic<uint64_t> commits_{0}, writes_{0};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> full_{false};
+  std::vector<std::function<void()>> on_writable_;  // guarded by wmu_
+
+  // Leaves the full state (the probe found space) and runs the when_writable() callbacks.
+  void leave_full();
+  // One small write (grows and shrinks a scratch table); true when it committed.
+  static bool probe(Database& db);
 };
 
 }  // namespace cn::store

@@ -29,7 +29,11 @@ export class Server {
     const env = { ...process.env, CONTINUUM_API_KEY: KEY, ...(this.opts.env || {}) };
     if (this.opts.upstream) env.CONTINUUM_UPSTREAM_URL = this.opts.upstream.url;
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, ...(this.opts.args || [])];
-    this.proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `prefix` runs the server under another command (e.g. prlimit).
+    const prefix = this.opts.prefix || [];
+    this.proc = prefix.length
+      ? spawn(prefix[0], [...prefix.slice(1), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => (this.log += d));
     this.proc.stderr.on('data', (d) => (this.log += d));
     this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));

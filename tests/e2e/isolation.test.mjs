@@ -20,6 +20,7 @@ const MARK = 'MARK-A-7f3c';  // in every object of project A
 // `create`: a POST whose body may reference A's objects -> must not reach them.
 const PROBES = {
   'GET /healthz': { kind: 'public' },
+  'GET /readyz': { kind: 'public' },
   'GET /console': { kind: 'public' },
   'GET /console/{asset}': { kind: 'public' },
   'GET /v1/responses': { kind: 'list' },

@@ -50,3 +50,30 @@ test('too many concurrent runs: 429 with Retry-After, and the server keeps servi
     assert.equal((await client.responses.create({ model: 'm', input: 'now fine' })).status, 'completed');
   });
 });
+
+test('Expect: 100-continue with a Content-Length over the limit gets 413 at once, without the body', async () => {
+  const net = await import('node:net');
+  await withServer({ upstream: false }, async ({ server }) => {
+    const sock = net.connect(server.port, '127.0.0.1');
+    const t0 = Date.now();
+    const answer = await new Promise((resolve, reject) => {
+      let data = '';
+      sock.on('data', (d) => {
+        data += d;
+        if (data.includes('\r\n\r\n') && /content-length: (\d+)/i.test(data)) {
+          const len = Number(data.match(/content-length: (\d+)/i)[1]);
+          if (data.length - data.indexOf('\r\n\r\n') - 4 >= len) resolve(data);
+        }
+      });
+      sock.on('error', reject);
+      sock.on('close', () => resolve(data));
+      sock.write('POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n' +
+                 'Content-Length: 900000000\r\nExpect: 100-continue\r\n\r\n');
+    });
+    sock.destroy();
+    assert.match(answer, /^HTTP\/1\.1 413/);
+    assert.doesNotMatch(answer, /100 Continue/);
+    assert.match(answer, /request_too_large/);
+    assert.ok(Date.now() - t0 < 2000, `answered after ${Date.now() - t0} ms`);
+  });
+});

@@ -1,0 +1,93 @@
+// Admission control: whether the server takes on a new turn now, and whether it is ready for
+// traffic at all.
+//
+// The Governor is the runtime's `Admission` (runtime/runtime.hpp). A turn is refused at once,
+// before anything is read or any model called:
+//   - 503 storage_full (Retry-After) when the turn would write and the store is full;
+//   - 429 server_overloaded (Retry-After) when in-flight turns hold more input bytes than their
+//     budget, when the process's resident memory is above its limit, or when the I/O threads are
+//     lagging (a timer that fires late by more than max_loop_lag: the CPU is saturated and
+//     every admitted turn is already slowed down).
+// Admitted turns keep their latency because the excess is shed instead of queued.
+//
+// Readiness (`/readyz`) is false while shedding, while the store is full (the server is
+// read-only) and while it shuts down; liveness (`/healthz`) stays true throughout.
+//
+// The sampler (start()) runs on the io_context: every 50 ms it measures the loop's lag and the
+// RSS; every few seconds the free space of the data directory, warning (rate-limited) when it
+// falls under disk_warn_bytes. Thread-safe.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "runtime/runtime.hpp"
+
+namespace cn::store {
+class Executor;
+}
+
+namespace cn::admission {
+
+struct GovernorOptions {
+  size_t max_inflight_bytes = 64u << 20;  // input bytes of turns in progress (0: no bound)
+  int64_t max_rss_bytes = 0;              // resident memory beyond which turns are shed (0: none)
+  std::chrono::milliseconds max_loop_lag{250};  // I/O thread lag beyond which turns are shed (0: off)
+  int retry_after_seconds = 1;
+  std::string data_dir;                   // whose free space is watched ("" = not watched)
+  int64_t disk_warn_bytes = 512ll << 20;  // warn when free space falls below
+};
+
+struct GovernorStats {
+  int64_t inflight_bytes = 0;
+  int64_t inflight_turns = 0;
+  int64_t rss_bytes = 0;
+  double loop_lag_ms = 0;
+  int64_t disk_free_bytes = -1;  // -1: not measured
+  uint64_t shed = 0;             // turns refused with 429 since start
+  bool ready = true;
+};
+
+class Governor final : public runtime::Admission, public std::enable_shared_from_this<Governor> {
+ public:
+  // `store` (may be null) tells whether the storage is full; it must outlive the Governor.
+  Governor(GovernorOptions opts, store::Executor* store);
+
+  Result<std::shared_ptr<void>> admit(size_t input_bytes, bool writes) override;
+
+  // Starts the sampler on `io`; it stops when stop() is called or the io_context stops.
+  void start(boost::asio::io_context& io);
+  void stop();
+  // Marks the server as shutting down (not ready).
+  void draining() { draining_.store(true); }
+
+  // Ready for new traffic; `why` says what is wrong when not.
+  bool ready(std::string* why = nullptr) const;
+  GovernorStats stats() const;
+
+  // The resident set size of this process, in bytes (from /proc/self/statm).
+  static int64_t resident_bytes();
+  // 3/4 of the memory this process may use: the cgroup's limit when there is one, else the
+  // machine's physical memory.
+  static int64_t default_rss_limit();
+
+ private:
+  // Why a new turn would be shed now, or "" when it would not.
+  std::string overload_reason(size_t input_bytes) const;
+  void sample_disk();
+
+  const GovernorOptions opts_;
+  store::Executor* const store_;
+  std::atomic<int64_t> inflight_bytes_{0}, inflight_turns_{0};
+  std::atomic<int64_t> rss_{0};
+  std::atomic<int64_t> lag_us_{0};
+  std::atomic<int64_t> disk_free_{-1};
+  std::atomic<uint64_t> shed_{0};
+  std::atomic<bool> draining_{false}, stopped_{false};
+};
+
+}  // namespace cn::admission
