@@ -7,6 +7,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 #include "base/log.hpp"
@@ -22,9 +23,11 @@ Governor::Governor(GovernorOptions opts, store::Executor* store) : opts_(std::mo
 
 int64_t Governor::resident_bytes() {
   std::ifstream f("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  if (!(f >> size >> resident)) return 0;
-  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  int64_t size = 0, resident = 0, shared = 0;
+  if (!(f >> size >> resident >> shared)) return 0;
+  // File-backed pages (the readers' memory map of the database, the binary) are the kernel's
+  // page cache, which it reclaims under pressure: only anonymous memory is the process's own.
+  return std::max<int64_t>(0, resident - shared) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
 }
 
 int64_t Governor::default_rss_limit() {

@@ -69,7 +69,8 @@ class Governor final : public runtime::Admission, public std::enable_shared_from
   bool ready(std::string* why = nullptr) const;
   GovernorStats stats() const;
 
-  // The resident set size of this process, in bytes (from /proc/self/statm).
+  // The anonymous resident memory of this process, in bytes: its resident set less file-backed
+  // pages (/proc/self/statm).
   static int64_t resident_bytes();
   // 3/4 of the memory this process may use: the cgroup's limit when there is one, else the
   // machine's physical memory.

@@ -47,13 +47,13 @@ namespace net = boost::asio;
 using namespace cn;
 
 // jemalloc's defaults for this process (MALLOC_CONF in the environment still overrides them):
-// transparent huge pages for its arenas and metadata. A cold start allocates megabytes of
-// small objects (a long chain's items); with 4 KB pages each first touch is a page fault,
-// which costs more than the work itself on a virtual machine (resume of a 1,000-turn chain:
-// chain read 15 -> 10 ms). A background thread gives freed pages back to the system within
-// about a second, also when the server is idle (without it, only allocation activity does).
+// a background thread gives freed pages back to the system within about a second, also when
+// the server is idle (without it, only allocation activity does). Transparent huge pages for
+// the arenas were tried: they made a cold start's first touches cheaper (resume of a 1,000-turn
+// chain: chain read 15 -> 10 ms) but held ~25 MiB more resident at idle and ~30 MiB more after
+// load, which a server bounded in bytes cannot afford (bench/bounded.mjs, bench/results/bounded.md).
 extern "C" {
-const char* malloc_conf = "thp:always,metadata_thp:always,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
 }
 
 namespace {
@@ -537,7 +537,7 @@ int serve(app::Config cfg) {
   metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
   metrics->gauge("continuum_accept_pauses", "Times accepting paused for want of file descriptors since start",
                  [&server] { return static_cast<double>(server.accept_pauses()); });
-  metrics->gauge("continuum_resident_memory_bytes", "Resident memory of the process",
+  metrics->gauge("continuum_resident_memory_bytes", "Anonymous resident memory of the process (RSS less file-backed pages)",
                  [g = governor.get()] { return static_cast<double>(g->stats().rss_bytes); });
   metrics->gauge("continuum_inflight_input_bytes", "Input bytes of the turns in progress",
                  [g = governor.get()] { return static_cast<double>(g->stats().inflight_bytes); });

@@ -90,7 +90,8 @@ void Runtime::Impl::keep_recent_locked(std::shared_ptr<Run> run) {
     store.submit(
         [project, id, blob = std::move(blob)](store::Database& db) { return repo::put_events(db, project, id, blob); },
         [this, key](Status st) {
-          if (!st.ok()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());
+          static LogThrottle log;
+          if (!st.ok() && log.tick()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());
           std::lock_guard lk(mu);
           spilling.erase(key);
         });

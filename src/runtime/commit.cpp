@@ -146,12 +146,8 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
       meter_node(*node);
       cache_node(p.scope.project, node);
       if (append) {
-        {
-          std::lock_guard lk(conv->mu);
-          conv_insert_sorted(*conv, first_seq, conv_items);
-        }
-        std::lock_guard lk(mu);
-        trim_convs_locked();
+        std::lock_guard lk(conv->mu);
+        conv_insert_sorted(*conv, first_seq, conv_items);
       }
     }
   }
@@ -187,6 +183,13 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   end_active(run);
   run->wake_all();
   if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
+  if (t->conv) {
+    // The conversation is idle now (unless another turn waits on it): past its budget, the
+    // cache may drop it, and the next turn reads it back.
+    t->conv.reset();
+    std::lock_guard lk(mu);
+    trim_convs_locked();
+  }
 }
 
 std::string Runtime::Impl::terminal_event(const std::string& id, const Run::State& st) {

@@ -3,6 +3,8 @@
 // See impl.hpp for where each later step of a turn lives.
 #include "runtime/impl.hpp"
 
+#include <future>
+
 #include "base/ids.hpp"
 #include "runtime/context.hpp"
 
@@ -32,7 +34,13 @@ Runtime::Runtime(net::io_context& io, store::Executor& store, model::Registry& m
                  memory::Memory* memory, Clock& clock)
     : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), memory, clock)) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  // The events of runs evicted from memory may still be on their way to the store, and their
+  // completions use this runtime's state: a write queued behind them is a barrier.
+  std::promise<void> drained;
+  impl_->store.submit([](store::Database&) { return Status(); }, [&drained](Status) { drained.set_value(); });
+  drained.get_future().wait();
+}
 
 std::vector<store::Migration> Runtime::migrations() {
   auto all = repo::migrations();

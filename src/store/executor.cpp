@@ -143,7 +143,10 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
     bool any_full = is_storage_full(txn);
     for (const auto& o : outcomes) any_full = any_full || is_storage_full(o);
     if (any_full) mark_full();
-    else if (!txn.ok()) spdlog::error("group commit failed: {}", txn.message());
+    else if (!txn.ok()) {
+      static LogThrottle log;
+      if (uint64_t n = log.tick()) spdlog::error("group commit failed: {} (x{} in the last second)", txn.message(), n);
+    }
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < batch.size(); ++i) {

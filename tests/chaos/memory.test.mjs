@@ -54,7 +54,11 @@ test('large inputs, streams, abandoned streams and conversations stay under an R
   const sample = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 50);
   try {
     const turns = 160 * SCALE;
-    const conv = (await server.json('/v1/conversations', { method: 'POST', body: '{}' })).body.id;
+    // Conversations of up to 20 turns: a turn reads its whole conversation, so one without end
+    // would measure that conversation's size, not the server's bounds.
+    const newConv = async () => (await server.json('/v1/conversations', { method: 'POST', body: '{}' })).body.id;
+    let conv = await newConv();
+    let convTurns = 0;
     let convBusy = false;
     let done = 0;
     const worker = async (w) => {
@@ -81,6 +85,7 @@ test('large inputs, streams, abandoned streams and conversations stay under an R
             method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', input, conversation: conv, truncation: 'auto' }),
           });
           assert.equal(r.status, 200, await r.text());
+          if (++convTurns % 20 === 0) conv = await newConv();
           convBusy = false;
         }
         done++;
@@ -93,7 +98,7 @@ test('large inputs, streams, abandoned streams and conversations stay under an R
     const caches = (await metric(server, 'continuum_chain_cache_bytes')) + (await metric(server, 'continuum_run_events_bytes')) +
       (await metric(server, 'continuum_conversation_cache_bytes'));
     report('memory under abuse (default budgets)', [
-      `${done} turns of 200 KB input (plain, streamed, abandoned streams, one conversation), 8 at a time`,
+      `${done} turns of 200 KB input (plain, streamed, abandoned streams, conversations of 20 turns), 8 at a time`,
       `RSS idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, 3 s after ${after.toFixed(0)} MiB; caches hold ${(caches / 1048576).toFixed(0)} MiB`,
     ]);
     // The budgets (64 + 32 + 32 MiB) bound the caches; the rest is the process itself, turns in

@@ -57,11 +57,19 @@ test('a burst of concurrent streaming turns: the excess is shed, admitted turns 
     const other = results.filter((r) => r.status !== 200 && r.status !== 429);
     assert.deepEqual(other, [], 'only 200 and 429 answers');
     assert.ok(admitted.every((r) => r.completed), 'an admitted turn did not complete');
-    assert.ok(shed.every((r) => Number(r.retryAfter) >= 1 && JSON.parse(r.body).error.code === 'server_overloaded'));
+    // Shed by the governor (server_overloaded) or by the cap on responses in progress
+    // (limits.max_active_runs: rate_limit_exceeded); both say when to come back.
+    const codes = {};
+    for (const r of shed) {
+      assert.ok(Number(r.retryAfter) >= 1, 'a 429 without Retry-After');
+      const code = JSON.parse(r.body).error.code;
+      assert.ok(['server_overloaded', 'rate_limit_exceeded'].includes(code), code);
+      codes[code] = (codes[code] || 0) + 1;
+    }
     const lat = admitted.map((r) => r.ms);
     report(`overload: ${n} concurrent streaming turns of 2,000 words`, [
       `unloaded p50 ${percentile(unloaded, 50).toFixed(1)} ms, p99 ${percentile(unloaded, 99).toFixed(1)} ms (30 sequential turns)`,
-      `admitted ${admitted.length}, shed with 429 ${shed.length}`,
+      `admitted ${admitted.length}, shed with 429 ${shed.length} ${JSON.stringify(codes)}`,
       `admitted p50 ${percentile(lat, 50).toFixed(0)} ms, p99 ${percentile(lat, 99).toFixed(0)} ms, max ${Math.max(...lat).toFixed(0)} ms`,
     ]);
   } finally {

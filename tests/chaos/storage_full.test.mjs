@@ -97,3 +97,60 @@ test('a full store: storage_full on every write path, reads served, read-only re
     server.cleanup();
   }
 });
+
+// A real full disk: a small tmpfs (needs root to mount; skipped otherwise). Space is freed the
+// way an operator would, by removing another file from the same disk.
+test('a real full disk (tmpfs): storage_full, read-only restart, back once a file is removed', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-fulldisk-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' });
+  } catch {
+    fs.rmSync(mnt, { recursive: true, force: true });
+    t.skip('cannot mount a tmpfs here (not root)');
+    return;
+  }
+  const { Server } = await import('../e2e/harness.mjs');
+  const { startFakeUpstream } = await import('../e2e/fake-upstream.mjs');
+  const up = await startFakeUpstream();
+  const dataDir = path.join(mnt, 'data');
+  fs.mkdirSync(dataDir);
+  fs.writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(2 << 20));
+  const server = new Server({ upstream: up, dataDir });
+  try {
+    await server.start();
+    const ids = [];
+    let full;
+    for (let i = 0; i < 200 && !full; i++) {
+      const r = await server.json('/v1/responses', {
+        method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', input: randomText(100_000) }),
+      });
+      if (r.status === 200) ids.push(r.body.id);
+      else full = r;
+    }
+    assert.ok(full && ids.length > 0, 'the disk never filled');
+    assertStorageFull(full, 'a turn on a full disk');
+    await server.kill9();
+    await server.start();
+    assert.equal((await server.json(`/v1/responses/${ids[0]}`)).status, 200);
+    assert.equal((await fetch(`${server.base}/readyz`)).status, 503);
+    fs.rmSync(path.join(mnt, 'filler'));
+    const freed = Date.now();
+    while ((await fetch(`${server.base}/readyz`)).status !== 200) {
+      assert.ok(Date.now() - freed < 10_000, 'still read-only 10 s after space was freed:\n' + server.log.slice(-2000));
+      await sleep(50);
+    }
+    const back = Date.now() - freed;
+    const r = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hello' }) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    report('full disk (8 MiB tmpfs)', [`${ids.length} turns of ~100 KB fit; read-write again ${back} ms after 2 MiB were freed`]);
+  } finally {
+    await server.stop();
+    await up.close();
+    execFileSync('umount', [mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  }
+});
