@@ -16,6 +16,7 @@
 #include "admission/governor.hpp"
 #include "app/config.hpp"
 #include "app/descriptors.hpp"
+#include "app/gauges.hpp"
 #include "app/data_dir.hpp"
 #include "base/ids.hpp"
 #include "base/log.hpp"
@@ -472,11 +473,6 @@ int serve(app::Config cfg) {
   }
   runtime::Runtime rt(io, **store, models, ro, &mem);
   team->attach(&rt, limiter.enabled() ? &limiter : nullptr);
-  metrics->gauge("continuum_active_runs", "Runs queued or running", [&rt] { return static_cast<double>(rt.stats().active_runs); });
-  metrics->gauge("continuum_chain_cache_nodes", "Turns held in the hot chain cache",
-                 [&rt] { return static_cast<double>(rt.stats().cached_nodes); });
-  metrics->gauge("continuum_store_group_commits", "Group commits made by the store's writer since start",
-                 [s = store->get()] { return static_cast<double>(s->stats().commits); });
   if (Status st = rt.recover(); store::is_storage_full(st)) {
     // Start read-only: reads are served; the interrupted responses are marked when space returns.
     (*store)->mark_full();
@@ -534,25 +530,7 @@ int serve(app::Config cfg) {
   api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules},
                api_opts);
   http::Server server(io, ho, std::move(router));
-  metrics->gauge("continuum_open_connections", "Client connections open", [&server] { return static_cast<double>(server.open_connections()); });
-  metrics->gauge("continuum_accept_pauses", "Times accepting paused for want of file descriptors since start",
-                 [&server] { return static_cast<double>(server.accept_pauses()); });
-  metrics->gauge("continuum_resident_memory_bytes", "Anonymous resident memory of the process (RSS less file-backed pages)",
-                 [g = governor.get()] { return static_cast<double>(g->stats().rss_bytes); });
-  metrics->gauge("continuum_inflight_input_bytes", "Input bytes of the turns in progress",
-                 [g = governor.get()] { return static_cast<double>(g->stats().inflight_bytes); });
-  metrics->gauge("continuum_turns_shed", "Turns refused with 429 because the server was overloaded, since start",
-                 [g = governor.get()] { return static_cast<double>(g->stats().shed); });
-  metrics->gauge("continuum_loop_lag_seconds", "How late the I/O threads run a timer (CPU saturation)",
-                 [g = governor.get()] { return g->stats().loop_lag_ms / 1000.0; });
-  metrics->gauge("continuum_storage_full", "1 while the store is full and the server read-only",
-                 [s = store->get()] { return s->full() ? 1.0 : 0.0; });
-  metrics->gauge("continuum_chain_cache_bytes", "Bytes of chain nodes alive (the cache's and those turns hold)",
-                 [&rt] { return static_cast<double>(rt.stats().chain_bytes); });
-  metrics->gauge("continuum_run_events_bytes", "Bytes of finished runs' events kept for replay",
-                 [&rt] { return static_cast<double>(rt.stats().run_events_bytes); });
-  metrics->gauge("continuum_conversation_cache_bytes", "Bytes of conversations' items held in memory",
-                 [&rt] { return static_cast<double>(rt.stats().conversation_bytes); });
+  app::register_gauges(*metrics, rt, **store, server, *governor);
   if (Status st = server.start(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return 1;

@@ -1,0 +1,29 @@
+// The server's gauges on /metrics: runs and caches (the runtime), the store, connections (the
+// HTTP server) and load (the admission governor). Each is read when /metrics is scraped.
+#pragma once
+
+namespace cn {
+namespace telemetry {
+class Metrics;
+}
+namespace runtime {
+class Runtime;
+}
+namespace store {
+class Executor;
+}
+namespace http {
+class Server;
+}
+namespace admission {
+class Governor;
+}
+}  // namespace cn
+
+namespace cn::app {
+
+// Registers the gauges; every argument must outlive `metrics`' last scrape.
+void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::Executor& store, http::Server& server,
+                     admission::Governor& governor);
+
+}  // namespace cn::app
