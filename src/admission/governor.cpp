@@ -17,8 +17,22 @@ namespace cn::admission {
 
 namespace net = boost::asio;
 
-Governor::Governor(GovernorOptions opts, store::Executor* store) : opts_(std::move(opts)), store_(store) {
+Governor::Governor(GovernorOptions opts, store::Executor* store)
+    : opts_(std::move(opts)), store_(store), turn_limit_(std::min(opts_.initial_turns, opts_.max_turns)) {
   rss_.store(resident_bytes());
+}
+
+void Governor::adapt(std::chrono::microseconds late) {
+  if (opts_.target_loop_lag.count() <= 0) return;
+  int64_t limit = turn_limit_.load(), inflight = inflight_turns_.load();
+  if (late > opts_.target_loop_lag) {
+    // The CPU is behind: come down below what is in progress now.
+    limit = std::max(opts_.min_turns, std::min(limit, inflight) * 9 / 10);
+  } else if (inflight * 4 >= limit * 3) {
+    // Keeping up while most of the limit is in use: grow by an eighth.
+    limit = std::min(opts_.max_turns, limit + std::max<int64_t>(1, limit / 8));
+  }
+  turn_limit_.store(limit);
 }
 
 int64_t Governor::resident_bytes() {
@@ -40,11 +54,15 @@ int64_t Governor::default_rss_limit() {
   return limit / 4 * 3;
 }
 
-std::string Governor::overload_reason(size_t input_bytes) const {
+std::string Governor::overload_reason(size_t input_bytes, bool new_turn) const {
   if (opts_.max_inflight_bytes > 0 && inflight_turns_.load() > 0 &&
       inflight_bytes_.load() + static_cast<int64_t>(input_bytes) > static_cast<int64_t>(opts_.max_inflight_bytes))
     return "the input of the responses in progress is at its limit";
   if (opts_.max_rss_bytes > 0 && rss_.load() > opts_.max_rss_bytes) return "its memory is at its limit";
+  // At the cap itself the runtime answers (rate_limit_exceeded, limits.max_active_runs).
+  int64_t limit = turn_limit_.load();
+  if (new_turn && opts_.target_loop_lag.count() > 0 && limit < opts_.max_turns && inflight_turns_.load() >= limit)
+    return "the responses in progress are at what its CPU sustains";
   if (opts_.max_loop_lag.count() > 0 &&
       lag_us_.load() > std::chrono::duration_cast<std::chrono::microseconds>(opts_.max_loop_lag).count())
     return "its CPU is saturated";
@@ -53,7 +71,7 @@ std::string Governor::overload_reason(size_t input_bytes) const {
 
 Result<std::shared_ptr<void>> Governor::admit(size_t input_bytes, bool writes) {
   if (writes && store_ && store_->full()) return store::storage_full_status();
-  if (std::string why = overload_reason(input_bytes); !why.empty()) {
+  if (std::string why = overload_reason(input_bytes, true); !why.empty()) {
     shed_.fetch_add(1, std::memory_order_relaxed);
     static LogThrottle log;
     if (uint64_t n = log.tick()) spdlog::warn("shedding load: {} ({} turns refused in the last second)", why, n);
@@ -77,7 +95,7 @@ bool Governor::ready(std::string* why) const {
   std::string reason;
   if (draining_.load()) reason = "shutting down";
   else if (store_ && store_->full()) reason = "storage full (read-only)";
-  else if (std::string o = overload_reason(0); !o.empty()) reason = "shedding load: " + o;
+  else if (std::string o = overload_reason(0, false); !o.empty()) reason = "shedding load: " + o;
   if (why) *why = reason;
   return reason.empty();
 }
@@ -88,6 +106,7 @@ GovernorStats Governor::stats() const {
   s.inflight_turns = inflight_turns_.load();
   s.rss_bytes = rss_.load();
   s.loop_lag_ms = static_cast<double>(lag_us_.load()) / 1000.0;
+  s.turn_limit = turn_limit_.load();
   s.disk_free_bytes = disk_free_.load();
   s.shed = shed_.load();
   s.ready = ready();
@@ -124,6 +143,7 @@ void Governor::start(net::io_context& io) {
         // The lag decays by half each period: one slow tick does not shed for long.
         int64_t prev = self->g->lag_us_.load();
         self->g->lag_us_.store(std::max<int64_t>(late.count(), prev / 2));
+        self->g->adapt(late);
         self->g->rss_.store(resident_bytes());
         if (++self->ticks % 100 == 0) self->g->sample_disk();  // every 5 s
         self->arm();

@@ -5,9 +5,10 @@
 // before anything is read or any model called:
 //   - 503 storage_full (Retry-After) when the turn would write and the store is full;
 //   - 429 server_overloaded (Retry-After) when in-flight turns hold more input bytes than their
-//     budget, when the process's resident memory is above its limit, or when the I/O threads are
+//     budget, when the process's resident memory is above its limit, when the I/O threads are
 //     lagging (a timer that fires late by more than max_loop_lag: the CPU is saturated and
-//     every admitted turn is already slowed down).
+//     every admitted turn is already slowed down), or when the turns in progress reach the
+//     adaptive limit (see GovernorOptions::target_loop_lag).
 // Admitted turns keep their latency because the excess is shed instead of queued.
 //
 // Readiness (`/readyz`) is false while shedding, while the store is full (the server is
@@ -37,6 +38,14 @@ struct GovernorOptions {
   size_t max_inflight_bytes = 64u << 20;  // input bytes of turns in progress (0: no bound)
   int64_t max_rss_bytes = 0;              // resident memory beyond which turns are shed (0: none)
   std::chrono::milliseconds max_loop_lag{250};  // I/O thread lag beyond which turns are shed (0: off)
+  // The adaptive limit on turns in progress: it starts at `initial_turns`, grows while turns
+  // use most of it and the I/O threads keep within `target_loop_lag`, and shrinks when they do
+  // not — so a burst is met by what the CPU sustained just before, not by a fixed cap
+  // (`max_turns`, the runtime's max_active_runs, bounds it). target_loop_lag 0: no adaptive limit.
+  std::chrono::milliseconds target_loop_lag{50};
+  int64_t initial_turns = 128;
+  int64_t min_turns = 8;
+  int64_t max_turns = 1024;
   int retry_after_seconds = 1;
   std::string data_dir;                   // whose free space is watched ("" = not watched)
   int64_t disk_warn_bytes = 512ll << 20;  // warn when free space falls below
@@ -47,6 +56,7 @@ struct GovernorStats {
   int64_t inflight_turns = 0;
   int64_t rss_bytes = 0;
   double loop_lag_ms = 0;
+  int64_t turn_limit = 0;        // the adaptive limit on turns in progress now
   int64_t disk_free_bytes = -1;  // -1: not measured
   uint64_t shed = 0;             // turns refused with 429 since start
   bool ready = true;
@@ -77,8 +87,9 @@ class Governor final : public runtime::Admission, public std::enable_shared_from
   static int64_t default_rss_limit();
 
  private:
-  // Why a new turn would be shed now, or "" when it would not.
-  std::string overload_reason(size_t input_bytes) const;
+  // Why a new turn (or, for readiness, any new work) would be shed now, or "" when it would not.
+  // The adaptive limit counts for new turns only: reaching it is not a reason to be unready.
+  std::string overload_reason(size_t input_bytes, bool new_turn) const;
   void sample_disk();
 
   const GovernorOptions opts_;
@@ -86,6 +97,9 @@ class Governor final : public runtime::Admission, public std::enable_shared_from
   std::atomic<int64_t> inflight_bytes_{0}, inflight_turns_{0};
   std::atomic<int64_t> rss_{0};
   std::atomic<int64_t> lag_us_{0};
+  std::atomic<int64_t> turn_limit_;
+  // The sampler's step of the adaptive limit, given the lag it just measured.
+  void adapt(std::chrono::microseconds late);
   std::atomic<int64_t> disk_free_{-1};
   std::atomic<uint64_t> shed_{0};
   std::atomic<bool> draining_{false}, stopped_{false};

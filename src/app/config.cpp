@@ -58,8 +58,9 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("limits.max_inflight_bytes", cfg.max_inflight_bytes);
   i64("limits.max_rss_bytes", cfg.max_rss_bytes);
   i64("limits.max_loop_lag_ms", cfg.max_loop_lag_ms);
-  if (cfg.max_loop_lag_ms < 0 || cfg.max_db_bytes < 0)
-    return Status(Code::invalid_argument, "config " + path + ": limits.max_loop_lag_ms and storage.max_db_bytes must not be negative");
+  i64("limits.target_loop_lag_ms", cfg.target_loop_lag_ms);
+  if (cfg.max_loop_lag_ms < 0 || cfg.target_loop_lag_ms < 0 || cfg.max_db_bytes < 0)
+    return Status(Code::invalid_argument, "config " + path + ": limits.max_loop_lag_ms, limits.target_loop_lag_ms and storage.max_db_bytes must not be negative");
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;
   if (auto v = t.at_path("upstream.api_key").value<std::string>()) cfg.upstream_api_key = *v;
   str("upstream.ca_file", cfg.upstream_ca_file);

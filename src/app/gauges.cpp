@@ -42,6 +42,8 @@ void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::E
              [](const admission::GovernorStats& s) { return s.inflight_bytes; });
   load_gauge("continuum_turns_shed", "Turns refused with 429 because the server was overloaded, since start",
              [](const admission::GovernorStats& s) { return s.shed; });
+  load_gauge("continuum_turn_limit", "The adaptive limit on turns in progress (what the CPU sustains)",
+             [](const admission::GovernorStats& s) { return s.turn_limit; });
   load_gauge("continuum_loop_lag_seconds", "How late the I/O threads run a timer (CPU saturation)",
              [](const admission::GovernorStats& s) { return s.loop_lag_ms / 1000.0; });
 }
