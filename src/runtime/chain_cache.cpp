@@ -8,6 +8,15 @@
 
 namespace cn::runtime {
 
+std::string events_array(const std::vector<std::string>& events, const std::string& last) {
+  std::string out = "[";
+  for (const auto& e : events) (out += e) += ',';
+  if (!last.empty()) (out += last) += ',';
+  if (out.size() > 1) out.back() = ']';
+  else out += ']';
+  return out;
+}
+
 void Runtime::Impl::meter_node(ChainNode& n) const {
   int64_t b = sizeof(ChainNode) + static_cast<int64_t>(n.id.capacity() + n.owner.capacity());
   for (const auto& i : n.inputs) b += static_cast<int64_t>(i->approx_bytes());
@@ -65,25 +74,21 @@ void Runtime::Impl::keep_recent_locked(std::shared_ptr<Run> run) {
     for (const auto& o : st.output) size += static_cast<int64_t>(o.text.capacity() + o.output.capacity());
     size += static_cast<int64_t>(sizeof(Run) + sizeof(Run::State));
   }
-  recent_size[run.get()] = size;
   recent_bytes += size;
-  recent.push_back(std::move(run));
+  recent.push_back({std::move(run), size});
   while (!recent.empty() &&
          (recent.size() > opts.recent_runs || recent_bytes > static_cast<int64_t>(opts.run_events_bytes))) {
-    auto old = std::move(recent.front());
+    auto old = std::move(recent.front().run);
+    recent_bytes -= recent.front().bytes;
     recent.pop_front();
-    recent_bytes -= recent_size[old.get()];
-    recent_size.erase(old.get());
     if (old->background()) continue;  // its events were stored with its outcome
     // A streamed run's events exist only here: write them to its row, so that a stream resumed
     // by sequence number still finds them. Until that commits, the run is served from `spilling`.
-    std::string blob = "[";
+    std::string blob;
     {
       std::lock_guard rl(old->mu_);
-      for (const auto& e : old->st_->events) (blob += e) += ',';
+      blob = events_array(old->st_->events);
     }
-    if (blob.size() > 1) blob.back() = ']';
-    else blob += ']';
     std::string key = key_of(old->project_id(), old->id());
     spilling[key] = old;
     std::string project = old->project_id(), id = old->id();

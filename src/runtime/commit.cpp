@@ -102,10 +102,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     }
     if (p.background) {
       // Background responses keep their whole event log, terminal event included, for replay.
-      std::string blob = "[";
-      for (const auto& e : fin.events) blob += e + ",";
-      blob += terminal + "]";
-      row.events = std::move(blob);
+      row.events = events_array(fin.events, terminal);
     }
     std::optional<memory::TurnForExtraction> learn;
     if (memory && p.memory_on && p.memory_settings.learn && !p.memory_user.empty() && status == "completed") {

@@ -66,6 +66,9 @@ struct ChainNode {
   std::shared_ptr<std::atomic<int64_t>> meter;
 };
 
+// A run's stream events as the JSON array stored in its row (`last`, when given, appended).
+std::string events_array(const std::vector<std::string>& events, const std::string& last = {});
+
 // Sets n's token counts from its items and its parent (which must be set).
 void count_tokens(ChainNode& n);
 using NodePtr = std::shared_ptr<const ChainNode>;
@@ -158,7 +161,11 @@ struct Runtime::Impl {
 
   mutable std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Run>> live;  // guarded by mu
-  std::deque<std::shared_ptr<Run>> recent;                     // guarded by mu
+  struct RecentRun {
+    std::shared_ptr<Run> run;
+    int64_t bytes;  // its events and output, counted in recent_bytes
+  };
+  std::deque<RecentRun> recent;                                // guarded by mu
   std::unordered_map<std::string, Line> lines;                 // guarded by mu
   // The chain cache, least recently used first in `node_lru`.
   struct CachedNode {
@@ -171,7 +178,6 @@ struct Runtime::Impl {
   uint64_t conv_clock = 0;                                     // guarded by mu
   // Finished runs kept for replay: `recent` oldest first, their bytes, and runs evicted from
   // it whose events are being written to the store (still served from here meanwhile).
-  std::unordered_map<const Run*, int64_t> recent_size;         // guarded by mu
   int64_t recent_bytes = 0;                                    // guarded by mu
   std::unordered_map<std::string, std::shared_ptr<Run>> spilling;  // guarded by mu
   // Bytes of chain nodes and conversation states alive (decremented by their destructors).

@@ -106,7 +106,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, cons
       if (!run->st_->record_events) co_return not_streamed();
       co_return run;
     }
-    for (auto& r : im.recent) {
+    for (auto& [r, bytes] : im.recent) {
       if (r->id() == id && r->project_id() == project && scope.sees(r->owner())) co_return r;
     }
     if (auto it = im.spilling.find(key_of(project, id)); it != im.spilling.end() && scope.sees(it->second->owner()))
@@ -176,10 +176,9 @@ awaitable<Result<std::string>> Runtime::delete_response(Scope scope, const std::
       im.node_lru.erase(it->second.lru);
       im.nodes.erase(it);
     }
-    std::erase_if(im.recent, [&](const std::shared_ptr<Run>& r) {
-      if (r->id() != id || r->project_id() != scope.project) return false;
-      im.recent_bytes -= im.recent_size[r.get()];
-      im.recent_size.erase(r.get());
+    std::erase_if(im.recent, [&](const Impl::RecentRun& r) {
+      if (r.run->id() != id || r.run->project_id() != scope.project) return false;
+      im.recent_bytes -= r.bytes;
       return true;
     });
     im.spilling.erase(key_of(scope.project, id));
