@@ -1,6 +1,7 @@
 // Memory given back after abuse, per allocator setting, in one run: the same load (200 KB turns:
 // plain, streamed, abandoned streams) against the server started with each MALLOC_CONF in turn
-// (the binary's own jemalloc defaults first), and its RSS idle, at peak, and 1 s / 10 s after.
+// (the binary's own jemalloc defaults first), and its RSS idle, at peak, and 1 s / 10 s after;
+// then 45 s after, once idle expiry (storage.cache_idle_seconds, 30 s) has dropped the caches.
 //   node bench/bounded.mjs [turns]      (CONTINUUM_BIN: the binary; default build/continuum)
 import { Server, sleep, parseSSE } from '../tests/e2e/harness.mjs';
 import { startFakeUpstream } from '../tests/e2e/fake-upstream.mjs';
@@ -11,11 +12,13 @@ import path from 'node:path';
 
 const TURNS = Number(process.argv[2] || 240);
 const SMALL = '[storage]\nchain_cache_bytes = 8388608\nrun_events_bytes = 4194304\nconversation_cache_bytes = 4194304\n';
+const NO_IDLE = '[storage]\ncache_idle_seconds = 0\n';
 const SETTINGS = [
   ['built-in: background_thread, dirty_decay 1 s, muzzy 0', '', ''],
   ['no background thread (decay only on allocation)', 'background_thread:false', ''],
   ['huge pages (thp:always, metadata_thp:always)', 'thp:always,metadata_thp:always', ''],
   ['built-in allocator, cache budgets 8 + 4 + 4 MiB', '', SMALL],
+  ['built-in allocator, idle expiry off', '', NO_IDLE],
 ];
 
 async function load(server) {
@@ -37,8 +40,8 @@ async function load(server) {
   await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
 }
 
-console.log(`| allocator setting | idle MiB | peak MiB | 1 s after | 10 s after | after / idle |`);
-console.log(`|---|---|---|---|---|---|`);
+console.log(`| allocator setting | idle MiB | peak MiB | 1 s after | 10 s after | 45 s after | 10 s / idle | 45 s / idle |`);
+console.log(`|---|---|---|---|---|---|---|---|`);
 for (const [name, conf, config] of SETTINGS) {
   const up = await startFakeUpstream();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-bench-'));
@@ -56,7 +59,10 @@ for (const [name, conf, config] of SETTINGS) {
   const a1 = rssMiB(pid);
   await sleep(9000);
   const a10 = rssMiB(pid);
-  console.log(`| ${name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${a1.toFixed(0)} | ${a10.toFixed(0)} | ${(a10 / idle).toFixed(1)}x |`);
+  await sleep(35000);
+  const a45 = rssMiB(pid);
+  console.log(`| ${name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${a1.toFixed(0)} | ${a10.toFixed(0)} | ${a45.toFixed(0)} |` +
+              ` ${(a10 / idle).toFixed(1)}x | ${(a45 / idle).toFixed(1)}x |`);
   await server.stop();
   await up.close();
   server.cleanup();

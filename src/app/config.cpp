@@ -52,6 +52,9 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("storage.chain_cache_bytes", cfg.chain_cache_bytes);
   i64("storage.run_events_bytes", cfg.run_events_bytes);
   i64("storage.conversation_cache_bytes", cfg.conversation_cache_bytes);
+  i64("storage.cache_idle_seconds", cfg.cache_idle_seconds);
+  if (cfg.cache_idle_seconds < 0)
+    return Status(Code::invalid_argument, "config " + path + ": storage.cache_idle_seconds must not be negative");
   i64("storage.max_db_bytes", cfg.max_db_bytes);
   i64("storage.disk_warn_bytes", cfg.disk_warn_bytes);
   i64("limits.max_connections", cfg.max_connections);

@@ -41,6 +41,7 @@ struct Config {
   size_t chain_cache_bytes = 64u << 20;
   size_t run_events_bytes = 32u << 20;
   size_t conversation_cache_bytes = 32u << 20;
+  int64_t cache_idle_seconds = 30;     // cached state unused this long is dropped; 0: kept to its budget
   size_t max_connections = 0;          // 0: derived from the open-files limit
   size_t max_inflight_bytes = 64u << 20;
   int64_t max_rss_bytes = 0;           // 0: 3/4 of the memory the process may use; < 0: no limit

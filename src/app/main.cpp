@@ -571,6 +571,27 @@ int serve(app::Config cfg) {
     }, net::detached);
   }
 
+  // Idle expiry: cached state unused for cache_idle_seconds is dropped, and the store's
+  // connections give their page memory back, so a server returns to its idle footprint once the
+  // load stops (the budgets bound it while the load lasts).
+  if (cfg.cache_idle_seconds > 0) {
+    net::co_spawn(io, [&]() -> net::awaitable<void> {
+      auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex);
+      const auto idle = std::chrono::seconds(cfg.cache_idle_seconds);
+      for (;;) {
+        t.expires_after(std::clamp<std::chrono::seconds>(idle / 4, std::chrono::seconds(1), std::chrono::seconds(15)));
+        auto [ec] = co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        if (ec) co_return;
+        auto d = rt.drop_idle(std::chrono::steady_clock::now() - idle);
+        if (!d.any()) continue;
+        spdlog::debug("idle: dropped {} chain nodes, {} finished runs, {} conversations", d.nodes, d.runs,
+                      d.conversations);
+        (*store)->release_memory();
+      }
+    }, net::detached);
+  }
+
   net::signal_set signals(io, SIGINT, SIGTERM);
   net::signal_set hup(io, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);

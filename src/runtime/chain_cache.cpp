@@ -33,10 +33,16 @@ void Runtime::Impl::cache_node(const std::string& project, NodePtr n) {
   if (inserted) {
     it->second.node = std::move(n);
     it->second.lru = node_lru.insert(node_lru.end(), k);
+    it->second.used_at = std::chrono::steady_clock::now();
   } else {
-    node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+    touch_locked(it->second);
   }
   trim_nodes_locked();
+}
+
+void Runtime::Impl::touch_locked(CachedNode& c) {
+  node_lru.splice(node_lru.end(), node_lru, c.lru);
+  c.used_at = std::chrono::steady_clock::now();
 }
 
 void Runtime::Impl::trim_nodes_locked() {
@@ -58,7 +64,7 @@ NodePtr Runtime::Impl::cached_node(const Scope& scope, const std::string& id) {
     return nullptr;
   }
   ++hits;
-  node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+  touch_locked(it->second);
   return scope.sees(it->second.node->owner) ? it->second.node : nullptr;
 }
 
@@ -75,32 +81,35 @@ void Runtime::Impl::keep_recent_locked(std::shared_ptr<Run> run) {
     size += static_cast<int64_t>(sizeof(Run) + sizeof(Run::State));
   }
   recent_bytes += size;
-  recent.push_back({std::move(run), size});
+  recent.push_back({std::move(run), size, std::chrono::steady_clock::now()});
   while (!recent.empty() &&
-         (recent.size() > opts.recent_runs || recent_bytes > static_cast<int64_t>(opts.run_events_bytes))) {
-    auto old = std::move(recent.front().run);
-    recent_bytes -= recent.front().bytes;
-    recent.pop_front();
-    if (old->background()) continue;  // its events were stored with its outcome
-    // A streamed run's events exist only here: write them to its row, so that a stream resumed
-    // by sequence number still finds them. Until that commits, the run is served from `spilling`.
-    std::string blob;
-    {
-      std::lock_guard rl(old->mu_);
-      blob = events_array(old->st_->events);
-    }
-    std::string key = key_of(old->project_id(), old->id());
-    spilling[key] = old;
-    std::string project = old->project_id(), id = old->id();
-    store.submit(
-        [project, id, blob = std::move(blob)](store::Database& db) { return repo::put_events(db, project, id, blob); },
-        [this, key](Status st) {
-          static LogThrottle log;
-          if (!st.ok() && log.tick()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());
-          std::lock_guard lk(mu);
-          spilling.erase(key);
-        });
+         (recent.size() > opts.recent_runs || recent_bytes > static_cast<int64_t>(opts.run_events_bytes)))
+    evict_recent_locked();
+}
+
+void Runtime::Impl::evict_recent_locked() {
+  auto old = std::move(recent.front().run);
+  recent_bytes -= recent.front().bytes;
+  recent.pop_front();
+  if (old->background()) return;  // its events were stored with its outcome
+  // A streamed run's events exist only here: write them to its row, so that a stream resumed
+  // by sequence number still finds them. Until that commits, the run is served from `spilling`.
+  std::string blob;
+  {
+    std::lock_guard rl(old->mu_);
+    blob = events_array(old->st_->events);
   }
+  std::string key = key_of(old->project_id(), old->id());
+  spilling[key] = old;
+  std::string project = old->project_id(), id = old->id();
+  store.submit(
+      [project, id, blob = std::move(blob)](store::Database& db) { return repo::put_events(db, project, id, blob); },
+      [this, key](Status st) {
+        static LogThrottle log;
+        if (!st.ok() && log.tick()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());
+        std::lock_guard lk(mu);
+        spilling.erase(key);
+      });
 }
 
 std::shared_ptr<Run> Runtime::Impl::live_run_locked(const Scope& scope, const std::string& id) const {
@@ -116,7 +125,7 @@ awaitable<Result<NodePtr>> Runtime::Impl::load_node(Scope scope, std::string id)
     std::lock_guard lk(mu);
     if (auto it = nodes.find(key_of(project, id)); it != nodes.end()) {
       ++hits;
-      node_lru.splice(node_lru.end(), node_lru, it->second.lru);
+      touch_locked(it->second);
       if (!scope.sees(it->second.node->owner)) co_return not_found_response(id);
       co_return it->second.node;
     }

@@ -178,15 +178,16 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   }
   release_turn(*t);
   end_active(run);
-  run->wake_all();
-  if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
   if (t->conv) {
     // The conversation is idle now (unless another turn waits on it): past its budget, the
     // cache may drop it, and the next turn reads it back.
-    t->conv.reset();
     std::lock_guard lk(mu);
+    touch_locked(*t->conv);
+    t->conv.reset();
     trim_convs_locked();
   }
+  run->wake_all();
+  if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
 }
 
 std::string Runtime::Impl::terminal_event(const std::string& id, const Run::State& st) {

@@ -23,7 +23,7 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id)
     std::lock_guard lk(mu);
     auto it = convs.find(key_of(project, id));
     if (it != convs.end()) {
-      it->second->last_used = ++conv_clock;
+      touch_locked(*it->second);
       std::lock_guard lk2(it->second->mu);
       if (it->second->deleted || !scope.sees(it->second->owner)) co_return not_found_conversation(id);
       co_return it->second;
@@ -57,9 +57,14 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id)
   std::lock_guard lk(mu);
   auto [it, inserted] = convs.emplace(key_of(project, id), c);
   ConvPtr out = it->second;
-  out->last_used = ++conv_clock;
+  touch_locked(*out);
   if (inserted) trim_convs_locked();
   co_return out;
+}
+
+void Runtime::Impl::touch_locked(ConvState& c) {
+  c.last_used = ++conv_clock;
+  c.used_at = std::chrono::steady_clock::now();
 }
 
 // Bounds the conversation cache by count and by bytes: drops the least recently used
@@ -119,7 +124,7 @@ awaitable<Result<std::string>> Runtime::create_conversation(Scope scope, std::st
   c->next_seq = static_cast<int64_t>(ptrs.size());
   {
     std::lock_guard lk(im.mu);
-    c->last_used = ++im.conv_clock;
+    im.touch_locked(*c);
     im.convs[key_of(project, row.id)] = c;
     im.trim_convs_locked();
   }

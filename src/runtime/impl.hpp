@@ -89,6 +89,7 @@ struct ConvState {
   int64_t bytes = 0;               // guarded by mu; counted in `meter` while the state lives
   std::shared_ptr<std::atomic<int64_t>> meter;
   uint64_t last_used = 0;          // guarded by Impl::mu (the cache's LRU clock)
+  std::chrono::steady_clock::time_point used_at{};  // guarded by Impl::mu (for idle expiry)
 };
 using ConvPtr = std::shared_ptr<ConvState>;
 
@@ -164,6 +165,7 @@ struct Runtime::Impl {
   struct RecentRun {
     std::shared_ptr<Run> run;
     int64_t bytes;  // its events and output, counted in recent_bytes
+    std::chrono::steady_clock::time_point kept_at;
   };
   std::deque<RecentRun> recent;                                // guarded by mu
   std::unordered_map<std::string, Line> lines;                 // guarded by mu
@@ -171,6 +173,7 @@ struct Runtime::Impl {
   struct CachedNode {
     NodePtr node;
     std::list<std::string>::iterator lru;
+    std::chrono::steady_clock::time_point used_at;
   };
   std::unordered_map<std::string, CachedNode> nodes;           // guarded by mu
   std::list<std::string> node_lru;                             // guarded by mu
@@ -194,11 +197,17 @@ struct Runtime::Impl {
   // Counts a new node's bytes in the chain meter (before it is shared).
   void meter_node(ChainNode& n) const;
   void cache_node(const std::string& project, NodePtr n);
+  // Marks a cached node (or conversation) as just used: the most recently used, and not idle.
+  void touch_locked(CachedNode& c);
+  void touch_locked(ConvState& c);
   // Drops least recently used nodes while the chain bytes exceed their budget (caller holds mu).
   void trim_nodes_locked();
   // Keeps a finished run for replay within the events budget; evicted runs that were streamed
   // have their events written to the store first (caller holds mu).
   void keep_recent_locked(std::shared_ptr<Run> run);
+  // Drops the oldest run kept for replay, writing a streamed run's events to the store first
+  // (caller holds mu; `recent` is not empty).
+  void evict_recent_locked();
   // A cached node visible in `scope`, or null.
   NodePtr cached_node(const Scope& scope, const std::string& id);
   // The node of a stored response visible in `scope`, from the cache or loaded (with uncached

@@ -106,7 +106,8 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, cons
       if (!run->st_->record_events) co_return not_streamed();
       co_return run;
     }
-    for (auto& [r, bytes] : im.recent) {
+    for (const auto& kept : im.recent) {
+      const auto& r = kept.run;
       if (r->id() == id && r->project_id() == project && scope.sees(r->owner())) co_return r;
     }
     if (auto it = im.spilling.find(key_of(project, id)); it != im.spilling.end() && scope.sees(it->second->owner()))

@@ -1,5 +1,5 @@
-// Retention (expired responses and conversations deleted with their cache entries), graceful
-// shutdown of runs, and runtime statistics.
+// Retention (expired responses and conversations deleted with their cache entries), idle
+// expiry of cached state, graceful shutdown of runs, and runtime statistics.
 #include "runtime/impl.hpp"
 
 #include "base/log.hpp"
@@ -32,6 +32,35 @@ awaitable<Result<int64_t>> Runtime::expire_now() {
   if (counts->first || counts->second)
     spdlog::info("retention: deleted {} responses and {} conversations", counts->first, counts->second);
   co_return counts->first + counts->second;
+}
+
+IdleDrop Runtime::drop_idle(std::chrono::steady_clock::time_point cutoff) {
+  auto& im = *impl_;
+  IdleDrop d;
+  std::vector<ConvPtr> convs;  // destroyed after the lock is released
+  std::lock_guard lk(im.mu);
+  // The LRU list is in order of use: the idle nodes are at its front.
+  while (!im.node_lru.empty()) {
+    auto it = im.nodes.find(im.node_lru.front());
+    if (it->second.used_at >= cutoff) break;
+    im.nodes.erase(it);
+    im.node_lru.pop_front();
+    ++d.nodes;
+  }
+  while (!im.recent.empty() && im.recent.front().kept_at < cutoff) {
+    im.evict_recent_locked();
+    ++d.runs;
+  }
+  for (auto it = im.convs.begin(); it != im.convs.end();) {
+    if (it->second.use_count() == 1 && it->second->used_at < cutoff) {
+      convs.push_back(std::move(it->second));
+      it = im.convs.erase(it);
+      ++d.conversations;
+    } else {
+      ++it;
+    }
+  }
+  return d;
 }
 
 awaitable<void> Runtime::shutdown(std::chrono::milliseconds grace) {

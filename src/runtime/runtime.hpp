@@ -213,6 +213,12 @@ struct RuntimeOptions {
   std::vector<std::shared_ptr<TurnLedger>> ledgers;
 };
 
+// What Runtime::drop_idle dropped.
+struct IdleDrop {
+  size_t nodes = 0, runs = 0, conversations = 0;
+  bool any() const { return nodes || runs || conversations; }
+};
+
 struct RuntimeStats {
   size_t active_runs = 0;
   size_t cached_nodes = 0;
@@ -287,6 +293,12 @@ class Runtime {
 
   // Deletes expired responses and conversations (retention). Returns how many were deleted.
   awaitable<Result<int64_t>> expire_now();
+
+  // Drops the cached state nobody has used since `cutoff`: chain nodes, finished runs kept for
+  // replay (a streamed run's events are written to the store first, as when the budget evicts
+  // it) and conversations no turn holds. Everything dropped is read back from the store when it
+  // is needed again, so a server that has gone idle gives its memory back.
+  IdleDrop drop_idle(std::chrono::steady_clock::time_point cutoff);
 
   // Refuses new turns, waits up to `grace` for running ones, then cancels the rest and waits
   // for their outcome to be stored.

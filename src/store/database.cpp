@@ -80,6 +80,28 @@ std::optional<std::string> Statement::text_opt(int col) const {
   return text(col);
 }
 
+namespace {
+constexpr const char* kReaderTuning = "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768;";
+}  // namespace
+
+void Database::finish_statements() {
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s; s = sqlite3_next_stmt(db_, s))
+    if (sqlite3_stmt_busy(s)) sqlite3_reset(s);
+}
+
+void Database::release_memory() {
+  // Values bound to cached statements (copies, possibly large) stay until the statement is used
+  // again; so do the bytes of a row a statement stopped at.
+  for (auto& [sql, st] : cache_) st->reset();
+  sqlite3_db_release_memory(db_);
+  // A new map size makes SQLite unmap the file and map it again: the pages read through the
+  // old map leave the process's resident set (the kernel keeps them in its page cache).
+  if (mode_ == Mode::read_only && sqlite3_get_autocommit(db_)) {
+    (void)exec("PRAGMA mmap_size=0");
+    (void)exec(kReaderTuning);
+  }
+}
+
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode, int64_t max_bytes) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX |
@@ -91,14 +113,13 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
     sqlite3_close(db);
     return Status(Code::unavailable, "cannot open database " + path + ": " + msg);
   }
-  std::unique_ptr<Database> d(new Database(db));
+  std::unique_ptr<Database> d(new Database(db, mode));
   sqlite3_busy_timeout(db, 5000);
   // Readers go through a memory map (no copy per page from the OS cache) and keep 32 MiB of
   // pages; both matter for point lookups in large tables. The writer appends at the right edge
   // of its B-trees: 8 MiB of cache holds their interior pages, and it reads with pread (pages
   // it touched through a map would stay resident in the process after the write).
-  const char* tuning = mode == Mode::read_only ? "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768;"
-                                               : "PRAGMA mmap_size=0; PRAGMA cache_size=-8192;";
+  const char* tuning = mode == Mode::read_only ? kReaderTuning : "PRAGMA mmap_size=0; PRAGMA cache_size=-8192;";
   if (Status st = d->exec(tuning); !st.ok()) return st;
   const char* pragmas = mode == Mode::read_only
       ? "PRAGMA foreign_keys=ON;"

@@ -105,9 +105,20 @@ class Database {
   int64_t changes() const { return sqlite3_changes64(db_); }
   sqlite3* raw() { return db_; }
 
+  // Resets every statement left part-way (a lookup that read its first row and stopped): until
+  // it is reset, such a statement holds its read transaction open, and with it the snapshot
+  // every later read on this connection would see. The executor calls it after each job.
+  void finish_statements();
+
+  // Gives the memory this connection holds for pages back: its page cache's unused pages, and
+  // (for a reader) the pages resident in its memory map, which is unmapped and mapped again
+  // empty. Call between transactions, on the thread that uses the connection.
+  void release_memory();
+
  private:
-  explicit Database(sqlite3* db) : db_(db) {}
+  explicit Database(sqlite3* db, Mode mode) : db_(db), mode_(mode) {}
   sqlite3* db_;
+  Mode mode_;
   std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 

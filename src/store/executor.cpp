@@ -88,18 +88,41 @@ void Executor::read(ReadFn fn) {
   rcv_.notify_one();
 }
 
+void Executor::release_memory() {
+  {
+    std::scoped_lock lk(wmu_, rmu_);
+    release_gen_.fetch_add(1);
+  }
+  wcv_.notify_all();
+  rcv_.notify_all();
+}
+
 void Executor::writer_loop(std::unique_ptr<Database> db) {
   std::vector<Write> batch;
   std::chrono::steady_clock::time_point last_probe{};
   std::vector<Status> outcomes;
+  uint64_t released = 0;
+  // Memory is given back once the writes queued before the request have run (an idle sweep
+  // queues the event logs it drops), so that they do not fill the cache again at once.
+  auto release_when_idle = [&] {
+    uint64_t gen = release_gen_.load();
+    if (gen == released) return;
+    {
+      std::lock_guard lk(wmu_);
+      if (!writes_q_.empty()) return;
+    }
+    released = gen;
+    db->release_memory();
+  };
   for (;;) {
     {
       std::unique_lock lk(wmu_);
+      auto woken = [&] { return stopping_ || !writes_q_.empty() || release_gen_.load() != released; };
       if (full_.load()) {
         // Full: wake at least every probe interval, busy or not, to learn whether space is back.
-        wcv_.wait_for(lk, opts_.probe_interval, [&] { return stopping_ || !writes_q_.empty(); });
+        wcv_.wait_for(lk, opts_.probe_interval, woken);
       } else {
-        wcv_.wait(lk, [&] { return stopping_ || !writes_q_.empty(); });
+        wcv_.wait(lk, woken);
       }
       if (writes_q_.empty() && stopping_) return;
       while (!writes_q_.empty() && batch.size() < opts_.max_batch) {
@@ -111,7 +134,10 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
       last_probe = std::chrono::steady_clock::now();
       if (probe(*db)) leave_full();
     }
-    if (batch.empty()) continue;
+    if (batch.empty()) {
+      release_when_idle();
+      continue;
+    }
     outcomes.assign(batch.size(), Status());
     Status txn = db->exec("BEGIN IMMEDIATE");
     if (txn.ok()) {
@@ -123,6 +149,7 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
         } catch (const std::exception& e) {
           st = Status(Code::internal, std::string("store write threw: ") + e.what());
         }
+        db->finish_statements();
         if (!st.ok() && sqlite3_get_autocommit(db->raw())) {
           // SQLite rolled the whole transaction back (it may on a full disk or I/O error): the
           // group's earlier writes are gone too, so the group fails as one.
@@ -153,16 +180,24 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
       if (batch[i].done) batch[i].done(txn.ok() ? std::move(outcomes[i]) : txn);
     }
     batch.clear();
+    release_when_idle();
   }
 }
 
 void Executor::reader_loop(std::unique_ptr<Database> db) {
+  uint64_t released = 0;
   for (;;) {
     ReadFn fn;
     {
       std::unique_lock lk(rmu_);
-      rcv_.wait(lk, [&] { return rstopping_ || !reads_q_.empty(); });
+      rcv_.wait(lk, [&] { return rstopping_ || !reads_q_.empty() || release_gen_.load() != released; });
       if (reads_q_.empty() && rstopping_) return;
+      if (uint64_t gen = release_gen_.load(); gen != released) {
+        released = gen;
+        lk.unlock();
+        db->release_memory();
+        continue;
+      }
       fn = std::move(reads_q_.front());
       reads_q_.pop_front();
     }
@@ -171,6 +206,7 @@ void Executor::reader_loop(std::unique_ptr<Database> db) {
     } catch (const std::exception& e) {
       spdlog::error("store read threw: {}", e.what());
     }
+    db->finish_statements();
   }
 }
 

@@ -67,6 +67,11 @@ class Executor {
 
   ExecutorStats stats() const { return {commits_.load(), writes_.load()}; }
 
+  // Asks every connection to give back the memory it holds for pages (Database::
+  // release_memory), each on its own thread between jobs: after a load, when the server idles.
+  // Returns at once.
+  void release_memory();
+
   // Storage full (read-only): set when a write fails with storage_full (or the start-up probe
   // does), cleared when the writer's probe — a 64 KiB write it tries every probe_interval while
   // full — commits, so the store returns to read-write by itself once space is freed. Writes are still attempted
@@ -106,6 +111,7 @@ class Executor {
   std::atomic<uint64_t> commits_{0}, writes_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> full_{false};
+  std::atomic<uint64_t> release_gen_{0};  // bumped by release_memory()
   std::vector<std::function<void()>> on_writable_;  // guarded by wmu_
 
   // Leaves the full state (the probe found space) and runs the when_writable() callbacks.

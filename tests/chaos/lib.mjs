@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { Server } from '../e2e/harness.mjs';
 import { startFakeUpstream } from '../e2e/fake-upstream.mjs';
 
@@ -49,10 +50,41 @@ export function tomlConfig(dir, text) {
 
 // A server with a recording fake upstream, in a fresh data directory, with `config` (TOML text)
 // when given.
-export async function startWithConfig(config) {
-  const up = await startFakeUpstream();
+// The fake upstream in a child process (upstream-process.mjs): { url, close() }.
+export async function startUpstreamProcess() {
+  // CHAOS_UPSTREAM_CPUS (a taskset list) pins it apart from the client.
+  const script = new URL('./upstream-process.mjs', import.meta.url).pathname;
+  const cpus = process.env.CHAOS_UPSTREAM_CPUS;
+  const [cmd, ...argv] = cpus ? ['taskset', '-c', cpus, process.execPath, script] : [process.execPath, script];
+  const child = spawn(cmd, argv, {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`the upstream process exited (${code})`)));
+  });
+  return {
+    url,
+    close: () => new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.on('exit', resolve);
+      child.stdin.end();
+    }),
+  };
+}
+
+// A server with `config` (TOML text or null) against a fake upstream — in this process, or in
+// its own when `separateUpstream`.
+export async function startWithConfig(config, { separateUpstream = false } = {}) {
+  const up = separateUpstream ? await startUpstreamProcess() : await startFakeUpstream();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-chaos-'));
-  const server = new Server({ upstream: up, dataDir, args: config ? ['--config', tomlConfig(dataDir, config)] : [] });
+  // CHAOS_SERVER_CPUS (a taskset list, e.g. "1") pins the server apart from the load.
+  const prefix = process.env.CHAOS_SERVER_CPUS ? ['taskset', '-c', process.env.CHAOS_SERVER_CPUS] : [];
+  const server = new Server({ upstream: up, dataDir, prefix, args: config ? ['--config', tomlConfig(dataDir, config)] : [] });
   await server.start();
   return { up, server };
 }

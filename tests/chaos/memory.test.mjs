@@ -1,6 +1,7 @@
 // Memory under abuse: budgets in bytes bound what finished runs, the chain cache and
 // conversations keep; a stream evicted from memory still resumes by sequence number; large
-// inputs and abandoned streams stay under an RSS ceiling.
+// inputs and abandoned streams stay under an RSS ceiling; once the load stops, idle expiry gives
+// the memory back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep, parseSSE } from '../e2e/harness.mjs';
@@ -46,8 +47,9 @@ test('a stream whose events were evicted from memory resumes by sequence number,
   }
 });
 
-test('large inputs, streams, abandoned streams and conversations stay under an RSS ceiling', async () => {
-  const { up, server } = await startWithConfig(null);
+test('large inputs, streams, abandoned streams and conversations stay under an RSS ceiling, and give it back when idle', async () => {
+  // Default budgets; cached state unused for 5 s (rather than 30) is dropped.
+  const { up, server } = await startWithConfig('[storage]\ncache_idle_seconds = 5\n');
   const pid = server.proc.pid;
   const idle = rssMiB(pid);
   let peak = idle;
@@ -97,10 +99,19 @@ test('large inputs, streams, abandoned streams and conversations stay under an R
     const after = rssMiB(pid);
     const caches = (await metric(server, 'continuum_chain_cache_bytes')) + (await metric(server, 'continuum_run_events_bytes')) +
       (await metric(server, 'continuum_conversation_cache_bytes'));
+    // Idle expiry: 5 s after their last use the caches are dropped, and the store's connections
+    // give their pages back.
+    await sleep(5000);
+    const expired = rssMiB(pid);
+    const left = (await metric(server, 'continuum_chain_cache_bytes')) + (await metric(server, 'continuum_run_events_bytes')) +
+      (await metric(server, 'continuum_conversation_cache_bytes'));
     report('memory under abuse (default budgets)', [
       `${done} turns of 200 KB input (plain, streamed, abandoned streams, conversations of 20 turns), 8 at a time`,
       `RSS idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, 3 s after ${after.toFixed(0)} MiB; caches hold ${(caches / 1048576).toFixed(0)} MiB`,
+      `8 s after (idle expiry at 5 s): RSS ${expired.toFixed(0)} MiB (${(expired / idle).toFixed(2)}x idle), caches hold ${left} bytes`,
     ]);
+    assert.equal(left, 0, 'idle expiry left cached state');
+    assert.ok(expired <= idle * 1.5, `RSS ${expired.toFixed(0)} MiB after idle expiry, idle ${idle.toFixed(0)} MiB`);
     // The budgets (64 + 32 + 32 MiB) bound the caches; the rest is the process itself, turns in
     // flight and SQLite's page caches.
     assert.ok(caches <= (64 + 32 + 32) * 1048576 * 1.1, `caches hold ${caches} bytes`);

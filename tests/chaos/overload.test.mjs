@@ -45,7 +45,9 @@ async function timedStream(server, input) {
 }
 
 test('a burst of concurrent streaming turns: the excess is shed, admitted turns complete', async () => {
-  const { up, server } = await startWithConfig(process.env.OVERLOAD_CONFIG ? process.env.OVERLOAD_CONFIG.replaceAll('\\n', '\n') : null);
+  // The model answers from a process of its own: this one drives every stream.
+  const { up, server } = await startWithConfig(process.env.OVERLOAD_CONFIG ? process.env.OVERLOAD_CONFIG.replaceAll('\\n', '\n') : null,
+                                               { separateUpstream: true });
   try {
     const words = Array.from({ length: 2000 }, (_, i) => `w${i % 97}`).join(' ');
     const unloaded = [];

@@ -196,5 +196,60 @@ TEST_F(RuntimeTest, ContextOverflowIsA400UnlessTruncationIsAuto) {
   EXPECT_NE(body(proj_a_, *b).find("1 message of context"), std::string::npos);
 }
 
+TEST_F(RuntimeTest, IdleStateIsDroppedAndReadBackWhenNeeded) {
+  auto pa = turn("alpha");
+  pa.stream = true;  // its events are kept for replay
+  auto a = complete(std::move(pa));
+  ASSERT_TRUE(a.ok());
+  auto conv = run<Result<std::string>>([&]() { return rt_->create_conversation(proj_a_, empty_md_, {}); });
+  ASSERT_TRUE(conv.ok());
+  auto conv_id = boost::json::parse(*conv).at("id").as_string();
+  auto pc = turn("in a conversation");
+  pc.conversation_id = std::string(conv_id);
+  ASSERT_TRUE(complete(std::move(pc)).ok());
+  auto before = rt_->stats();
+  ASSERT_GE(before.cached_nodes, 1u);
+  ASSERT_EQ(before.recent_runs, 1u);
+  ASSERT_GT(before.conversation_bytes, 0);
+
+  // Nothing has been idle for an hour.
+  EXPECT_FALSE(rt_->drop_idle(std::chrono::steady_clock::now() - std::chrono::hours(1)).any());
+  EXPECT_EQ(rt_->stats().cached_nodes, before.cached_nodes);
+
+  auto d = rt_->drop_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  EXPECT_EQ(d.nodes, before.cached_nodes);
+  EXPECT_EQ(d.runs, 1u);
+  EXPECT_EQ(d.conversations, 1u);
+  auto after = rt_->stats();
+  EXPECT_EQ(after.cached_nodes, 0u);
+  EXPECT_EQ(after.chain_bytes, 0);
+  EXPECT_EQ(after.run_events_bytes, 0);
+  EXPECT_EQ(after.conversation_bytes, 0);
+  store_->release_memory();
+
+  // What was dropped is read back: the chain continues with its context, the streamed run's
+  // events replay from the store, the conversation keeps its items.
+  auto pb = turn("beta");
+  pb.previous_response_id = *a;
+  auto b = complete(std::move(pb));
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(body(proj_a_, *b).find("3 messages of context"), std::string::npos) << body(proj_a_, *b);
+  auto replay = run<Result<std::vector<std::string>>>([&]() -> net::awaitable<Result<std::vector<std::string>>> {
+    auto src = co_await rt_->stream_source(proj_a_, *a);
+    if (!src.ok()) co_return src.status();
+    bool done = false;
+    co_return (*src)->events_after(-1, &done);
+  });
+  ASSERT_TRUE(replay.ok()) << replay.status().to_string();
+  ASSERT_FALSE(replay->empty());
+  EXPECT_NE(replay->front().find("response.created"), std::string::npos);
+  EXPECT_NE(replay->back().find("response.completed"), std::string::npos);
+  auto pd = turn("again");
+  pd.conversation_id = std::string(conv_id);
+  auto dd = complete(std::move(pd));
+  ASSERT_TRUE(dd.ok());
+  EXPECT_NE(body(proj_a_, *dd).find("3 messages of context"), std::string::npos) << body(proj_a_, *dd);
+}
+
 }  // namespace
 }  // namespace cn::runtime

@@ -126,4 +126,32 @@ TEST_F(ExecutorTest, FullStoreIsReportedAndLeftByItselfOnceSpaceIsFreed) {
   EXPECT_TRUE(write([&](Database& db) { return put(db, "again", "small"); }).ok());
 }
 
+// A read that stops at its first row (a lookup) must not hold its snapshot: the connection's
+// next read sees every commit reported before it was submitted.
+TEST_F(ExecutorTest, ALookupThatStopsAtItsFirstRowDoesNotPinItsSnapshot) {
+  ExecutorOptions o{(dir_ / "db").string()};
+  o.readers = 1;  // every read on the same connection
+  auto ex = Executor::start(o, migrations());
+  ASSERT_TRUE(ex.ok());
+  auto write = [&](const std::string& k) {
+    std::promise<Status> p;
+    (*ex)->submit([k](Database& db) { return put(db, k, std::string(100'000, 'v')); }, [&](Status s) { p.set_value(s); });
+    return p.get_future().get();
+  };
+  auto lookup = [&](const std::string& k) {
+    std::promise<bool> found;
+    (*ex)->read([&](Database& db) { found.set_value(db.stmt("SELECT v FROM kv WHERE k >= ?1").bind(1, k).step()); });
+    return found.get_future().get();
+  };
+  ASSERT_TRUE(write("a").ok());
+  ASSERT_TRUE(lookup("a"));  // stops at the first row
+  ASSERT_TRUE(write("b").ok());
+  std::promise<int64_t> count;
+  (*ex)->read([&](Database& db) {
+    auto& q = db.stmt("SELECT count(*) FROM kv");
+    count.set_value(q.step() ? q.int64(0) : -1);
+  });
+  EXPECT_EQ(count.get_future().get(), 2);
+}
+
 }  // namespace cn::store
