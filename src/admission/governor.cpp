@@ -22,14 +22,47 @@ Governor::Governor(GovernorOptions opts, store::Executor* store)
   rss_.store(resident_bytes());
 }
 
+namespace {
+constexpr double kLatencyFloorMs = 10;      // added to every baseline: small absolute changes are noise
+constexpr double kBaselineDrift = 1.001;    // per 50 ms period: about 2% a second
+constexpr size_t kMaxSamplesPerPeriod = 4096;
+}  // namespace
+
+void Governor::model_latency(const std::string& provider, std::chrono::microseconds first_event) {
+  if (opts_.max_model_latency_ratio <= 0) return;
+  double ms = static_cast<double>(first_event.count()) / 1000.0;
+  std::lock_guard lk(lat_mu_);
+  double& base = baseline_ms_[provider];
+  if (base <= 0 || ms < base) base = ms;
+  if (ratios_.size() < kMaxSamplesPerPeriod) ratios_.push_back(ms / (base + kLatencyFloorMs));
+}
+
+double Governor::take_model_ratio() {
+  std::lock_guard lk(lat_mu_);
+  for (auto& [provider, base] : baseline_ms_) base *= kBaselineDrift;
+  double median = 0;
+  if (ratios_.size() >= 3) {
+    auto mid = ratios_.begin() + static_cast<std::ptrdiff_t>(ratios_.size() / 2);
+    std::nth_element(ratios_.begin(), mid, ratios_.end());
+    median = *mid;
+  }
+  ratios_.clear();
+  return median;
+}
+
 void Governor::adapt(std::chrono::microseconds late) {
+  double ratio = take_model_ratio();
+  if (ratio > 0) model_ratio_milli_.store(static_cast<int64_t>(ratio * 1000));
   if (opts_.target_loop_lag.count() <= 0) return;
   int64_t limit = turn_limit_.load(), inflight = inflight_turns_.load();
-  if (late > opts_.target_loop_lag) {
-    // The CPU is behind: come down below what is in progress now.
+  bool model_watched = opts_.max_model_latency_ratio > 0;
+  bool model_queued = model_watched && ratio > opts_.max_model_latency_ratio;
+  if (late > opts_.target_loop_lag || model_queued) {
+    // The CPU is behind, or turns wait for the model: come down below what is in progress now.
     limit = std::max(opts_.min_turns, std::min(limit, inflight) * 9 / 10);
-  } else if (inflight * 4 >= limit * 3) {
-    // Keeping up while most of the limit is in use: grow by an eighth.
+  } else if (inflight * 4 >= limit * 3 && (!model_watched || ratio > 0)) {
+    // Keeping up while most of the limit is in use (and, when the model is watched, its calls
+    // answered promptly this period): grow by an eighth.
     limit = std::min(opts_.max_turns, limit + std::max<int64_t>(1, limit / 8));
   }
   turn_limit_.store(limit);
@@ -62,7 +95,7 @@ std::string Governor::overload_reason(size_t input_bytes, bool new_turn) const {
   // At the cap itself the runtime answers (rate_limit_exceeded, limits.max_active_runs).
   int64_t limit = turn_limit_.load();
   if (new_turn && opts_.target_loop_lag.count() > 0 && limit < opts_.max_turns && inflight_turns_.load() >= limit)
-    return "the responses in progress are at what its CPU sustains";
+    return "the responses in progress are at what its CPU and the model sustain";
   if (opts_.max_loop_lag.count() > 0 &&
       lag_us_.load() > std::chrono::duration_cast<std::chrono::microseconds>(opts_.max_loop_lag).count())
     return "its CPU is saturated";
@@ -107,6 +140,7 @@ GovernorStats Governor::stats() const {
   s.rss_bytes = rss_.load();
   s.loop_lag_ms = static_cast<double>(lag_us_.load()) / 1000.0;
   s.turn_limit = turn_limit_.load();
+  s.model_latency_ratio = static_cast<double>(model_ratio_milli_.load()) / 1000.0;
   s.disk_free_bytes = disk_free_.load();
   s.shed = shed_.load();
   s.ready = ready();

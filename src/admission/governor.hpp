@@ -8,7 +8,8 @@
 //     budget, when the process's resident memory is above its limit, when the I/O threads are
 //     lagging (a timer that fires late by more than max_loop_lag: the CPU is saturated and
 //     every admitted turn is already slowed down), or when the turns in progress reach the
-//     adaptive limit (see GovernorOptions::target_loop_lag).
+//     adaptive limit (see GovernorOptions::target_loop_lag and max_model_latency_ratio): what
+//     the CPU and the model kept up with just before.
 // Admitted turns keep their latency because the excess is shed instead of queued.
 //
 // Readiness (`/readyz`) is false while shedding, while the store is full (the server is
@@ -24,7 +25,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "runtime/runtime.hpp"
 
@@ -43,7 +47,14 @@ struct GovernorOptions {
   // not — so a burst is met by what the CPU sustained just before, not by a fixed cap
   // (`max_turns`, the runtime's max_active_runs, bounds it). target_loop_lag 0: no adaptive limit.
   std::chrono::milliseconds target_loop_lag{50};
-  int64_t initial_turns = 128;
+  // The model's side of the adaptive limit. Each model call's time to its first event is taken
+  // over its provider's baseline (the least such time seen lately, plus 10 ms; it drifts up by
+  // about 2% a second, so a provider that has become slower for everyone sets a new baseline).
+  // When the median of a period's ratios is above max_model_latency_ratio, turns are waiting in
+  // the model's queue: the limit falls as on I/O lag. It grows only in periods whose model
+  // calls kept up. 0: the model's latency is not watched.
+  double max_model_latency_ratio = 3.0;
+  int64_t initial_turns = 32;
   int64_t min_turns = 8;
   int64_t max_turns = 1024;
   int retry_after_seconds = 1;
@@ -57,6 +68,7 @@ struct GovernorStats {
   int64_t rss_bytes = 0;
   double loop_lag_ms = 0;
   int64_t turn_limit = 0;        // the adaptive limit on turns in progress now
+  double model_latency_ratio = 0;  // the last period's median first-event time over baseline
   int64_t disk_free_bytes = -1;  // -1: not measured
   uint64_t shed = 0;             // turns refused with 429 since start
   bool ready = true;
@@ -68,6 +80,7 @@ class Governor final : public runtime::Admission, public std::enable_shared_from
   Governor(GovernorOptions opts, store::Executor* store);
 
   Result<std::shared_ptr<void>> admit(size_t input_bytes, bool writes) override;
+  void model_latency(const std::string& provider, std::chrono::microseconds first_event) override;
 
   // Starts the sampler on `io`; it stops when stop() is called or the io_context stops.
   void start(boost::asio::io_context& io);
@@ -100,6 +113,12 @@ class Governor final : public runtime::Admission, public std::enable_shared_from
   std::atomic<int64_t> turn_limit_;
   // The sampler's step of the adaptive limit, given the lag it just measured.
   void adapt(std::chrono::microseconds late);
+  // The median of the model-latency ratios reported since the last call (0: fewer than three).
+  double take_model_ratio();
+  std::mutex lat_mu_;
+  std::unordered_map<std::string, double> baseline_ms_;  // guarded by lat_mu_, per provider
+  std::vector<double> ratios_;                          // guarded by lat_mu_: this period's
+  std::atomic<int64_t> model_ratio_milli_{0};
   std::atomic<int64_t> disk_free_{-1};
   std::atomic<uint64_t> shed_{0};
   std::atomic<bool> draining_{false}, stopped_{false};

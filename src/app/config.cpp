@@ -62,6 +62,11 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("limits.max_rss_bytes", cfg.max_rss_bytes);
   i64("limits.max_loop_lag_ms", cfg.max_loop_lag_ms);
   i64("limits.target_loop_lag_ms", cfg.target_loop_lag_ms);
+  if (auto v = t.at_path("limits.max_model_latency_ratio").value<double>()) {
+    if (*v != 0 && *v < 1.5)
+      return Status(Code::invalid_argument, "config " + path + ": limits.max_model_latency_ratio must be 0 (off) or at least 1.5");
+    cfg.max_model_latency_ratio = *v;
+  }
   if (cfg.max_loop_lag_ms < 0 || cfg.target_loop_lag_ms < 0 || cfg.max_db_bytes < 0)
     return Status(Code::invalid_argument, "config " + path + ": limits.max_loop_lag_ms, limits.target_loop_lag_ms and storage.max_db_bytes must not be negative");
   if (auto v = t.at_path("upstream.url").value<std::string>()) cfg.upstream_url = *v;

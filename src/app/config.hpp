@@ -47,6 +47,7 @@ struct Config {
   int64_t max_rss_bytes = 0;           // 0: 3/4 of the memory the process may use; < 0: no limit
   int max_loop_lag_ms = 250;           // 0: not shed on lag
   int target_loop_lag_ms = 50;         // the adaptive limit on turns in progress steers to this; 0: off
+  double max_model_latency_ratio = 3;  // and falls when model calls' first events come this much later; 0: off
   int64_t max_db_bytes = 0;            // 0: no cap on the database file
   int64_t disk_warn_bytes = 512ll << 20;
 

@@ -2,6 +2,7 @@
 #include "app/gauges.hpp"
 
 #include "admission/governor.hpp"
+#include "base/log_sink.hpp"
 #include "http/server.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
@@ -30,6 +31,8 @@ void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::E
 
   metrics.gauge("continuum_open_connections", "Client connections open",
                 [&server] { return static_cast<double>(server.open_connections()); });
+  metrics.gauge("continuum_log_lines_dropped", "Log lines dropped since start because stderr's reader was not keeping up",
+                [] { return static_cast<double>(NonBlockingSink::dropped()); });
   metrics.gauge("continuum_accept_pauses", "Times accepting paused for want of file descriptors since start",
                 [&server] { return static_cast<double>(server.accept_pauses()); });
 
@@ -42,8 +45,11 @@ void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::E
              [](const admission::GovernorStats& s) { return s.inflight_bytes; });
   load_gauge("continuum_turns_shed", "Turns refused with 429 because the server was overloaded, since start",
              [](const admission::GovernorStats& s) { return s.shed; });
-  load_gauge("continuum_turn_limit", "The adaptive limit on turns in progress (what the CPU sustains)",
+  load_gauge("continuum_turn_limit", "The adaptive limit on turns in progress (what the CPU and the model sustain)",
              [](const admission::GovernorStats& s) { return s.turn_limit; });
+  load_gauge("continuum_model_latency_ratio",
+             "Median time of model calls to their first event over their provider's baseline, last period",
+             [](const admission::GovernorStats& s) { return s.model_latency_ratio; });
   load_gauge("continuum_loop_lag_seconds", "How late the I/O threads run a timer (CPU saturation)",
              [](const admission::GovernorStats& s) { return s.loop_lag_ms / 1000.0; });
 }

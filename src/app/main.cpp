@@ -330,6 +330,7 @@ int serve(app::Config cfg) {
   go.max_rss_bytes = cfg.max_rss_bytes == 0 ? admission::Governor::default_rss_limit() : std::max<int64_t>(0, cfg.max_rss_bytes);
   go.max_loop_lag = std::chrono::milliseconds(cfg.max_loop_lag_ms);
   go.target_loop_lag = std::chrono::milliseconds(cfg.target_loop_lag_ms);
+  go.max_model_latency_ratio = cfg.max_model_latency_ratio;
   go.max_turns = static_cast<int64_t>(cfg.max_active_runs);
   go.data_dir = cfg.data_dir;
   go.disk_warn_bytes = cfg.disk_warn_bytes;

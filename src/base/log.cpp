@@ -4,6 +4,9 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
+
+#include "base/log_sink.hpp"
 
 #include "base/trace.hpp"
 
@@ -68,7 +71,15 @@ class JsonFormatter : public spdlog::formatter {
 }  // namespace
 
 void init_logging(std::string_view level, bool json) {
-  auto logger = spdlog::stderr_color_mt("continuum");
+  // A terminal gets colours; anything else (a pipe to a supervisor or collector, a file) the
+  // non-blocking sink, so that a reader falling behind never stalls the threads that log.
+  std::shared_ptr<spdlog::logger> logger;
+  if (::isatty(STDERR_FILENO)) {
+    logger = spdlog::stderr_color_mt("continuum");
+  } else {
+    logger = std::make_shared<spdlog::logger>("continuum", std::make_shared<NonBlockingSink>(STDERR_FILENO));
+    logger->flush_on(spdlog::level::err);
+  }
   if (json) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {

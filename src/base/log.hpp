@@ -14,6 +14,8 @@ namespace cn {
 
 // Configures the default logger: level from `level` ("debug", "info", "warn", "error", "off"),
 // JSON-ish single-line pattern when `json` is true. Call once at start-up, before threads start.
+// Unless stderr is a terminal, lines go through a NonBlockingSink (base/log_sink.hpp): logging
+// never waits for stderr's reader; past 4 MiB waiting, lines are dropped and counted.
 void init_logging(std::string_view level, bool json);
 
 // A repeated log line, written at most once per interval with the number of times it happened

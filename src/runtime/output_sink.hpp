@@ -9,7 +9,9 @@
 // each change; followers are woken by flush(), outside the lock.
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,17 +75,26 @@ class OutputSink final : public model::ModelSink {
 class FlushingSink final : public model::ModelSink {
  public:
   explicit FlushingSink(OutputSink& s) : s_(s) {}
-  void reasoning_delta(std::string_view t) override { s_.reasoning_delta(t); s_.flush(); }
-  void text_delta(std::string_view t) override { s_.text_delta(t); s_.flush(); }
+  void reasoning_delta(std::string_view t) override { first(); s_.reasoning_delta(t); s_.flush(); }
+  void text_delta(std::string_view t) override { first(); s_.text_delta(t); s_.flush(); }
   void tool_call_begin(int i, std::string c, std::string n) override {
+    first();
     s_.tool_call_begin(i, std::move(c), std::move(n));
     s_.flush();
   }
-  void tool_call_delta(int i, std::string_view a) override { s_.tool_call_delta(i, a); s_.flush(); }
+  void tool_call_delta(int i, std::string_view a) override { first(); s_.tool_call_delta(i, a); s_.flush(); }
   bool started() const override { return s_.started(); }
 
+  // When the model's first delta of the current call came (empty: none yet); reset per call.
+  std::optional<std::chrono::steady_clock::time_point> first_event() const { return first_; }
+  void new_call() { first_.reset(); }
+
  private:
+  void first() {
+    if (!first_) first_ = std::chrono::steady_clock::now();
+  }
   OutputSink& s_;
+  std::optional<std::chrono::steady_clock::time_point> first_;
 };
 
 }  // namespace cn::runtime

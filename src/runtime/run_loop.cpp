@@ -175,8 +175,11 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       auto provider = *prov;
       auto asked = std::chrono::steady_clock::now();
       trace.model_started(mr.model, provider->name());
+      fs.new_call();
       res = co_await provider->generate(mr, fs, run->st_->cancel);
       if (opts.observer) opts.observer->model_call(std::chrono::steady_clock::now() - asked, res.ok());
+      if (auto first = fs.first_event(); opts.admission && first)
+        opts.admission->model_latency(provider->name(), std::chrono::duration_cast<std::chrono::microseconds>(*first - asked));
       if (!res.ok()) {
         trace.model_ended(res.status(), "", {});
         break;

@@ -181,6 +181,12 @@ class Admission {
   // budget while it is held), or why the turn is refused: 429 with Retry-After when the
   // server is overloaded, 503 storage_full when `writes` and the storage is full.
   virtual Result<std::shared_ptr<void>> admit(size_t input_bytes, bool writes) = 0;
+  // How long a model call through `provider` took to its first event (its queueing and
+  // prompt processing): reported after every call that produced one.
+  virtual void model_latency(const std::string& provider, std::chrono::microseconds first_event) {
+    (void)provider;
+    (void)first_event;
+  }
 };
 
 struct RuntimeOptions {

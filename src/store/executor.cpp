@@ -177,6 +177,7 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].fn = nullptr;  // what it captured is let go before its outcome is reported
       if (batch[i].done) batch[i].done(txn.ok() ? std::move(outcomes[i]) : txn);
     }
     batch.clear();

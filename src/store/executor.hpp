@@ -56,7 +56,8 @@ class Executor {
   ~Executor();  // stop()s
 
   // Queues a write. `fn` runs on the writer inside a savepoint; a non-ok Status rolls back just
-  // that write. `done` receives the final outcome after the group's commit (or its failure).
+  // that write. `done` receives the final outcome after the group's commit (or its failure);
+  // `fn`, and what it captured, is destroyed before `done` is called.
   // When the queue is full, `done` is called at once with resource_exhausted.
   void submit(WriteFn fn, DoneFn done);
   // Queues a read on a reader connection.

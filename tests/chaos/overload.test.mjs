@@ -2,7 +2,7 @@
 // error shape) instead of queueing without bound, and the turns it admits keep their latency.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSSE } from '../e2e/harness.mjs';
+import { parseSSE, sleep } from '../e2e/harness.mjs';
 import { SCALE, percentile, randomText, report, startWithConfig } from './lib.mjs';
 
 const post = (server, body) => server.fetch('/v1/responses', { method: 'POST', body: JSON.stringify(body) });
@@ -59,6 +59,10 @@ test('a burst of concurrent streaming turns: the excess is shed, admitted turns 
     const logMark = server.log.length;
     const n = 400 * SCALE;
     const results = await Promise.all(Array.from({ length: n }, () => timedStream(server, words)));
+    // The server's log is written behind its work (it never waits for this process to read it):
+    // wait until it has every answer.
+    const answered = () => (server.log.slice(logMark).match(/POST \/v1\/responses -> /g) || []).length;
+    for (let i = 0; i < 100 && answered() < n; i++) await sleep(50);
     const admitted = results.filter((r) => r.status === 200);
     const shed = results.filter((r) => r.status === 429);
     const other = results.filter((r) => r.status !== 200 && r.status !== 429);
