@@ -153,6 +153,9 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     Status counted = co_await write_async(store, std::move(account));
     if (!counted.ok()) spdlog::warn("recording the usage of response {} failed: {}", run->id(), counted.message());
   }
+  // Charged before anyone learns that the turn ended (its terminal event, its waiters): a client's
+  // next request, sent after this answer, sees these tokens counted.
+  if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
   {
     std::lock_guard lk(run->mu_);
     auto& st = *run->st_;
@@ -187,7 +190,6 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     trim_convs_locked();
   }
   run->wake_all();
-  if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
 }
 
 std::string Runtime::Impl::terminal_event(const std::string& id, const Run::State& st) {

@@ -208,6 +208,7 @@ test('agents: kill -9 after a handoff, while the agent handed to is answering: t
     assert.equal(body.output.at(-1).type, 'message');
     const resumed = upstream.requests.slice(before).filter((q) => !q.embeddings && !q.body.response_format).map((q) => q.body.model);
     assert.deepEqual(resumed, ['m-triage', 'm-billing'], 'the model is asked again from the start of the turn, and the run goes on as billing');
+    await server.waitLog(/resuming interrupted response/);
     assert.match(server.log, /resuming interrupted response/);
   } finally {
     await server.stop();

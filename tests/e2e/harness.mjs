@@ -42,7 +42,11 @@ export class Server {
     for (let i = 0; i < 400 && !gone; i++) {
       try {
         const r = await fetch(`${this.base}/healthz`);
-        if (r.ok) return this;
+        if (r.ok) {
+          // The server writes its log behind its work: wait (briefly) for its start-up lines.
+          for (let j = 0; j < 40 && !this.log.includes(' listening on '); j++) await new Promise((r) => setTimeout(r, 25));
+          return this;
+        }
       } catch {}
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -53,6 +57,10 @@ export class Server {
       throw new Error('server neither started nor exited:\n' + this.log);
     }
     throw new Error('server did not start:\n' + this.log);
+  }
+  // Waits (up to `ms`) until the server's log matches `re`: it writes its log behind its work.
+  async waitLog(re, ms = 3000) {
+    for (let i = 0; i < ms / 20 && !re.test(this.log); i++) await new Promise((r) => setTimeout(r, 20));
   }
   // Resolves true once the process has exited, false if it is still running after `ms`.
   async waitExit(ms) {

@@ -56,6 +56,7 @@ test('https with a configured certificate; SIGHUP reloads it', async () => {
     const r = await request(server.port, a.cert, '/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'm', input: 'over https' }) });
     assert.equal(r.status, 200, r.body);
     assert.equal(JSON.parse(r.body).status, 'completed');
+    await server.waitLog(/listening on https:/);
     assert.match(server.log, /listening on https:/);
     // Plain http to the TLS port gets no answer.
     await assert.rejects(fetch(`http://127.0.0.1:${server.port}/healthz`));
@@ -70,6 +71,7 @@ test('https with a configured certificate; SIGHUP reloads it', async () => {
       try { fpB = (await request(server.port, b.cert, '/healthz')).fingerprint; break; } catch {}
     }
     assert.ok(fpB && fpB !== fpA, 'the new certificate is served');
+    await server.waitLog(/TLS certificate reloaded/);
     assert.match(server.log, /TLS certificate reloaded/);
     // A broken file is refused; the server keeps serving the current certificate.
     fs.writeFileSync(path.join(dir, 'live.crt'), 'not a certificate');

@@ -351,6 +351,7 @@ test('a user\'s HNSW index is saved when built and caught up after kill -9', asy
     const ids = [];
     for (let i = 0; i < 50; i++) ids.push((await write(`Ivy noted star chart ${i} about astronomy`)).body.id);
     assert.equal((await search('star chart astronomy')).length, 5);  // builds the index, and saves it
+    await server.waitLog(/memory index built: 50 vectors/);
     assert.match(server.log, /memory index built: 50 vectors/);
     // Changes after the save, then a crash: nothing saves at shutdown.
     const kayak = (await write('Ivy owns a red kayak')).body.id;

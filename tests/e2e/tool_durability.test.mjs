@@ -74,6 +74,7 @@ test('kill -9 during a foreground tool loop: an idempotent call in flight runs a
     await until(() => mcp.calls.filter((c) => c.name === 'slow_read').length === 2, 15000);
     assert.equal(mcp.calls.filter((c) => c.name === 'slow_read').length, 2, 'the idempotent call ran again');
     assert.ok(/resuming interrupted response (resp_\w+)/.test(server.log), server.log);
+    await server.waitLog(/resuming interrupted response (resp_\w+)/);
     const id = server.log.match(/resuming interrupted response (resp_\w+)/)[1];
     const body = await finished(server, id);
     assert.equal(body.status, 'completed');
