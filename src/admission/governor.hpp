@@ -55,7 +55,7 @@ struct GovernorOptions {
   // calls kept up. 0: the model's latency is not watched.
   double max_model_latency_ratio = 3.0;
   int64_t initial_turns = 32;
-  int64_t min_turns = 8;
+  int64_t min_turns = 32;
   int64_t max_turns = 1024;
   int retry_after_seconds = 1;
   std::string data_dir;                   // whose free space is watched ("" = not watched)
