@@ -83,7 +83,27 @@ struct StartedTurn {
 // headers). Every turn, whatever route it came through, takes this path.
 boost::asio::awaitable<Result<StartedTurn>> start_turn(TurnServices s, http::Request& req, identity::Principal who,
                                                        wire::json::value body);
+// All of start_turn but the run: the parameters a body makes for `who`. `counting` (input_tokens)
+// leaves token quotas alone.
+boost::asio::awaitable<Result<runtime::CreateParams>> prepare_turn(TurnServices s, http::Request& req, identity::Principal who,
+                                                                   wire::json::value body, bool counting);
 
+// What the pass-through routes reach: the upstream (unset base_url: none; the built-in models
+// answer), the model registry (the local model, the embedder) and the token counter.
+struct PassthroughOptions {
+  std::string base_url, api_key;  // the key is never logged or returned
+  http::Client* client = nullptr;
+  std::chrono::milliseconds timeout{300'000};
+  model::Registry* models = nullptr;
+  const tokens::Counter* counter = nullptr;
+};
+// GET /v1/models[/{id}], POST /v1/embeddings, POST /v1/chat/completions: authenticated, metered
+// pass-throughs to the upstream, or the built-in models offline.
+void install_passthrough(http::Router& router, identity::Authenticator& auth, PassthroughOptions opts);
+// POST /v1/responses/input_tokens (a turn's context counted in its model's tokens) and POST
+// /v1/responses/compact (the context summarized into a sealed compaction item).
+void install_context_routes(http::Router& router, runtime::Runtime& rt, identity::Authenticator& auth,
+                          fleet::AgentRegistry* agents);
 // Registers every route on `router`.
 void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).

@@ -36,7 +36,8 @@ Result<std::shared_ptr<const fleet::AgentVersion>> run_as_agent(const TurnServic
 
 }  // namespace
 
-awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity::Principal who, json::value body) {
+awaitable<Result<runtime::CreateParams>> prepare_turn(TurnServices c, Request& req, identity::Principal who, json::value body,
+                                                      bool counting) {
   if (!body.is_object())
     co_return Status(Code::invalid_argument, "The request body must be a JSON object.", "", "invalid_json");
   // "model": "agent:NAME[@ALIAS]" runs the request as that agent's version.
@@ -65,7 +66,7 @@ awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity
   bool user_from_body = !who.user && !params->memory_user.empty();
   if (Status s = name_user(who, params->memory_user, user_param); !s.ok())
     co_return noted(c.auth, req, who, s);
-  if (auto* limiter = c.auth.limiter()) {
+  if (auto* limiter = c.auth.limiter(); limiter && !counting) {
     if (user_from_body) {
       if (Status s = limiter->admit(who, req.answer_headers, false, true); !s.ok()) co_return s;
     }
@@ -103,6 +104,12 @@ awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity
   if (who.user) params->memory_user = *who.user;
   if (who.agent) params->memory_agent = *who.agent;
   if (auto tp = req.header("traceparent")) params->traceparent = std::string(*tp);
+  co_return std::move(*params);
+}
+
+awaitable<Result<StartedTurn>> start_turn(TurnServices c, Request& req, identity::Principal who, json::value body) {
+  auto params = co_await prepare_turn(c, req, std::move(who), std::move(body), false);
+  if (!params.ok()) co_return params.status();
   StartedTurn out;
   out.stream = params->stream;
   out.background = params->background;

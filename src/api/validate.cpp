@@ -317,10 +317,10 @@ Result<CreateParams> parse_create(const json::value& body) {
     return invalid_param("input", "Missing required parameter: 'input'.", "missing_required_parameter");
   // Ids of input items are the server's: a replayed item gets a new id so that no client can
   // alias an item already in the log.
+  // (A reference keeps the id it names: the runtime replaces it with that item.)
   for (auto& it : p.input) {
-    static const char* prefixes[] = {"msg", "fc", "fco", "rs", "mc", "mcpl", "mcp", "mcpr", "mcpa", "ci"};
-    static_assert(std::size(prefixes) == static_cast<size_t>(ItemType::code_interpreter_call) + 1);
-    it.id = new_id(prefixes[static_cast<int>(it.type)]);
+    if (it.type == ItemType::item_reference) continue;
+    it.id = new_id(wire::id_prefix(it.type));
     wire::finalize_wire(it);
   }
 
@@ -439,6 +439,31 @@ Result<CreateParams> parse_create(const json::value& body) {
   }
   if (auto* pr = wire::field(o, "prompt"); pr && !pr->is_null())
     return unsupported("prompt", "Stored prompt templates are not supported by this server; send 'instructions' and 'input' instead.");
+
+  if (auto* cm = wire::field(o, "context_management"); cm && !cm->is_null()) {
+    if (!cm->is_array()) return wrong_type("context_management", "an array", *cm);
+    for (size_t i = 0; i < cm->as_array().size(); ++i) {
+      std::string path = "context_management[" + std::to_string(i) + "]";
+      const auto& e = cm->as_array()[i];
+      if (!e.is_object()) return wrong_type(path, "an object", e);
+      auto* type = wire::field(e.as_object(), "type");
+      if (!type || !type->is_string() || type->as_string() != "compaction")
+        return bad_value(path + ".type", "Invalid value for '" + path + ".type'. Supported values are: 'compaction'.");
+      auto* th = wire::field(e.as_object(), "compact_threshold");
+      if (!th || th->is_null()) {
+        p.compact_threshold = 0;  // set below from the model's window
+        continue;
+      }
+      if (!th->is_int64() || th->as_int64() < 1000 || th->as_int64() > 100'000'000)
+        return bad_value(path + ".compact_threshold", "Invalid '" + path + ".compact_threshold': expected an integer between 1000 and 100000000.");
+      p.compact_threshold = th->as_int64();
+    }
+    echo["context_management"] = *cm;
+  }
+  if (auto* g = wire::field(o, "generate"); g && !g->is_null()) {
+    if (!g->is_bool()) return wrong_type("generate", "a boolean", *g);
+    p.generate = g->as_bool();
+  }
 
   p.memory_user = p.user;
   if (auto* m = wire::field(o, "memory")) {

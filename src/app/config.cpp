@@ -216,6 +216,15 @@ Status load_toml(const std::string& path, Config& cfg) {
       }
     }
   }
+  str("models.encodings_dir", cfg.encodings_dir);
+  if (auto* enc = t.at_path("models.encodings").as_table()) {
+    for (auto& [k, v] : *enc) {
+      auto name = v.value<std::string>();
+      if (!name || name->empty() || name->find('/') != std::string::npos)
+        return Status(Code::invalid_argument, "config " + path + ": models.encodings maps model names to encoding names (\"o200k_base\")");
+      cfg.encodings[std::string(k.str())] = *name;
+    }
+  }
   if (auto* models = t.at_path("models.context_windows").as_table()) {
     for (auto& [k, v] : *models)
       if (auto n = v.value<int64_t>()) cfg.context_windows[std::string(k.str())] = *n;
@@ -234,6 +243,7 @@ void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_MCP_CA_FILE"); v && *v) cfg.mcp_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_OAUTH_REDIRECT_URI"); v && *v) cfg.oauth_redirect_uri = v;
   if (const char* v = std::getenv("CONTINUUM_AGENTS_DIR"); v && *v) cfg.agents_dir = v;
+  if (const char* v = std::getenv("CONTINUUM_ENCODINGS_DIR"); v && *v) cfg.encodings_dir = v;
   if (const char* v = std::getenv("CONTINUUM_LOG_JSON"); v && *v) cfg.log_json = std::string(v) == "1" || std::string(v) == "true";
   if (const char* v = std::getenv("CONTINUUM_SANDBOX_WARM_POOL"); v && *v) cfg.sandbox_warm_pool = std::clamp(std::atoi(v), 0, 64);
   if (const char* v = std::getenv("CONTINUUM_EMBEDDINGS_MODEL"); v && *v) cfg.embeddings_model = v;

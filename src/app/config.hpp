@@ -59,6 +59,11 @@ struct Config {
   int upstream_attempts = 3;
   int64_t default_context_window = 128'000;
   std::map<std::string, int64_t> context_windows;  // per model
+  // Token counting (src/tokens/): where tiktoken's encoder files are ("" = the copy scripts/setup.sh
+  // installs beside the source, CONTINUUM_TOKENIZER_DIR at build time), and encodings for models
+  // the counter does not know (model name, or a prefix ending in '*', to an encoding name).
+  std::string encodings_dir;
+  std::map<std::string, std::string> encodings;
   // Prices per million tokens, by model ([pricing."MODEL"] input, output, cached_input).
   std::map<std::string, std::map<std::string, double>> pricing;
 

@@ -37,6 +37,8 @@
 #include "memory/memory.hpp"
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
+#include "tokens/counter.hpp"
+#include "base/sealer.hpp"
 #include "store/executor.hpp"
 #include "policy/policies.hpp"
 #include "tools/mcp/source.hpp"
@@ -220,6 +222,14 @@ int serve(app::Config cfg) {
     spdlog::critical("{}", secret.status().message());
     return 1;
   }
+  // The key compaction items are sealed with (base/sealer.hpp), kept beside the database.
+  auto sealing_key = app::key_file(std::filesystem::path(cfg.data_dir) / "compaction.key");
+  if (!sealing_key.ok()) {
+    spdlog::critical("{}", sealing_key.status().message());
+    return 1;
+  }
+  static Sealer sealer(*sealing_key);
+  Sealer::install(&sealer);
   identity::Keys keys(**store, *secret);
   if (Status st = keys.load(); !st.ok()) {
     spdlog::critical("loading keys: {}", st.message());
@@ -316,6 +326,15 @@ int serve(app::Config cfg) {
   }
 
   runtime::RuntimeOptions ro;
+  std::shared_ptr<tokens::Counter> token_counter;
+  {
+    std::string dir = cfg.encodings_dir.empty() ? std::string(CONTINUUM_DEFAULT_ENCODINGS_DIR) : cfg.encodings_dir;
+    token_counter = std::make_shared<tokens::Counter>(dir, cfg.encodings);
+    std::error_code ec;
+    if (std::filesystem::exists(dir + "/o200k_base.json", ec)) spdlog::info("tokens: counted with tiktoken's encodings from {}", dir);
+    else spdlog::warn("tokens: no encodings at {}; token counts are estimates (run scripts/setup.sh)", dir);
+    ro.token_counter = token_counter;  // encodings load on first use
+  }
   ro.max_active_runs = cfg.max_active_runs;
   ro.max_waiting_per_line = cfg.max_waiting_per_line;
   ro.run_deadline = std::chrono::milliseconds(cfg.run_deadline_ms);
@@ -532,6 +551,16 @@ int serve(app::Config cfg) {
   api_opts.governor = governor.get();
   api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules},
                api_opts);
+  {
+    api::PassthroughOptions po;
+    po.base_url = cfg.upstream_url.value_or("");
+    po.api_key = cfg.upstream_api_key.value_or("");
+    po.client = client.get();
+    po.timeout = std::chrono::milliseconds(cfg.upstream_timeout_ms);
+    po.models = &models;
+    po.counter = token_counter.get();
+    api::install_passthrough(router, auth, po);
+  }
   http::Server server(io, ho, std::move(router));
   app::register_gauges(*metrics, rt, **store, server, *governor);
   if (Status st = server.start(); !st.ok()) {

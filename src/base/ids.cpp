@@ -53,6 +53,27 @@ std::string id_lower_bound(std::string_view prefix, int64_t ms) {
   return id;
 }
 
+std::string owned_id(std::string_view prefix, std::string_view owner, size_t index) {
+  std::string id(prefix);
+  id += '_';
+  auto us = owner.find('_');
+  id += owner.substr(us == std::string_view::npos ? 0 : us + 1);
+  do {
+    id += kAlphabet[index % 62];
+    index /= 62;
+  } while (index);
+  return id;
+}
+
+std::string owner_of(std::string_view id, std::string_view owner_prefix) {
+  auto us = id.find('_');
+  if (us == std::string_view::npos || id.size() <= us + 1 + 32) return {};
+  std::string owner(owner_prefix);
+  owner += '_';
+  owner += id.substr(us + 1, 32);
+  return owner;
+}
+
 std::string new_id(std::string_view prefix) {
   // 8 base62 characters of milliseconds since the epoch (good until the year 8900), then 24
   // random ones (~143 bits). Ids of one kind sort by creation time, so B-tree inserts land on

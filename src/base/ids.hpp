@@ -14,6 +14,13 @@ std::string new_id(std::string_view prefix);
 // made earlier sorts before it.
 std::string id_lower_bound(std::string_view prefix, int64_t ms);
 
+// The id of the `index`-th item a response (or other object) made: prefix + "_" + the 32
+// characters of `owner` after its prefix, then `index` in base62. Such an id says where its item
+// is stored (owner_of), so a reference to it (item_reference) is resolved with one keyed read.
+std::string owned_id(std::string_view prefix, std::string_view owner, size_t index);
+// The owner an owned_id was made from, given the owner's prefix ("resp"); "" when `id` is not one.
+std::string owner_of(std::string_view id, std::string_view owner_prefix);
+
 // True when `id` is non-empty, at most `max_len` characters, and only [A-Za-z0-9_-] (ids,
 // labels, container and directory names).
 bool valid_id_syntax(std::string_view id, size_t max_len = 128);

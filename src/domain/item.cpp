@@ -17,6 +17,8 @@ std::string_view item_type_name(ItemType t) {
     case ItemType::code_interpreter_call: return "code_interpreter_call";
     case ItemType::agent_handoff: return "agent_handoff";
     case ItemType::agent_call: return "agent_call";
+    case ItemType::item_reference: return "item_reference";
+    case ItemType::compaction: return "compaction";
   }
   return "message";
 }
@@ -30,6 +32,7 @@ std::string Item::text() const {
     case ItemType::agent_call: return name + " " + arguments + " " + output;
     case ItemType::mcp_call: return name + " " + arguments + " " + (error.empty() ? output : error);
     case ItemType::code_interpreter_call: return arguments + " " + output;
+    case ItemType::compaction: return output;
     case ItemType::mcp_list_tools:
     case ItemType::mcp_approval_request:
     case ItemType::mcp_approval_response: return {};  // not sent to the model as text
@@ -58,6 +61,7 @@ int64_t Item::token_estimate() const {
   if (type == ItemType::mcp_list_tools || type == ItemType::mcp_approval_request ||
       type == ItemType::mcp_approval_response)
     return 4;  // not part of the model's context (the listing is sent as tool definitions)
+  if (type == ItemType::compaction) return static_cast<int64_t>(output.size() / 4) + 4;  // the summary, not its sealed form
   bytes += call_id.size() + name.size() + arguments.size() + output.size() + error.size();
   return static_cast<int64_t>(bytes / 4) + 4;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +34,13 @@ enum class ItemType {
   code_interpreter_call,  // code the runtime ran in its sandbox: arguments {code, language}, output the logs
   agent_handoff,
   agent_call,
+  // {"type": "item_reference", "id"}: a stored item named by id. Only request parsing makes one;
+  // the runtime replaces it with the item before anything else sees the input.
+  item_reference,
+  // A compaction: the summary of the items before it, which it replaces in the model's context.
+  // `output` holds the summary, `arguments` the sealed form a client sees (encrypted_content),
+  // `server_label` the project it was sealed for.
+  compaction,
 };
 
 // Calls the run executes itself, recorded with their outcome.
@@ -48,6 +56,19 @@ inline bool is_agent_item(ItemType t) { return t == ItemType::agent_handoff || t
 struct ContentPart {
   std::string type;  // input_text, output_text, refusal, input_image, input_file, reasoning_text
   std::string text;  // the text of text-like parts; empty for images and files
+};
+
+// An item's token counts, one slot per encoding (tokens/counter.hpp), -1 until counted. Items
+// are shared between threads once built, so the slots are atomic; a copy starts uncounted.
+struct TokenCounts {
+  static constexpr int kSlots = 4;
+  mutable std::atomic<int32_t> slot[kSlots] = {-1, -1, -1, -1};
+  TokenCounts() = default;
+  TokenCounts(const TokenCounts&) {}
+  TokenCounts& operator=(const TokenCounts&) {
+    for (auto& s : slot) s.store(-1, std::memory_order_relaxed);
+    return *this;
+  }
 };
 
 struct Item {
@@ -70,6 +91,7 @@ struct Item {
   // once with `wire` so that sending a long history upstream is concatenation, not conversion.
   // Empty for items that are not sent upstream (reasoning).
   std::string chat;
+  TokenCounts token_counts;
 
   // All text of the item joined, used for token estimates and the local model.
   std::string text() const;

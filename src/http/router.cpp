@@ -40,17 +40,21 @@ const Handler* Router::match(std::string_view method, std::string_view path,
     if (r.segments.size() != segs.size()) continue;
     std::map<std::string, std::string> p;
     bool ok = true;
+    bool literal = true;  // matched without a capture
     for (size_t i = 0; i < segs.size() && ok; ++i) {
       const auto& s = r.segments[i];
       if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
         p[s.substr(1, s.size() - 2)] = segs[i];
+        literal = false;
       } else if (s != segs[i]) {
         ok = false;
       }
     }
     if (!ok) continue;
     if (r.method != method) {
-      method_mismatch = true;
+      // Only a path that names a route itself makes a 405: "POST /v1/responses/compact" is an
+      // unknown route (404), not a response id read with the wrong method.
+      if (literal) method_mismatch = true;
       continue;
     }
     params = std::move(p);

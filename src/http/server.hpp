@@ -109,7 +109,9 @@ class Router {
   const Observer* observer() const { return observer_.get(); }
   void add(std::string method, std::string pattern, Handler h);
   // The handler for a request, filling `params` (and `pattern`, when given, with the route's
-  // pattern); nullptr with `method_mismatch` set when the path exists under another method.
+  // pattern); nullptr with `method_mismatch` set when the path, matched without captures, exists
+  // under another method (a path that only fits a route's {capture} under another method is
+  // an unknown route).
   const Handler* match(std::string_view method, std::string_view path,
                        std::map<std::string, std::string>& params, bool& method_mismatch,
                        const std::string** pattern = nullptr) const;

@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 
 #include <map>
+#include <unordered_map>
+#include <vector>
 
 #include "base/ids.hpp"
 #include "base/log.hpp"
@@ -20,7 +22,11 @@ namespace net = boost::asio;
 
 // Appends the chat messages of the context to `out` as a JSON array. Items carry their chat
 // form precomputed (wire::finalize_wire), so a long history costs a concatenation. Consecutive
-// function calls share one assistant message with a tool_calls list.
+// function calls share one assistant message with a tool_calls list, and each call's output is
+// placed right after that message, wherever it came in the items (a client that re-sends its
+// last message beside a tool's output would otherwise put a user message between a call and its
+// answer, which chat endpoints refuse); an output whose call is not in the context stays where
+// it is.
 void append_messages(const ModelRequest& req, std::string& out) {
   size_t bytes = 64;
   for (const auto& ip : req.context) bytes += ip->chat.size() + 48;
@@ -35,29 +41,49 @@ void append_messages(const ModelRequest& req, std::string& out) {
     sep();
     out += json::serialize(json::object{{"role", "system"}, {"content", *req.instructions}});
   }
+  const auto& ctx = req.context;
+  // Outputs by the call they answer, and which were already placed after their call.
+  std::unordered_map<std::string_view, std::vector<size_t>> outputs;
+  for (size_t i = 0; i < ctx.size(); ++i)
+    if (ctx[i]->type == ItemType::function_call_output) outputs[ctx[i]->call_id].push_back(i);
+  std::vector<bool> placed(ctx.size(), false);
+  size_t group_start = 0;  // the first call of the open tool_calls message
   bool in_calls = false;
-  for (const auto& ip : req.context) {
-    const Item& it = *ip;
+  auto close_calls = [&](size_t end) {
+    out += "]}";
+    in_calls = false;
+    for (size_t c = group_start; c < end; ++c) {
+      if (ctx[c]->type != ItemType::function_call) continue;
+      auto found = outputs.find(ctx[c]->call_id);
+      if (found == outputs.end()) continue;
+      for (size_t o : found->second) {
+        if (placed[o] || o < c) continue;
+        placed[o] = true;
+        sep();
+        out += ctx[o]->chat;
+      }
+    }
+  };
+  for (size_t i = 0; i < ctx.size(); ++i) {
+    const Item& it = *ctx[i];
     if (it.type == ItemType::function_call) {
       if (!in_calls) {
         sep();
         out += R"({"role":"assistant","content":null,"tool_calls":[)";
         in_calls = true;
+        group_start = i;
       } else {
         out += ',';
       }
       out += it.chat;
       continue;
     }
-    if (in_calls) {
-      out += "]}";
-      in_calls = false;
-    }
-    if (it.chat.empty()) continue;  // reasoning is not sent upstream
+    if (in_calls) close_calls(i);
+    if (placed[i] || it.chat.empty()) continue;  // reasoning is not sent upstream
     sep();
     out += it.chat;
   }
-  if (in_calls) out += "]}";
+  if (in_calls) close_calls(ctx.size());
   out += ']';
 }
 

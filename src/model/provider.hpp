@@ -54,6 +54,33 @@ struct ModelResult {
   bool usage_reported = false;
 };
 
+// A sink that keeps what a generation said (its text and its tool calls), for calls whose output
+// is not streamed anywhere (summaries, the chat pass-through's built-in model).
+class CollectingSink final : public ModelSink {
+ public:
+  struct Call {
+    std::string id, name, arguments;
+  };
+  void reasoning_delta(std::string_view) override {}
+  void text_delta(std::string_view t) override {
+    text += t;
+    started_ = true;
+  }
+  void tool_call_begin(int, std::string call_id, std::string name) override {
+    calls.push_back({std::move(call_id), std::move(name), {}});
+    started_ = true;
+  }
+  void tool_call_delta(int index, std::string_view args) override {
+    if (index >= 0 && static_cast<size_t>(index) < calls.size()) calls[static_cast<size_t>(index)].arguments += args;
+  }
+  bool started() const override { return started_; }
+  std::string text;
+  std::vector<Call> calls;
+
+ private:
+  bool started_ = false;
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;

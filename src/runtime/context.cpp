@@ -51,21 +51,32 @@ boost::asio::awaitable<Result<Context>> assemble_context(ContextInput in, memory
     }
     out.memories_used = std::move(used);
   }
-  int64_t total = in.instructions ? static_cast<int64_t>(in.instructions->size() / 4) + 4 : 0;
-  for (const auto& i : ctx) total += i->token_estimate();  // the memory block, if any
-  if (in.history_tokens) {
+  const auto& meter = in.meter;
+  int64_t total = meter.instructions(in.instructions) + in.extra_tokens + tokens::Meter::kReplyPriming;
+  for (const auto& i : ctx) total += meter.item(*i);  // the memory block, if any
+  if (in.history_tokens && !meter.exact()) {
     total += *in.history_tokens;
   } else {
-    for (const auto& i : in.history) total += i->token_estimate();
+    for (const auto& i : in.history) total += meter.item(*i);
   }
+  size_t history_start = ctx.size();
   ctx.insert(ctx.end(), std::make_move_iterator(in.history.begin()), std::make_move_iterator(in.history.end()));
   size_t history_end = ctx.size();
+  // A compaction in the history replaces what came before it: the model sees its summary and
+  // what followed (nothing stored is deleted; only the context starts later).
+  for (size_t i = history_end; i > history_start; --i) {
+    if (ctx[i - 1]->type != ItemType::compaction) continue;
+    for (size_t k = history_start; k + 1 < i; ++k) total -= meter.item(*ctx[k]);
+    ctx.erase(ctx.begin() + static_cast<long>(history_start), ctx.begin() + static_cast<long>(i - 1));
+    history_end -= i - 1 - history_start;
+    break;
+  }
   ctx.insert(ctx.end(), in.inputs.begin(), in.inputs.end());
-  for (const auto& i : in.inputs) total += i->token_estimate();
+  for (const auto& i : in.inputs) total += meter.item(*i);
 
   int64_t window = in.context_window;
   int64_t budget = window - in.max_output_tokens.value_or(0);
-  if (total > budget) {
+  if (total > budget && !(in.count_only && !in.truncation_auto)) {
     if (!in.truncation_auto) {
       co_return Status(Code::invalid_argument,
                        "Your input exceeds the context window of this model (about " + std::to_string(total) +
@@ -74,11 +85,11 @@ boost::asio::awaitable<Result<Context>> assemble_context(ContextInput in, memory
                        "input", "context_length_exceeded");
     }
     size_t drop = 0;
-    while (drop < history_end && total > budget) total -= ctx[drop++]->token_estimate();
+    while (drop < history_end && total > budget) total -= meter.item(*ctx[drop++]);
     // Never start mid-turn: skip to the next user message (or the new input).
     while (drop < history_end && !(ctx[drop]->type == ItemType::message && ctx[drop]->role == "user"))
-      total -= ctx[drop++]->token_estimate();
-    if (total > budget)
+      total -= meter.item(*ctx[drop++]);
+    if (total > budget && !in.count_only)
       co_return Status(Code::invalid_argument, "This turn's input alone exceeds the context window of this model.",
                        "input", "context_length_exceeded");
     ctx.erase(ctx.begin(), ctx.begin() + static_cast<long>(drop));

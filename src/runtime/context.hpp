@@ -24,6 +24,7 @@
 #include "base/status.hpp"
 #include "domain/item.hpp"
 #include "memory/memory.hpp"
+#include "tokens/counter.hpp"
 
 namespace cn::runtime {
 
@@ -31,9 +32,15 @@ struct ContextInput {
   std::string project_id;
   std::optional<std::string> instructions;
   std::vector<ItemPtr> history;  // oldest first (moved into the context)
-  // The token estimate of `history` when the caller knows it (a chain node's path total);
-  // otherwise it is summed here.
+  // How tokens are counted (the turn's model's encoding, or the estimate).
+  tokens::Meter meter;
+  // The estimate of `history` when the caller knows it (a chain node's path total), used when
+  // the meter estimates; otherwise it is summed here.
   std::optional<int64_t> history_tokens;
+  // Tokens the request adds beside its items (tool definitions).
+  int64_t extra_tokens = 0;
+  // Counting only (input_tokens): a context over the window is still counted, not refused.
+  bool count_only = false;
   std::vector<ItemPtr> inputs;   // this turn's new items
   int64_t context_window = 0;    // tokens
   std::optional<int64_t> max_output_tokens;
@@ -46,7 +53,7 @@ struct Context {
   std::vector<ItemPtr> items;
   // The records placed into the context; unset when memory was not consulted.
   std::optional<std::vector<std::string>> memories_used;
-  int64_t tokens = 0;  // estimate of `items` (instructions included)
+  int64_t tokens = 0;  // `items`, instructions and extra_tokens, in the meter's tokens
 };
 
 // `memory` may be null (no long-term memory on this server). A failed memory lookup is logged

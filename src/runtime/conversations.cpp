@@ -105,6 +105,8 @@ awaitable<Result<std::string>> Runtime::create_conversation(Scope scope, std::st
   auto& im = *impl_;
   const std::string project = scope.project;
   ConvRow row{project, new_id("conv"), im.clock.now_seconds(), std::move(metadata), scope.owner()};
+  if (Status st = co_await im.resolve_references(scope, items, "items"); !st.ok()) co_return st;
+  Impl::own_items(items, row.id, 0);
   std::vector<ItemPtr> ptrs;
   for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
   std::function<Status(store::Database&)> store_fn10 = [row, ptrs, scope](store::Database& db) {
@@ -189,14 +191,16 @@ awaitable<Result<std::vector<ItemPtr>>> Runtime::add_conversation_items(Scope sc
                                                                         std::vector<Item> items) {
   auto c = co_await impl_->load_conv(scope, id);
   if (!c.ok()) co_return c.status();
-  std::vector<ItemPtr> ptrs;
-  for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
+  if (Status st = co_await impl_->resolve_references(scope, items, "items"); !st.ok()) co_return st;
   int64_t first;
   {
     std::lock_guard lk((*c)->mu);
     first = (*c)->next_seq;
-    (*c)->next_seq += static_cast<int64_t>(ptrs.size());
+    (*c)->next_seq += static_cast<int64_t>(items.size());
   }
+  Impl::own_items(items, id, static_cast<size_t>(first));
+  std::vector<ItemPtr> ptrs;
+  for (auto& i : items) ptrs.push_back(std::make_shared<const Item>(std::move(i)));
   std::function<Status(store::Database&)> store_fn13 = [scope, id, first, ptrs](store::Database& db) {
     return repo::append_conv_items(db, scope, id, first, ptrs);
   };

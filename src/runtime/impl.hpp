@@ -66,6 +66,12 @@ struct ChainNode {
   std::shared_ptr<std::atomic<int64_t>> meter;
 };
 
+// A compaction item and the tokens its summary cost.
+struct Compacted {
+  ItemPtr item;
+  Usage usage;
+};
+
 // A run's stream events as the JSON array stored in its row (`last`, when given, appended).
 std::string events_array(const std::vector<std::string>& events, const std::string& last = {});
 
@@ -116,7 +122,8 @@ struct Turn {
   std::vector<ItemPtr> context;        // what the model sees (assembled)
   std::shared_ptr<void> ticket;        // admission's, held until the turn ends
   std::optional<std::vector<std::string>> memories_used;
-  int64_t context_tokens = 0;          // estimate of `context`
+  int64_t context_tokens = 0;          // `context` in the model's tokens (tokens/counter.hpp)
+  bool count_only = false;             // assembled to be counted (input_tokens), never run
   tools::ToolSet tools;                // server-side tools the model may call
   // Server-side calls: how many ran (max_tool_calls), the next call's position in the run, and
   // (for a run resumed after a crash) the journaled calls of the interrupted attempt.
@@ -217,6 +224,25 @@ struct Runtime::Impl {
   std::shared_ptr<Run> live_run_locked(const Scope& scope, const std::string& id) const;
   static std::vector<ItemPtr> path_items(const NodePtr& tip);
 
+  // compaction.cpp
+  // A compaction item summarizing `items` for `project`, made by `model` (or the built-in
+  // summary), and what making it cost.
+  awaitable<Result<struct Compacted>> summarize(const std::string& project, const std::string& model,
+                                                const std::vector<ItemPtr>& items);
+  // Replaces what the turn continues in `mr.context` by a compaction item, recorded as an output
+  // item of the run (its tokens added to `usage`); on failure the context is left whole.
+  awaitable<void> compact_context(Run& run, Turn& t, OutputSink& sink, model::ModelRequest& mr, Usage& usage);
+
+  // references.cpp
+  // Replaces each item_reference in `items` with a copy of the stored item it names, visible in
+  // `scope` (400 naming `param[i].id` when there is none).
+  awaitable<Status> resolve_references(const Scope& scope, std::vector<Item>& items, std::string_view param);
+  // Gives `items` ids owned by `owner` (a response or conversation id), numbered from
+  // `first_index`, so that references to them resolve (base/ids.hpp: owned_id).
+  static void own_items(std::vector<Item>& items, const std::string& owner, size_t first_index);
+  // A response's input items are numbered from here (its output items from 0).
+  static constexpr size_t kFirstInputIndex = 1u << 20;
+
   // conversations.cpp
   awaitable<Result<ConvPtr>> load_conv(Scope scope, std::string id);
   // Bounds the conversation cache (caller holds mu).
@@ -246,6 +272,9 @@ struct Runtime::Impl {
   static Status match_approvals(Turn& t, const std::vector<ItemPtr>& history);
   // Resolves the history and assembles the context once the turn holds its lines.
   awaitable<Status> assemble(Turn& t);
+  // A turn assembled only to be read (input_tokens, compact): its owner settled, references
+  // resolved, tools and context as create() would make them; no line is taken, nothing runs.
+  awaitable<Result<std::shared_ptr<Turn>>> assemble_only(CreateParams p);
   void release_turn(Turn& t);
   void end_active(const std::shared_ptr<Run>& run);
 

@@ -11,7 +11,7 @@ void OutputSink::reasoning_delta(std::string_view t) {
   int idx = open_of(ItemType::reasoning);
   if (idx < 0) {
     close_text_items();
-    idx = begin(ItemType::reasoning, new_id("rs"));
+    idx = begin(ItemType::reasoning, item_id("rs"));
     run_.publish("response.content_part.added",
                  {{"item_id", st.output[idx].id}, {"output_index", idx}, {"content_index", 0},
                   {"part", json::object{{"type", "reasoning_text"}, {"text", ""}}}});
@@ -30,7 +30,7 @@ void OutputSink::text_delta(std::string_view t) {
   int idx = open_of(ItemType::message);
   if (idx < 0) {
     close_text_items();
-    idx = begin(ItemType::message, new_id("msg"));
+    idx = begin(ItemType::message, item_id("msg"));
     run_.publish("response.content_part.added",
                  {{"item_id", st.output[idx].id}, {"output_index", idx}, {"content_index", 0},
                   {"part", json::object{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()},
@@ -60,7 +60,7 @@ void OutputSink::tool_call_begin(int index, std::string call_id, std::string nam
                        : type == ItemType::agent_handoff           ? "ho"
                        : type == ItemType::agent_call              ? "ac"
                                                                    : "mc";
-  OutItem o{type, new_id(prefix)};
+  OutItem o{type, item_id(prefix)};
   o.call_id = std::move(call_id);
   o.name = std::move(name);
   if (server) o.server_label = server->item_label();
@@ -170,7 +170,7 @@ int OutputSink::approved_call(const Item& request, const std::string& approval_i
   int idx;
   {
     std::lock_guard lk(run_.mu_);
-    OutItem o{ItemType::mcp_call, new_id("mcp")};
+    OutItem o{ItemType::mcp_call, item_id("mcp")};
     o.name = request.name;
     o.text = request.arguments;
     o.server_label = request.server_label;
@@ -193,7 +193,7 @@ int OutputSink::begin_listing(const std::string& label) {
   int idx;
   {
     std::lock_guard lk(run_.mu_);
-    OutItem o{ItemType::mcp_list_tools, new_id("mcpl")};
+    OutItem o{ItemType::mcp_list_tools, item_id("mcpl")};
     o.server_label = label;
     o.output = "[]";
     idx = push(std::move(o));
@@ -255,6 +255,28 @@ int OutputSink::push(OutItem o) {
   int idx = static_cast<int>(out.size()) - 1;
   run_.publish("response.output_item.added", {{"output_index", idx}, {"item", out_item_json(out[idx])}});
   return idx;
+}
+
+void OutputSink::compaction(const Item& c) {
+  {
+    std::lock_guard lk(run_.mu_);
+    OutItem o{ItemType::compaction, item_id("cmp")};
+    o.text = c.arguments;
+    o.output = c.output;
+    o.server_label = c.server_label;
+    o.open = false;
+    o.status = "completed";
+    int idx = static_cast<int>(run_.st_->output.size());
+    run_.publish("response.compaction.compacting", {{"item_id", o.id}, {"output_index", idx}});
+    idx = push(std::move(o));
+    run_.publish("response.output_item.done", {{"output_index", idx}, {"item", out_item_json(run_.st_->output[idx])}});
+    started_ = true;
+  }
+  run_.wake_all();
+}
+
+std::string OutputSink::item_id(std::string_view prefix) const {
+  return owned_id(prefix, run_.id(), run_.st_->output.size());
 }
 
 int OutputSink::begin(ItemType t, std::string id) { return push(OutItem{t, std::move(id)}); }

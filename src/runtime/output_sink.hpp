@@ -53,6 +53,9 @@ class OutputSink final : public model::ModelSink {
   void complete_listing(int idx, std::string tools_json, std::string error);
   // Closes every open item with `status` ("completed" or "incomplete").
   void finish(const std::string& status);
+  // Records a compaction made before the model call as a finished output item
+  // (response.compaction.compacting, then the item's added and done events).
+  void compaction(const Item& c);
   // Wakes followers if anything changed since the last flush; call outside the run's lock.
   void flush();
 
@@ -60,6 +63,9 @@ class OutputSink final : public model::ModelSink {
   int open_of(ItemType t);
   int push(OutItem o);
   int begin(ItemType t, std::string id);
+  // The id of the next output item: owned by the run (base/ids.hpp: owned_id), so that an
+  // item_reference to it resolves. Caller holds the run's lock.
+  std::string item_id(std::string_view prefix) const;
   void close_text_items(const std::string& status = "completed");
   void wake() { pending_wake_ = true; }
 

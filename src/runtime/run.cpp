@@ -33,6 +33,16 @@ Item to_item(const OutItem& o) {
       }
       return it;
     }
+    case ItemType::compaction: {
+      Item c;
+      c.id = o.id;
+      c.type = ItemType::compaction;
+      c.arguments = o.text;
+      c.output = o.output;
+      c.server_label = o.server_label;
+      wire::finalize_wire(c);
+      return c;
+    }
     default: break;
   }
   Item it;
@@ -49,6 +59,7 @@ Item to_item(const OutItem& o) {
 }
 
 json::object out_item_json(const OutItem& o) {
+  if (o.type == ItemType::compaction) return json::object{{"id", o.id}, {"type", "compaction"}, {"encrypted_content", o.text}};
   if (o.type == ItemType::mcp_list_tools || o.type == ItemType::mcp_call || o.type == ItemType::mcp_approval_request ||
       o.type == ItemType::code_interpreter_call) {
     auto v = json::parse(to_item(o).wire);

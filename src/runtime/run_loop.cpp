@@ -125,7 +125,10 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   Usage total_usage;
   bool usage_reported = true;
   auto prov = models.route(p.model);
-  if (!prov.ok()) {
+  if (!p.generate) {
+    // A prepared turn: its input is stored as a response with no output; nothing is called.
+    res = model::ModelResult{"stop", {}, true};
+  } else if (!prov.ok()) {
     res = prov.status();
   } else {
     // Provider callbacks run on this coroutine; flush wake-ups as they come.
@@ -143,6 +146,11 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
         if (!item->chat.empty()) mr.context.push_back(std::move(item));
       }
     };
+    // A turn that asked for compaction and is over its threshold sends a summary of what it
+    // continues instead of all of it.
+    // (Without a threshold, at four fifths of the model's window.)
+    int64_t threshold = p.compact_threshold ? (*p.compact_threshold ? *p.compact_threshold : models.context_window(p.model) * 4 / 5) : 0;
+    if (threshold > 0 && input_estimate > threshold) co_await compact_context(*run, *t, sink, mr, total_usage);
     co_await list_servers(*t, sink, mr.context, call_ctx, run_deadline);
     mr.tools_json = t->tools.empty() ? p.tools_json : t->tools.with_definitions(p.tools_json);
     // Calls a client approved (or declined) in this turn's input run before the model is called.

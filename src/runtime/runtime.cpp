@@ -79,6 +79,11 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   in.context_window = models.context_window(p.model);
   in.max_output_tokens = p.max_output_tokens;
   in.truncation_auto = p.truncation_auto;
+  in.count_only = t.count_only;
+  if (opts.token_counter) {
+    in.meter = opts.token_counter->meter(p.model);
+    in.extra_tokens = in.meter.tools(t.tools.empty() ? p.tools_json : t.tools.with_definitions(p.tools_json));
+  }
   if (p.memory_on && p.memory_settings.inject && !p.memory_user.empty())
     in.memory = memory::Namespace{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
   if (p.previous_response_id) {
@@ -216,7 +221,9 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     if (p->memory_user.empty()) p->memory_user = owner;
   }
 
+  if (Status st = co_await im.resolve_references(p->scope, p->input, "input"); !st.ok()) co_return st;
   auto run = std::shared_ptr<Run>(new Run(new_id("resp"), p->scope.project, p->background, owner));
+  Impl::own_items(p->input, run->id(), Impl::kFirstInputIndex);
   {
     auto& st = *run->st_;
     Impl::init_state(st, *p, im.clock.now_seconds());
@@ -332,6 +339,39 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   auto strand = net::make_strand(im.io);
   net::co_spawn(strand, im.execute(run, turn), net::detached);
   co_return run;
+}
+
+awaitable<Result<std::shared_ptr<Turn>>> Runtime::Impl::assemble_only(CreateParams params) {
+  auto turn = std::make_shared<Turn>();
+  turn->params = std::make_shared<CreateParams>(std::move(params));
+  turn->count_only = true;
+  auto& p = *turn->params;
+  // A continued object of an end user is read as that user's (their memory, their history).
+  if (p.previous_response_id) {
+    auto n = co_await load_node(p.scope, *p.previous_response_id);
+    if (n.ok() && !p.scope.user && !(*n)->owner.empty()) p.scope.user = (*n)->owner;
+  } else if (p.conversation_id) {
+    auto c = co_await load_conv(p.scope, *p.conversation_id);
+    if (c.ok() && !p.scope.user && !(*c)->owner.empty()) p.scope.user = (*c)->owner;
+  }
+  if (p.scope.user && p.memory_user.empty()) p.memory_user = *p.scope.user;
+  if (Status st = co_await resolve_references(p.scope, p.input, "input"); !st.ok()) co_return st;
+  for (auto& it : p.input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));
+  p.input.clear();
+  if (Status st = resolve_tools(*turn); !st.ok()) co_return st;
+  if (Status st = co_await assemble(*turn); !st.ok()) co_return st;
+  co_return turn;
+}
+
+awaitable<Result<InputTokens>> Runtime::count_input(CreateParams params) {
+  auto& im = *impl_;
+  std::string model = params.model;
+  auto turn = co_await im.assemble_only(std::move(params));
+  if (!turn.ok()) co_return turn.status();
+  InputTokens out;
+  out.tokens = (*turn)->context_tokens;
+  out.method = im.opts.token_counter ? im.opts.token_counter->meter(model).method() : "estimate";
+  co_return out;
 }
 
 }  // namespace cn::runtime

@@ -27,6 +27,7 @@
 #include "base/clock.hpp"
 #include "base/status.hpp"
 #include "domain/item.hpp"
+#include "tokens/counter.hpp"
 #include "domain/budget.hpp"
 #include "domain/scope.hpp"
 #include "memory/memory.hpp"
@@ -60,6 +61,12 @@ struct CreateParams {
   bool store = true;
   bool stream = false;
   bool background = false;
+  // false ("generate": false): the turn stores its input as a response with no output and calls
+  // no model and no tool; it can be continued (previous_response_id) like any other.
+  bool generate = true;
+  // context_management [{"type": "compaction", "compact_threshold": N}]: when the context would
+  // be over N tokens, what the turn continues is compacted before the model is called.
+  std::optional<int64_t> compact_threshold;
   Concurrency concurrency = Concurrency::reject;
   bool truncation_auto = false;
   // Model parameters (see model::ModelRequest).
@@ -217,6 +224,15 @@ struct RuntimeOptions {
   std::shared_ptr<Tracer> tracer;
   // Record every ended turn with its commit (usage accounting, webhook outbox).
   std::vector<std::shared_ptr<TurnLedger>> ledgers;
+  // Counts a turn's context in its model's tokens (window, truncation, input_tokens); null:
+  // estimates only.
+  std::shared_ptr<const tokens::Counter> token_counter;
+};
+
+// What a turn's context would cost (POST /v1/responses/input_tokens).
+struct InputTokens {
+  int64_t tokens = 0;
+  std::string method;  // the encoding ("o200k_base", ...) or "estimate"
 };
 
 // What Runtime::drop_idle dropped.
@@ -256,6 +272,13 @@ class Runtime {
   // (resource_exhausted), a context that does not fit with truncation disabled (400), or during
   // shutdown (unavailable). For background turns, returns once the queued state is durable.
   awaitable<Result<std::shared_ptr<Run>>> create(CreateParams p);
+  // Counts the context `p` would send the model — history, instructions, tool definitions,
+  // memory block, new input, after truncation — without taking its line or calling anything.
+  // Fails as create() does on unknown references; a context over the window is still counted.
+  awaitable<Result<InputTokens>> count_input(CreateParams p);
+  // POST /v1/responses/compact: the context `p` would send, summarized — its user messages and
+  // one compaction item, as a response.compaction object (JSON). Stores nothing.
+  awaitable<Result<std::string>> compact(CreateParams p);
 
   // Responses.
   awaitable<Result<std::string>> get_response(Scope scope, const std::string& id);

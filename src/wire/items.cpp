@@ -2,6 +2,8 @@
 // Chat Completions form.
 #include "wire/items.hpp"
 
+#include "base/sealer.hpp"
+
 #include "base/ids.hpp"
 #include "wire/mcp_items.hpp"
 
@@ -12,6 +14,8 @@ namespace {
 Status bad(std::string param, std::string msg) { return invalid_param(std::move(param), std::move(msg)); }
 
 std::string type_string(ItemType t) { return std::string(item_type_name(t)); }
+
+}  // namespace
 
 const char* id_prefix(ItemType t) {
   switch (t) {
@@ -27,9 +31,13 @@ const char* id_prefix(ItemType t) {
     case ItemType::code_interpreter_call: return "ci";
     case ItemType::agent_handoff: return "ho";
     case ItemType::agent_call: return "ac";
+    case ItemType::item_reference: return "item";
+    case ItemType::compaction: return "cmp";
   }
   return "item";
 }
+
+namespace {
 
 Status parse_content(const json::value& c, const std::string& role, const std::string& path,
                      Item& item) {
@@ -185,12 +193,25 @@ Result<Item> parse_one(const json::value& v, const std::string& path, bool final
     item.output = std::string(o.at("output").as_string());
   } else if (mcp_item_type(type, item.type)) {
     if (Status st = parse_mcp_fields(o, path, item); !st.ok()) return st;
+  } else if (type == "compaction") {
+    auto sealed = string_field(o, "encrypted_content");
+    if (!sealed || sealed->empty())
+      return bad(path + ".encrypted_content", "Missing or invalid '" + path + ".encrypted_content': expected the string a compaction returned.");
+    const Sealer* sealer = Sealer::installed();
+    if (!sealer) return bad(path + ".type", "Compaction items are not accepted by this server.");
+    auto opened = sealer->open(*sealed);
+    if (!opened.ok()) return bad(path + ".encrypted_content", "Invalid '" + path + ".encrypted_content': " + opened.status().message());
+    item.type = ItemType::compaction;
+    item.arguments = *sealed;
+    item.output = std::move(opened->plaintext);
+    item.server_label = std::move(opened->project);
   } else if (type == "item_reference") {
-    return bad(path + ".type", "Item references are not supported by this server yet; send the "
-                               "item itself, or use previous_response_id or conversation.");
+    if (item.id.empty()) return bad(path + ".id", "Missing required parameter: '" + path + ".id'.");
+    item.type = ItemType::item_reference;
+    return item;
   } else {
     return bad(path + ".type", "Invalid value: '" + type + "'. Supported input item types are: "
-                               "'message', 'function_call', 'function_call_output', "
+                               "'message', 'item_reference', 'compaction', 'function_call', 'function_call_output', "
                                "'reasoning', 'mcp_list_tools', 'mcp_call', 'mcp_approval_request' and "
                                "'mcp_approval_response'.");
   }
@@ -274,6 +295,13 @@ std::string chat_form(const Item& item, const json::object& resource) {
     case ItemType::function_call_output:
       return json::serialize(json::object{{"role", "tool"}, {"tool_call_id", item.call_id}, {"content", item.output}});
     case ItemType::reasoning:
+      return {};
+    case ItemType::compaction:
+      return json::serialize(json::object{
+          {"role", "system"},
+          {"content", "<conversation_summary>\nA summary of the earlier part of this conversation, which it replaces:\n" + item.output +
+                          "\n</conversation_summary>"}});
+    case ItemType::item_reference:
       return {};
     case ItemType::memory_call:
     case ItemType::agent_handoff:
@@ -365,6 +393,12 @@ void finalize_wire(Item& item) {
     case ItemType::mcp_approval_response:
     case ItemType::code_interpreter_call:
       mcp_resource(item, o);
+      break;
+    case ItemType::compaction:
+      o.erase("status");
+      o["encrypted_content"] = item.arguments;
+      break;
+    case ItemType::item_reference:
       break;
     case ItemType::reasoning: {
       json::array summary, content;

@@ -16,6 +16,9 @@ namespace cn::wire {
 // ("input", "items"). Fails with invalid_argument naming the exact offending path.
 Result<std::vector<Item>> parse_input(const json::value& input, std::string_view param);
 
+// The prefix of ids of items of type `t` ("msg", "fc", ...).
+const char* id_prefix(ItemType t);
+
 // Builds an item's canonical resource JSON and stores it in item.wire.
 void finalize_wire(Item& item);
 

@@ -49,7 +49,7 @@ test('a stream whose events were evicted from memory resumes by sequence number,
 
 test('large inputs, streams, abandoned streams and conversations stay under an RSS ceiling, and give it back when idle', async () => {
   // Default budgets; cached state unused for 5 s (rather than 30) is dropped.
-  const { up, server } = await startWithConfig('[storage]\ncache_idle_seconds = 5\n');
+  const { up, server } = await startWithConfig('[storage]\ncache_idle_seconds = 5\n[models]\ndefault_context_window = 1000000\n');
   const pid = server.proc.pid;
   const idle = rssMiB(pid);
   let peak = idle;

@@ -8,7 +8,7 @@ import { SCALE, percentile, randomText, report, startWithConfig } from './lib.mj
 const post = (server, body) => server.fetch('/v1/responses', { method: 'POST', body: JSON.stringify(body) });
 
 test('in-flight input beyond its budget: 429 server_overloaded with Retry-After; small turns still admitted', async () => {
-  const { up, server } = await startWithConfig('[limits]\nmax_inflight_bytes = 1000000\n');
+  const { up, server } = await startWithConfig('[limits]\nmax_inflight_bytes = 1000000\n[models]\ndefault_context_window = 1000000\n');
   try {
     // A slow turn holds ~200 KB of input (about 600 KB in memory, counted) while it runs.
     const slow = post(server, { model: 'gpt-4o-mini', input: 'SLOW ' + randomText(200_000) });

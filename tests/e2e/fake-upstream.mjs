@@ -54,6 +54,23 @@ function consolidation(task) {
   return JSON.stringify({ decision: 'add', target: null, text: fresh });
 }
 
+// OpenAI's chat endpoint refuses a tool message that does not answer the assistant message right
+// before it (or the tool messages after that one), and tool calls left unanswered before the
+// next message: so does this one.
+export function misordered(messages) {
+  let open = null;  // the call ids of the last assistant tool_calls message not yet answered
+  for (const m of messages) {
+    if (m.role === 'tool') {
+      if (!open || !open.has(m.tool_call_id)) return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+      open.delete(m.tool_call_id);
+      continue;
+    }
+    if (open && open.size) return "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: " + [...open].join(', ');
+    open = m.role === 'assistant' && m.tool_calls ? new Set(m.tool_calls.map((c) => c.id)) : null;
+  }
+  return null;
+}
+
 export async function startFakeUpstream({ tls } = {}) {
   const requests = [];
   const seen = new Set();
@@ -74,6 +91,12 @@ export async function startFakeUpstream({ tls } = {}) {
       res.end(JSON.stringify({ object: 'list', model: json.model, data: [{ object: 'embedding', index: 0, embedding: embed(String(json.input)) }], usage: { prompt_tokens: 1, total_tokens: 1 } }));
       return;
     }
+    if (req.method === 'GET' && req.url.endsWith('/models')) {
+      requests.push({ headers: req.headers, models: true });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'gpt-upstream', object: 'model', created: 1, owned_by: 'fake' }] }));
+      return;
+    }
     if (req.method !== 'POST' || !req.url.endsWith('/chat/completions')) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'not found' } }));
@@ -81,6 +104,12 @@ export async function startFakeUpstream({ tls } = {}) {
     }
     const json = JSON.parse(body);
     requests.push({ headers: req.headers, body: json });
+    const order = misordered(json.messages);
+    if (order) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: order, type: 'invalid_request_error', param: 'messages', code: null } }));
+      return;
+    }
     const lastUser = [...json.messages].reverse().find((m) => m.role === 'user');
     const text = lastUser ? (typeof lastUser.content === 'string' ? lastUser.content : lastUser.content.map((p) => p.text ?? '').join('')) : '';
     const lastIsTool = json.messages.length && json.messages[json.messages.length - 1].role === 'tool';
@@ -93,6 +122,17 @@ export async function startFakeUpstream({ tls } = {}) {
     if (text.includes('BAD_REQUEST')) {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'the upstream did not like this', type: 'invalid_request_error' } }));
+      return;
+    }
+    if (json.stream !== true) {  // a plain chat completion (the pass-through route); CALL_TOOL calls the first tool
+      const call = !lastIsTool && text.includes('CALL_TOOL') && json.tools?.length;
+      const message = call
+        ? { role: 'assistant', content: null, tool_calls: [{ id: 'call_plain', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"city":"Paris"}' } }] }
+        : { role: 'assistant', content: 'echo: ' + text };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'chatcmpl-plain', object: 'chat.completion', created: 1, model: json.model,
+        choices: [{ index: 0, message, finish_reason: call ? 'tool_calls' : 'stop', logprobs: null }],
+        usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } }));
       return;
     }
     const schemaName = json.response_format && json.response_format.json_schema && json.response_format.json_schema.name;

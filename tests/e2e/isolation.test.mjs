@@ -26,6 +26,12 @@ const PROBES = {
   'GET /v1/responses': { kind: 'list' },
   'GET /v1/conversations': { kind: 'list' },
   'POST /v1/responses': { kind: 'create' },
+  'POST /v1/responses/input_tokens': { kind: 'create' },
+  'POST /v1/responses/compact': { kind: 'create' },
+  'GET /v1/models': { kind: 'list' },
+  'GET /v1/models/{id}': { kind: 'object', obj: 'response' },
+  'POST /v1/embeddings': { kind: 'create' },
+  'POST /v1/chat/completions': { kind: 'create' },
   'GET /v1/responses/{id}': { kind: 'object', obj: 'response' },
   'DELETE /v1/responses/{id}': { kind: 'object', obj: 'response' },
   'POST /v1/responses/{id}/cancel': { kind: 'object', obj: 'background' },
@@ -114,11 +120,26 @@ function createBodies(a) {
       { model: 'm', input: 'what did we say?', previous_response_id: a.projResponse },
       { model: 'm', input: 'what did we say?', conversation: a.projConversation },
       { model: `agent:${a.agentDef}@prod`, input: 'who are you?' },
+      { model: 'm', input: [{ type: 'item_reference', id: a.item }] },
+      { model: 'm', input: [{ type: 'item_reference', id: a.projItem }] },
+    ],
+    '/v1/responses/compact': [
+      { model: 'm', input: 'compact', previous_response_id: a.response },
+      { model: 'm', input: 'compact', conversation: a.conversation },
+      { model: 'm', input: [{ type: 'item_reference', id: a.item }] },
+      { model: 'm', input: [{ type: 'item_reference', id: a.projItem }] },
+    ],
+    '/v1/responses/input_tokens': [
+      { model: 'm', input: 'count', previous_response_id: a.response },
+      { model: 'm', input: 'count', conversation: a.conversation },
+      { model: 'm', input: [{ type: 'item_reference', id: a.item }] },
+      { model: 'm', input: [{ type: 'item_reference', id: a.projItem }] },
     ],
     '/v1/schedules': [{ agent: a.agentDef, every_seconds: 3600, input: 'B runs A agent', project_id: 'proj_default' }],
     '/v1/webhooks': [{ url: 'https://hooks.example.com/b', project_id: 'proj_default' }],
     '/v1/agents': [{ name: 'b_agent', model: 'm', instructions: 'B writes its own' }],
-    '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }],
+    '/v1/conversations': [{ items: [{ role: 'user', content: 'hello' }] }, { items: [{ type: 'item_reference', id: a.item }] },
+      { items: [{ type: 'item_reference', id: a.projItem }] }],
     '/v1/memories': [{ text: 'B writes', user_id: 'alice' }],
     '/v1/memories/search': [{ query: MARK }, { query: MARK, filters: { user_id: 'alice' } }],
     '/v1/vault/secrets': [{ provider: 'github', value: 'b-value', user_id: 'alice' }],
@@ -164,6 +185,7 @@ test('project B and end user bob reach nothing of project A, on every route', as
     a.webhook = (await call('POST', '/v1/webhooks', KEY, { url: 'https://hooks.example.com/a', description: `${MARK} hook` })).body.id;
     a.schedule = (await call('POST', '/v1/schedules', KEY, { agent: a.agentDef, cron: '0 0 1 1 *', input: `${MARK} yearly`, description: `${MARK} schedule` })).body.id;
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
+    a.projItem = (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).body.output[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
     const snapshot = async () => JSON.stringify([
       (await call('GET', `/v1/responses/${a.response}`, KEY)).body.output,
@@ -248,7 +270,8 @@ test('project B and end user bob reach nothing of project A, on every route', as
             const r = await call(method, pattern, cred, body);
             const text = JSON.stringify(r.body);
             assert.ok(!text.includes(MARK), `${label} ${JSON.stringify(body)}: no content of A`);
-            if (body.previous_response_id || body.conversation) assert.ok(r.status === 400 || r.status === 404, `${label}: ${r.status}`);
+            const refers = JSON.stringify(body).includes('item_reference');
+            if (body.previous_response_id || body.conversation || refers) assert.ok(r.status === 400 || r.status === 404, `${label}: ${r.status}`);
             if (pattern.startsWith('/v1/admin/tenants') || pattern.startsWith('/v1/admin/projects')) assert.equal(r.status, 403, label);
             if (pattern === '/v1/admin/keys' || pattern === '/v1/admin/agents') assert.ok(r.status === 403 || r.status === 404, `${label}: ${r.status}`);
           }

@@ -25,7 +25,8 @@ TEST(ParseInput, ErrorsNameTheExactPath) {
       {R"([{"role":"assistant","content":[{"type":"input_text","text":"x"}]}])", "input[0].content[0].type"},
       {R"([{"type":"function_call_output","output":"x"}])", "input[0].call_id"},
       {R"([{"type":"function_call","call_id":"c","name":"f","arguments":{}}])", "input[0].arguments"},
-      {R"([{"type":"item_reference","id":"msg_1"}])", "input[0].type"},
+      {R"([{"type":"item_reference"}])", "input[0].id"},
+      {R"([{"type":"compaction"}])", "input[0].encrypted_content"},
       {R"([1])", "input[0]"},
       {R"(5)", "input"},
   };
