@@ -104,6 +104,10 @@ void install_passthrough(http::Router& router, identity::Authenticator& auth, Pa
 // /v1/responses/compact (the context summarized into a sealed compaction item).
 void install_context_routes(http::Router& router, runtime::Runtime& rt, identity::Authenticator& auth,
                           fleet::AgentRegistry* agents);
+// WebSocket mode on /v1/responses (an upgrade route): turns as response.create events, each on
+// its own lane, events as the SSE ones.
+void install_sockets(http::Router& router, runtime::Runtime& rt, identity::Authenticator& auth, fleet::AgentRegistry* agents,
+                     std::chrono::milliseconds keepalive);
 // Registers every route on `router`.
 void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).

@@ -381,8 +381,7 @@ Result<CreateParams> parse_create(const json::value& body) {
   echo["max_tool_calls"] = max_tool_calls ? json::value(*max_tool_calls) : json::value(nullptr);
   p.max_tool_calls = max_tool_calls;
   if (Status s = int_field("top_logprobs", 0, 20, top_logprobs); !s.ok()) return s;
-  if (top_logprobs && *top_logprobs > 0)
-    return unsupported("top_logprobs", "Log probabilities are not supported by this server yet; omit 'top_logprobs' or set it to 0.");
+  p.top_logprobs = static_cast<int>(top_logprobs.value_or(0));
   echo["top_logprobs"] = top_logprobs.value_or(0);
 
   echo["metadata"] = json::object();
@@ -433,8 +432,7 @@ Result<CreateParams> parse_create(const json::value& body) {
     for (const auto& v : inc->as_array()) {
       if (!v.is_string() || !known.count(std::string(v.as_string())))
         return bad_value("include", "Invalid 'include' value: " + json::serialize(v) + ".");
-      if (v.as_string() == "message.output_text.logprobs")
-        return unsupported("include", "Log probabilities are not supported by this server yet.");
+      if (v.as_string() == "message.output_text.logprobs") p.logprobs = true;
     }
   }
   if (auto* pr = wire::field(o, "prompt"); pr && !pr->is_null())

@@ -327,13 +327,21 @@ int serve(app::Config cfg) {
 
   runtime::RuntimeOptions ro;
   std::shared_ptr<tokens::Counter> token_counter;
+  std::jthread encodings_loader;  // joined wherever serve() returns
   {
     std::string dir = cfg.encodings_dir.empty() ? std::string(CONTINUUM_DEFAULT_ENCODINGS_DIR) : cfg.encodings_dir;
     token_counter = std::make_shared<tokens::Counter>(dir, cfg.encodings);
     std::error_code ec;
     if (std::filesystem::exists(dir + "/o200k_base.json", ec)) spdlog::info("tokens: counted with tiktoken's encodings from {}", dir);
     else spdlog::warn("tokens: no encodings at {}; token counts are estimates (run scripts/setup.sh)", dir);
-    ro.token_counter = token_counter;  // encodings load on first use
+    ro.token_counter = token_counter;
+    // The encodings load (~0.1 s, a few MiB) on a thread of their own, so that the first turn
+    // does not wait for them and memory after start-up is memory in steady state.
+    if (std::filesystem::exists(dir + "/o200k_base.json", ec))
+      encodings_loader = std::jthread([c = token_counter] {
+        c->encoding("o200k_base");
+        c->encoding("cl100k_base");
+      });
   }
   ro.max_active_runs = cfg.max_active_runs;
   ro.max_waiting_per_line = cfg.max_waiting_per_line;
@@ -669,6 +677,7 @@ int serve(app::Config cfg) {
   for (auto& t : pool) t.join();
   client->clear_pool();
   if (rewrapper.joinable()) rewrapper.join();
+  if (encodings_loader.joinable()) encodings_loader.join();
   (*store)->stop();
   spdlog::info("stopped; store flushed");
   return 0;

@@ -28,7 +28,31 @@ void Router::add(std::string method, std::string pattern, Handler h) {
 std::vector<std::pair<std::string, std::string>> Router::list() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  for (const auto& u : upgrades_) out.emplace_back("WS", u.pattern);
   return out;
+}
+
+void Router::add_upgrade(std::string pattern, UpgradeHandler h) {
+  auto segments = split_path(pattern);
+  upgrades_.push_back({std::move(pattern), std::move(segments), std::move(h)});
+}
+
+const UpgradeHandler* Router::match_upgrade(std::string_view path, std::map<std::string, std::string>& params) const {
+  auto segs = split_path(path);
+  for (const auto& u : upgrades_) {
+    if (u.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> p;
+    bool ok = true;
+    for (size_t i = 0; i < segs.size() && ok; ++i) {
+      const auto& s = u.segments[i];
+      if (s.size() > 2 && s.front() == '{' && s.back() == '}') p[s.substr(1, s.size() - 2)] = segs[i];
+      else ok = s == segs[i];
+    }
+    if (!ok) continue;
+    params = std::move(p);
+    return &u.handler;
+  }
+  return nullptr;
 }
 
 const Handler* Router::match(std::string_view method, std::string_view path,

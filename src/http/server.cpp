@@ -13,6 +13,7 @@
 
 #include "base/ids.hpp"
 #include "http/request_parse.hpp"
+#include "http/websocket.hpp"
 #include "base/log.hpp"
 #include "base/trace.hpp"
 
@@ -298,7 +299,25 @@ awaitable<void> Server::Impl::serve(S& stream) {
     SseStream<S> sse(stream, opts.write_timeout, request_id, &req.answer_headers);
     Response res;
     const std::string* pattern = nullptr;  // the route that answered, if any
-    if (bad_target) {
+    // A WebSocket upgrade on an upgrade route: the handler accepts it (and the connection is the
+    // socket's until it closes) or answers it as plain HTTP.
+    const UpgradeHandler* upgrade = nullptr;
+    if (!bad_target && boost::beast::websocket::is_upgrade(msg)) upgrade = router.match_upgrade(req.path, req.params);
+    if (upgrade) {
+      WsConnection<S> ws(stream, msg, opts);
+      try {
+        res = co_await (*upgrade)(req, ws);
+      } catch (const std::exception& e) {
+        spdlog::error("[{}] upgrade handler threw: {}", request_id, e.what());
+        res = Response::json(500, error_body("Internal server error.", "server_error", "", "server_error"));
+      }
+      if (ws.accepted()) {
+        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        spdlog::info("[{}] {} {} -> websocket closed ({:.1f} ms)", request_id, req.method, req.path, ms);
+        break;
+      }
+      keep_alive = false;
+    } else if (bad_target) {
       res = Response::json(400, error_body("Malformed request target.", "invalid_request_error",
                                            "", "bad_request"));
     } else {

@@ -82,6 +82,37 @@ class Stream {
 
 using Handler = std::function<awaitable<Response>(Request&, Stream&)>;
 
+// A WebSocket connection, seen by the handler that accepted an upgrade. Confined to the
+// connection's strand; text messages. Pings are answered and sent by the server, and a socket
+// that hears nothing for ServerOptions::ws_idle_timeout is closed.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // The next message; nullopt once the socket is closed (by the peer, the idle timeout, a
+  // message over ServerOptions::ws_max_message_bytes — closed with 1009 — or close()).
+  virtual awaitable<std::optional<std::string>> receive() = 0;
+  // Sends `message` after those queued before it. Messages wait in a queue bounded by
+  // ServerOptions::ws_max_queued_bytes; one that would pass it closes the socket (1008, "the
+  // client is not reading its messages") instead of being buffered. Returns false once the
+  // socket is closed. The caller may be the one that writes the queue out, so it can wait.
+  virtual awaitable<bool> send(std::string message) = 0;
+  // Closes with `code` and `reason` once what is queued is written (at once when the writer is
+  // stuck behind a client that does not read).
+  virtual awaitable<void> close(uint16_t code, std::string reason) = 0;
+  virtual bool is_open() const = 0;
+};
+
+// An upgrade request, seen by its handler: accept() completes the WebSocket handshake. A handler
+// that returns without accepting is answered with its Response as plain HTTP; once accepted, its
+// Response is ignored and the connection ends when the handler returns.
+class Upgrade {
+ public:
+  virtual ~Upgrade() = default;
+  // The socket, or null when the handshake failed.
+  virtual awaitable<WebSocket*> accept() = 0;
+};
+using UpgradeHandler = std::function<awaitable<Response>(Request&, Upgrade&)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -95,6 +126,12 @@ struct ServerOptions {
   size_t max_connections = 4096;
   // When accept fails for want of descriptors, how long the listener waits before trying again.
   std::chrono::milliseconds accept_pause{100};
+  // WebSocket connections (upgrade routes): a socket silent this long is closed (pings are
+  // sent at half of it), the largest message read, and the bytes queued for a client that does
+  // not read before its socket is closed.
+  std::chrono::milliseconds ws_idle_timeout{120'000};
+  size_t ws_max_message_bytes = 8 * 1024 * 1024;
+  size_t ws_max_queued_bytes = 16 * 1024 * 1024;
   // HTTPS when both are set (PEM files: the certificate chain and its private key).
   std::string tls_cert_file, tls_key_file;
 };
@@ -115,8 +152,11 @@ class Router {
   const Handler* match(std::string_view method, std::string_view path,
                        std::map<std::string, std::string>& params, bool& method_mismatch,
                        const std::string** pattern = nullptr) const;
-  // Every (method, pattern) registered so far, in order.
+  // Every (method, pattern) registered so far, in order (an upgrade route as method "WS").
   std::vector<std::pair<std::string, std::string>> list() const;
+  // A WebSocket route: GET requests to `pattern` that ask for an upgrade go to `h`.
+  void add_upgrade(std::string pattern, UpgradeHandler h);
+  const UpgradeHandler* match_upgrade(std::string_view path, std::map<std::string, std::string>& params) const;
 
  private:
   struct Route {
@@ -125,6 +165,12 @@ class Router {
     Handler handler;
   };
   std::vector<Route> routes_;
+  struct UpgradeRoute {
+    std::string pattern;
+    std::vector<std::string> segments;
+    UpgradeHandler handler;
+  };
+  std::vector<UpgradeRoute> upgrades_;
   std::shared_ptr<Observer> observer_;
 };
 

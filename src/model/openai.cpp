@@ -124,6 +124,10 @@ json::object build_body(const ModelRequest& req) {
   if (req.temperature) body["temperature"] = *req.temperature;
   if (req.top_p) body["top_p"] = *req.top_p;
   if (!req.user.empty()) body["user"] = req.user;
+  if (req.logprobs) {
+    body["logprobs"] = true;
+    if (req.top_logprobs > 0) body["top_logprobs"] = req.top_logprobs;
+  }
   if (!req.text_format_json.empty()) {
     auto f = json::parse(req.text_format_json).as_object();
     auto type = f.at("type").as_string();
@@ -197,8 +201,12 @@ class ChunkHandler {
         if (auto* r = dl.if_contains(rk); r && r->is_string() && !r->as_string().empty())
           sink_.reasoning_delta(r->as_string());
       }
-      if (auto* t = dl.if_contains("content"); t && t->is_string() && !t->as_string().empty())
+      if (auto* t = dl.if_contains("content"); t && t->is_string() && !t->as_string().empty()) {
+        if (auto* lp = co.if_contains("logprobs"); lp && lp->is_object())
+          if (auto* entries = lp->as_object().if_contains("content"); entries && entries->is_array() && !entries->as_array().empty())
+            sink_.text_logprobs(json::serialize(*entries));
         sink_.text_delta(t->as_string());
+      }
       if (auto* tcs = dl.if_contains("tool_calls"); tcs && tcs->is_array()) {
         int pos = 0;
         for (const auto& tc : tcs->as_array()) {

@@ -34,6 +34,10 @@ struct ModelRequest {
   std::optional<double> temperature, top_p;
   std::string text_format_json;      // Responses text.format object, "" when plain text
   std::string user;                  // safety_identifier / user, passed through
+  // Log probabilities of the output tokens (include: message.output_text.logprobs), with this
+  // many alternatives each (top_logprobs); the sink is told them through text_logprobs.
+  bool logprobs = false;
+  int top_logprobs = 0;
 };
 
 class ModelSink {
@@ -41,6 +45,9 @@ class ModelSink {
   virtual ~ModelSink() = default;
   virtual void reasoning_delta(std::string_view text) = 0;
   virtual void text_delta(std::string_view text) = 0;
+  // The log probabilities of the text delta that follows, as a JSON array of {token, logprob,
+  // bytes, top_logprobs} entries (OpenAI's shape). Providers that have none never call it.
+  virtual void text_logprobs(std::string_view entries_json) {}
   // A new tool call; `index` counts calls of this generation from 0.
   virtual void tool_call_begin(int index, std::string call_id, std::string name) = 0;
   virtual void tool_call_delta(int index, std::string_view arguments) = 0;

@@ -59,6 +59,10 @@ std::string encode_params(const CreateParams& p, const std::vector<ItemPtr>& inp
   o["claims_json"] = p.claims_json;
   o["max_tool_calls"] = p.max_tool_calls ? json::value(*p.max_tool_calls) : json::value(nullptr);
   o["agent_depth"] = p.agent_depth;
+  o["generate"] = p.generate;
+  o["compact_threshold"] = p.compact_threshold ? json::value(*p.compact_threshold) : json::value(nullptr);
+  o["logprobs"] = p.logprobs;
+  o["top_logprobs"] = p.top_logprobs;
   o["echo"] = p.echo;
   return json::serialize(o);
 }
@@ -91,6 +95,10 @@ Result<CreateParams> decode_params(const std::string& text) {
   p.stream = flag("stream", false);
   p.background = flag("background", false);
   p.truncation_auto = flag("truncation_auto", false);
+  p.generate = flag("generate", true);
+  p.logprobs = flag("logprobs", false);
+  if (auto* n = o.if_contains("top_logprobs"); n && n->is_int64()) p.top_logprobs = static_cast<int>(n->as_int64());
+  if (auto* n = o.if_contains("compact_threshold"); n && n->is_int64()) p.compact_threshold = n->as_int64();
   p.memory_on = flag("memory_on", true);
   if (auto* m = o.if_contains("memory_settings"))
     if (Status s = memory::parse_settings(*m, "memory", p.memory_settings); !s.ok()) return s;

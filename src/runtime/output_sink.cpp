@@ -37,14 +37,29 @@ void OutputSink::text_delta(std::string_view t) {
                                         {"logprobs", json::array()}}}});
   }
   st.output[idx].text += t;
+  json::value logprobs = json::array();
+  if (pending_logprobs_.size() > 2) {
+    // The delta's entries join the item's (kept as the text of a JSON array's elements).
+    auto& all = st.output[idx].logprobs;
+    if (!all.empty()) all += ',';
+    all.append(pending_logprobs_, 1, pending_logprobs_.size() - 2);
+    boost::system::error_code ec;
+    logprobs = json::parse(pending_logprobs_, ec);
+    if (ec) logprobs = json::array();
+    pending_logprobs_.clear();
+  }
   if (st.record_events)
     run_.publish("response.output_text.delta", {{"item_id", st.output[idx].id},
                                                 {"output_index", idx},
                                                 {"content_index", 0},
                                                 {"delta", t},
-                                                {"logprobs", json::array()}});
+                                                {"logprobs", std::move(logprobs)}});
   started_ = true;
   wake();
+}
+
+void OutputSink::text_logprobs(std::string_view entries_json) {
+  if (entries_json.size() >= 2 && entries_json.front() == '[' && entries_json.back() == ']') pending_logprobs_ = entries_json;
 }
 
 void OutputSink::tool_call_begin(int index, std::string call_id, std::string name) {
@@ -290,10 +305,10 @@ void OutputSink::close_text_items(const std::string& status) {
     o.status = status;
     int idx = static_cast<int>(i);
     if (o.type == ItemType::message) {
-      json::object part{{"type", "output_text"}, {"text", o.text}, {"annotations", json::array()},
-                        {"logprobs", json::array()}};
+      json::value logprobs = logprobs_json(o.logprobs);
+      json::object part{{"type", "output_text"}, {"text", o.text}, {"annotations", json::array()}, {"logprobs", logprobs}};
       run_.publish("response.output_text.done", {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0},
-                                                 {"text", o.text}, {"logprobs", json::array()}});
+                                                 {"text", o.text}, {"logprobs", logprobs}});
       run_.publish("response.content_part.done",
                    {{"item_id", o.id}, {"output_index", idx}, {"content_index", 0}, {"part", part}});
     } else {

@@ -28,6 +28,7 @@ class OutputSink final : public model::ModelSink {
 
   void reasoning_delta(std::string_view t) override;
   void text_delta(std::string_view t) override;
+  void text_logprobs(std::string_view entries_json) override;
   void tool_call_begin(int index, std::string call_id, std::string name) override;
   void tool_call_delta(int index, std::string_view args) override;
   bool started() const override { return started_; }
@@ -69,6 +70,7 @@ class OutputSink final : public model::ModelSink {
   void close_text_items(const std::string& status = "completed");
   void wake() { pending_wake_ = true; }
 
+  std::string pending_logprobs_;  // the entries of the next text delta (JSON array)
   Run& run_;
   const tools::ToolSet* tools_;
   std::map<int, int> calls_;  // the model's tool-call index -> output index
@@ -83,6 +85,7 @@ class FlushingSink final : public model::ModelSink {
   explicit FlushingSink(OutputSink& s) : s_(s) {}
   void reasoning_delta(std::string_view t) override { first(); s_.reasoning_delta(t); s_.flush(); }
   void text_delta(std::string_view t) override { first(); s_.text_delta(t); s_.flush(); }
+  void text_logprobs(std::string_view e) override { s_.text_logprobs(e); }
   void tool_call_begin(int i, std::string c, std::string n) override {
     first();
     s_.tool_call_begin(i, std::move(c), std::move(n));

@@ -8,6 +8,13 @@ namespace cn::runtime {
 
 namespace net = boost::asio;
 
+json::value logprobs_json(const std::string& entries) {
+  if (entries.empty()) return json::array();
+  boost::system::error_code ec;
+  auto v = json::parse("[" + entries + "]", ec);
+  return ec ? json::value(json::array()) : v;
+}
+
 json::object usage_json(const Usage& u) {
   json::object o;
   o["input_tokens"] = u.input_tokens;
@@ -20,7 +27,11 @@ json::object usage_json(const Usage& u) {
 
 Item to_item(const OutItem& o) {
   switch (o.type) {
-    case ItemType::message: return wire::make_output_message(o.id, o.text, o.status);
+    case ItemType::message: {
+      Item m = wire::make_output_message(o.id, o.text, o.status);
+      if (!o.logprobs.empty()) wire::set_output_logprobs(m, "[" + o.logprobs + "]");
+      return m;
+    }
     case ItemType::function_call: return wire::make_function_call(o.id, o.call_id, o.name, o.text, o.status);
     case ItemType::reasoning: return wire::make_reasoning(o.id, o.text);
     case ItemType::memory_call: return wire::make_memory_call(o.id, o.call_id, o.name, o.text, o.output);
@@ -78,7 +89,7 @@ json::object out_item_json(const OutItem& o) {
       json::array content;
       if (!o.open || !o.text.empty()) {
         content.push_back(json::object{{"type", "output_text"}, {"text", o.text},
-                                       {"annotations", json::array()}, {"logprobs", json::array()}});
+                                       {"annotations", json::array()}, {"logprobs", logprobs_json(o.logprobs)}});
       }
       j["content"] = std::move(content);
       break;

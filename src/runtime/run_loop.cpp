@@ -118,6 +118,8 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   mr.top_p = p.top_p;
   mr.text_format_json = p.text_format_json;
   mr.user = p.user;
+  mr.logprobs = p.logprobs || p.top_logprobs > 0;
+  mr.top_logprobs = p.top_logprobs;
   int64_t input_estimate = t->context_tokens;
 
   OutputSink sink(*run, t->tools.empty() ? nullptr : &t->tools);

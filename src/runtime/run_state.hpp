@@ -25,6 +25,7 @@ struct OutItem {
   std::string server_label = {};         // mcp_*
   std::string error = {};                // mcp_call, mcp_list_tools: why it failed
   std::string approval_request_id = {};  // mcp_call run after an approval
+  std::string logprobs = {};             // message: its tokens' log probabilities (JSON array elements)
   bool open = true;
   std::string status = "in_progress";
 };
@@ -61,6 +62,8 @@ json::object out_item_json(const OutItem& o);
 // The Response object for `st`; `with_output` false gives "output": [] (the stored body form).
 json::object response_object(const std::string& id, const Run::State& st, bool with_output = true);
 json::object usage_json(const Usage& u);
+// An output message's log probabilities (OutItem::logprobs) as a JSON array.
+json::value logprobs_json(const std::string& entries);
 // The event stream of a finished Response, rebuilt from its final object (one delta per part),
 // for responses whose original events were not kept.
 std::vector<std::string> synthesize_events(const json::object& response);

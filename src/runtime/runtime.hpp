@@ -74,6 +74,9 @@ struct CreateParams {
   std::optional<bool> parallel_tool_calls;
   std::optional<int64_t> max_output_tokens;
   std::optional<double> temperature, top_p;
+  // include: ["message.output_text.logprobs"], and how many alternatives each token shows.
+  bool logprobs = false;
+  int top_logprobs = 0;
   // Long-term memory: the end user (safety_identifier, user, or X-Continuum-User) and whether
   // memory is read and written for this turn ("memory": "off" disables both).
   std::string memory_user;

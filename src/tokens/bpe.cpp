@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <queue>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -18,6 +19,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr uint32_t kNoRank = std::numeric_limits<uint32_t>::max();
+constexpr size_t kLongPiece = 128;  // pieces longer than this are merged with a heap
 
 // One JIT stack and match block per thread, for every encoding (the pattern's lookahead over a
 // long run of spaces needs more than PCRE2's default 32 KB JIT stack).
@@ -148,9 +150,53 @@ uint32_t Encoding::rank(std::string_view bytes) const {
 }
 
 template <class Emit>
+void Encoding::merge_long(std::string_view piece, Emit&& emit) const {
+  // The same merges as below, in O(n log n): a heap of candidate pairs (rank, then position,
+  // so that ties go to the leftmost pair as in the scan), entries checked against the current
+  // tokens when they come up. next[i] is where the token starting at i ends.
+  const uint32_t n = static_cast<uint32_t>(piece.size());
+  std::vector<uint32_t> next(n), prev(n);
+  std::vector<char> alive(n, 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    next[i] = i + 1;
+    prev[i] = i ? i - 1 : n;
+  }
+  struct Cand {
+    uint32_t rank, at, second, end;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : at > o.at; }
+  };
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto consider = [&](uint32_t i) {
+    uint32_t j = next[i];
+    if (j >= n) return;
+    uint32_t r = rank(piece.substr(i, next[j] - i));
+    if (r != kNoRank) heap.push({r, i, j, next[j]});
+  };
+  for (uint32_t i = 0; i + 1 < n; ++i) consider(i);
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    if (!alive[c.at] || next[c.at] != c.second || !alive[c.second] || next[c.second] != c.end) continue;  // stale
+    alive[c.second] = 0;
+    next[c.at] = c.end;
+    if (c.end < n) prev[c.end] = c.at;
+    if (prev[c.at] < n) consider(prev[c.at]);
+    consider(c.at);
+  }
+  for (uint32_t i = 0; i < n; i = next[i])
+    if (uint32_t r = rank(piece.substr(i, next[i] - i)); r != kNoRank) emit(r);
+}
+
+template <class Emit>
 void Encoding::encode_piece(std::string_view piece, Emit&& emit) const {
   if (uint32_t r = rank(piece); r != kNoRank) {
     emit(r);
+    return;
+  }
+  // A long piece (a run of letters or symbols with no break) would make the scan below
+  // quadratic: a client could stall a thread with one long word.
+  if (piece.size() > kLongPiece) {
+    merge_long(piece, emit);
     return;
   }
   auto rank_of = [&](size_t from, size_t to) { return rank(piece.substr(from, to - from)); };

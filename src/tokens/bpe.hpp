@@ -7,7 +7,8 @@
 //
 // Encoding follows tiktoken's ordinary encoding: the text is split by the pattern (PCRE2, UTF-8
 // with Unicode properties, JIT-compiled), a piece that is itself a token is one token, and any
-// other piece is merged from its bytes, lowest-ranked adjacent pair first. Special tokens in the
+// other piece is merged from its bytes, lowest-ranked adjacent pair first (a scan for short
+// pieces; a heap for long ones, so that one long word costs O(n log n), not O(n^2)). Special tokens in the
 // text are encoded as ordinary text. Text that is not valid UTF-8 is encoded from its bytes
 // without the pattern's split (the counts then stay close, not exact).
 //
@@ -47,6 +48,8 @@ class Encoding {
   void encode_piece(std::string_view piece, Emit&& emit) const;
   template <class Emit>
   void encode_text(std::string_view text, Emit&& emit) const;
+  template <class Emit>
+  void merge_long(std::string_view piece, Emit&& emit) const;
 
   // The rank of `bytes`, or kNoRank.
   uint32_t rank(std::string_view bytes) const;

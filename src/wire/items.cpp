@@ -429,6 +429,16 @@ Result<Item> item_from_wire(std::string_view wire) {
   return r;
 }
 
+void set_output_logprobs(Item& item, std::string_view entries_json) {
+  auto v = parse(item.wire);
+  auto e = parse(entries_json);
+  if (!v.ok() || !e.ok() || !v->is_object()) return;
+  auto* content = v->as_object().if_contains("content");
+  if (!content || !content->is_array() || content->as_array().empty() || !content->as_array()[0].is_object()) return;
+  content->as_array()[0].as_object()["logprobs"] = std::move(*e);
+  item.wire = json::serialize(*v);
+}
+
 Item make_output_message(std::string id, std::string text, std::string status) {
   Item it;
   it.id = std::move(id);

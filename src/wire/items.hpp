@@ -26,6 +26,9 @@ void finalize_wire(Item& item);
 // corrupted store: internal.
 Result<Item> item_from_wire(std::string_view wire);
 
+// Sets the log probabilities (a JSON array) of an output message's text part in its wire form.
+void set_output_logprobs(Item& item, std::string_view entries_json);
+
 // Output items produced by the model.
 Item make_output_message(std::string id, std::string text, std::string status);
 Item make_function_call(std::string id, std::string call_id, std::string name,

@@ -48,7 +48,9 @@ TEST(ParseCreate, EachBadFieldIsNamed) {
       {R"({"model":"m","input":"x","previous_response_id":"resp_1","conversation":"conv_1"})", "conversation"},
       {R"({"model":"m","input":"x","background":true,"store":false})", "background"},
       {R"({"model":"m","input":"x","prompt":{"id":"p"}})", "prompt"},
-      {R"({"model":"m","input":"x","top_logprobs":5})", "top_logprobs"},
+      {R"({"model":"m","input":"x","top_logprobs":21})", "top_logprobs"},
+      {R"({"model":"m","input":"x","generate":1})", "generate"},
+      {R"({"model":"m","input":"x","context_management":[{"type":"trim"}]})", "context_management[0].type"},
       {R"({"model":"m","input":"x","concurrency":"whenever"})", "concurrency"},
   };
   for (const auto& c : cases) {

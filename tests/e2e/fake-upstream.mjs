@@ -149,8 +149,14 @@ export async function startFakeUpstream({ tls } = {}) {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const id = 'chatcmpl-' + requests.length;
+    // With logprobs asked for, each content delta carries one entry per word-ish piece, with
+    // top_logprobs alternatives when asked.
+    const logprobsOf = (text) => ({ content: text.split(/(?=\s)/).map((token, i) => ({
+      token, logprob: -0.125 * (i + 1), bytes: [...Buffer.from(token)],
+      top_logprobs: Array.from({ length: json.top_logprobs || 0 }, (_, k) => ({ token: k ? `${token}#${k}` : token, logprob: -0.125 * (i + 1) - k, bytes: [...Buffer.from(token)] })),
+    })) });
     const chunk = (delta, finish = null, usage = null) =>
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: json.model, choices: [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`);
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: json.model, choices: [{ index: 0, delta, finish_reason: finish, ...(json.logprobs && delta.content ? { logprobs: logprobsOf(delta.content) } : {}) }], usage })}\n\n`);
     const end = (finish) => {
       chunk({}, finish);
       res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: json.model, choices: [], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } })}\n\n`);

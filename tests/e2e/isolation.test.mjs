@@ -6,6 +6,7 @@
 // and nothing of A reaches the model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,7 @@ const PROBES = {
   'POST /v1/responses': { kind: 'create' },
   'POST /v1/responses/input_tokens': { kind: 'create' },
   'POST /v1/responses/compact': { kind: 'create' },
+  'WS /v1/responses': { kind: 'socket' },
   'GET /v1/models': { kind: 'list' },
   'GET /v1/models/{id}': { kind: 'object', obj: 'response' },
   'POST /v1/embeddings': { kind: 'create' },
@@ -251,6 +253,18 @@ test('project B and end user bob reach nothing of project A, on every route', as
               assert.ok(!text.includes(id), `${label}${q}: no id of A (${id})`);
             }
           }
+        } else if (probe.kind === 'socket') {
+          // Over a WebSocket, every turn that names A's objects gets an error event.
+          const ws = new WebSocket(server.base.replace('http', 'ws') + pattern, { headers: { authorization: `Bearer ${cred}` } });
+          await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+          const got = [];
+          ws.on('message', (d) => got.push(JSON.parse(String(d))));
+          const bodies = createBodies(a)['/v1/responses'].filter((b) => b.previous_response_id || b.conversation || JSON.stringify(b).includes('item_reference'));
+          bodies.forEach((b, i) => ws.send(JSON.stringify({ type: 'response.create', stream_id: `probe${i}`, ...b })));
+          for (let t = 0; t < 200 && got.filter((e) => e.type === 'error').length < bodies.length; t++) await new Promise((r) => setTimeout(r, 25));
+          ws.close();
+          assert.equal(got.filter((e) => e.type === 'error').length, bodies.length, `${label}: ${JSON.stringify(got)}`);
+          assert.ok(!JSON.stringify(got).includes(MARK), `${label}: no content of A`);
         } else if (probe.kind === 'oauth') {
           const r = await call(method, pattern.replace('{provider}', 'github'), cred, {});
           assert.ok(r.status >= 400 && r.status < 500, `${label} -> ${r.status}`);

@@ -209,3 +209,29 @@ test('an unknown route under /v1/responses/ is a 404 naming it', async () => {
     assert.equal(put.status, 405);
   });
 });
+
+test('logprobs from the upstream reach output_text parts and delta events', async () => {
+  await withServer({}, async ({ server, client, upstream }) => {
+    const r = await client.responses.create({ model: 'gpt-4o', input: 'hello world', top_logprobs: 2, include: ['message.output_text.logprobs'] });
+    assert.equal(upstream.last().body.logprobs, true);
+    assert.equal(upstream.last().body.top_logprobs, 2);
+    const part = r.output[0].content[0];
+    assert.equal(part.logprobs.map((l) => l.token).join(''), r.output_text);
+    assert.equal(part.logprobs[0].top_logprobs.length, 2);
+    assert.equal(r.top_logprobs, 2);
+    // Stored: the same when read back.
+    const again = await client.responses.retrieve(r.id);
+    assert.deepEqual(again.output[0].content[0].logprobs, part.logprobs);
+    // Streamed: each delta carries its own tokens.
+    const stream = await client.responses.create({ model: 'gpt-4o', input: 'hello world', stream: true, include: ['message.output_text.logprobs'] });
+    let tokens = '';
+    for await (const ev of stream) if (ev.type === 'response.output_text.delta') tokens += ev.logprobs.map((l) => l.token).join('');
+    assert.equal(tokens, 'echo: hello world');
+    // Without include, nothing is asked of the upstream.
+    await client.responses.create({ model: 'gpt-4o', input: 'plain' });
+    assert.equal(upstream.last().body.logprobs, undefined);
+    const bad = await server.json('/v1/responses', { method: 'POST', body: JSON.stringify({ model: 'gpt-4o', input: 'x', top_logprobs: 21 }) });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'top_logprobs');
+  });
+});
