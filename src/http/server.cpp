@@ -180,6 +180,10 @@ awaitable<void> Server::Impl::accept_loop() {
 }
 
 awaitable<void> Server::Impl::session(tcp::socket sock) {
+  // Streams and sockets write small frames as they come: without TCP_NODELAY, Nagle's algorithm
+  // holds each one until the client's delayed ACK (~40 ms).
+  beast::error_code nd;
+  sock.set_option(tcp::no_delay(true), nd);
   std::shared_ptr<net::ssl::context> ctx;
   {
     std::lock_guard lk(mu);
