@@ -168,8 +168,9 @@ test('agent transfer: an import cut short by kill -9 is finished by running it a
         await c.kill9();
         await req;
         await c.start();
+        // Run again: it finishes the import, or finds it finished before the kill came.
         const done = await c.json('/v1/agents/import', { method: 'POST', body: JSON.stringify(doc) });
-        assert.equal(done.status, 200, JSON.stringify(done.body));
+        assert.ok(done.status === 200 || done.body.error?.code === 'agent_exists', JSON.stringify(done.body));
         for (const [i, id] of convs.entries()) {
           const items = await c.json(`/v1/conversations/${id}/items?limit=100`, { headers: { 'x-continuum-user': `u${i}` } });
           assert.equal(items.body.data.length, doc.conversations.find((x) => x.id === id).items.length);
