@@ -108,6 +108,16 @@ void install_context_routes(http::Router& router, runtime::Runtime& rt, identity
 // its own lane, events as the SSE ones.
 void install_sockets(http::Router& router, runtime::Runtime& rt, identity::Authenticator& auth, fleet::AgentRegistry* agents,
                      std::chrono::milliseconds keepalive);
+// Steering input (POST /v1/responses/{id}/steer's `input`, response.steer's `input`): user
+// messages only, with fresh ids, and their wire JSON array. Refusals carry the api_code
+// "invalid_input" and name the offending path under `param`.
+struct SteerBody {
+  std::vector<Item> items;
+  std::string json;
+};
+Result<SteerBody> parse_steer_input(const wire::json::value* input, const std::string& param);
+// POST /v1/responses/{id}/steer and GET /v1/responses/{id}/steers/{steer_id}.
+void install_steering(http::Router& router, runtime::Runtime& rt, identity::Authenticator& auth);
 // Registers every route on `router`.
 void install(http::Router& router, Services s, Options opts = {});
 // The memory routes (/v1/memories, /v1/users/{id}/memories, /v1/memory/jobs).

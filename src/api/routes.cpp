@@ -203,6 +203,7 @@ void install(http::Router& router, Services sv, Options opts) {
   router.add("POST", "/v1/responses", [c](Request& req, Stream& s) { return create_response(*c, req, s); });
   install_context_routes(router, sv.runtime, sv.auth, sv.agents);
   install_sockets(router, sv.runtime, sv.auth, sv.agents, opts.keepalive);
+  install_steering(router, sv.runtime, sv.auth);
   router.add("GET", "/v1/responses/{id}", [c](Request& req, Stream& s) { return get_response(*c, req, s); });
 
   // Listing (a Continuum extension: OpenAI has no list of responses or conversations).

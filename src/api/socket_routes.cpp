@@ -5,11 +5,20 @@
 //   own lane: lanes never wait for each other, and every event of a lane carries its stream_id.
 //   Turns take the same path as HTTP ones (start_turn), so the concurrency rules, quotas and
 //   limits are the same.
-// - response.steer: refused with an error event (steering is not built yet).
+// - response.steer: queues user messages for a response running on this connection
+//   (Runtime::steer). Its lane then carries response.steer.accepted (one of the response's
+//   events), the response's end (incomplete with reason "steered", or completed), and the
+//   successor the runtime starts with the input, or response.steer.pending / .failed after the
+//   terminal event. A refused submission gets response.steer.failed at once.
 // Server events are the SSE events, same names and sequence numbers. A bad event gets an
-// `error` event and the socket stays usable. A client that does not read its events is cut
-// (ServerOptions::ws_max_queued_bytes): what ran is stored, and can be read over HTTP or resumed
-// by sequence number (GET /v1/responses/{id}?stream=true&starting_after=N).
+// `error` event and the socket stays usable. A lane whose events the client does not read is
+// cut alone (ServerOptions::ws_max_lane_bytes) with an `error` event (code "lane_cut") naming
+// the response and the last sequence number sent; a client that reads nothing at all loses the
+// socket (ws_max_queued_bytes, close code 1008). What ran is stored either way, and can be read
+// over HTTP or resumed by sequence number (GET /v1/responses/{id}?stream=true&starting_after=N).
+#include <deque>
+#include <unordered_map>
+
 #include "api/route_prelude.hpp"
 #include "wire/json.hpp"
 
@@ -17,10 +26,26 @@ namespace cn::api {
 
 namespace {
 
+using Sent = http::WebSocket::Sent;
+
 // A socket's lanes in flight; the socket's handler returns only once they have all ended.
 struct Lanes {
   int live = 0;
   std::unique_ptr<net::steady_timer> ended;  // cancelled when a lane ends
+  uint32_t last_lane = 0;
+  // Responses run on this connection and their stream_id: the ones response.steer may name
+  // (the most recent kRemembered).
+  static constexpr size_t kRemembered = 256;
+  std::unordered_map<std::string, std::string> responses;
+  std::deque<std::string> order;
+  void remember(const std::string& id, const std::string& stream_id) {
+    if (!responses.emplace(id, stream_id).second) return;
+    order.push_back(id);
+    if (order.size() > kRemembered) {
+      responses.erase(order.front());
+      order.pop_front();
+    }
+  }
 };
 
 std::string error_event(std::string_view code, std::string_view message, std::string_view param, const std::string& stream_id) {
@@ -45,33 +70,126 @@ std::string on_lane(const std::string& event, const std::string& stream_id) {
   return out;
 }
 
-// One lane: starts the turn, then sends its events until it ends or the socket closes.
+std::string steer_failed(std::string_view code, std::string_view message, const json::value& input, const std::string& previous,
+                         const std::string& stream_id) {
+  json::object e{{"type", "response.steer.failed"},
+                 {"sequence_number", 0},
+                 {"error", json::object{{"code", code}, {"message", message}, {"type", "invalid_request_error"}}},
+                 {"steer", json::object{{"input", input}, {"previous_response_id", previous}}}};
+  if (!stream_id.empty()) e["stream_id"] = stream_id;
+  return json::serialize(e);
+}
+
+// Sends one run's events on the lane until the run ends and its steering input is settled.
+// false: the lane is over (the socket closed, or the lane was cut); otherwise `next` is the
+// successor the lane follows next (null: none).
+awaitable<bool> follow(std::shared_ptr<runtime::Run> run, http::WebSocket* ws, uint32_t lane, const std::string& stream_id,
+                       std::chrono::milliseconds keepalive, std::shared_ptr<runtime::Run>* next) {
+  int64_t after = -1;
+  for (;;) {
+    bool done = false;
+    auto events = run->events_after(after, &done);
+    for (const auto& e : events) {
+      std::string m = on_lane(e, stream_id);
+      Sent sent = co_await ws->send(std::move(m), lane);
+      if (sent == Sent::closed) co_return false;
+      if (sent == Sent::lane_full) {
+        json::object cut{{"type", "error"}, {"code", "lane_cut"},
+                         {"message", "This lane's events were not read fast enough, so the lane was cut. The response goes on and is "
+                                     "stored: read it with GET /v1/responses/" + run->id() +
+                                     " or resume its events with ?stream=true&starting_after=" + std::to_string(after) + "."},
+                         {"param", nullptr}, {"sequence_number", 0}, {"response_id", run->id()}, {"last_sequence_number", after}};
+        if (!stream_id.empty()) cut["stream_id"] = stream_id;
+        std::string last = json::serialize(cut);
+        co_await ws->send(std::move(last), lane, true);
+        co_return false;
+      }
+      ++after;
+    }
+    if (done) break;
+    co_await run->wait(after, keepalive);
+    if (!ws->is_open()) co_return false;
+  }
+  std::vector<std::string> notices;
+  while (!run->settled(&notices, next)) {
+    co_await run->wait(after, keepalive);
+    if (!ws->is_open()) co_return false;
+  }
+  for (const auto& n : notices) {
+    std::string m = on_lane(n, stream_id);
+    Sent sent = co_await ws->send(std::move(m), lane, true);
+    if (sent == Sent::closed) co_return false;
+  }
+  co_return true;
+}
+
+// One lane: starts the turn, then sends its events (and its successors') until it ends, the
+// lane is cut or the socket closes.
 awaitable<void> run_lane(TurnServices ts, Request& req, identity::Principal who, json::value body, std::string stream_id,
                          http::WebSocket* ws, std::shared_ptr<Lanes> lanes, std::chrono::milliseconds keepalive) {
+  uint32_t lane = ++lanes->last_lane;
   auto turn = co_await start_turn(ts, req, std::move(who), std::move(body));
   if (!turn.ok()) {
     std::string err = error_event(turn.status(), stream_id);
-    co_await ws->send(std::move(err));
+    co_await ws->send(std::move(err), lane, true);
   } else {
-    auto run = turn->run;
-    int64_t after = -1;
-    bool open = true;
-    while (open) {
-      bool done = false;
-      auto events = run->events_after(after, &done);
-      after += static_cast<int64_t>(events.size());
-      for (const auto& e : events) {
-        std::string m = on_lane(e, stream_id);
-        open = co_await ws->send(std::move(m));
-        if (!open) break;
-      }
-      if (done || !open) break;
-      co_await run->wait(after, keepalive);
-      open = ws->is_open();
+    std::shared_ptr<runtime::Run> run = turn->run;
+    while (run) {
+      lanes->remember(run->id(), stream_id);
+      std::shared_ptr<runtime::Run> next;
+      bool more = co_await follow(run, ws, lane, stream_id, keepalive, &next);
+      if (!more) break;
+      run = std::move(next);
     }
   }
   --lanes->live;
   lanes->ended->cancel();
+}
+
+// response.steer: only `type`, `previous_response_id` and `input`; the target's lane is used.
+awaitable<void> on_steer(TurnServices ts, const identity::Principal& who, json::object o, http::WebSocket* ws,
+                         std::shared_ptr<Lanes> lanes) {
+  json::value input = o.contains("input") ? o.at("input") : json::value(nullptr);
+  std::string previous;
+  if (auto* p = o.if_contains("previous_response_id"); p && p->is_string()) previous = std::string(p->as_string());
+  auto it = lanes->responses.find(previous);
+  std::string stream_id = it == lanes->responses.end() ? std::string() : it->second;
+  for (const auto& [k, v] : o) {
+    if (k != "type" && k != "previous_response_id" && k != "input") {
+      std::string err = steer_failed(runtime::steer_code::invalid_input,
+                                     "response.steer accepts only 'type', 'previous_response_id' and 'input' (got '" + std::string(k) +
+                                         "'); the target response's lane carries its events.",
+                                     input, previous, stream_id);
+      co_await ws->send(std::move(err));
+      co_return;
+    }
+  }
+  if (previous.empty()) {
+    std::string err = steer_failed(runtime::steer_code::invalid_input, "Missing required parameter: 'previous_response_id' (a string).",
+                                   input, previous, stream_id);
+    co_await ws->send(std::move(err));
+    co_return;
+  }
+  auto body = parse_steer_input(o.if_contains("input"), "input");
+  if (!body.ok()) {
+    std::string err = steer_failed(runtime::steer_code::invalid_input, body.status().message(), input, previous, stream_id);
+    co_await ws->send(std::move(err));
+    co_return;
+  }
+  if (it == lanes->responses.end()) {
+    std::string err = steer_failed(runtime::steer_code::not_found, "Response '" + previous + "' is not running on this connection.",
+                                   input, previous, stream_id);
+    co_await ws->send(std::move(err));
+    co_return;
+  }
+  Scope scope = who.scope();
+  auto ack = co_await ts.rt.steer(scope, previous, std::move(body->items), body->json);
+  if (!ack.ok()) {
+    std::string code = ack.status().api_code().empty() ? "invalid_input" : ack.status().api_code();
+    std::string err = steer_failed(code, ack.status().message(), input, previous, stream_id);
+    co_await ws->send(std::move(err));
+  }
+  // Accepted: response.steer.accepted is one of the response's events, sent on its lane.
 }
 
 // What one client event asks for.
@@ -110,9 +228,12 @@ awaitable<void> on_event(TurnServices ts, Request& req, const identity::Principa
     net::co_spawn(ex, run_lane(ts, req, who, std::move(v), stream_id, ws, lanes, keepalive), net::detached);
     co_return;
   }
-  std::string err = type == "response.steer"
-                        ? error_event("unsupported_event", "Steering a running response is not supported by this server yet.", "type", stream_id)
-                        : error_event("invalid_value", "Unknown event type '" + type + "'. Supported: 'response.create'.", "type", stream_id);
+  if (type == "response.steer") {
+    co_await on_steer(ts, who, std::move(o), ws, lanes);
+    co_return;
+  }
+  std::string err = error_event("invalid_value", "Unknown event type '" + type + "'. Supported: 'response.create', 'response.steer'.",
+                                "type", stream_id);
   co_await ws->send(std::move(err));
 }
 

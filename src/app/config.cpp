@@ -35,6 +35,13 @@ Status load_toml(const std::string& path, Config& cfg) {
   i64("limits.max_header_bytes", cfg.max_header_bytes);
   i64("limits.idle_timeout_ms", cfg.idle_timeout_ms);
   i64("limits.request_timeout_ms", cfg.request_timeout_ms);
+  i64("limits.websocket_idle_timeout_ms", cfg.websocket_idle_timeout_ms);
+  i64("limits.websocket_max_message_bytes", cfg.websocket_max_message_bytes);
+  i64("limits.websocket_max_queued_bytes", cfg.websocket_max_queued_bytes);
+  i64("limits.websocket_max_lane_bytes", cfg.websocket_max_lane_bytes);
+  if (cfg.websocket_idle_timeout_ms < 1000 || cfg.websocket_max_message_bytes < 1024 || cfg.websocket_max_lane_bytes < 1024 ||
+      cfg.websocket_max_queued_bytes < cfg.websocket_max_lane_bytes)
+    return Status(Code::invalid_argument, "config " + path + ": websocket limits: the idle timeout is at least 1000 ms, the sizes at least 1024 bytes, and the queue at least one lane's bytes");
   i64("limits.max_active_runs", cfg.max_active_runs);
   i64("limits.max_waiting_per_line", cfg.max_waiting_per_line);
   i64("limits.run_deadline_ms", cfg.run_deadline_ms);

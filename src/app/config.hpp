@@ -25,6 +25,13 @@ struct Config {
   size_t max_header_bytes = 16 * 1024;
   int idle_timeout_ms = 60'000;
   int request_timeout_ms = 30'000;
+  // WebSocket mode (/v1/responses): a silent socket is closed after the idle time; a message
+  // over the size is refused (close 1009); a lane whose unread events pass its bytes is cut, a
+  // socket whose unread events (all lanes) pass the queue bytes is closed (1008).
+  int websocket_idle_timeout_ms = 120'000;
+  size_t websocket_max_message_bytes = 8 * 1024 * 1024;
+  size_t websocket_max_queued_bytes = 16 * 1024 * 1024;
+  size_t websocket_max_lane_bytes = 4 * 1024 * 1024;
   size_t max_active_runs = 1024;
   size_t max_waiting_per_line = 64;
   int run_deadline_ms = 600'000;

@@ -546,6 +546,10 @@ int serve(app::Config cfg) {
   ho.max_header_bytes = cfg.max_header_bytes;
   ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  ho.ws_idle_timeout = std::chrono::milliseconds(cfg.websocket_idle_timeout_ms);
+  ho.ws_max_message_bytes = cfg.websocket_max_message_bytes;
+  ho.ws_max_queued_bytes = cfg.websocket_max_queued_bytes;
+  ho.ws_max_lane_bytes = cfg.websocket_max_lane_bytes;
   ho.tls_cert_file = cfg.tls_cert_file;
   ho.max_connections = fds.max_connections;
   ho.tls_key_file = cfg.tls_key_file;

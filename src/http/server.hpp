@@ -91,11 +91,17 @@ class WebSocket {
   // The next message; nullopt once the socket is closed (by the peer, the idle timeout, a
   // message over ServerOptions::ws_max_message_bytes — closed with 1009 — or close()).
   virtual awaitable<std::optional<std::string>> receive() = 0;
-  // Sends `message` after those queued before it. Messages wait in a queue bounded by
-  // ServerOptions::ws_max_queued_bytes; one that would pass it closes the socket (1008, "the
-  // client is not reading its messages") instead of being buffered. Returns false once the
-  // socket is closed. The caller may be the one that writes the queue out, so it can wait.
-  virtual awaitable<bool> send(std::string message) = 0;
+  // What became of a message given to send().
+  enum class Sent { ok, lane_full, closed };
+  // Sends `message` on lane `lane` (0: the socket itself) after those queued before it. Each
+  // lane's queued bytes are bounded by ServerOptions::ws_max_lane_bytes: past it the message is
+  // not queued and lane_full is returned, so that the caller cuts that lane alone (`force`
+  // queues the lane's last word anyway). All lanes together are bounded by
+  // ws_max_queued_bytes: past it, what is queued is dropped and the socket is closed with 1008
+  // and a reason (cut without ceremony if the close frame cannot be written within 5 s).
+  // Returns closed once the socket is closed. The caller may be the one that writes the queue
+  // out, so it can wait.
+  virtual awaitable<Sent> send(std::string message, uint32_t lane = 0, bool force = false) = 0;
   // Closes with `code` and `reason` once what is queued is written (at once when the writer is
   // stuck behind a client that does not read).
   virtual awaitable<void> close(uint16_t code, std::string reason) = 0;
@@ -132,6 +138,7 @@ struct ServerOptions {
   std::chrono::milliseconds ws_idle_timeout{120'000};
   size_t ws_max_message_bytes = 8 * 1024 * 1024;
   size_t ws_max_queued_bytes = 16 * 1024 * 1024;
+  size_t ws_max_lane_bytes = 4 * 1024 * 1024;
   // HTTPS when both are set (PEM files: the certificate chain and its private key).
   std::string tls_cert_file, tls_key_file;
 };

@@ -14,6 +14,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <deque>
+#include <memory>
+#include <unordered_map>
 
 #include "http/server.hpp"
 
@@ -24,6 +26,7 @@ class WsConnection final : public WebSocket, public Upgrade {
  public:
   WsConnection(S& stream, boost::beast::http::request<boost::beast::http::string_body>& msg, const ServerOptions& opts)
       : ws_(stream), msg_(msg), opts_(opts) {}
+  ~WsConnection() override { *alive_ = false; }
 
   awaitable<WebSocket*> accept() override {
     namespace websocket = boost::beast::websocket;
@@ -54,31 +57,39 @@ class WsConnection final : public WebSocket, public Upgrade {
     co_return boost::beast::buffers_to_string(buf.data());
   }
 
-  awaitable<bool> send(std::string message) override {
-    if (!open_) co_return false;
+  awaitable<Sent> send(std::string message, uint32_t lane, bool force) override {
+    if (!open_ || close_code_) co_return Sent::closed;
     if (queued_bytes_ + message.size() > opts_.ws_max_queued_bytes) {
       // A client that does not read is cut, not buffered for.
-      open_ = false;
-      queue_.clear();
-      queued_bytes_ = 0;
-      boost::beast::get_lowest_layer(ws_).cancel();
-      co_return false;
+      cut("the client is not reading its messages: over " + std::to_string(opts_.ws_max_queued_bytes) + " bytes queued");
+      if (!writing_) co_await do_close();  // otherwise the writer closes once its write is out
+      co_return Sent::closed;
+    }
+    if (lane != 0) {
+      size_t& mine = lane_bytes_[lane];
+      // (A message alone may be larger than the bound: it waits behind nothing of its lane.)
+      if (!force && mine > 0 && mine + message.size() > opts_.ws_max_lane_bytes) co_return Sent::lane_full;
+      mine += message.size();
     }
     queued_bytes_ += message.size();
-    queue_.push_back(std::move(message));
-    if (writing_) co_return open_;
+    queue_.push_back({std::move(message), lane});
+    if (writing_) co_return open_ ? Sent::ok : Sent::closed;
     writing_ = true;
     while (!queue_.empty() && open_) {
-      std::string m = std::move(queue_.front());
+      Queued m = std::move(queue_.front());
       queue_.pop_front();
-      queued_bytes_ -= m.size();
+      queued_bytes_ -= m.text.size();
+      if (m.lane != 0) {
+        auto it = lane_bytes_.find(m.lane);
+        if (it != lane_bytes_.end() && (it->second -= m.text.size()) == 0) lane_bytes_.erase(it);
+      }
       ws_.text(true);
-      auto [ec, n] = co_await ws_.async_write(boost::asio::buffer(m), boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, n] = co_await ws_.async_write(boost::asio::buffer(m.text), boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) open_ = false;
     }
     writing_ = false;
     if (open_ && close_code_) co_await do_close();
-    co_return open_;
+    co_return open_ ? Sent::ok : Sent::closed;
   }
 
   awaitable<void> close(uint16_t code, std::string reason) override {
@@ -88,10 +99,27 @@ class WsConnection final : public WebSocket, public Upgrade {
     if (!writing_) co_await do_close();  // otherwise the writer closes once the queue is out
   }
 
-  bool is_open() const override { return open_; }
+  bool is_open() const override { return open_ && !close_code_; }
   bool accepted() const { return accepted_; }
 
  private:
+  // Drops what is queued and marks the socket for closing with 1008 and `reason` (by the writer
+  // once its write is out, or by the caller); a peer that does not read for 5 s more is cut at
+  // the TCP level.
+  void cut(std::string reason) {
+    queue_.clear();
+    lane_bytes_.clear();
+    queued_bytes_ = 0;
+    close_code_ = 1008;
+    close_reason_ = reason.substr(0, 120);  // a close frame's reason is at most 123 bytes
+    auto timer = std::make_shared<boost::asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
+    timer->async_wait([this, timer, alive = alive_](boost::system::error_code ec) {
+      if (ec || !*alive || !open_) return;
+      open_ = false;
+      boost::beast::get_lowest_layer(ws_).cancel();
+    });
+  }
+
   awaitable<void> do_close() {
     namespace websocket = boost::beast::websocket;
     open_ = false;
@@ -103,8 +131,14 @@ class WsConnection final : public WebSocket, public Upgrade {
   boost::beast::websocket::stream<S&> ws_;
   boost::beast::http::request<boost::beast::http::string_body>& msg_;
   const ServerOptions& opts_;
-  std::deque<std::string> queue_;
+  struct Queued {
+    std::string text;
+    uint32_t lane;
+  };
+  std::deque<Queued> queue_;
+  std::unordered_map<uint32_t, size_t> lane_bytes_;  // queued bytes per lane (lanes with some)
   size_t queued_bytes_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed (timers)
   bool writing_ = false, open_ = false, accepted_ = false;
   uint16_t close_code_ = 0;
   std::string close_reason_;

@@ -81,7 +81,7 @@ Status Runtime::recover() {
             return s;
           spdlog::warn("recovered interrupted response {} as failed", r.id);
         }
-        return Status();
+        return Impl::fail_queued_steers(db);
       },
       [&done](Status st) { done.set_value(std::move(st)); });
   Status st = fut.get();

@@ -10,6 +10,7 @@
 //   tool_calls.cpp     one step's server-side calls: policy, journal, concurrency, deadlines
 //   journal.cpp        the durable record of a tool-running turn (parameters, calls)
 //   commit.cpp         finish(): the turn's final state, its group-committed write, publication
+//   steering.cpp       steering input: accepted durably, taken at a boundary, a successor started
 //   background.cpp     background turns and crash recovery (resuming journaled runs)
 //   responses.cpp      reading, streaming, cancelling and deleting stored responses
 //   retention.cpp      expiry, shutdown and stats
@@ -194,6 +195,10 @@ struct Runtime::Impl {
   std::shared_ptr<std::atomic<int64_t>> chain_meter = std::make_shared<std::atomic<int64_t>>(0);
   std::shared_ptr<std::atomic<int64_t>> conv_meter = std::make_shared<std::atomic<int64_t>>(0);
   size_t active = 0;                                           // guarded by mu
+  // Steering input of runs that stopped for client tool output or approval, by key_of(project,
+  // response id): prepended to the next turn that continues that response.
+  std::unordered_map<std::string, std::vector<SteerInput>> waiting_steers;  // guarded by mu
+  Runtime* self = nullptr;  // for successors, which start as any turn does
   bool shutting_down = false;                                  // guarded by mu
   uint64_t hits = 0, misses = 0;                               // guarded by mu
 
@@ -250,6 +255,43 @@ struct Runtime::Impl {
   static void conv_insert_sorted(ConvState& c, int64_t first_seq, const std::vector<ItemPtr>& items);
   // Counts a new conversation state in the conversation meter (before it is shared).
   void meter_conv(ConvState& c) const { c.meter = conv_meter; }
+
+  // steering.cpp
+  // What a run does with the steering input it took at its end.
+  struct SteerPlan {
+    std::vector<SteerInput> taken;
+    enum { none, successor, wait_for_client, fail } action = none;
+    std::string fail_code, fail_message;
+    std::string required_input;  // wait_for_client: the stubs (JSON array)
+  };
+  // Whether steering input waits for the run (it stops at its next safe boundary).
+  static bool steer_requested(Run& run);
+  // Closes the run to steering and decides what becomes of what it took, from how it ends;
+  // called before finish(). `stubs` lists the client tool outputs and approvals it waits for.
+  static SteerPlan close_steering(Run& run, const RunOutcome& o, std::string stubs);
+  // After finish(): starts the successor, or queues the input for the next turn, or fails it;
+  // records each submission's outcome and publishes the run's notices.
+  awaitable<void> settle_steering(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, SteerPlan plan);
+  // Steering input waiting for the turn that continues `previous` (taken: the caller commits
+  // it to `successor_id` with commit_steers, or puts it back with return_steers).
+  std::vector<SteerInput> take_waiting_steers(const std::string& project, const std::string& previous);
+  void return_steers(const std::string& project, const std::string& previous, std::vector<SteerInput> steers);
+  awaitable<void> commit_steers(std::string project, std::vector<std::string> ids, std::string successor_id);
+  static std::vector<store::Migration> steer_migrations();
+  // Steering input a continuing turn took from waiting_steers: committed to the turn once it
+  // starts, or put back when the turn does not start (the destructor).
+  struct SteerClaim {
+    SteerClaim(Impl& im, std::string project, std::string previous);
+    ~SteerClaim();
+    SteerClaim(const SteerClaim&) = delete;
+    SteerClaim& operator=(const SteerClaim&) = delete;
+    awaitable<void> commit(std::string successor_id);
+    Impl& im;
+    std::string project, previous;
+    std::vector<SteerInput> steers;
+  };
+  // recover(): steering input a previous process left queued is failed (caller's store thread).
+  static Status fail_queued_steers(store::Database& db);
 
   // lines.cpp
   static Status busy_status();

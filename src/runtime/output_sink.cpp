@@ -131,6 +131,19 @@ bool OutputSink::has_client_calls() {
   return false;
 }
 
+std::string OutputSink::required_input() {
+  std::lock_guard lk(run_.mu_);
+  json::array out;
+  for (const auto& o : run_.st_->output) {
+    if (!o.open) continue;
+    if (o.type == ItemType::function_call)
+      out.push_back(json::object{{"type", "function_call_output"}, {"call_id", o.call_id}, {"name", o.name}});
+    else if (o.type == ItemType::mcp_approval_request)
+      out.push_back(json::object{{"type", "mcp_approval_response"}, {"approval_request_id", o.id}});
+  }
+  return json::serialize(out);
+}
+
 void OutputSink::start_server_call(int idx) {
   {
     std::lock_guard lk(run_.mu_);

@@ -40,6 +40,10 @@ class OutputSink final : public model::ModelSink {
   // Whether the last step called a client function tool or asked for an approval (the run then
   // ends for the client to answer).
   bool has_client_calls();
+  // What a client must answer before the run can go on: a stub per open client tool call
+  // ({type: "function_call_output", call_id, name}) and approval request ({type:
+  // "mcp_approval_response", approval_request_id}), as a JSON array ("[]": none).
+  std::string required_input();
   // The agent the last completed handoff among output items [from, end) hands to ("" = none).
   std::string handoff_since(size_t from);
   // A server-side call starts running (mcp_call: its arguments are final, it is in progress).

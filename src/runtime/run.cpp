@@ -259,7 +259,7 @@ net::awaitable<void> Run::wait(int64_t after, std::chrono::milliseconds timeout)
   auto timer = std::make_shared<net::steady_timer>(ex, timeout);
   {
     std::lock_guard lk(mu_);
-    if (st_->done || static_cast<int64_t>(st_->events.size()) > after + 1) co_return;
+    if ((st_->done && !st_->settling) || static_cast<int64_t>(st_->events.size()) > after + 1) co_return;
     st_->waiters.push_back([timer, ex] { net::post(ex, [timer] { timer->cancel(); }); });
   }
   co_await timer->async_wait(net::as_tuple(net::use_awaitable));
@@ -275,6 +275,14 @@ net::awaitable<void> Run::wait_done() {
     }
     co_await wait(n - 1, std::chrono::seconds(30));
   }
+}
+
+bool Run::settled(std::vector<std::string>* notices, std::shared_ptr<Run>* successor) const {
+  std::lock_guard lk(mu_);
+  if (!st_->done || st_->settling) return false;
+  *notices = st_->notices;
+  *successor = st_->successor;
+  return true;
 }
 
 bool Run::done() const {

@@ -105,6 +105,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       if (auto r = weak.lock()) request_cancel(r, "parent");
     });
   bool out_of_tokens = false;
+  bool steered = false;  // steering input arrived: the run ends at its next safe boundary
 
   model::ModelRequest mr;
   mr.model = p.model;
@@ -175,6 +176,12 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
       {
         std::lock_guard lk(run->mu_);
         first_new = run->st_->output.size();
+      }
+      if (step > 0 && steer_requested(*run)) {
+        // A safe boundary: this step's tool results are stored with the run, and the successor
+        // sees them with the steering input.
+        steered = true;
+        break;
       }
       if (budget->exhausted()) {
         // No tokens left for this run or its team: end here, with what the steps so far made.
@@ -250,6 +257,11 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     outcome.status = "incomplete";
     outcome.incomplete = "max_total_tokens";
   }
+  if (steered && outcome.status == "completed") {
+    outcome.status = "incomplete";
+    outcome.incomplete = "steered";
+  }
+  auto steering = close_steering(*run, outcome, sink.required_input());
   sink.finish(outcome.status == "completed" ? "completed" : "incomplete");
   if (res.ok()) {
     outcome.usage = res->usage;
@@ -259,6 +271,7 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   std::string error = outcome.error ? outcome.error->second : std::string();
   Usage usage = outcome.usage;
   co_await finish(run, t, std::move(outcome));
+  co_await settle_steering(run, t, std::move(steering));
   auto took = std::chrono::steady_clock::now() - started;
   if (opts.observer) opts.observer->run_finished(status, took, usage, p.memory_agent);
   trace.end(status, error, usage);

@@ -30,6 +30,13 @@ struct OutItem {
   std::string status = "in_progress";
 };
 
+// Steering input a run accepted: its id, its items (user messages) and their wire JSON array.
+struct SteerInput {
+  std::string id;
+  std::vector<ItemPtr> items;
+  std::string input_json;
+};
+
 // The stored item of an output item (its final form).
 Item to_item(const OutItem& o);
 
@@ -56,6 +63,17 @@ struct Run::State {
   std::string cancel_reason;
   // Long-term memories placed into this turn's context; null when memory was not consulted.
   std::optional<std::vector<std::string>> memories_used;  // "", "client", "interrupt", "deadline", "shutdown"
+  // Steering (steering.cpp). Whether the run takes steering input at all; the input accepted
+  // and not yet taken by the run (each durable before it was accepted); whether the run took
+  // it (at its end: no more is accepted); and, after the terminal event, whether what it took
+  // is still being settled, the notices for its followers (response.steer.pending / .failed,
+  // numbered after the run's events) and the successor started with it.
+  bool steerable = false;
+  std::vector<SteerInput> steers;
+  bool steers_closed = false;
+  bool settling = false;
+  std::vector<std::string> notices;
+  std::shared_ptr<Run> successor;
 };
 
 json::object out_item_json(const OutItem& o);

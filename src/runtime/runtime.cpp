@@ -32,7 +32,9 @@ Runtime::Impl::Impl(net::io_context& i, store::Executor& s, model::Registry& m, 
 
 Runtime::Runtime(net::io_context& io, store::Executor& store, model::Registry& models, RuntimeOptions opts,
                  memory::Memory* memory, Clock& clock)
-    : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), memory, clock)) {}
+    : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), memory, clock)) {
+  impl_->self = this;
+}
 
 Runtime::~Runtime() {
   // The events of runs evicted from memory may still be on their way to the store, and their
@@ -45,6 +47,7 @@ Runtime::~Runtime() {
 std::vector<store::Migration> Runtime::migrations() {
   auto all = repo::migrations();
   for (auto& m : journal::migrations()) all.push_back(std::move(m));
+  for (auto& m : Impl::steer_migrations()) all.push_back(std::move(m));
   return all;
 }
 
@@ -128,6 +131,7 @@ void Runtime::Impl::init_state(Run::State& st, const CreateParams& p, int64_t cr
   st.conversation_id = p.conversation_id;
   st.store = p.store;
   st.created_at = created_at;
+  st.steerable = p.store && p.generate && p.agent_depth == 0;
 }
 
 Status Runtime::Impl::match_approvals(Turn& t, const std::vector<ItemPtr>& history) {
@@ -222,6 +226,16 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
   }
 
   if (Status st = co_await im.resolve_references(p->scope, p->input, "input"); !st.ok()) co_return st;
+  // Steering input that waited for this continuation goes first, in the order it was accepted
+  // (returned to the queue if this turn does not start).
+  Impl::SteerClaim claim(im, p->scope.project, p->previous_response_id.value_or(""));
+  if (!claim.steers.empty()) {
+    std::vector<Item> input;
+    for (const auto& s : claim.steers)
+      for (const auto& it : s.items) input.push_back(*it);
+    for (auto& it : p->input) input.push_back(std::move(it));
+    p->input = std::move(input);
+  }
   auto run = std::shared_ptr<Run>(new Run(new_id("resp"), p->scope.project, p->background, owner));
   Impl::own_items(p->input, run->id(), Impl::kFirstInputIndex);
   {
@@ -306,6 +320,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     };
     Status st = co_await write_async(im.store, std::move(store_fn3));
     if (!st.ok()) co_return fail_early(Status(Code::unavailable, "Could not store the response: " + st.message()));
+    co_await claim.commit(run->id());
     auto strand = net::make_strand(im.io);
     net::co_spawn(strand, im.background(run, turn, p->concurrency, line_key), net::detached);
     co_return run;
@@ -336,6 +351,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     Status st = co_await write_async(im.store, std::move(store_fn4));
     if (!st.ok()) co_return fail_early(Status(Code::unavailable, "Could not store the response: " + st.message()));
   }
+  co_await claim.commit(run->id());
   auto strand = net::make_strand(im.io);
   net::co_spawn(strand, im.execute(run, turn), net::detached);
   co_return run;

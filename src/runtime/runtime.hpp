@@ -154,8 +154,8 @@ class Run {
   // Stream events with sequence_number > `after` (each a complete JSON object with "type"), and
   // whether the terminal event is among the ones returned so far.
   std::vector<std::string> events_after(int64_t after, bool* done) const;
-  // Waits until an event with sequence_number > `after` exists, the run ended, or `timeout`
-  // passed. Must be awaited on a strand (or a single-threaded executor).
+  // Waits until an event with sequence_number > `after` exists, the run ended (and settled its
+  // steering input), or `timeout` passed. Must be awaited on a strand (or a single-threaded executor).
   awaitable<void> wait(int64_t after, std::chrono::milliseconds timeout);
   // Waits until the run has ended and its outcome is durable.
   awaitable<void> wait_done();
@@ -164,6 +164,11 @@ class Run {
   std::string snapshot() const;
   // For a run that failed before producing a useful answer: the error to return over plain HTTP.
   Status failure() const;
+  // After done(): false while the steering input the run accepted is being settled (wait()
+  // wakes when it is); then the notices to deliver after its terminal event (each a complete
+  // event: response.steer.pending or response.steer.failed) and the successor response started
+  // with that input (null: none).
+  bool settled(std::vector<std::string>* notices, std::shared_ptr<Run>* successor) const;
 
  private:
   const std::string id_, project_;
@@ -232,6 +237,23 @@ struct RuntimeOptions {
   std::shared_ptr<const tokens::Counter> token_counter;
 };
 
+// Steering input accepted for a running response (Runtime::steer).
+struct SteerAck {
+  std::string id;            // the steering submission's id (steer_...)
+  std::shared_ptr<Run> run;  // the response it steers
+};
+
+// Why steering input was refused: Status::api_code() is one of these.
+namespace steer_code {
+inline constexpr const char* not_found = "response_not_found";
+inline constexpr const char* invalid_input = "invalid_input";
+inline constexpr const char* not_supported = "steering_not_supported";
+inline constexpr const char* too_many = "too_many_pending_steers";
+inline constexpr const char* completed = "response_already_completed";
+inline constexpr const char* not_active = "response_not_active";
+inline constexpr const char* successor_failed = "successor_creation_failed";
+}  // namespace steer_code
+
 // What a turn's context would cost (POST /v1/responses/input_tokens).
 struct InputTokens {
   int64_t tokens = 0;
@@ -282,6 +304,21 @@ class Runtime {
   // POST /v1/responses/compact: the context `p` would send, summarized — its user messages and
   // one compaction item, as a response.compaction object (JSON). Stores nothing.
   awaitable<Result<std::string>> compact(CreateParams p);
+
+  // Steering (runtime/steering.cpp). Queues user messages (`input`, their wire JSON array in
+  // `input_json`) for the running response `id` visible in `scope`. The input is durable before
+  // this returns: the run's followers see response.steer.accepted. At the run's next safe
+  // boundary (before a model call that follows server-side tool calls) it ends incomplete with
+  // reason "steered"; if it completes first, that is its end. Then a successor response starts
+  // with the queued input, the run's settings, and previous_response_id (or conversation) the
+  // run. A run that stops for client tool output or approval keeps the input queued for the
+  // next turn that continues it (response.steer.pending); a run that fails, is cancelled or is
+  // interrupted returns it as failed (response.steer.failed), as does a restart (recover()).
+  // Refusals carry a steer_code as their api_code.
+  awaitable<Result<SteerAck>> steer(Scope scope, std::string id, std::vector<Item> input, std::string input_json);
+  // GET /v1/responses/{id}/steers/{steer_id}: a steering submission as JSON (its status:
+  // queued, committed with successor_response_id, or failed with its error and input).
+  awaitable<Result<std::string>> get_steer(Scope scope, std::string response_id, std::string steer_id);
 
   // Responses.
   awaitable<Result<std::string>> get_response(Scope scope, const std::string& id);

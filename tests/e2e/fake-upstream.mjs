@@ -3,6 +3,7 @@
 //   CALL_TOOL   -> one streamed tool call to the first tool (arguments in two pieces)
 //   CALL_TWO    -> two parallel tool calls
 //   SLOW        -> 20 text deltas, 100 ms apart
+//   SLOW_CALL   -> after 1.5 s, one tool call to the first tool
 //   FAIL_ONCE   -> HTTP 500 the first time this exact text is seen, then a normal answer
 //   FAIL_ALWAYS -> HTTP 500 every time
 //   BAD_REQUEST -> HTTP 400
@@ -194,6 +195,14 @@ export async function startFakeUpstream({ tls } = {}) {
       chunk({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] });
       chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: json.tools[json.tools.length - 1].function.name, arguments: '{"n":2}' } }] });
       return end('tool_calls');
+    }
+    if (!lastIsTool && json.tools && text.includes('SLOW_CALL')) {
+      const timer = setTimeout(() => {
+        chunk({ tool_calls: [{ index: 0, id: 'call_slow', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"city":"Paris"}' } }] });
+        end('tool_calls');
+      }, 1500);
+      res.on('close', () => clearTimeout(timer));
+      return;
     }
     if (!lastIsTool && json.tools && text.includes('CALL_TOOL')) {
       chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: json.tools[0].function.name, arguments: '{"city":' } }] });

@@ -38,6 +38,8 @@ const PROBES = {
   'DELETE /v1/responses/{id}': { kind: 'object', obj: 'response' },
   'POST /v1/responses/{id}/cancel': { kind: 'object', obj: 'background' },
   'GET /v1/responses/{id}/input_items': { kind: 'object', obj: 'response' },
+  'POST /v1/responses/{id}/steer': { kind: 'object', obj: 'response', body: { input: 'steered by someone else' } },
+  'GET /v1/responses/{id}/steers/{steer_id}': { kind: 'object', obj: 'response' },
   'POST /v1/conversations': { kind: 'create' },
   'GET /v1/conversations/{id}': { kind: 'object', obj: 'conversation' },
   'POST /v1/conversations/{id}': { kind: 'object', obj: 'conversation', body: { metadata: { owned: 'yes' } } },

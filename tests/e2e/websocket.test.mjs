@@ -6,31 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ResponsesWS } from 'openai/resources/responses/ws';
+import { collector, rawSocket } from './sockets.mjs';
 import { withServer, KEY, sleep } from './harness.mjs';
-
-// Collects a socket's events; `until(pred)` resolves with the events so far once one matches.
-function collector(on) {
-  const events = [];
-  const waiters = [];
-  on((ev) => {
-    events.push(ev);
-    for (const w of [...waiters]) if (w.pred(ev)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(events); }
-  });
-  return {
-    events,
-    until: (pred, ms = 10000) => new Promise((resolve, reject) => {
-      if (events.some(pred)) return resolve(events);
-      const t = setTimeout(() => reject(new Error('timed out; events: ' + events.map((e) => e.type).join())), ms);
-      waiters.push({ pred, resolve: (v) => { clearTimeout(t); resolve(v); } });
-    }),
-  };
-}
-
-function rawSocket(server, key = KEY) {
-  const ws = new WebSocket(server.base.replace('http', 'ws') + '/v1/responses', { headers: { authorization: `Bearer ${key}` } });
-  const c = collector((f) => ws.on('message', (d) => f(JSON.parse(String(d)))));
-  return new Promise((resolve, reject) => { ws.on('open', () => resolve({ ws, ...c })); ws.on('error', reject); });
-}
 
 test('ResponsesWS: turns and a chain on one socket, events as over SSE', async () => {
   await withServer({}, async ({ server, client, upstream }) => {
@@ -111,5 +88,27 @@ test('a client that does not read is cut; what ran stays stored', async () => {
     assert.equal(r.status, 200);
     assert.ok(r.body.data.length > 0);
     assert.ok(r.body.data.every((x) => ['completed', 'in_progress', 'failed'].includes(x.status)), JSON.stringify(r.body.data.map((x) => x.status)));
+  });
+});
+
+test('1,000 open sockets: all authenticated and usable at once, and the server keeps serving HTTP', async () => {
+  await withServer({}, async ({ server, client }) => {
+    const sockets = [];
+    for (let i = 0; i < 1000; i += 100) sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => rawSocket(server)))));
+    assert.equal(sockets.length, 1000);
+    // A turn on every fortieth socket, all at once (within the admission floor of 32 turns).
+    const some = sockets.filter((_, i) => i % 40 === 39);
+    some.forEach((s, i) => s.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o', input: `socket ${i}` })));
+    await Promise.all(some.map((s) => s.until((e) => e.type === "response.completed" || e.type === "error", 30000)));
+    const errs = some.flatMap((s) => s.events.filter((e) => e.type === "error"));
+    assert.deepEqual(errs, []);
+    for (const [i, s] of some.entries()) {
+      const done = s.events.find((e) => e.type === 'response.completed');
+      assert.equal(done.response.output[0].content[0].text, `echo: socket ${i}`);
+    }
+    assert.ok(sockets.every((s) => s.ws.readyState === WebSocket.OPEN));
+    const r = await client.responses.create({ model: 'gpt-4o', input: 'over http meanwhile' });
+    assert.equal(r.status, 'completed');
+    for (const s of sockets) s.ws.close();
   });
 });
