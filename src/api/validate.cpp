@@ -315,14 +315,8 @@ Result<CreateParams> parse_create(const json::value& body) {
   }
   if (p.input.empty() && !p.previous_response_id && !p.conversation_id)
     return invalid_param("input", "Missing required parameter: 'input'.", "missing_required_parameter");
-  // Ids of input items are the server's: a replayed item gets a new id so that no client can
-  // alias an item already in the log.
-  // (A reference keeps the id it names: the runtime replaces it with that item.)
-  for (auto& it : p.input) {
-    if (it.type == ItemType::item_reference) continue;
-    it.id = new_id(wire::id_prefix(it.type));
-    wire::finalize_wire(it);
-  }
+  // Ids of input items are the server's: Runtime::create gives each one an id owned by its
+  // response (a replayed item's id is replaced, so no client can alias an item in the log).
 
   json::array tools;
   if (auto* t = wire::field(o, "tools"); t && !t->is_null()) {

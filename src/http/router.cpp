@@ -37,18 +37,34 @@ void Router::add_upgrade(std::string pattern, UpgradeHandler h) {
   upgrades_.push_back({std::move(pattern), std::move(segments), std::move(h)});
 }
 
+namespace {
+
+// Whether `pattern` (its segments) matches the path `segs`: its captures in `p`, and in `literal`
+// whether it matched without one.
+bool match_segments(const std::vector<std::string>& pattern, const std::vector<std::string>& segs,
+                    std::map<std::string, std::string>& p, bool& literal) {
+  if (pattern.size() != segs.size()) return false;
+  literal = true;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const auto& s = pattern[i];
+    if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
+      p[s.substr(1, s.size() - 2)] = segs[i];
+      literal = false;
+    } else if (s != segs[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 const UpgradeHandler* Router::match_upgrade(std::string_view path, std::map<std::string, std::string>& params) const {
   auto segs = split_path(path);
   for (const auto& u : upgrades_) {
-    if (u.segments.size() != segs.size()) continue;
     std::map<std::string, std::string> p;
-    bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
-      const auto& s = u.segments[i];
-      if (s.size() > 2 && s.front() == '{' && s.back() == '}') p[s.substr(1, s.size() - 2)] = segs[i];
-      else ok = s == segs[i];
-    }
-    if (!ok) continue;
+    bool literal;
+    if (!match_segments(u.segments, segs, p, literal)) continue;
     params = std::move(p);
     return &u.handler;
   }
@@ -61,20 +77,9 @@ const Handler* Router::match(std::string_view method, std::string_view path,
   auto segs = split_path(path);
   method_mismatch = false;
   for (const auto& r : routes_) {
-    if (r.segments.size() != segs.size()) continue;
     std::map<std::string, std::string> p;
-    bool ok = true;
-    bool literal = true;  // matched without a capture
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
-      const auto& s = r.segments[i];
-      if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
-        p[s.substr(1, s.size() - 2)] = segs[i];
-        literal = false;
-      } else if (s != segs[i]) {
-        ok = false;
-      }
-    }
-    if (!ok) continue;
+    bool literal;  // matched without a capture
+    if (!match_segments(r.segments, segs, p, literal)) continue;
     if (r.method != method) {
       // Only a path that names a route itself makes a 405: "POST /v1/responses/compact" is an
       // unknown route (404), not a response id read with the wrong method.

@@ -126,6 +126,8 @@ struct Turn {
   int64_t context_tokens = 0;          // `context` in the model's tokens (tokens/counter.hpp)
   bool count_only = false;             // assembled to be counted (input_tokens), never run
   tools::ToolSet tools;                // server-side tools the model may call
+  // The tool definitions sent to the model, as assembled (before any server is listed).
+  std::string tools_json;
   // Server-side calls: how many ran (max_tool_calls), the next call's position in the run, and
   // (for a run resumed after a crash) the journaled calls of the interrupted attempt.
   int64_t calls_made = 0;

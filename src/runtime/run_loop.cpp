@@ -111,7 +111,6 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
   mr.model = p.model;
   mr.instructions = p.instructions;
   mr.context = std::move(t->context);
-  mr.tools_json = t->tools.empty() ? p.tools_json : t->tools.with_definitions(p.tools_json);
   mr.tool_choice_json = p.tool_choice_json;
   mr.parallel_tool_calls = p.parallel_tool_calls;
   mr.max_output_tokens = p.max_output_tokens;
@@ -155,7 +154,9 @@ awaitable<void> Runtime::Impl::execute(std::shared_ptr<Run> run, std::shared_ptr
     int64_t threshold = p.compact_threshold ? (*p.compact_threshold ? *p.compact_threshold : models.context_window(p.model) * 4 / 5) : 0;
     if (threshold > 0 && input_estimate > threshold) co_await compact_context(*run, *t, sink, mr, total_usage);
     co_await list_servers(*t, sink, mr.context, call_ctx, run_deadline);
-    mr.tools_json = t->tools.empty() ? p.tools_json : t->tools.with_definitions(p.tools_json);
+    // Listing a server adds its tools: the definitions assembled before are complete only without.
+    mr.tools_json = t->tools.connectors().empty() ? std::move(t->tools_json)
+                                                  : t->tools.with_definitions(p.tools_json);
     // Calls a client approved (or declined) in this turn's input run before the model is called.
     {
       std::vector<int> approved;

@@ -83,9 +83,10 @@ awaitable<Status> Runtime::Impl::assemble(Turn& t) {
   in.max_output_tokens = p.max_output_tokens;
   in.truncation_auto = p.truncation_auto;
   in.count_only = t.count_only;
+  t.tools_json = t.tools.empty() ? p.tools_json : t.tools.with_definitions(p.tools_json);
   if (opts.token_counter) {
     in.meter = opts.token_counter->meter(p.model);
-    in.extra_tokens = in.meter.tools(t.tools.empty() ? p.tools_json : t.tools.with_definitions(p.tools_json));
+    in.extra_tokens = in.meter.tools(t.tools_json);
   }
   if (p.memory_on && p.memory_settings.inject && !p.memory_user.empty())
     in.memory = memory::Namespace{p.memory_user, p.memory_agent, p.conversation_id.value_or("")};
