@@ -24,5 +24,5 @@ fi
 # OpenAI's BPE rank tables, for exact token counts (src/tokens/); without them counts are estimated.
 (cd "$(dirname "$0")/../tokenizers" && { [ -f node_modules/tiktoken/encoders/o200k_base.json ] || npm ci --no-audit --no-fund --loglevel=error; })
 if [ "${1:-}" = "--with-node" ]; then
-  (cd "$(dirname "$0")/../tests/e2e" && { [ -d node_modules/openai ] && [ -d node_modules/@modelcontextprotocol/sdk ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; })
+  (cd "$(dirname "$0")/../tests/e2e" && { [ -d node_modules/openai ] && [ -d node_modules/@modelcontextprotocol/sdk ] && [ -d node_modules/playwright-core ] && [ -d node_modules/@openai/agents ] || npm ci --no-audit --no-fund --loglevel=error; })
 fi

@@ -308,6 +308,10 @@ awaitable<void> Server::Impl::serve(S& stream) {
     const UpgradeHandler* upgrade = nullptr;
     if (!bad_target && boost::beast::websocket::is_upgrade(msg)) upgrade = router.match_upgrade(req.path, req.params);
     if (upgrade) {
+      // The socket reads through its own buffers: the request's is given back (a client sends
+      // nothing before the handshake's answer).
+      buffer.clear();
+      buffer.shrink_to_fit();
       WsConnection<S> ws(stream, msg, opts);
       try {
         res = co_await (*upgrade)(req, ws);

@@ -41,6 +41,7 @@ class WsConnection final : public WebSocket, public Upgrade {
     ws_.auto_fragment(false);
     auto [ec] = co_await ws_.async_accept(msg_, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return nullptr;
+    msg_ = {};  // the handshake's request is no longer needed (the handler has its Request)
     accepted_ = true;
     open_ = true;
     co_return this;

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ResponsesWS } from 'openai/resources/responses/ws';
 import { collector, rawSocket } from './sockets.mjs';
-import { withServer, KEY, sleep } from './harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Server, withServer, KEY, sleep } from './harness.mjs';
+import { startFakeUpstream } from './fake-upstream.mjs';
 
 test('ResponsesWS: turns and a chain on one socket, events as over SSE', async () => {
   await withServer({}, async ({ server, client, upstream }) => {
@@ -111,4 +114,42 @@ test('1,000 open sockets: all authenticated and usable at once, and the server k
     assert.equal(r.status, 'completed');
     for (const s of sockets) s.ws.close();
   });
+});
+
+test('pings and the idle timeout: a client that answers pings stays, one that does not is closed; a message over the limit closes with 1009', async () => {
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  fs.writeFileSync(path.join(server.dataDir, 'ws.toml'), '[limits]\nwebsocket_idle_timeout_ms = 1500\nwebsocket_max_message_bytes = 65536\n');
+  server.opts.args = ['--config', path.join(server.dataDir, 'ws.toml')];
+  await server.start();
+  try {
+    const open = (autoPong) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(server.base.replace('http', 'ws') + '/v1/responses', { headers: { authorization: `Bearer ${KEY}` }, autoPong });
+      const seen = { pings: 0, closed: null };
+      ws.on('ping', () => seen.pings++);
+      ws.on('close', (code) => (seen.closed = code));
+      ws.on('open', () => resolve({ ws, seen }));
+      ws.on('error', reject);
+    });
+    const polite = await open(true);
+    const silent = await open(false);
+    await sleep(4000);
+    assert.ok(polite.seen.pings >= 1, 'the server pings an idle socket');
+    assert.equal(polite.seen.closed, null, 'a socket that answers pings stays open');
+    assert.notEqual(silent.seen.closed, null, 'a socket that answers nothing is closed after the idle timeout');
+    // Still usable after the idle time.
+    polite.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o', input: 'after a quiet while' }));
+    const done = await new Promise((resolve) => polite.ws.on('message', (d) => { const e = JSON.parse(String(d)); if (e.type === 'response.completed') resolve(e); }));
+    assert.equal(done.response.output[0].content[0].text, 'echo: after a quiet while');
+    // A message over the limit.
+    const big = await open(true);
+    big.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o', input: 'x'.repeat(70000) }));
+    for (let i = 0; i < 100 && big.seen.closed === null; i++) await sleep(20);
+    assert.equal(big.seen.closed, 1009);
+    polite.ws.close();
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
 });
