@@ -6,6 +6,7 @@
 #include "base/status.hpp"
 #include "fleet/registry.hpp"
 #include "fleet/schedules.hpp"
+#include "evals/evals.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/usage.hpp"
 #include "webhooks/webhooks.hpp"
@@ -64,6 +65,7 @@ struct Services {
   telemetry::UsageLedger* usage = nullptr;     // null: no /v1/usage
   webhooks::Webhooks* webhooks = nullptr;      // null: no /v1/webhooks
   fleet::Schedules* schedules = nullptr;       // null: no /v1/schedules
+  evals::Evals* evals = nullptr;               // null: no /v1/evals
 };
 
 // What starting a turn needs.
@@ -138,6 +140,8 @@ void install_tool_servers(http::Router& router, tools::ToolServers& servers, ide
 void install_webhooks(http::Router& router, webhooks::Webhooks& hooks, identity::Authenticator& auth);
 // The schedule routes (/v1/schedules): background turns as an agent, on a cron or an interval.
 void install_schedules(http::Router& router, fleet::Schedules& schedules, identity::Authenticator& auth);
+// The Evals API (/v1/evals): evals, runs and output items (evals/evals.hpp).
+void install_evals(http::Router& router, evals::Evals& evals, identity::Authenticator& auth);
 // The web console (/console): its page, script and style, embedded in the binary.
 void install_console(http::Router& router);
 // The usage route (/v1/usage): tokens and cost by day, agent, user and model (admin scope).

@@ -185,6 +185,7 @@ void install(http::Router& router, Services sv, Options opts) {
   install_console(router);
   if (sv.webhooks) install_webhooks(router, *sv.webhooks, sv.auth);
   if (sv.schedules) install_schedules(router, *sv.schedules, sv.auth);
+  if (sv.evals) install_evals(router, *sv.evals, sv.auth);
 
   // Liveness: the process answers. Readiness: it should be sent new traffic (not while it sheds
   // load, is read-only for a full disk, or shuts down); unauthenticated like /healthz, and says

@@ -8,6 +8,7 @@
 
 #include "fleet/registry.hpp"
 #include "fleet/schedules.hpp"
+#include "evals/evals.hpp"
 #include "identity/agents.hpp"
 #include "identity/audit.hpp"
 #include "identity/keys.hpp"
@@ -36,6 +37,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : telemetry::UsageLedger::migrations()) m.push_back(x);
   for (auto& x : webhooks::Webhooks::migrations()) m.push_back(x);
   for (auto& x : fleet::Schedules::migrations()) m.push_back(x);
+  for (auto& x : evals::Evals::migrations()) m.push_back(x);
   return m;
 }
 

@@ -515,6 +515,11 @@ int serve(app::Config cfg) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
   }
+  evals::Evals evals(io, **store, models, rt);
+  if (Status st = evals.load(); !st.ok()) {
+    spdlog::critical("resuming eval runs: {}", st.message());
+    return 1;
+  }
 
   auto providers = oauth_providers(cfg);
   if (!providers.ok()) {
@@ -561,7 +566,7 @@ int serve(app::Config cfg) {
   api::Options api_opts;
   api_opts.max_export_bytes = cfg.max_body_bytes;
   api_opts.governor = governor.get();
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules},
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules, &evals},
                api_opts);
   {
     api::PassthroughOptions po;
@@ -643,6 +648,7 @@ int serve(app::Config cfg) {
     governor->draining();
     server.stop_accepting();
     net::co_spawn(io, [&]() -> net::awaitable<void> {
+      evals.stop();
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
       if (tracer) co_await tracer->flush_and_stop();
       mem.stop();

@@ -11,6 +11,7 @@
 //   REASON      -> a reasoning_content delta before the text
 //   MCP_CALL t {json} -> a call of the offered tool t (several markers: parallel calls)
 //   RUN_PY<<<code>>>, RUN_SH<<<code>>> -> a code_interpreter call running that code
+//   a json_schema response format asking for {"label"} or {"score"} -> a judge's answer (below)
 // anything else -> "echo: <last user text>" in three deltas, with usage.
 import http from 'node:http';
 import https from 'node:https';
@@ -222,6 +223,19 @@ export async function startFakeUpstream({ tls } = {}) {
     }
     if (text.includes('REASON')) chunk({ reasoning_content: 'thinking...' });
     if (json.response_format && json.response_format.type === 'json_schema') {
+      // A judge: {"label"} picks the first label the last user message names (else the last
+      // label); {"score"} is 0.9 when that message says GOOD, else 0.2.
+      const props = json.response_format.json_schema?.schema?.properties || {};
+      if (props.label) {
+        const labels = props.label.enum || [];
+        const named = labels.find((l) => text.toLowerCase().includes(l.toLowerCase()));
+        chunk({ content: JSON.stringify({ label: named ?? labels.at(-1) }) });
+        return end('stop');
+      }
+      if (props.score) {
+        chunk({ content: JSON.stringify({ score: text.includes('GOOD') ? 0.9 : 0.2 }) });
+        return end('stop');
+      }
       chunk({ content: '{"ok":' });
       chunk({ content: 'true}' });
       return end('stop');

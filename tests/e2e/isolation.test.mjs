@@ -112,6 +112,18 @@ const PROBES = {
   'GET /v1/agents/{name}/export': { kind: 'object', obj: 'agent_def' },
   'POST /v1/agents/import': { kind: 'create' },
   'POST /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def', body: { version: 1 } },
+  'POST /v1/evals': { kind: 'create' },
+  'GET /v1/evals': { kind: 'list' },
+  'GET /v1/evals/{id}': { kind: 'object', obj: 'eval' },
+  'POST /v1/evals/{id}': { kind: 'object', obj: 'eval', body: { name: 'renamed by someone else' } },
+  'DELETE /v1/evals/{id}': { kind: 'object', obj: 'eval' },
+  'POST /v1/evals/{id}/runs': { kind: 'object', obj: 'eval', body: { data_source: { type: 'responses', source: { type: 'responses' } } } },
+  'GET /v1/evals/{id}/runs': { kind: 'object', obj: 'eval' },
+  'GET /v1/evals/{id}/runs/{run_id}': { kind: 'object', obj: 'eval' },
+  'POST /v1/evals/{id}/runs/{run_id}/cancel': { kind: 'object', obj: 'eval' },
+  'DELETE /v1/evals/{id}/runs/{run_id}': { kind: 'object', obj: 'eval' },
+  'GET /v1/evals/{id}/runs/{run_id}/output_items': { kind: 'object', obj: 'eval' },
+  'GET /v1/evals/{id}/runs/{run_id}/output_items/{item_id}': { kind: 'object', obj: 'eval' },
   'DELETE /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def' },
 };
 
@@ -188,6 +200,13 @@ test('project B and end user bob reach nothing of project A, on every route', as
     assert.equal((await call('POST', `/v1/agents/${a.agentDef}/aliases/prod`, KEY, { version: 1 })).status, 200);
     a.webhook = (await call('POST', '/v1/webhooks', KEY, { url: 'https://hooks.example.com/a', description: `${MARK} hook` })).body.id;
     a.schedule = (await call('POST', '/v1/schedules', KEY, { agent: a.agentDef, cron: '0 0 1 1 *', input: `${MARK} yearly`, description: `${MARK} schedule` })).body.id;
+    a.eval = (await call('POST', '/v1/evals', KEY, { name: `${MARK} eval`, data_source_config: { type: 'logs' },
+      testing_criteria: [{ type: 'string_check', name: 'c', input: '{{sample.output_text}}', reference: MARK, operation: 'like' }] })).body.id;
+    a.evalRun = (await call('POST', `/v1/evals/${a.eval}/runs`, KEY, { data_source: { type: 'responses', source: { type: 'responses' } } })).body.id;
+    for (let i = 0; i < 100 && !a.evalItem; i++) {
+      a.evalItem = (await call('GET', `/v1/evals/${a.eval}/runs/${a.evalRun}/output_items`, KEY)).body.data?.[0]?.id;
+      if (!a.evalItem) await sleep(50);
+    }
     a.item = (await call('GET', `/v1/conversations/${a.conversation}/items?order=asc`, alice)).body.data[0].id;
     a.projItem = (await call('GET', `/v1/responses/${a.projResponse}`, KEY)).body.output[0].id;
     for (const [k, v] of Object.entries(a)) assert.ok(v, `made ${k}`);
@@ -234,9 +253,11 @@ test('project B and end user bob reach nothing of project A, on every route', as
             : probe.obj === 'agent_def' ? [a.agentDef]
             : probe.obj === 'webhook' ? [a.webhook]
             : probe.obj === 'schedule' ? [a.schedule]
+            : probe.obj === 'eval' ? [a.eval]
             : probe.obj === 'tool_server' ? [a.toolServer] : [a.key];
           for (const id of ids) {
-            const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id).replace('{name}', id).replace('{alias}', 'prod');
+            const p = pattern.replace('{id}', id).replace('{item}', a.item).replace('{label}', id).replace('{name}', id).replace('{alias}', 'prod')
+              .replace('{run_id}', a.evalRun).replace('{item_id}', a.evalItem).replace('{steer_id}', 'steer_none');
             const r = await call(method, p, cred, probe.body ?? (method === 'POST' ? {} : undefined));
             probed++;
             assert.ok(r.status === 404 || r.status === 403, `${label} (${id}) -> ${r.status} ${JSON.stringify(r.body)}`);

@@ -1,0 +1,222 @@
+// The Evals API through the official SDK (client.evals.*): evals, runs over given items, over a
+// model sampled through a template, over the project's stored responses (no model called), the
+// graders against known answers (judges through the recording fake upstream), cancellation,
+// resumption after kill -9, and bad definitions answered with 400s naming the field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, withServer, sleep } from './harness.mjs';
+import { startFakeUpstream } from './fake-upstream.mjs';
+
+const chat = (upstream) => upstream.requests.filter((q) => q.body?.messages);
+
+async function finished(client, evalId, runId, ms = 30000) {
+  for (let i = 0; i < ms / 50; i++) {
+    const r = await client.evals.runs.retrieve(runId, { eval_id: evalId });
+    if (!['queued', 'in_progress'].includes(r.status)) return r;
+    await sleep(50);
+  }
+  throw new Error('the run did not finish');
+}
+
+async function allItems(client, evalId, runId) {
+  const out = [];
+  for await (const it of client.evals.runs.outputItems.list(runId, { eval_id: evalId, limit: 2 })) out.push(it);
+  return out;
+}
+
+const exact = { type: 'string_check', name: 'exact', input: '{{sample.output_text}}', reference: '{{item.expected}}', operation: 'eq' };
+const similar = { type: 'text_similarity', name: 'similar', input: '{{sample.output_text}}', reference: '{{item.expected}}', evaluation_metric: 'fuzzy_match', pass_threshold: 0.8 };
+const schema = { type: 'object', properties: { expected: { type: 'string' } }, required: ['expected'] };
+
+test('evals: create, retrieve, update, list, delete through the SDK', async () => {
+  await withServer({}, async ({ client }) => {
+    const e = await client.evals.create({ name: 'capitals', data_source_config: { type: 'custom', item_schema: schema, include_sample_schema: true }, testing_criteria: [exact, similar], metadata: { team: 'geo' } });
+    assert.match(e.id, /^eval_/);
+    assert.equal(e.object, 'eval');
+    assert.equal(e.data_source_config.type, 'custom');
+    assert.deepEqual(e.data_source_config.schema.properties.item, schema);
+    assert.deepEqual(e.data_source_config.schema.required, ['item', 'sample']);
+    assert.equal(e.testing_criteria.length, 2);
+    const got = await client.evals.retrieve(e.id);
+    assert.deepEqual(got, e);
+    const renamed = await client.evals.update(e.id, { name: 'capitals v2' });
+    assert.equal(renamed.name, 'capitals v2');
+    assert.deepEqual(renamed.metadata, { team: 'geo' });
+    const e2 = await client.evals.create({ data_source_config: { type: 'logs' }, testing_criteria: [exact] });
+    const ids = [];
+    for await (const x of client.evals.list({ limit: 1 })) ids.push(x.id);
+    assert.deepEqual(ids, [e.id, e2.id]);
+    const del = await client.evals.delete(e.id);
+    assert.deepEqual(del, { object: 'eval.deleted', deleted: true, eval_id: e.id });
+    await assert.rejects(client.evals.retrieve(e.id), (err) => err.status === 404);
+  });
+});
+
+test('a jsonl run grades given samples: counts per run and per criterion, output items, no model called', async () => {
+  await withServer({}, async ({ client, upstream }) => {
+    const e = await client.evals.create({ name: 'given', data_source_config: { type: 'custom', item_schema: schema, include_sample_schema: true }, testing_criteria: [exact, similar] });
+    const before = chat(upstream).length;
+    const run = await client.evals.runs.create(e.id, {
+      name: 'r1',
+      data_source: { type: 'jsonl', source: { type: 'file_content', content: [
+        { item: { expected: 'Paris' }, sample: { output_text: 'Paris' } },
+        { item: { expected: 'Madrid' }, sample: { output_text: 'Madrld' } },
+        { item: { expected: 'Rome' }, sample: { output_text: 'Berlin' } },
+      ] } },
+    });
+    assert.equal(run.object, 'eval.run');
+    assert.equal(run.eval_id, e.id);
+    const done = await finished(client, e.id, run.id);
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(done.result_counts, { total: 3, passed: 1, failed: 2, errored: 0 });
+    assert.deepEqual(done.per_testing_criteria_results, [
+      { testing_criteria: 'exact', passed: 1, failed: 2 },
+      { testing_criteria: 'similar', passed: 2, failed: 1 },
+    ]);
+    assert.equal(chat(upstream).length, before, 'no model call');
+    const items = await allItems(client, e.id, run.id);
+    assert.deepEqual(items.map((i) => i.datasource_item_id), [0, 1, 2]);
+    assert.deepEqual(items.map((i) => i.status), ['pass', 'fail', 'fail']);
+    const madrid = items[1];
+    assert.equal(madrid.results.find((r) => r.name === 'similar').passed, true);
+    assert.ok(Math.abs(madrid.results.find((r) => r.name === 'similar').score - 10 / 12) < 1e-9);
+    const one = await client.evals.runs.outputItems.retrieve(madrid.id, { eval_id: e.id, run_id: run.id });
+    assert.deepEqual(one, madrid);
+    const failing = [];
+    for await (const it of client.evals.runs.outputItems.list(run.id, { eval_id: e.id, status: 'fail' })) failing.push(it.datasource_item_id);
+    assert.deepEqual(failing, [1, 2]);
+    const runs = [];
+    for await (const r of client.evals.runs.list(e.id)) runs.push(r.id);
+    assert.deepEqual(runs, [run.id]);
+  });
+});
+
+test('a completions run samples the model through its template; judges answer as JSON', async () => {
+  await withServer({}, async ({ client, upstream }) => {
+    const judge = { type: 'label_model', name: 'judge', model: 'gpt-4o', labels: ['yes', 'no'], passing_labels: ['yes'],
+                    input: [{ role: 'system', content: 'Is the answer acceptable? Say yes or no.' }, { role: 'user', content: 'Verdict on: {{item.verdict}}' }] };
+    const scorer = { type: 'score_model', name: 'scorer', model: 'gpt-4o', range: [0, 1], pass_threshold: 0.5,
+                     input: [{ role: 'user', content: 'Rate: {{sample.output_text}} {{item.mark}}' }] };
+    const e = await client.evals.create({ data_source_config: { type: 'custom', item_schema: { type: 'object' } }, testing_criteria: [exact, judge, scorer] });
+    const run = await client.evals.runs.create(e.id, { data_source: {
+      type: 'completions', model: 'gpt-4o', input_messages: { type: 'template', template: [{ role: 'user', content: 'Say {{item.word}}' }] },
+      source: { type: 'file_content', content: [
+        { item: { word: 'hi', expected: 'echo: Say hi', verdict: 'yes', mark: 'GOOD' } },
+        { item: { word: 'yo', expected: 'something else', verdict: 'no', mark: 'meh' } },
+      ] } } });
+    const done = await finished(client, e.id, run.id);
+    assert.deepEqual(done.result_counts, { total: 2, passed: 1, failed: 1, errored: 0 });
+    assert.deepEqual(done.per_testing_criteria_results.map((r) => [r.testing_criteria, r.passed, r.failed]), [['exact', 1, 1], ['judge', 1, 1], ['scorer', 1, 1]]);
+    const usage = done.per_model_usage.find((u) => u.model_name === 'gpt-4o');
+    assert.equal(usage.invocation_count, 6, 'two samples and four judgements');
+    const items = await allItems(client, e.id, run.id);
+    assert.equal(items[0].sample.output[0].content, 'echo: Say hi');
+    assert.deepEqual(items[0].sample.input, [{ role: 'user', content: 'Say hi' }]);
+    const scored = items[0].results.find((r) => r.name === 'scorer');
+    assert.equal(scored.score, 0.9);
+    assert.equal(items[1].results.find((r) => r.name === 'scorer').score, 0.2);
+    // The judges were asked under a strict schema, with the templates rendered.
+    const asked = chat(upstream).filter((q) => q.body.response_format?.type === 'json_schema');
+    assert.equal(asked.length, 4);
+    const labelAsk = asked.find((q) => q.body.response_format.json_schema.schema.properties.label);
+    assert.equal(labelAsk.body.response_format.json_schema.strict, true);
+    assert.deepEqual(labelAsk.body.response_format.json_schema.schema.properties.label.enum, ['yes', 'no']);
+    assert.ok(asked.some((q) => q.body.messages.at(-1).content === 'Rate: echo: Say hi GOOD'));
+  });
+});
+
+test('a responses run grades stored responses in place, selected by metadata, calling no model', async () => {
+  await withServer({}, async ({ client, upstream }) => {
+    for (const [q, suite] of [['one', 'a'], ['two', 'a'], ['three', 'b'], ['four', 'a']])
+      await client.responses.create({ model: 'gpt-4o', input: q, metadata: { suite } });
+    const e = await client.evals.create({ data_source_config: { type: 'logs', metadata: { suite: 'a' } },
+      testing_criteria: [{ type: 'string_check', name: 'echoes', input: '{{sample.output_text}}', reference: 'echo: {{item.input}}', operation: 'eq' }] });
+    const before = chat(upstream).length;
+    const run = await client.evals.runs.create(e.id, { data_source: { type: 'responses', source: { type: 'responses', metadata: { suite: 'a' } } } });
+    const done = await finished(client, e.id, run.id);
+    assert.deepEqual(done.result_counts, { total: 3, passed: 3, failed: 0, errored: 0 });
+    assert.equal(chat(upstream).length, before, 'no model call');
+    const items = await allItems(client, e.id, run.id);
+    assert.deepEqual(items.map((i) => i.datasource_item.input).sort(), ['four', 'one', 'two']);
+  });
+});
+
+test('bad definitions are 400s naming the field; unknown ids are 404s', async () => {
+  await withServer({}, async ({ server, client }) => {
+    const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
+    const dsc = { type: 'custom', item_schema: schema };
+    const cases = [
+      [{ data_source_config: dsc, testing_criteria: [{ ...exact, type: 'regex_check' }] }, 'testing_criteria[0].type'],
+      [{ data_source_config: dsc, testing_criteria: [{ ...exact, input: '{{answer}}' }] }, 'testing_criteria[0].input'],
+      [{ data_source_config: dsc, testing_criteria: [{ ...exact, operation: 'contains' }] }, 'testing_criteria[0].operation'],
+      [{ data_source_config: dsc, testing_criteria: [exact, { ...similar, evaluation_metric: 'meteor' }] }, 'testing_criteria[1].evaluation_metric'],
+      [{ data_source_config: { type: 'files' }, testing_criteria: [exact] }, 'data_source_config.type'],
+      [{ data_source_config: dsc }, 'testing_criteria'],
+      [{ data_source_config: dsc, testing_criteria: [exact], colour: 'red' }, 'colour'],
+    ];
+    for (const [body, param] of cases) {
+      const r = await post('/v1/evals', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.error.param, param, JSON.stringify(r.body));
+    }
+    const e = await client.evals.create({ data_source_config: dsc, testing_criteria: [exact] });
+    const runCases = [
+      [{ data_source: { type: 'jsonl', source: { type: 'file_content', content: [] } } }, 'data_source.source.content'],
+      [{ data_source: { type: 'jsonl', source: { type: 'file_id', id: 'file_1' } } }, 'data_source.source.type'],
+      [{ data_source: { type: 'completions', input_messages: { type: 'template', template: [{ role: 'user', content: '{{x.y}}' }] }, model: 'm', source: { type: 'file_content', content: [{ item: {} }] } } }, 'data_source.input_messages.template[0].content'],
+      [{ data_source: { type: 'completions', input_messages: { type: 'template', template: [{ role: 'user', content: 'hi' }] }, source: { type: 'file_content', content: [{ item: {} }] } } }, 'data_source.model'],
+    ];
+    for (const [body, param] of runCases) {
+      const r = await post(`/v1/evals/${e.id}/runs`, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.error.param, param, JSON.stringify(r.body));
+    }
+    assert.equal((await post('/v1/evals/eval_nope/runs', { data_source: { type: 'jsonl', source: { type: 'file_content', content: [{ item: {} }] } } })).status, 404);
+    assert.equal((await server.json(`/v1/evals/${e.id}/runs/evalrun_nope`)).status, 404);
+    assert.equal((await server.json('/v1/evals/eval_nope')).status, 404);
+    // Another project sees none of it.
+    const other = server.createKey('proj_other');
+    assert.equal((await server.json(`/v1/evals/${e.id}`, { key: other })).status, 404);
+    assert.deepEqual((await server.json('/v1/evals', { key: other })).body.data, []);
+  });
+});
+
+test('cancel stops a run; a run that kill -9 interrupted resumes and grades each item once', async () => {
+  const upstream = await startFakeUpstream();
+  const server = new Server({ upstream });
+  await server.start();
+  try {
+    let client = server.client();
+    const e = await client.evals.create({ data_source_config: { type: 'custom', item_schema: { type: 'object' } },
+      testing_criteria: [{ type: 'string_check', name: 'slow', input: '{{sample.output_text}}', reference: 'w19', operation: 'like' }] });
+    const content = Array.from({ length: 12 }, (_, i) => ({ item: { n: i } }));
+    const ds = { type: 'completions', model: 'gpt-4o', input_messages: { type: 'template', template: [{ role: 'user', content: 'SLOW {{item.n}}' }] }, source: { type: 'file_content', content } };
+    const doomed = await client.evals.runs.create(e.id, { data_source: ds });
+    await sleep(300);
+    const cancelled = await client.evals.runs.cancel(doomed.id, { eval_id: e.id });
+    assert.equal(cancelled.status, 'canceled');
+    const after = await finished(client, e.id, doomed.id);
+    assert.equal(after.status, 'canceled');
+    assert.ok(after.result_counts.total < 12);
+
+    const run = await client.evals.runs.create(e.id, { data_source: ds });
+    // Wait for the first items, then kill the server mid-run.
+    for (let i = 0; i < 200; i++) {
+      const r = await client.evals.runs.retrieve(run.id, { eval_id: e.id });
+      if (r.result_counts.total >= 1) break;
+      await sleep(50);
+    }
+    await server.kill9();
+    await server.start();
+    client = server.client();
+    const done = await finished(client, e.id, run.id, 60000);
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(done.result_counts, { total: 12, passed: 12, failed: 0, errored: 0 });
+    const items = await allItems(client, e.id, run.id);
+    assert.deepEqual(items.map((i) => i.datasource_item_id), content.map((_, i) => i), 'each item once');
+  } finally {
+    await server.stop();
+    await upstream.close();
+    server.cleanup();
+  }
+});
