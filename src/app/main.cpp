@@ -485,6 +485,7 @@ int serve(app::Config cfg) {
     return 1;
   }
   ro.tool_sources.push_back(std::make_shared<tools::mcp::McpToolSource>(*mcp_client, mcp_opts, tool_servers));
+  std::shared_ptr<tools::sandbox::Sandbox> sandbox;  // null: sandboxing disabled
   if (cfg.sandbox_enabled) {
     tools::sandbox::Options so;
     so.root = (std::filesystem::path(cfg.data_dir) / "sandbox").string();
@@ -496,7 +497,7 @@ int serve(app::Config cfg) {
     so.limits.max_output_bytes = static_cast<size_t>(cfg.sandbox_max_output_kib) << 10;
     so.warm_pool = cfg.sandbox_warm_pool;
     so.network_projects = cfg.sandbox_network_projects;
-    auto sandbox = std::make_shared<tools::sandbox::Sandbox>(so);
+    sandbox = std::make_shared<tools::sandbox::Sandbox>(so);
     if (!sandbox->available()) spdlog::warn("code sandbox: bubblewrap is not installed; the code_interpreter tool is unavailable");
     sandbox->warm();
     ro.tool_sources.push_back(std::make_shared<tools::sandbox::CodeToolSource>(sandbox));
@@ -515,7 +516,7 @@ int serve(app::Config cfg) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
   }
-  evals::Evals evals(io, **store, models, rt);
+  evals::Evals evals(io, **store, models, rt, {}, sandbox);
   if (Status st = evals.load(); !st.ok()) {
     spdlog::critical("resuming eval runs: {}", st.message());
     return 1;

@@ -156,8 +156,9 @@ void apply_counts(json::object& run, const Counts& c, const json::object& eval) 
   run["per_model_usage"] = std::move(usage);
 }
 
-Evals::Evals(net::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts)
-    : io_(io), store_(store), models_(models), rt_(rt), opts_(opts), judge_(make_model_judge(models)) {}
+Evals::Evals(net::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts,
+             std::shared_ptr<tools::sandbox::Sandbox> sandbox)
+    : io_(io), store_(store), models_(models), rt_(rt), opts_(opts), judge_(make_model_judge(models, std::move(sandbox))) {}
 
 Evals::~Evals() = default;
 
@@ -202,7 +203,7 @@ boost::asio::awaitable<Result<std::string>> Evals::create(std::string project, j
   if (!dsc.ok()) co_return dsc.status();
   auto* tc = body.if_contains("testing_criteria");
   if (!tc) co_return bad("testing_criteria", "Missing required parameter: 'testing_criteria'.", "missing_required_parameter");
-  if (Status s = check_criteria(*tc); !s.ok()) co_return s;
+  if (Status s = check_criteria(*tc, judge_->python_available()); !s.ok()) co_return s;
   auto* name = body.if_contains("name");
   if (name && !name->is_null() && !name->is_string()) co_return bad("name", "Invalid type for 'name': expected a string.", "invalid_type");
   std::string id = new_id("eval");

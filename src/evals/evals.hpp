@@ -31,6 +31,7 @@
 #include "model/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
+#include "tools/sandbox/sandbox.hpp"
 
 namespace cn::evals {
 
@@ -53,7 +54,9 @@ struct PageQuery {
 
 class Evals {
  public:
-  Evals(boost::asio::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts = {});
+  // Python graders run in `sandbox` (null: they are refused).
+  Evals(boost::asio::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts = {},
+        std::shared_ptr<tools::sandbox::Sandbox> sandbox = nullptr);
   ~Evals();
   static std::vector<store::Migration> migrations();
   // Resumes runs a previous process left queued or in progress. Call once at start-up.

@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <regex>
 
+#include "evals/formula.hpp"
 #include "evals/similarity.hpp"
+#include "evals/trajectory.hpp"
 
 namespace cn::evals {
 
@@ -67,7 +70,7 @@ Status check_messages(const json::object& g, const std::string& at) {
   return {};
 }
 
-Status check_grader(const json::value& v, const std::string& at) {
+Status check_grader(const json::value& v, const std::string& at, bool python, int depth = 0) {
   if (!v.is_object()) return bad(at, "Invalid '" + at + "': expected a grader object.", "invalid_type");
   const auto& g = v.as_object();
   if (Status s = need_string(g, "name", at, false); !s.ok()) return s;
@@ -122,10 +125,32 @@ Status check_grader(const json::value& v, const std::string& at) {
       return bad(at + ".pass_threshold", "Invalid type for '" + at + ".pass_threshold': expected a number.", "invalid_type");
     return {};
   }
-  if (type == "python" || type == "multi")
-    return bad(at + ".type", "The '" + type + "' grader is not supported by this server yet; use string_check, text_similarity, label_model or score_model.",
-               "unsupported_value");
-  return bad(at + ".type", "Invalid '" + at + ".type': expected one of string_check, text_similarity, label_model, score_model.");
+  if (auto* t = field(g, "pass_threshold"); t && !t->is_number() && (type == "python" || type == "multi"))
+    return bad(at + ".pass_threshold", "Invalid type for '" + at + ".pass_threshold': expected a number.", "invalid_type");
+  if (type == "python") {
+    if (!python)
+      return bad(at + ".type", "Python graders need the code sandbox (bubblewrap, [sandbox] enabled), which this server does not have.",
+                 "unsupported_value");
+    if (Status s = need_string(g, "source", at, false); !s.ok()) return s;
+    if (g.at("source").as_string().find("def grade") == json::string::npos)
+      return bad(at + ".source", "Invalid '" + at + ".source': it must define grade(sample, item) returning a number.");
+    return {};
+  }
+  if (type == "multi") {
+    if (depth > 0) return bad(at + ".type", "A multi grader cannot hold another multi grader.");
+    auto* gs = field(g, "graders");
+    if (!gs || !gs->is_object() || gs->as_object().empty())
+      return bad(at + ".graders", "Invalid '" + at + ".graders': expected an object of named graders.", "invalid_type");
+    std::map<std::string, double> names;
+    for (const auto& [k, sub] : gs->as_object()) {
+      if (Status s = check_grader(sub, at + ".graders." + std::string(k), python, depth + 1); !s.ok()) return s;
+      names[std::string(k)] = 0;
+    }
+    if (Status s = need_string(g, "calculate_output", at, false); !s.ok()) return s;
+    return check_formula(g.at("calculate_output").as_string(), names, at + ".calculate_output");
+  }
+  if (type == "trajectory") return check_trajectory(g, at);
+  return bad(at + ".type", "Invalid '" + at + ".type': expected one of string_check, text_similarity, label_model, score_model, python, multi, trajectory.");
 }
 
 // One path (a.b.c or a[0].b) into `root`; null when absent.
@@ -217,13 +242,13 @@ std::string render(std::string_view text, const json::object& ns) {
   return out;
 }
 
-Status check_criteria(const json::value& criteria) {
+Status check_criteria(const json::value& criteria, bool python) {
   if (!criteria.is_array() || criteria.as_array().empty())
     return bad("testing_criteria", "Invalid 'testing_criteria': expected a non-empty array of graders.", "invalid_type");
   std::vector<std::string> names;
   for (size_t i = 0; i < criteria.as_array().size(); ++i) {
     std::string at = "testing_criteria[" + std::to_string(i) + "]";
-    if (Status s = check_grader(criteria.as_array()[i], at); !s.ok()) return s;
+    if (Status s = check_grader(criteria.as_array()[i], at, python); !s.ok()) return s;
     std::string name = str(criteria.as_array()[i].as_object(), "name");
     if (std::find(names.begin(), names.end(), name) != names.end())
       return bad(at + ".name", "Invalid '" + at + ".name': '" + name + "' names another criterion too; names must be unique.");
@@ -232,11 +257,50 @@ Status check_criteria(const json::value& criteria) {
   return {};
 }
 
-boost::asio::awaitable<Verdict> grade(const json::object& g, const json::object& ns, Judge& judge) {
+boost::asio::awaitable<Verdict> grade(const json::object& g, const json::object& ns, Judge& judge, std::string project) {
   Verdict v;
   v.name = str(g, "name");
   v.type = str(g, "type");
   v.sample = nullptr;
+  if (v.type == "trajectory") co_return grade_trajectory(g, ns);
+  if (v.type == "python" || v.type == "multi") {
+    if (v.type == "python") {
+      json::value item = ns.contains("item") ? ns.at("item") : json::value(nullptr);
+      json::value sample = ns.contains("sample") ? ns.at("sample") : json::value(nullptr);
+      std::string source = str(g, "source");
+      auto score = co_await judge.run_python(project, std::move(source), std::move(sample), std::move(item));
+      if (!score.ok()) {
+        v.error = "The python grader failed: " + score.status().message();
+        co_return v;
+      }
+      v.score = *score;
+    } else {
+      std::map<std::string, double> scores;
+      json::object parts;
+      for (const auto& [k, sub] : g.at("graders").as_object()) {
+        Verdict part = co_await grade(sub.as_object(), ns, judge, project);
+        v.usage.input_tokens += part.usage.input_tokens;
+        v.usage.output_tokens += part.usage.output_tokens;
+        if (v.model.empty()) v.model = part.model;
+        if (!part.error.empty()) {
+          v.error = "The sub-grader '" + std::string(k) + "' failed: " + part.error;
+          co_return v;
+        }
+        scores[std::string(k)] = part.score;
+        parts[k] = json::object{{"score", part.score}, {"passed", part.passed}};
+      }
+      auto total = evaluate(str(g, "calculate_output"), scores);
+      if (!total.ok()) {
+        v.error = "calculate_output: " + total.status().message();
+        co_return v;
+      }
+      v.score = *total;
+      v.sample = json::object{{"graders", std::move(parts)}};
+    }
+    double threshold = field(g, "pass_threshold") ? g.at("pass_threshold").to_number<double>() : 0.5;
+    v.passed = v.score >= threshold;
+    co_return v;
+  }
   if (v.type == "string_check") {
     std::string input = render(str(g, "input"), ns), ref = render(str(g, "reference"), ns), op = str(g, "operation");
     bool ok = op == "eq" ? input == ref : op == "ne" ? input != ref : like(input, ref, op == "ilike");

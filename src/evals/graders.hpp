@@ -6,7 +6,12 @@
 // - label_model {input: messages, model, labels, passing_labels} and score_model {input, model,
 //   range?, pass_threshold?, sampling_params?}: a judge model asked for a JSON object
 //   ({"label": one of labels} / {"score": number}) under a strict JSON schema; the result is
-//   parsed from that JSON, never from free text, and an answer outside the schema is an error.
+//   parsed from that JSON, never from free text, and an answer outside the schema is an error;
+// - python {source, pass_threshold?}: `grade(sample, item)` of the source, run in the code
+//   sandbox (tools/sandbox) with its limits; passes at pass_threshold (default 0.5);
+// - multi {graders: {name: grader}, calculate_output, pass_threshold?}: the formula
+//   (formula.hpp) over the sub-graders' scores; passes at pass_threshold (default 0.5);
+// - trajectory (a Continuum extension, trajectory.hpp): a sample's tool calls and handoffs.
 // Strings of a grader are templates: {{item.path}} and {{sample.path}} (sample.output_text, the
 // sampled answer) are replaced by the item's and the sample's values.
 // Thread-safety: Judge implementations are called from any coroutine; the functions here are
@@ -36,6 +41,14 @@ class Judge {
   virtual boost::asio::awaitable<Result<std::string>> ask(std::string model, json::array messages, json::object schema,
                                                           json::object sampling, Usage* usage) = 0;
   virtual boost::asio::awaitable<Result<std::vector<float>>> embed(std::string text) = 0;
+  // Python graders: whether they can run here (the code sandbox), and the score `grade(sample,
+  // item)` of `source` returns, run in the sandbox with its limits for `project`.
+  virtual bool python_available() const { return false; }
+  virtual boost::asio::awaitable<Result<double>> run_python(std::string project, std::string source, json::value sample,
+                                                            json::value item) {
+    (void)project, (void)source, (void)sample, (void)item;
+    co_return Status(Code::unavailable, "Python graders need the code sandbox, which this server does not have.");
+  }
 };
 
 // One criterion's verdict on one item.
@@ -50,8 +63,9 @@ struct Verdict {
 };
 
 // Checks `criteria` (testing_criteria): each entry's type and fields, and its templates' references
-// (item.* or sample.*). 400 naming the field ("testing_criteria[i].operation", ...).
-Status check_criteria(const json::value& criteria);
+// (item.* or sample.*). 400 naming the field ("testing_criteria[i].operation", ...). `python`:
+// whether python graders can run here.
+Status check_criteria(const json::value& criteria, bool python = false);
 
 // Replaces {{item.x.y}} and {{sample.x}} in `text` with the values at those paths in `ns` (an
 // object with "item" and "sample"); strings are inserted as they are, other values as JSON, and
@@ -61,7 +75,7 @@ std::string render(std::string_view text, const json::object& ns);
 // or a malformed one.
 Status check_template(std::string_view text, const std::string& param);
 
-// Applies one criterion to an item and its sample.
-boost::asio::awaitable<Verdict> grade(const json::object& criterion, const json::object& ns, Judge& judge);
+// Applies one criterion to an item and its sample, for `project` (python graders' sandbox).
+boost::asio::awaitable<Verdict> grade(const json::object& criterion, const json::object& ns, Judge& judge, std::string project = {});
 
 }  // namespace cn::evals

@@ -2,6 +2,10 @@
 // for sampling answers (no schema), and the registry's embedder for cosine similarity.
 #include "evals/judge.hpp"
 
+#include <map>
+#include <mutex>
+#include <set>
+
 #include "base/ids.hpp"
 #include "http/client.hpp"
 #include "wire/items.hpp"
@@ -12,7 +16,41 @@ namespace {
 
 class ModelJudge final : public Judge {
  public:
-  explicit ModelJudge(model::Registry& models) : models_(models) {}
+  ModelJudge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox) : models_(models), sandbox_(std::move(sandbox)) {}
+
+  bool python_available() const override { return sandbox_ && sandbox_->available(); }
+
+  // The source, then its grade(sample, item) called on the JSON it is given, the score printed
+  // after a marker on the last line.
+  boost::asio::awaitable<Result<double>> run_python(std::string project, std::string source, json::value sample,
+                                                    json::value item) override {
+    if (!python_available()) co_return Status(Code::unavailable, "the code sandbox is not available");
+    static constexpr std::string_view kMarker = "__CONTINUUM_GRADE__";
+    std::string code = source + "\n\nimport json as _cn_json\n";
+    code += "_cn_sample = _cn_json.loads(" + json::serialize(json::value(json::serialize(sample))) + ")\n";
+    code += "_cn_item = _cn_json.loads(" + json::serialize(json::value(json::serialize(item))) + ")\n";
+    code += "print('\\n" + std::string(kMarker) + "' + _cn_json.dumps(float(grade(_cn_sample, _cn_item))))\n";
+    auto cancel = std::make_shared<http::CancelToken>();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    // A working directory of its own while it runs (graders of one project run at once); the
+    // directories are reused, so there are only as many as ran at once.
+    int slot = take_slot(project);
+    std::string dir = project + "-eval-grader-" + std::to_string(slot);
+    auto r = co_await sandbox_->run("python", std::move(code), dir, project, cancel, deadline);
+    give_slot(project, slot);
+    if (!r.ok()) co_return r.status();
+    auto at = r->output.rfind(kMarker);
+    if (r->exit_code != 0 || at == std::string::npos) {
+      std::string tail = r->output.size() > 400 ? r->output.substr(r->output.size() - 400) : r->output;
+      co_return Status(Code::invalid_argument, (r->timed_out ? std::string("timed out: ") : std::string()) + "exit code " +
+                                                   std::to_string(r->exit_code) + ": " + tail);
+    }
+    try {
+      co_return std::stod(r->output.substr(at + kMarker.size()));
+    } catch (...) {
+      co_return Status(Code::invalid_argument, "grade() did not return a number");
+    }
+  }
 
   boost::asio::awaitable<Result<std::string>> ask(std::string model, json::array messages, json::object schema,
                                                   json::object sampling, Usage* usage) override {
@@ -53,11 +91,29 @@ class ModelJudge final : public Judge {
   }
 
  private:
+  int take_slot(const std::string& project) {
+    std::lock_guard lk(mu_);
+    auto& used = slots_[project];
+    int s = 0;
+    while (used.count(s)) ++s;
+    used.insert(s);
+    return s;
+  }
+  void give_slot(const std::string& project, int s) {
+    std::lock_guard lk(mu_);
+    slots_[project].erase(s);
+  }
+
+  std::mutex mu_;
+  std::map<std::string, std::set<int>> slots_;  // guarded by mu_: working directories in use, per project
   model::Registry& models_;
+  std::shared_ptr<tools::sandbox::Sandbox> sandbox_;
 };
 
 }  // namespace
 
-std::shared_ptr<Judge> make_model_judge(model::Registry& models) { return std::make_shared<ModelJudge>(models); }
+std::shared_ptr<Judge> make_model_judge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox) {
+  return std::make_shared<ModelJudge>(models, std::move(sandbox));
+}
 
 }  // namespace cn::evals

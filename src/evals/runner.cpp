@@ -24,6 +24,31 @@ std::string output_text(const json::object& response) {
   return out;
 }
 
+// The tool calls and handoffs among a response's output items, for trajectory graders.
+std::pair<json::array, json::array> trajectory_of(const json::object& response) {
+  json::array calls, handoffs;
+  auto* out = response.if_contains("output");
+  if (!out || !out->is_array()) return {calls, handoffs};
+  for (const auto& it : out->as_array()) {
+    const auto& o = it.as_object();
+    std::string type = o.contains("type") && o.at("type").is_string() ? std::string(o.at("type").as_string()) : "";
+    if (type == "agent_handoff") {
+      if (auto* a = o.if_contains("agent")) handoffs.push_back(*a);
+      continue;
+    }
+    if (type != "function_call" && type != "mcp_call" && type != "memory_call" && type != "agent_call" && type != "code_interpreter_call")
+      continue;
+    json::object call{{"type", type}};
+    call["name"] = type == "code_interpreter_call" ? json::value("code_interpreter") : o.contains("name") ? o.at("name") : json::value("");
+    if (type == "code_interpreter_call") call["arguments"] = json::object{{"code", o.contains("code") ? o.at("code") : json::value("")}};
+    else call["arguments"] = o.contains("arguments") ? o.at("arguments") : json::value("{}");
+    if (auto* l = o.if_contains("server_label")) call["server_label"] = *l;
+    if (auto* a = o.if_contains("agent")) call["agent"] = *a;
+    calls.push_back(std::move(call));
+  }
+  return {calls, handoffs};
+}
+
 bool metadata_matches(const json::value& want, const json::value& have) {
   if (!want.is_object()) return true;
   if (!have.is_object()) return want.as_object().empty();
@@ -79,8 +104,10 @@ boost::asio::awaitable<Result<std::vector<Evals::Entry>>> stored_responses(runti
       Evals::Entry e;
       e.item = json::object{{"id", id}, {"input", input}, {"instructions", instructions}, {"model", r.at("model")},
                             {"metadata", r.contains("metadata") ? r.at("metadata") : json::value(nullptr)}, {"created_at", created}};
+      auto [calls, handoffs] = trajectory_of(r);
       e.sample = json::object{{"output_text", output_text(r)}, {"model", r.at("model")},
-                              {"usage", r.contains("usage") ? r.at("usage") : json::value(nullptr)}};
+                              {"usage", r.contains("usage") ? r.at("usage") : json::value(nullptr)},
+                              {"tool_calls", std::move(calls)}, {"handoffs", std::move(handoffs)}};
       out.push_back(std::move(e));
     }
     if (!page->has_more || out.size() >= limit || page->data.empty()) break;
@@ -239,7 +266,7 @@ boost::asio::awaitable<void> Evals::grade_one(std::shared_ptr<Live> live, const 
       criteria = live->eval.at("testing_criteria").as_array();
     }
     for (const auto& c : criteria) {
-      Verdict v = co_await grade(c.as_object(), ns, *judge_);
+      Verdict v = co_await grade(c.as_object(), ns, *judge_, live->project);
       json::object r{{"name", v.name}, {"type", v.type}, {"score", v.score}, {"passed", v.passed}, {"sample", v.sample}};
       if (!v.error.empty()) {
         r["error"] = v.error;

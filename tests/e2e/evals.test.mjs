@@ -141,6 +141,41 @@ test('a responses run grades stored responses in place, selected by metadata, ca
   });
 });
 
+test('trajectory, python and multi graders over stored responses with tool calls', async () => {
+  await withServer({}, async ({ client }) => {
+    const tools = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const called = await client.responses.create({ model: 'gpt-4o', input: 'CALL_TOOL weather?', tools, metadata: { suite: 't' } });
+    assert.equal(called.output[0].type, 'function_call');
+    await client.responses.create({ model: 'gpt-4o', input: 'just hello', metadata: { suite: 't' } });
+    const trajectory = { type: 'trajectory', name: 'weather_call', expected_tool_calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }], forbidden_tools: ['charge'], max_calls: 2 };
+    const python = { type: 'python', name: 'py', pass_threshold: 1,
+                     source: 'def grade(sample, item):\n    return 1.0 if sample["tool_calls"] or sample["output_text"].startswith("echo") else 0.0\n' };
+    const multi = { type: 'multi', name: 'blend', calculate_output: '0.5 * traj + 0.5 * echo', pass_threshold: 0.5,
+                    graders: { traj: { ...trajectory, name: 'traj' }, echo: { type: 'string_check', name: 'echo', input: '{{sample.output_text}}', reference: 'echo', operation: 'like' } } };
+    const e = await client.evals.create({ data_source_config: { type: 'logs' }, testing_criteria: [trajectory, python, multi] });
+    const run = await client.evals.runs.create(e.id, { data_source: { type: 'responses', source: { type: 'responses', metadata: { suite: 't' } } } });
+    const done = await finished(client, e.id, run.id);
+    const items = await allItems(client, e.id, run.id);
+    assert.deepEqual(done.result_counts, { total: 2, passed: 1, failed: 1, errored: 0 }, JSON.stringify(items.map((i) => i.results)));
+    assert.deepEqual(done.per_testing_criteria_results.map((r) => [r.testing_criteria, r.passed, r.failed]), [['weather_call', 1, 1], ['py', 2, 0], ['blend', 2, 0]]);
+    const byInput = Object.fromEntries(items.map((i) => [i.datasource_item.input, i]));
+    const tool = byInput['CALL_TOOL weather?'];
+    assert.equal(tool.status, 'pass');
+    assert.deepEqual(tool.results.find((r) => r.name === 'weather_call').sample, { tool_calls: 1, matched: 1, missing: [], violations: [] });
+    const plain = byInput['just hello'];
+    assert.equal(plain.results.find((r) => r.name === 'weather_call').passed, false);
+    assert.equal(plain.results.find((r) => r.name === 'blend').score, 0.5);
+    // A python grader that raises is an error on its item, not a failed run.
+    const broken = await client.evals.create({ data_source_config: { type: 'logs' }, testing_criteria: [{ type: 'python', name: 'boom', source: 'def grade(sample, item):\n    raise ValueError("no")\n' }] });
+    const r2 = await client.evals.runs.create(broken.id, { data_source: { type: 'responses', source: { type: 'responses', metadata: { suite: 't' }, limit: 1 } } });
+    const d2 = await finished(client, broken.id, r2.id);
+    assert.equal(d2.status, 'completed');
+    assert.deepEqual(d2.result_counts, { total: 1, passed: 0, failed: 0, errored: 1 });
+    const [bad] = await allItems(client, broken.id, r2.id);
+    assert.match(bad.results[0].error, /ValueError/);
+  });
+});
+
 test('bad definitions are 400s naming the field; unknown ids are 404s', async () => {
   await withServer({}, async ({ server, client }) => {
     const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
@@ -150,6 +185,9 @@ test('bad definitions are 400s naming the field; unknown ids are 404s', async ()
       [{ data_source_config: dsc, testing_criteria: [{ ...exact, input: '{{answer}}' }] }, 'testing_criteria[0].input'],
       [{ data_source_config: dsc, testing_criteria: [{ ...exact, operation: 'contains' }] }, 'testing_criteria[0].operation'],
       [{ data_source_config: dsc, testing_criteria: [exact, { ...similar, evaluation_metric: 'meteor' }] }, 'testing_criteria[1].evaluation_metric'],
+      [{ data_source_config: dsc, testing_criteria: [{ type: 'multi', name: 'm', calculate_output: 'a + b', graders: { a: exact } }] }, 'testing_criteria[0].calculate_output'],
+      [{ data_source_config: dsc, testing_criteria: [{ type: 'python', name: 'p', source: 'x = 1' }] }, 'testing_criteria[0].source'],
+      [{ data_source_config: dsc, testing_criteria: [{ type: 'trajectory', name: 't', max_calls: -1 }] }, 'testing_criteria[0].max_calls'],
       [{ data_source_config: { type: 'files' }, testing_criteria: [exact] }, 'data_source_config.type'],
       [{ data_source_config: dsc }, 'testing_criteria'],
       [{ data_source_config: dsc, testing_criteria: [exact], colour: 'red' }, 'colour'],

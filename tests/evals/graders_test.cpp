@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 
 #include "evals/graders.hpp"
+#include "evals/formula.hpp"
 #include "evals/similarity.hpp"
 
 namespace cn::evals {
@@ -136,6 +137,57 @@ TEST(Graders, ModelGradersParseJsonOnly) {
   EXPECT_FALSE(run_grade(score, ns, j).error.empty());
   j.answer = "The score is 9";
   EXPECT_FALSE(run_grade(score, ns, j).error.empty());
+}
+
+TEST(Formula, EvaluatesAndChecks) {
+  std::map<std::string, double> v{{"a", 0.5}, {"b", 2}};
+  EXPECT_DOUBLE_EQ(*evaluate("a * b + 1", v), 2.0);
+  EXPECT_DOUBLE_EQ(*evaluate("-(a + b) / 2", v), -1.25);
+  EXPECT_DOUBLE_EQ(*evaluate("min(a, b, 0.1) + max(a, b)", v), 2.1);
+  EXPECT_DOUBLE_EQ(*evaluate("abs(-3) + floor(2.7) + ceil(0.2)", v), 6.0);
+  EXPECT_FALSE(evaluate("a / (b - 2)", v).ok());
+  EXPECT_FALSE(evaluate("a +", v).ok());
+  EXPECT_FALSE(evaluate("c", v).ok());
+  EXPECT_FALSE(evaluate("pow(a)", v).ok());
+  EXPECT_FALSE(evaluate(std::string(100, '(') + "a" + std::string(100, ')'), v).ok());  // too deep
+  EXPECT_TRUE(check_formula("a / (b - 2)", v, "p").ok());  // a division by zero is found when grading
+  EXPECT_EQ(check_formula("a + c", v, "testing_criteria[0].calculate_output").param(), "testing_criteria[0].calculate_output");
+}
+
+TEST(Graders, MultiAndTrajectory) {
+  ScriptedJudge j;
+  const char* ns = R"({"item": {"city": "Paris"}, "sample": {"output_text": "Paris",
+    "tool_calls": [{"name": "search", "arguments": "{\"q\": \"weather\"}"}, {"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}],
+    "handoffs": ["billing"]}})";
+  auto multi = run_grade(R"({"type": "multi", "name": "m", "calculate_output": "0.25 * exact + 0.75 * sim", "pass_threshold": 0.9,
+    "graders": {"exact": {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "Paris", "operation": "eq"},
+                "sim": {"type": "text_similarity", "name": "sim", "input": "{{sample.output_text}}", "reference": "Pari", "evaluation_metric": "fuzzy_match", "pass_threshold": 0}}})",
+                         ns, j);
+  EXPECT_TRUE(multi.error.empty()) << multi.error;
+  EXPECT_NEAR(multi.score, 0.25 + 0.75 * (8.0 / 9.0), 1e-12);
+  EXPECT_TRUE(multi.passed);
+  auto in_order = run_grade(R"({"type": "trajectory", "name": "t", "expected_tool_calls": [{"name": "search"}, {"name": "get_weather", "arguments": {"city": "{{item.city}}"}}],
+                               "forbidden_tools": ["charge"], "max_calls": 2, "required_handoffs": ["billing"]})", ns, j);
+  EXPECT_TRUE(in_order.passed) << json::serialize(in_order.sample);
+  EXPECT_DOUBLE_EQ(in_order.score, 1.0);
+  auto reversed = run_grade(R"({"type": "trajectory", "name": "t", "expected_tool_calls": [{"name": "get_weather"}, {"name": "search"}]})", ns, j);
+  EXPECT_FALSE(reversed.passed);
+  EXPECT_DOUBLE_EQ(reversed.score, 0.5);
+  auto any = run_grade(R"({"type": "trajectory", "name": "t", "order": "any_order", "expected_tool_calls": [{"name": "get_weather"}, {"name": "search"}]})", ns, j);
+  EXPECT_TRUE(any.passed);
+  auto wrong_arg = run_grade(R"({"type": "trajectory", "name": "t", "expected_tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]})", ns, j);
+  EXPECT_FALSE(wrong_arg.passed);
+  auto too_many = run_grade(R"({"type": "trajectory", "name": "t", "max_calls": 1, "forbidden_tools": ["search"], "forbidden_handoffs": ["billing"]})", ns, j);
+  EXPECT_FALSE(too_many.passed);
+  EXPECT_EQ(too_many.sample.as_object().at("violations").as_array().size(), 3u);
+  auto exact = run_grade(R"({"type": "trajectory", "name": "t", "order": "exact", "expected_tool_calls": [{"name": "get_weather"}]})", ns, j);
+  EXPECT_FALSE(exact.passed);
+  // Checks name the field.
+  EXPECT_EQ(check_criteria(json::parse(R"([{"type": "trajectory", "name": "t", "order": "sideways"}])")).param(), "testing_criteria[0].order");
+  EXPECT_EQ(check_criteria(json::parse(R"([{"type": "python", "name": "p", "source": "def grade(s, i): return 1"}])")).param(), "testing_criteria[0].type");
+  EXPECT_TRUE(check_criteria(json::parse(R"([{"type": "python", "name": "p", "source": "def grade(s, i): return 1"}])"), true).ok());
+  EXPECT_EQ(check_criteria(json::parse(R"([{"type": "multi", "name": "m", "calculate_output": "x + 1", "graders": {"a": {"type": "string_check", "name": "a", "input": "x", "reference": "y", "operation": "eq"}}}])")).param(),
+            "testing_criteria[0].calculate_output");
 }
 
 }  // namespace
