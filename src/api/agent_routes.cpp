@@ -14,6 +14,7 @@ namespace {
 struct AgentCtx {
   fleet::AgentRegistry& agents;
   identity::Authenticator& auth;
+  evals::Evals* evals;  // null: no promotion gates
 };
 
 Response agent_answer(const fleet::AgentSummary& s, const fleet::AgentVersion* v = nullptr) {
@@ -42,8 +43,8 @@ Result<int64_t> version_param(const std::string& text) {
 
 }  // namespace
 
-void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth) {
-  auto c = std::make_shared<AgentCtx>(AgentCtx{agents, auth});
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals) {
+  auto c = std::make_shared<AgentCtx>(AgentCtx{agents, auth, evals});
 
   // Creates the agent, or its next version when the document changed.
   router.add("POST", "/v1/agents", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -102,7 +103,10 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     co_return list_response(std::move(data));
   });
 
-  // Moves an alias (creating it): {"version": N}. Rolling back is moving it to an older version.
+  // Moves an alias (creating it): {"version": N, "force"?: bool}. Rolling back is moving it to an
+  // older version. An alias with a promotion gate moves only when the version passes it (the
+  // gate's eval run as the version and as the current one, side by side): otherwise 409 with the
+  // comparison, unless forced (audited as such).
   router.add("POST", "/v1/agents/{name}/aliases/{alias}", [c](Request& req, Stream&) -> awaitable<Response> {
     auto who = co_await authorize(req, c->auth, identity::kAdmin);
     if (!who.ok()) co_return error_response(who.status());
@@ -111,15 +115,76 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     auto* ver = body->is_object() ? body->as_object().if_contains("version") : nullptr;
     if (!ver || !ver->is_int64() || ver->as_int64() < 1)
       co_return error_response(invalid_param("version", "Missing or invalid 'version': expected a positive integer."));
+    auto* forced = body->as_object().if_contains("force");
+    if (forced && !forced->is_bool()) co_return error_response(invalid_param("force", "Invalid type for 'force': expected a boolean.", "invalid_type"));
+    bool force = forced && forced->as_bool();
     std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
     int64_t version = ver->as_int64();
+    auto before = c->agents.summary(project, name);
+    if (!before) co_return error_response(no_agent(name));
+    std::optional<int64_t> current;
+    if (auto it = before->aliases.find(alias); it != before->aliases.end()) current = it->second;
+    json::value gate = nullptr;
+    auto g = c->evals ? c->evals->gate(project, name, alias) : std::nullopt;
+    if (g && current != version && !force) {
+      auto checked = co_await c->evals->check_gate(*g, version, current);
+      if (!checked.ok()) co_return error_response(checked.status());
+      if (!checked->passed) {
+        json::object err{{"message", "Version " + std::to_string(version) + " of '" + name + "' did not pass the promotion gate of alias '" + alias +
+                                         "' (see comparison); pass \"force\": true to move it anyway."},
+                         {"type", "invalid_request_error"}, {"param", "version"}, {"code", "promotion_gate_failed"}};
+        co_return Response::json(409, json::serialize(json::object{{"error", std::move(err)}, {"comparison", checked->comparison}}));
+      }
+      gate = checked->comparison;
+    }
     Status st = co_await c->agents.set_alias(project, name, alias, version);
     if (!st.ok()) co_return error_response(st);
-    std::string detail = json::serialize(json::object{{"alias", alias}, {"version", version}});
+    std::string detail = json::serialize(json::object{{"alias", alias}, {"version", version}, {"forced_past_gate", g && force}});
     co_await audited(c->auth, *who, "agent.alias", name, detail);
     auto s = c->agents.summary(project, name);
     if (!s) co_return error_response(no_agent(name));
-    co_return agent_answer(*s);
+    json::object o = fleet::agent_json(*s->latest, s->aliases);
+    o["latest_version"] = s->latest->version;
+    if (!gate.is_null()) o["gate"] = gate;
+    co_return Response::json(200, json::serialize(o));
+  });
+
+  // A promotion gate on an alias: {eval_id, data_source (with input_messages), tolerance?,
+  // min_score?}. GET reads it, DELETE removes it.
+  router.add("PUT", "/v1/agents/{name}/aliases/{alias}/gate", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    if (!c->evals) co_return error_response(Status(Code::not_found, "Promotion gates need evals, which this server does not run."));
+    std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
+    if (!c->agents.summary(project, name)) co_return error_response(no_agent(name));
+    auto body = object_body(req);
+    if (!body.ok()) co_return error_response(body.status());
+    auto g = co_await c->evals->put_gate(project, name, alias, std::move(*body));
+    if (!g.ok()) co_return error_response(g.status());
+    std::string detail = json::serialize(json::object{{"alias", alias}, {"eval_id", g->eval_id}});
+    co_await audited(c->auth, *who, "agent.gate", name, detail);
+    co_return Response::json(200, json::serialize(evals::gate_json(*g)));
+  });
+
+  router.add("GET", "/v1/agents/{name}/aliases/{alias}/gate", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string name = req.params["name"], alias = req.params["alias"];
+    auto g = c->evals ? c->evals->gate(who->project_id, name, alias) : std::nullopt;
+    if (!g) co_return error_response(Status(Code::not_found, "Alias '" + alias + "' of agent '" + name + "' has no gate."));
+    co_return Response::json(200, json::serialize(evals::gate_json(*g)));
+  });
+
+  router.add("DELETE", "/v1/agents/{name}/aliases/{alias}/gate", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string project = who->project_id, name = req.params["name"], alias = req.params["alias"];
+    if (!c->evals) co_return error_response(Status(Code::not_found, "Alias '" + alias + "' of agent '" + name + "' has no gate."));
+    Status st = co_await c->evals->delete_gate(project, name, alias);
+    if (!st.ok()) co_return error_response(st);
+    std::string detail = json::serialize(json::object{{"alias", alias}});
+    co_await audited(c->auth, *who, "agent.gate.delete", name, detail);
+    co_return Response::json(200, json::serialize(json::object{{"object", "agent.gate.deleted"}, {"name", name}, {"alias", alias}, {"deleted", true}}));
   });
 
   router.add("DELETE", "/v1/agents/{name}/aliases/{alias}", [c](Request& req, Stream&) -> awaitable<Response> {

@@ -149,7 +149,8 @@ void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identit
 // A2A 1.0 for each agent (/a2a/{name}: Agent Card and JSON-RPC).
 void install_a2a(http::Router& router, runtime::Runtime& rt, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The agent routes (/v1/agents): versioned definitions and aliases.
-void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth);
+// With `evals`, alias moves pass promotion gates (/v1/agents/{name}/aliases/{alias}/gate).
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals = nullptr);
 // One agent's export and import (/v1/agents/{name}/export, /v1/agents/import): versions,
 // aliases, memory records and optionally conversations, ids kept or remapped.
 void install_agent_transfer(http::Router& router, fleet::AgentRegistry& agents, memory::Memory* memory, runtime::Runtime& rt,

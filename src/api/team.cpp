@@ -22,6 +22,37 @@ Result<runtime::CreateParams> agent_request(const fleet::AgentVersion& v, std::s
   return p;
 }
 
+// Admits a turn of `project` against its daily token quota and charges the quota with its usage.
+Status charge_to_quota(identity::RateLimiter* limiter, const std::string& project, runtime::CreateParams& p) {
+  if (!limiter) return {};
+  identity::Headers unused;
+  if (Status s = limiter->tokens_available(project, unused); !s.ok()) return s;
+  p.on_usage = [limiter, project](const Usage& u) { limiter->charge_tokens(project, u.total()); };
+  return {};
+}
+
+// Runs a turn to its end: its id and its final Response object.
+boost::asio::awaitable<Result<std::pair<std::string, json::object>>> run_to_end(runtime::Runtime& rt, runtime::CreateParams p) {
+  auto run = co_await rt.create(std::move(p));
+  if (!run.ok()) co_return run.status();
+  co_await (*run)->wait_done();
+  boost::system::error_code ec;
+  auto snap = json::parse((*run)->snapshot(), ec);
+  if (ec || !snap.is_object()) co_return Status(Code::internal, "the response could not be read");
+  co_return std::make_pair((*run)->id(), std::move(snap.as_object()));
+}
+
+// The text of a Response object's output messages.
+std::string output_text_of(const json::object& r) {
+  std::string text;
+  if (auto* o = r.if_contains("output"); o && o->is_array())
+    for (const auto& item : o->as_array())
+      if (auto* c = item.is_object() ? item.as_object().if_contains("content") : nullptr; c && c->is_array())
+        for (const auto& part : c->as_array())
+          if (auto* t = part.is_object() ? part.as_object().if_contains("text") : nullptr; t && t->is_string()) text += t->as_string();
+  return text;
+}
+
 }  // namespace
 
 void apply_agent_limits(const fleet::AgentVersion& v, runtime::CreateParams& p) {
@@ -71,23 +102,43 @@ boost::asio::awaitable<Result<fleet::ChildAnswer>> RegistryTeam::run_child(const
   p->echo["agent"] = fleet::agent_ref_json(*agent, agent->name);
   p->echo["parent_response_id"] = parent.response_id;
   p->echo["instructions"] = nullptr;
-  auto run = co_await rt_->create(std::move(*p));
-  if (!run.ok()) co_return run.status();
-  co_await (*run)->wait_done();
-  boost::system::error_code ec;
-  auto snap = json::parse((*run)->snapshot(), ec);
-  if (ec || !snap.is_object()) co_return Status(Code::internal, "the child response could not be read");
-  const auto& r = snap.as_object();
+  auto ended = co_await run_to_end(*rt_, std::move(*p));
+  if (!ended.ok()) co_return ended.status();
+  const auto& r = ended->second;
   fleet::ChildAnswer out;
-  out.response_id = (*run)->id();
+  out.response_id = ended->first;
   if (auto* s = r.if_contains("status"); s && s->is_string()) out.status = std::string(s->as_string());
-  if (auto* o = r.if_contains("output"); o && o->is_array())
-    for (const auto& item : o->as_array())
-      if (auto* c = item.is_object() ? item.as_object().if_contains("content") : nullptr; c && c->is_array())
-        for (const auto& part : c->as_array())
-          if (auto* t = part.is_object() ? part.as_object().if_contains("text") : nullptr; t && t->is_string())
-            out.output_text += std::string(t->as_string());
+  out.output_text = output_text_of(r);
   co_return out;
+}
+
+boost::asio::awaitable<Result<std::string>> RegistryTeam::sample_agent(std::string project, std::string ref, std::string input, Usage* usage) {
+  if (!rt_) co_return Status(Code::unavailable, "turns cannot start yet");
+  auto v = agents_.resolve(project, ref);
+  if (!v.ok()) co_return v.status();
+  auto p = agent_request(**v, std::move(input));
+  if (!p.ok()) co_return p.status();
+  p->scope.project = project;
+  p->memory_agent = (*v)->name;
+  p->memory_on = false;  // a sample neither reads nor writes anyone's memory
+  p->store = false;
+  p->credential_id = "eval";
+  if (Status s = charge_to_quota(limiter_, project, *p); !s.ok()) co_return s;
+  p->echo["agent"] = fleet::agent_ref_json(**v, ref);
+  p->echo["instructions"] = nullptr;
+  auto ended = co_await run_to_end(*rt_, std::move(*p));
+  if (!ended.ok()) co_return ended.status();
+  const auto& r = ended->second;
+  if (r.at("status") != "completed") {
+    std::string why = r.contains("error") && r.at("error").is_object() ? std::string(r.at("error").as_object().at("message").as_string()) : "";
+    co_return Status(Code::unavailable, "the agent's turn ended " + std::string(r.at("status").as_string()) + (why.empty() ? "" : ": " + why));
+  }
+  if (usage && r.contains("usage") && r.at("usage").is_object()) {
+    const auto& u = r.at("usage").as_object();
+    usage->input_tokens += u.at("input_tokens").to_number<int64_t>();
+    usage->output_tokens += u.at("output_tokens").to_number<int64_t>();
+  }
+  co_return output_text_of(r);
 }
 
 boost::asio::awaitable<Result<std::string>> RegistryTeam::start_agent_turn(std::string project, std::string user, std::string agent_ref,
@@ -102,11 +153,7 @@ boost::asio::awaitable<Result<std::string>> RegistryTeam::start_agent_turn(std::
   p->memory_user = user;
   p->memory_agent = (*v)->name;
   p->credential_id = "schedule";
-  if (limiter_) {
-    identity::Headers unused;
-    if (Status s = limiter_->tokens_available(project, unused); !s.ok()) co_return s;
-    p->on_usage = [limiter = limiter_, project](const Usage& u) { limiter->charge_tokens(project, u.total()); };
-  }
+  if (Status s = charge_to_quota(limiter_, project, *p); !s.ok()) co_return s;
   p->background = true;
   p->echo["background"] = true;
   p->echo["agent"] = fleet::agent_ref_json(**v, agent_ref);

@@ -7,6 +7,8 @@
 // Thread-safety: safe from any thread once attach() has run (before the server serves).
 #pragma once
 
+#include "evals/evals.hpp"
+
 #include "fleet/agent_tool.hpp"
 #include "fleet/schedules.hpp"
 #include "fleet/registry.hpp"
@@ -18,7 +20,7 @@ namespace cn::api {
 // Sets the run limits of agent version `v` on a parsed request (max_total_tokens, max_run_time).
 void apply_agent_limits(const fleet::AgentVersion& v, runtime::CreateParams& p);
 
-class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, public fleet::TurnStarter {
+class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, public fleet::TurnStarter, public evals::AgentSampler {
  public:
   explicit RegistryTeam(fleet::AgentRegistry& agents) : agents_(agents) {}
   // The runtime child runs are started on, and the limiter whose daily token quota scheduled
@@ -37,6 +39,9 @@ class RegistryTeam final : public runtime::Team, public fleet::ChildRunner, publ
   // A background turn as `agent_ref` for `user` ("" = the project), for schedules.
   boost::asio::awaitable<Result<std::string>> start_agent_turn(std::string project, std::string user, std::string agent_ref,
                                                                std::string input, boost::json::object metadata) override;
+  // One turn as `ref` (NAME@ALIAS or NAME@vN) for the project, not stored, for eval runs: its
+  // output text (its tokens are charged to the project's quota and added to `usage`).
+  boost::asio::awaitable<Result<std::string>> sample_agent(std::string project, std::string ref, std::string input, Usage* usage) override;
 
  private:
   fleet::AgentRegistry& agents_;

@@ -517,6 +517,7 @@ int serve(app::Config cfg) {
     return 1;
   }
   evals::Evals evals(io, **store, models, rt, {}, sandbox);
+  evals.set_agent_sampler(team);
   if (Status st = evals.load(); !st.ok()) {
     spdlog::critical("resuming eval runs: {}", st.message());
     return 1;

@@ -192,6 +192,15 @@ CREATE TABLE eval_output_items (
   PRIMARY KEY (project_id, run_id, idx)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX eval_output_items_by_id ON eval_output_items(project_id, run_id, id);
+)sql"},
+          {"evals", 2, R"sql(
+CREATE TABLE agent_gates (
+  project_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (project_id, agent, alias)
+) WITHOUT ROWID;
 )sql"}};
 }
 

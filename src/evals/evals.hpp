@@ -35,6 +35,33 @@
 
 namespace cn::evals {
 
+// Answers as an agent, for runs that sample `agent:NAME@ALIAS` (api/ implements it over the
+// runtime and the agent registry). `ref` is "NAME@ALIAS" or "NAME@vN".
+class AgentSampler {
+ public:
+  virtual ~AgentSampler() = default;
+  // The agent's answer (its output text) to `input`, one turn that is not stored; its tokens are
+  // added to `usage`.
+  virtual boost::asio::awaitable<Result<std::string>> sample_agent(std::string project, std::string ref, std::string input, Usage* usage) = 0;
+};
+
+// A promotion gate: moving `alias` of `agent` to another version needs that version to score, on
+// the gate's eval and data source (sampled as each version), no worse than the version the alias
+// names now, less `tolerance`, and at least `min_score` (the share of items that pass).
+struct Gate {
+  std::string project, agent, alias, eval_id;
+  json::object data_source;  // a run's data source; its model is set to each version
+  double tolerance = 0, min_score = 0;
+  int64_t created_at = 0;
+};
+json::object gate_json(const Gate& g);
+
+// The comparison behind a gated alias move.
+struct GateResult {
+  bool passed = false;
+  json::object comparison;  // {candidate: {version, run_id, score, result_counts}, current: {...}, tolerance, min_score}
+};
+
 struct Options {
   size_t max_items = 10'000;  // items per run
   int parallel = 4;           // items graded at once per run
@@ -81,6 +108,19 @@ class Evals {
                                                   std::optional<std::string> status);
   boost::asio::awaitable<Result<std::string>> get_item(std::string project, std::string eval_id, std::string run_id, std::string item_id);
 
+  // Runs may sample agents (`agent:NAME@ALIAS` as the data source's model) once one is set.
+  void set_agent_sampler(std::shared_ptr<AgentSampler> s) { sampler_ = std::move(s); }
+
+  // Promotion gates (gate.cpp). PUT {eval_id, data_source, tolerance?, min_score?}: 400 naming
+  // the field; the eval must exist.
+  boost::asio::awaitable<Result<Gate>> put_gate(std::string project, std::string agent, std::string alias, json::object body);
+  std::optional<Gate> gate(const std::string& project, const std::string& agent, const std::string& alias) const;
+  boost::asio::awaitable<Status> delete_gate(std::string project, std::string agent, std::string alias);
+  Status load_gates();  // start-up
+  // Runs the gate's eval as `candidate` and as `current` (agent versions), side by side, and
+  // compares their scores. Waits for both runs.
+  boost::asio::awaitable<Result<GateResult>> check_gate(Gate g, int64_t candidate, std::optional<int64_t> current);
+
   // Internal to evals/ (impl.hpp): a run in progress, and one item of a run.
   struct Live;
   struct Entry;
@@ -98,6 +138,8 @@ class Evals {
   runtime::Runtime& rt_;
   Options opts_;
   std::shared_ptr<Judge> judge_;
+  std::shared_ptr<AgentSampler> sampler_;
+  std::map<std::string, Gate> gates_;  // guarded by mu_; by project, agent and alias
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Live>> live_;  // guarded by mu_; by project + run id

@@ -47,6 +47,9 @@ void count_item(Counts& c, const json::object& item);
 // order of the eval's criteria.
 void apply_counts(json::object& run, const Counts& c, const json::object& eval);
 
+// Checks a run's data source (400 naming the field under "data_source").
+Status check_run_data_source(const json::object& ds, size_t max_items = 10'000, bool agents = true);
+
 namespace sql {
 // The first column of a bound query's first row (nullopt: no row); the statement is reset.
 Result<std::optional<std::string>> one_text(store::Statement& q);

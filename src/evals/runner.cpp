@@ -237,8 +237,18 @@ boost::asio::awaitable<void> Evals::grade_one(std::shared_ptr<Live> live, const 
     if (auto* sp = ds.if_contains("sampling_params"); sp && sp->is_object()) sampling = sp->as_object();
     if (error.empty()) {
       Usage u;
-      json::object no_schema;
-      auto answer = co_await judge_->ask(model, messages, std::move(no_schema), sampling, &u);
+      Result<std::string> answer = Status(Code::internal, "not sampled");
+      if (model.rfind("agent:", 0) == 0) {
+        // An agent answers one turn, with its own instructions and tools: the template's
+        // messages are its input, joined.
+        std::string input;
+        for (const auto& m : messages) input += (input.empty() ? "" : "\n\n") + std::string(m.as_object().at("content").as_string());
+        std::string ref = model.substr(6);
+        answer = co_await sampler_->sample_agent(live->project, std::move(ref), std::move(input), &u);
+      } else {
+        json::object no_schema;
+        answer = co_await judge_->ask(model, messages, std::move(no_schema), sampling, &u);
+      }
       usage.push_back(json::object{{"model", model}, {"prompt_tokens", u.input_tokens}, {"completion_tokens", u.output_tokens},
                                    {"cached_tokens", u.cached_tokens}});
       json::object s{{"model", model}, {"input", messages}, {"finish_reason", answer.ok() ? "stop" : "error"},

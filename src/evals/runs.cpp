@@ -28,7 +28,7 @@ std::string type_of(const json::object& o) {
 }
 
 // Checks a run's data_source against what this server runs; 400 naming the field.
-Status check_data_source(const json::value* v, size_t max_items) {
+Status check_data_source(const json::value* v, size_t max_items, bool agents) {
   const std::string ds = "data_source";
   if (!v || !v->is_object()) return bad(ds, "Missing required parameter: 'data_source' (an object).", "missing_required_parameter");
   const auto& o = v->as_object();
@@ -99,8 +99,8 @@ Status check_data_source(const json::value* v, size_t max_items) {
     auto* model = o.if_contains("model");
     if (!model || !model->is_string() || model->as_string().empty())
       return bad(ds + ".model", "Missing required parameter: 'data_source.model' (the model that answers input_messages).", "missing_required_parameter");
-    if (model->as_string().rfind("agent:", 0) == 0)
-      return bad(ds + ".model", "Sampling an agent ('agent:NAME@ALIAS') is not supported by this server yet; name a model.", "unsupported_value");
+    if (model->as_string().rfind("agent:", 0) == 0 && !agents)
+      return bad(ds + ".model", "This server has no agents to sample ('agent:NAME@ALIAS'); name a model.", "unsupported_value");
   }
   if (auto* sp = o.if_contains("sampling_params"); sp && !sp->is_null() && !sp->is_object())
     return bad(ds + ".sampling_params", "Invalid type for 'data_source.sampling_params': expected an object.", "invalid_type");
@@ -110,6 +110,11 @@ Status check_data_source(const json::value* v, size_t max_items) {
 std::string status_of(const json::object& run) { return std::string(run.at("status").as_string()); }
 
 }  // namespace
+
+Status check_run_data_source(const json::object& ds, size_t max_items, bool agents) {
+  json::value v(ds);
+  return check_data_source(&v, max_items, agents);
+}
 
 boost::asio::awaitable<Status> Evals::save_run(Live& live) {
   std::string body, status;
@@ -146,7 +151,7 @@ boost::asio::awaitable<Result<std::string>> Evals::create_run(Scope scope, std::
     co_return bad("name", "Invalid type for 'name': expected a string.", "invalid_type");
   auto eval = co_await get(scope.project, eval_id);
   if (!eval.ok()) co_return eval.status();
-  if (Status s = check_data_source(body.if_contains("data_source"), opts_.max_items); !s.ok()) co_return s;
+  if (Status s = check_data_source(body.if_contains("data_source"), opts_.max_items, sampler_ != nullptr); !s.ok()) co_return s;
   auto live = std::make_shared<Live>();
   live->project = scope.project;
   live->eval_id = eval_id;
@@ -301,6 +306,7 @@ boost::asio::awaitable<Result<std::string>> Evals::get_item(std::string project,
 }
 
 Status Evals::load() {
+  if (Status st = load_gates(); !st.ok()) return st;
   struct Pending {
     std::string project, id, eval_id, body, user, eval;
     std::set<int64_t> done;

@@ -176,6 +176,61 @@ test('trajectory, python and multi graders over stored responses with tool calls
   });
 });
 
+test('agents as samplers and the promotion gate: a worse version is refused with the comparison, a forced move is allowed', async () => {
+  await withServer({}, async ({ server, client, upstream }) => {
+    const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
+    const put = (p, body) => server.json(p, { method: 'PUT', body: JSON.stringify(body) });
+    // v1 answers in text; v2 has a tool, so the same questions get a tool call and no text.
+    assert.equal((await post('/v1/agents', { name: 'helper', model: 'gpt-4o', instructions: 'Answer plainly.' })).status, 200);
+    assert.equal((await post('/v1/agents/helper/aliases/prod', { version: 1 })).status, 200);
+    const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: {} } }];
+    assert.equal((await post('/v1/agents', { name: 'helper', model: 'gpt-4o', instructions: 'Use tools.', tools })).body.version, 2);
+    const e = await client.evals.create({ data_source_config: { type: 'custom', item_schema: { type: 'object' } },
+      testing_criteria: [{ type: 'string_check', name: 'answers', input: '{{sample.output_text}}', reference: 'echo', operation: 'like' }] });
+    const data_source = { type: 'completions', input_messages: { type: 'template', template: [{ role: 'user', content: 'CALL_TOOL {{item.q}}' }] },
+                          source: { type: 'file_content', content: [{ item: { q: 'one' } }, { item: { q: 'two' } }] } };
+    // An eval run that samples an agent directly.
+    const run = await client.evals.runs.create(e.id, { data_source: { ...data_source, model: 'agent:helper@prod' } });
+    const done = await finished(client, e.id, run.id);
+    assert.deepEqual(done.result_counts, { total: 2, passed: 2, failed: 0, errored: 0 });
+    const [first] = await allItems(client, e.id, run.id);
+    assert.equal(first.sample.output_text, 'echo: CALL_TOOL one');
+    assert.ok(upstream.requests.some((q) => q.body?.messages?.[0]?.content === 'Answer plainly.'), 'the agent ran with its own instructions');
+    // The gate.
+    const bad = await put('/v1/agents/helper/aliases/prod/gate', { eval_id: e.id, data_source: { type: 'completions', source: data_source.source } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'data_source.input_messages');
+    const gate = await put('/v1/agents/helper/aliases/prod/gate', { eval_id: e.id, data_source, tolerance: 0.1 });
+    assert.equal(gate.status, 200, JSON.stringify(gate.body));
+    assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate')).body.eval_id, e.id);
+    const refused = await post('/v1/agents/helper/aliases/prod', { version: 2 });
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 'promotion_gate_failed');
+    assert.equal(refused.body.comparison.candidate.version, 2);
+    assert.equal(refused.body.comparison.candidate.score, 0);
+    assert.equal(refused.body.comparison.current.version, 1);
+    assert.equal(refused.body.comparison.current.score, 1);
+    assert.equal((await server.json('/v1/agents/helper')).body.aliases.prod, 1, 'the alias did not move');
+    // The runs behind the comparison are ordinary runs of the eval.
+    const runs = [];
+    for await (const r of client.evals.runs.list(e.id)) runs.push(r.id);
+    assert.ok(runs.includes(refused.body.comparison.candidate.run_id));
+    // Forced: moved, and audited as forced.
+    const forced = await post('/v1/agents/helper/aliases/prod', { version: 2, force: true });
+    assert.equal(forced.status, 200);
+    assert.equal(forced.body.aliases.prod, 2);
+    const audit = await server.json('/v1/admin/audit?limit=50');
+    assert.ok(audit.body.data.some((a) => a.action === 'agent.alias' && JSON.stringify(a).includes('forced_past_gate') && JSON.stringify(a).includes('true')));
+    // Back to v1 through the gate: v1 scores better than v2, so it passes, and the answer shows why.
+    const back = await post('/v1/agents/helper/aliases/prod', { version: 1 });
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    assert.equal(back.body.gate.passed, true);
+    assert.equal(back.body.gate.candidate.score, 1);
+    assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate', { method: 'DELETE' })).status, 200);
+    assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate')).status, 404);
+  });
+});
+
 test('bad definitions are 400s naming the field; unknown ids are 404s', async () => {
   await withServer({}, async ({ server, client }) => {
     const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
