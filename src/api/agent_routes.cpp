@@ -15,6 +15,7 @@ struct AgentCtx {
   fleet::AgentRegistry& agents;
   identity::Authenticator& auth;
   evals::Evals* evals;  // null: no promotion gates
+  evals::OnlineEvals* online;  // null: no online evaluation
 };
 
 Response agent_answer(const fleet::AgentSummary& s, const fleet::AgentVersion* v = nullptr) {
@@ -43,8 +44,9 @@ Result<int64_t> version_param(const std::string& text) {
 
 }  // namespace
 
-void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals) {
-  auto c = std::make_shared<AgentCtx>(AgentCtx{agents, auth, evals});
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals,
+                    evals::OnlineEvals* online) {
+  auto c = std::make_shared<AgentCtx>(AgentCtx{agents, auth, evals, online});
 
   // Creates the agent, or its next version when the document changed.
   router.add("POST", "/v1/agents", [c](Request& req, Stream&) -> awaitable<Response> {
@@ -196,6 +198,42 @@ void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity
     std::string detail = json::serialize(json::object{{"alias", alias}});
     co_await audited(c->auth, *who, "agent.alias.delete", name, detail);
     co_return Response::json(200, json::serialize(json::object{{"object", "agent.alias.deleted"}, {"name", name}, {"alias", alias}, {"deleted", true}}));
+  });
+
+  // Online evaluation of an agent's runs: PUT {eval_id, sampling_rate, window?, min_pass_rate?};
+  // GET shows it with each version's rolling pass rate; DELETE stops it (scores stay).
+  router.add("PUT", "/v1/agents/{name}/online_eval", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string project = who->project_id, name = req.params["name"];
+    if (!c->online || !c->agents.summary(project, name)) co_return error_response(no_agent(name));
+    auto body = object_body(req);
+    if (!body.ok()) co_return error_response(body.status());
+    auto cfg = co_await c->online->put(project, name, std::move(*body));
+    if (!cfg.ok()) co_return error_response(cfg.status());
+    std::string detail = json::serialize(json::object{{"eval_id", cfg->eval_id}, {"sampling_rate", cfg->sampling_rate}});
+    co_await audited(c->auth, *who, "agent.online_eval", name, detail);
+    co_return Response::json(200, json::serialize(c->online->json_of(*cfg)));
+  });
+
+  router.add("GET", "/v1/agents/{name}/online_eval", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await reader(*c, req);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string name = req.params["name"];
+    auto cfg = c->online ? c->online->get(who->project_id, name) : std::nullopt;
+    if (!cfg) co_return error_response(Status(Code::not_found, "Agent '" + name + "' has no online evaluation."));
+    co_return Response::json(200, json::serialize(c->online->json_of(*cfg)));
+  });
+
+  router.add("DELETE", "/v1/agents/{name}/online_eval", [c](Request& req, Stream&) -> awaitable<Response> {
+    auto who = co_await authorize(req, c->auth, identity::kAdmin);
+    if (!who.ok()) co_return error_response(who.status());
+    std::string project = who->project_id, name = req.params["name"];
+    if (!c->online) co_return error_response(Status(Code::not_found, "Agent '" + name + "' has no online evaluation."));
+    Status st = co_await c->online->remove(project, name);
+    if (!st.ok()) co_return error_response(st);
+    co_await audited(c->auth, *who, "agent.online_eval.delete", name);
+    co_return Response::json(200, json::serialize(json::object{{"object", "agent.online_eval.deleted"}, {"name", name}, {"deleted", true}}));
   });
 
   router.add("DELETE", "/v1/agents/{name}", [c](Request& req, Stream&) -> awaitable<Response> {

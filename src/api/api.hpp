@@ -7,6 +7,7 @@
 #include "fleet/registry.hpp"
 #include "fleet/schedules.hpp"
 #include "evals/evals.hpp"
+#include "evals/online.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/usage.hpp"
 #include "webhooks/webhooks.hpp"
@@ -66,6 +67,7 @@ struct Services {
   webhooks::Webhooks* webhooks = nullptr;      // null: no /v1/webhooks
   fleet::Schedules* schedules = nullptr;       // null: no /v1/schedules
   evals::Evals* evals = nullptr;               // null: no /v1/evals
+  evals::OnlineEvals* online_evals = nullptr;  // null: no /v1/agents/{name}/online_eval
 };
 
 // What starting a turn needs.
@@ -150,7 +152,9 @@ void install_usage(http::Router& router, telemetry::UsageLedger& ledger, identit
 void install_a2a(http::Router& router, runtime::Runtime& rt, fleet::AgentRegistry& agents, identity::Authenticator& auth);
 // The agent routes (/v1/agents): versioned definitions and aliases.
 // With `evals`, alias moves pass promotion gates (/v1/agents/{name}/aliases/{alias}/gate).
-void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals = nullptr);
+// With `online`, an agent's online evaluation (/v1/agents/{name}/online_eval).
+void install_agents(http::Router& router, fleet::AgentRegistry& agents, identity::Authenticator& auth, evals::Evals* evals = nullptr,
+                    evals::OnlineEvals* online = nullptr);
 // One agent's export and import (/v1/agents/{name}/export, /v1/agents/import): versions,
 // aliases, memory records and optionally conversations, ids kept or remapped.
 void install_agent_transfer(http::Router& router, fleet::AgentRegistry& agents, memory::Memory* memory, runtime::Runtime& rt,

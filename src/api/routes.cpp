@@ -177,7 +177,7 @@ void install(http::Router& router, Services sv, Options opts) {
   if (sv.memory) install_mcp(router, *sv.memory, sv.auth, sv.runtime, sv.agents);
   if (sv.tool_servers) install_tool_servers(router, *sv.tool_servers, sv.auth);
   if (sv.agents) {
-    install_agents(router, *sv.agents, sv.auth, sv.evals);
+    install_agents(router, *sv.agents, sv.auth, sv.evals, sv.online_evals);
     install_agent_transfer(router, *sv.agents, sv.memory, sv.runtime, sv.auth, opts.max_export_bytes);
     install_a2a(router, sv.runtime, *sv.agents, sv.auth);
   }

@@ -9,6 +9,7 @@
 #include "fleet/registry.hpp"
 #include "fleet/schedules.hpp"
 #include "evals/evals.hpp"
+#include "evals/online.hpp"
 #include "identity/agents.hpp"
 #include "identity/audit.hpp"
 #include "identity/keys.hpp"
@@ -38,6 +39,7 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : webhooks::Webhooks::migrations()) m.push_back(x);
   for (auto& x : fleet::Schedules::migrations()) m.push_back(x);
   for (auto& x : evals::Evals::migrations()) m.push_back(x);
+  for (auto& x : evals::OnlineEvals::migrations()) m.push_back(x);
   return m;
 }
 

@@ -63,6 +63,15 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
+// A turn ledger filled in after the runtime exists (online evaluation reads through it).
+struct LateLedger final : runtime::TurnLedger {
+  std::atomic<runtime::TurnLedger*> to{nullptr};
+  Status record(store::Database& db, const runtime::TurnRecord& r) override {
+    auto* l = to.load();
+    return l ? l->record(db, r) : Status();
+  }
+};
+
 // A registered tool server's credential (see tools/servers.hpp). A free coroutine on purpose:
 // GCC 12 miscompiles lambda coroutines with captures.
 net::awaitable<Result<std::string>> fetch_credential_for_tool(identity::Vault* vault, identity::OAuth* oauth, std::string project,
@@ -502,6 +511,10 @@ int serve(app::Config cfg) {
     sandbox->warm();
     ro.tool_sources.push_back(std::make_shared<tools::sandbox::CodeToolSource>(sandbox));
   }
+  // Online evaluation records completed turns, but reads through the runtime: it joins the
+  // ledgers through a slot filled once it exists.
+  auto online_slot = std::make_shared<LateLedger>();
+  ro.ledgers.push_back(online_slot);
   runtime::Runtime rt(io, **store, models, ro, &mem);
   team->attach(&rt, limiter.enabled() ? &limiter : nullptr);
   if (Status st = rt.recover(); store::is_storage_full(st)) {
@@ -522,6 +535,27 @@ int serve(app::Config cfg) {
     spdlog::critical("resuming eval runs: {}", st.message());
     return 1;
   }
+  evals::OnlineEvals online(**store, rt, evals);
+  if (Status st = online.load(); !st.ok()) {
+    spdlog::critical("loading online evaluations: {}", st.message());
+    return 1;
+  }
+  online.set_notifier([hooks](const std::string& project, const std::string& agent, boost::json::object data) {
+    hooks->emit(project, agent, "agent.eval.below_threshold", std::move(data));
+  });
+  online_slot->to = &online;
+  metrics->gauges("continuum_online_eval_pass_rate", "Online evaluation: the pass rate of each agent version's recent graded runs", [&online] {
+    telemetry::Metrics::Series out;
+    for (const auto& g : online.gauges())
+      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, g.pass_rate});
+    return out;
+  });
+  metrics->gauges("continuum_online_eval_graded", "Online evaluation: graded runs of each agent version", [&online] {
+    telemetry::Metrics::Series out;
+    for (const auto& g : online.gauges())
+      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, static_cast<double>(g.graded)});
+    return out;
+  });
 
   auto providers = oauth_providers(cfg);
   if (!providers.ok()) {
@@ -568,7 +602,7 @@ int serve(app::Config cfg) {
   api::Options api_opts;
   api_opts.max_export_bytes = cfg.max_body_bytes;
   api_opts.governor = governor.get();
-  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules, &evals},
+  api::install(router, api::Services{rt, auth, keys, tenants, &mem, &vault, &oauth, &policies, tool_servers.get(), &agent_defs, metrics.get(), usage.get(), hooks.get(), &schedules, &evals, &online},
                api_opts);
   {
     api::PassthroughOptions po;
@@ -651,6 +685,8 @@ int serve(app::Config cfg) {
     server.stop_accepting();
     net::co_spawn(io, [&]() -> net::awaitable<void> {
       evals.stop();
+      online.stop();
+      online_slot->to = nullptr;
       co_await rt.shutdown(std::chrono::milliseconds(cfg.shutdown_grace_ms));
       if (tracer) co_await tracer->flush_and_stop();
       mem.stop();

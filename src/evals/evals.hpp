@@ -108,6 +108,10 @@ class Evals {
                                                   std::optional<std::string> status);
   boost::asio::awaitable<Result<std::string>> get_item(std::string project, std::string eval_id, std::string run_id, std::string item_id);
 
+  // Grades one stored response by an eval's criteria, as a stored-responses run would (online
+  // evaluation): {"status": "pass" | "fail" | "error", "results", "agent"}.
+  boost::asio::awaitable<Result<json::object>> grade_stored(Scope scope, std::string eval_id, std::string response_id);
+
   // Runs may sample agents (`agent:NAME@ALIAS` as the data source's model) once one is set.
   void set_agent_sampler(std::shared_ptr<AgentSampler> s) { sampler_ = std::move(s); }
 

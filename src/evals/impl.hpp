@@ -41,6 +41,11 @@ struct Evals::Entry {
   json::value sample;
 };
 
+// A stored response (its Response object, read in `scope`) as an item and its sample: item {id,
+// input (its user messages' text), instructions, model, metadata, agent, created_at}, sample
+// {output_text, model, usage, tool_calls, handoffs}.
+boost::asio::awaitable<Evals::Entry> stored_entry(runtime::Runtime& rt, Scope scope, json::object response);
+
 // Adds one output item (its JSON) to `c`.
 void count_item(Counts& c, const json::object& item);
 // Sets result_counts, per_testing_criteria_results and per_model_usage of `run` from `c`, in the

@@ -66,6 +66,28 @@ json::value content_value(const json::value& c) {
 
 }  // namespace
 
+boost::asio::awaitable<Evals::Entry> stored_entry(runtime::Runtime& rt, Scope scope, json::object r) {
+  std::string id(r.at("id").as_string());
+  runtime::ListQuery iq;
+  iq.limit = 100;
+  iq.desc = false;
+  auto inputs = co_await rt.input_items(scope, id, iq);
+  std::string input;
+  if (inputs.ok())
+    for (const auto& it : inputs->items)
+      if (it->type == ItemType::message && it->role == "user") input += (input.empty() ? "" : "\n") + it->text();
+  std::string instructions = r.contains("instructions") && r.at("instructions").is_string() ? std::string(r.at("instructions").as_string()) : "";
+  Evals::Entry e;
+  e.item = json::object{{"id", id}, {"input", input}, {"instructions", instructions}, {"model", r.at("model")},
+                        {"metadata", r.contains("metadata") ? r.at("metadata") : json::value(nullptr)},
+                        {"agent", r.contains("agent") ? r.at("agent") : json::value(nullptr)}, {"created_at", r.at("created_at")}};
+  auto [calls, handoffs] = trajectory_of(r);
+  e.sample = json::object{{"output_text", output_text(r)}, {"model", r.at("model")},
+                          {"usage", r.contains("usage") ? r.at("usage") : json::value(nullptr)},
+                          {"tool_calls", std::move(calls)}, {"handoffs", std::move(handoffs)}};
+  co_return e;
+}
+
 namespace {
 
 // The stored responses a responses source selects, newest first, as items (and their samples).
@@ -92,22 +114,7 @@ boost::asio::awaitable<Result<std::vector<Evals::Entry>>> stored_responses(runti
       if (auto* md = get("metadata"); md && !metadata_matches(*md, r.contains("metadata") ? r.at("metadata") : json::value(nullptr))) continue;
       std::string instructions = r.contains("instructions") && r.at("instructions").is_string() ? std::string(r.at("instructions").as_string()) : "";
       if (auto* s = get("instructions_search"); s && instructions.find(std::string(s->as_string())) == std::string::npos) continue;
-      std::string id(r.at("id").as_string());
-      runtime::ListQuery iq;
-      iq.limit = 100;
-      iq.desc = false;
-      auto inputs = co_await rt.input_items(scope, id, iq);
-      std::string input;
-      if (inputs.ok())
-        for (const auto& it : inputs->items)
-          if (it->type == ItemType::message && it->role == "user") input += (input.empty() ? "" : "\n") + it->text();
-      Evals::Entry e;
-      e.item = json::object{{"id", id}, {"input", input}, {"instructions", instructions}, {"model", r.at("model")},
-                            {"metadata", r.contains("metadata") ? r.at("metadata") : json::value(nullptr)}, {"created_at", created}};
-      auto [calls, handoffs] = trajectory_of(r);
-      e.sample = json::object{{"output_text", output_text(r)}, {"model", r.at("model")},
-                              {"usage", r.contains("usage") ? r.at("usage") : json::value(nullptr)},
-                              {"tool_calls", std::move(calls)}, {"handoffs", std::move(handoffs)}};
+      auto e = co_await stored_entry(rt, scope, r);
       out.push_back(std::move(e));
     }
     if (!page->has_more || out.size() >= limit || page->data.empty()) break;
@@ -308,6 +315,33 @@ boost::asio::awaitable<void> Evals::grade_one(std::shared_ptr<Live> live, const 
   live->done.insert(idx);
   count_item(live->counts, out);
   apply_counts(live->run, live->counts, live->eval);
+}
+
+boost::asio::awaitable<Result<json::object>> Evals::grade_stored(Scope scope, std::string eval_id, std::string response_id) {
+  auto eval = co_await get(scope.project, eval_id);
+  if (!eval.ok()) co_return eval.status();
+  auto body = co_await rt_.get_response(scope, response_id);
+  if (!body.ok()) co_return body.status();
+  boost::system::error_code ec;
+  auto r = json::parse(*body, ec);
+  if (ec || !r.is_object()) co_return Status(Code::internal, "the response could not be read");
+  auto e = co_await stored_entry(rt_, scope, r.as_object());
+  json::object ns{{"item", e.item}, {"sample", e.sample}};
+  json::array results;
+  bool all = true, errored = false;
+  auto criteria = json::parse(*eval).as_object().at("testing_criteria").as_array();
+  for (const auto& c : criteria) {
+    Verdict v = co_await grade(c.as_object(), ns, *judge_, scope.project);
+    json::object one{{"name", v.name}, {"type", v.type}, {"score", v.score}, {"passed", v.passed}};
+    if (!v.error.empty()) {
+      one["error"] = v.error;
+      errored = true;
+    }
+    all = all && v.passed;
+    results.push_back(std::move(one));
+  }
+  co_return json::object{{"status", errored ? "error" : all ? "pass" : "fail"}, {"results", std::move(results)},
+                         {"agent", e.item.contains("agent") ? e.item.at("agent") : json::value(nullptr)}};
 }
 
 }  // namespace cn::evals

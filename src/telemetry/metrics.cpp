@@ -57,6 +57,11 @@ struct Metrics::Source {
   std::function<double()> read;
 };
 
+struct Metrics::FamilySource {
+  pm::Family<pm::Gauge>* family;
+  std::function<Series()> read;
+};
+
 Metrics::Metrics() : registry_(std::make_shared<pm::Registry>()), f_(std::make_unique<Families>(*registry_)) {}
 Metrics::~Metrics() = default;
 
@@ -71,9 +76,17 @@ void Metrics::gauge(std::string name, std::string help, std::function<double()> 
   sources_.push_back(Source{&fam.Add({}), std::move(read)});
 }
 
+void Metrics::gauges(std::string name, std::string help, std::function<Series()> read) {
+  auto& fam = pm::BuildGauge().Name(std::move(name)).Help(std::move(help)).Register(*registry_);
+  std::lock_guard lk(scrape_mu_);
+  family_sources_.push_back(FamilySource{&fam, std::move(read)});
+}
+
 std::string Metrics::scrape() {
   std::lock_guard lk(scrape_mu_);
   for (auto& s : sources_) s.gauge->Set(s.read());
+  for (auto& f : family_sources_)
+    for (auto& [labels, value] : f.read()) f.family->Add(labels).Set(value);
   pm::TextSerializer text;
   return text.Serialize(registry_->Collect());
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,9 @@ class Metrics final : public runtime::RunObserver {
 
   // A gauge read at each scrape: name (continuum_...), help, and the function giving its value.
   void gauge(std::string name, std::string help, std::function<double()> read);
+  // A family of gauges read at each scrape: `read` gives each series' labels and value.
+  using Series = std::vector<std::pair<std::map<std::string, std::string>, double>>;
+  void gauges(std::string name, std::string help, std::function<Series()> read);
 
   // The text exposition format (version 0.0.4).
   std::string scrape();
@@ -48,7 +52,9 @@ class Metrics final : public runtime::RunObserver {
   std::unique_ptr<Families> f_;
   std::mutex scrape_mu_;
   struct Source;
-  std::vector<Source> sources_;  // guarded by scrape_mu_
+  struct FamilySource;
+  std::vector<Source> sources_;               // guarded by scrape_mu_
+  std::vector<FamilySource> family_sources_;  // guarded by scrape_mu_
 };
 
 }  // namespace cn::telemetry

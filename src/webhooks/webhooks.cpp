@@ -9,6 +9,7 @@
 
 #include <future>
 
+#include "base/clock.hpp"
 #include "base/ids.hpp"
 #include "base/log.hpp"
 #include "store/async.hpp"
@@ -22,6 +23,8 @@ namespace net = boost::asio;
 namespace {
 
 const char* kEvents[] = {"response.completed", "response.failed", "response.incomplete", "response.cancelled"};
+// Sent only to hooks that name it: an agent version's online evaluation fell below its bar.
+const char* kBelowThreshold = "agent.eval.below_threshold";
 constexpr int64_t kMaxBackoff = 600;
 
 Status bad(const std::string& field, std::string msg) { return invalid_param(field, std::move(msg)); }
@@ -135,8 +138,11 @@ boost::asio::awaitable<Result<std::pair<Webhook, std::string>>> Webhooks::create
   if (auto* e = body.if_contains("events"); e && !e->is_null()) {
     if (!e->is_array() || e->as_array().empty()) co_return bad("events", "Invalid 'events': expected a non-empty array of event types.");
     for (const auto& ev : e->as_array()) {
-      if (!ev.is_string() || std::none_of(std::begin(kEvents), std::end(kEvents), [&](const char* k) { return ev.as_string() == k; }))
-        co_return bad("events", "Invalid 'events': the types are response.completed, response.failed, response.incomplete and response.cancelled.");
+      bool known = ev.is_string() && (std::any_of(std::begin(kEvents), std::end(kEvents), [&](const char* k) { return ev.as_string() == k; }) ||
+                                      ev.as_string() == kBelowThreshold);
+      if (!known)
+        co_return bad("events", std::string("Invalid 'events': the types are response.completed, response.failed, response.incomplete, "
+                                            "response.cancelled and ") + kBelowThreshold + ".");
       w.events.emplace_back(ev.as_string());
     }
   } else {
@@ -223,6 +229,35 @@ boost::asio::awaitable<Result<std::vector<Delivery>>> Webhooks::deliveries(std::
     return out;
   };
   co_return co_await store::read_async(store_, std::move(fn));
+}
+
+void Webhooks::emit(const std::string& project, const std::string& agent, const std::string& type, json::object data) {
+  std::vector<Webhook> matching;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = hooks_.lower_bound({project, ""}); it != hooks_.end() && it->first.first == project; ++it) {
+      const Webhook& w = it->second;
+      if (!w.agent.empty() && w.agent != agent) continue;
+      if (std::find(w.events.begin(), w.events.end(), type) != w.events.end()) matching.push_back(w);
+    }
+  }
+  if (matching.empty()) return;
+  int64_t now = Clock::system().now_seconds();
+  store_.submit(
+      [project, type, data = std::move(data), matching, now](store::Database& db) -> Status {
+        for (const auto& w : matching) {
+          std::string id = new_id("evt");
+          std::string payload = json::serialize(json::object{{"object", "event"}, {"id", id}, {"type", type}, {"created_at", now}, {"data", data}});
+          auto& st = db.stmt(
+              "INSERT INTO webhook_deliveries(project_id, id, webhook_id, type, response_id, payload, status, next_at, created_at)"
+              " VALUES (?1,?2,?3,?4,'',?5,'pending',?6,?6)");
+          if (Status s = st.bind(1, project).bind(2, id).bind(3, w.id).bind(4, type).bind(5, payload).bind(6, now).run(); !s.ok()) return s;
+        }
+        return Status();
+      },
+      [type](Status st) {
+        if (!st.ok()) spdlog::warn("queueing a {} event failed: {}", type, st.message());
+      });
 }
 
 Status Webhooks::record(store::Database& db, const runtime::TurnRecord& r) {

@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
 
 #include <atomic>
 #include <map>
@@ -57,6 +58,10 @@ class Webhooks final : public runtime::TurnLedger {
   ~Webhooks() override;
   static std::vector<store::Migration> migrations();
   Status load();  // blocks (start-up)
+  // Queues an event of `type` with `data` for the project's hooks that listen for it (and for
+  // `agent`, when a hook names one); delivered as response events are. Not transactional with
+  // anything: for events that are not a turn's (agent.eval.below_threshold).
+  void emit(const std::string& project, const std::string& agent, const std::string& type, boost::json::object data);
   // Starts the dispatcher on `io` (pending deliveries of a previous process included).
   void start(boost::asio::io_context& io);
   void stop() { stopping_ = true; }

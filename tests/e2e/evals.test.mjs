@@ -4,6 +4,7 @@
 // resumption after kill -9, and bad definitions answered with 400s naming the field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Server, withServer, sleep } from './harness.mjs';
 import { startFakeUpstream } from './fake-upstream.mjs';
 
@@ -229,6 +230,62 @@ test('agents as samplers and the promotion gate: a worse version is refused with
     assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate', { method: 'DELETE' })).status, 200);
     assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate')).status, 404);
   });
+});
+
+test('online evaluation: a share of an agent\'s runs graded off the serving path, a rolling pass rate per version, /metrics, a webhook below the bar', async () => {
+  const got = [];
+  const rx = http.createServer((req, res) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => { got.push(JSON.parse(b)); res.writeHead(204); res.end(); }); });
+  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+  try {
+    await withServer({ env: { CONTINUUM_WEBHOOKS_ALLOW_PRIVATE_URLS: '1' } }, async ({ server, client }) => {
+      const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
+      const put = (p, body) => server.json(p, { method: 'PUT', body: JSON.stringify(body) });
+      assert.equal((await post('/v1/agents', { name: 'greeter', model: 'gpt-4o', instructions: 'Greet.' })).status, 200);
+      const hook = await post('/v1/webhooks', { url: `http://127.0.0.1:${rx.address().port}/h`, events: ['agent.eval.below_threshold'] });
+      assert.equal(hook.status, 200, JSON.stringify(hook.body));
+      // Passes when the answer mentions "hello".
+      const e = await client.evals.create({ data_source_config: { type: 'logs' },
+        testing_criteria: [{ type: 'string_check', name: 'greets', input: '{{sample.output_text}}', reference: 'hello', operation: 'ilike' }] });
+      const bad = await put('/v1/agents/greeter/online_eval', { eval_id: e.id, sampling_rate: 2 });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.param, 'sampling_rate');
+      const cfg = await put('/v1/agents/greeter/online_eval', { eval_id: e.id, sampling_rate: 1, window: 10, min_pass_rate: 0.5 });
+      assert.equal(cfg.status, 200, JSON.stringify(cfg.body));
+      // Four runs that pass, then eight that fail: the window of 10 falls to 2/10 and the hook is told once.
+      for (let i = 0; i < 4; i++) assert.equal((await post('/v1/responses', { model: 'agent:greeter', input: `hello ${i}` })).status, 200);
+      for (let i = 0; i < 8; i++) assert.equal((await post('/v1/responses', { model: 'agent:greeter', input: `bye ${i}` })).status, 200);
+      let state;
+      for (let i = 0; i < 200; i++) {
+        state = (await server.json('/v1/agents/greeter/online_eval')).body;
+        if (state.versions?.[0]?.graded === 12) break;
+        await sleep(50);
+      }
+      assert.equal(state.versions[0].version, 1);
+      assert.equal(state.versions[0].graded, 12);
+      assert.equal(state.versions[0].window, 10);
+      assert.equal(state.versions[0].pass_rate, 0.2);
+      assert.equal(state.versions[0].below_threshold, true);
+      const metrics = await (await server.fetch('/metrics')).text();
+      assert.match(metrics, /continuum_online_eval_pass_rate\{[^}]*agent="greeter"[^}]*version="1"[^}]*\} 0\.2/);
+      assert.match(metrics, /continuum_online_eval_graded\{[^}]*agent="greeter"[^}]*\} 12/);
+      for (let i = 0; i < 200 && got.length === 0; i++) await sleep(50);
+      await sleep(300);
+      assert.equal(got.length, 1, 'told once');
+      assert.equal(got[0].type, 'agent.eval.below_threshold');
+      assert.equal(got[0].data.agent, 'greeter');
+      assert.equal(got[0].data.version, 1);
+      assert.ok(got[0].data.pass_rate < 0.5);
+      // Plain turns (no agent) are not graded; sampling_rate 0 grades nothing.
+      await put('/v1/agents/greeter/online_eval', { eval_id: e.id, sampling_rate: 0, window: 10 });
+      await post('/v1/responses', { model: 'agent:greeter', input: 'hello again' });
+      await sleep(300);
+      assert.equal((await server.json('/v1/agents/greeter/online_eval')).body.versions[0].graded, 12);
+      assert.equal((await server.json('/v1/agents/greeter/online_eval', { method: 'DELETE' })).status, 200);
+      assert.equal((await server.json('/v1/agents/greeter/online_eval')).status, 404);
+    });
+  } finally {
+    await new Promise((r) => rx.close(r));
+  }
 });
 
 test('bad definitions are 400s naming the field; unknown ids are 404s', async () => {

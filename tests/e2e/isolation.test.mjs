@@ -126,6 +126,9 @@ const PROBES = {
   'GET /v1/evals/{id}/runs/{run_id}/output_items/{item_id}': { kind: 'object', obj: 'eval' },
   'DELETE /v1/agents/{name}/aliases/{alias}': { kind: 'object', obj: 'agent_def' },
   'PUT /v1/agents/{name}/aliases/{alias}/gate': { kind: 'object', obj: 'agent_def', body: { eval_id: 'eval_x', data_source: {} } },
+  'PUT /v1/agents/{name}/online_eval': { kind: 'object', obj: 'agent_def', body: { eval_id: 'eval_x', sampling_rate: 1 } },
+  'GET /v1/agents/{name}/online_eval': { kind: 'object', obj: 'agent_def' },
+  'DELETE /v1/agents/{name}/online_eval': { kind: 'object', obj: 'agent_def' },
   'GET /v1/agents/{name}/aliases/{alias}/gate': { kind: 'object', obj: 'agent_def' },
   'DELETE /v1/agents/{name}/aliases/{alias}/gate': { kind: 'object', obj: 'agent_def' },
 };
