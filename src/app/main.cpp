@@ -529,7 +529,7 @@ int serve(app::Config cfg) {
     spdlog::critical("recovery: {}", st.message());
     return 1;
   }
-  evals::Evals evals(io, **store, models, rt, {}, sandbox);
+  evals::Evals evals(io, **store, models, rt, {}, sandbox, &mem);
   evals.set_agent_sampler(team);
   if (Status st = evals.load(); !st.ok()) {
     spdlog::critical("resuming eval runs: {}", st.message());

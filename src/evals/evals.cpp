@@ -157,8 +157,8 @@ void apply_counts(json::object& run, const Counts& c, const json::object& eval) 
 }
 
 Evals::Evals(net::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts,
-             std::shared_ptr<tools::sandbox::Sandbox> sandbox)
-    : io_(io), store_(store), models_(models), rt_(rt), opts_(opts), judge_(make_model_judge(models, std::move(sandbox))) {}
+             std::shared_ptr<tools::sandbox::Sandbox> sandbox, memory::Memory* memory)
+    : io_(io), store_(store), models_(models), rt_(rt), opts_(opts), judge_(make_model_judge(models, std::move(sandbox), memory)) {}
 
 Evals::~Evals() = default;
 

@@ -82,8 +82,9 @@ struct PageQuery {
 class Evals {
  public:
   // Python graders run in `sandbox` (null: they are refused).
+  // Memory graders read `memory` (null: they are errors).
   Evals(boost::asio::io_context& io, store::Executor& store, model::Registry& models, runtime::Runtime& rt, Options opts = {},
-        std::shared_ptr<tools::sandbox::Sandbox> sandbox = nullptr);
+        std::shared_ptr<tools::sandbox::Sandbox> sandbox = nullptr, memory::Memory* memory = nullptr);
   ~Evals();
   static std::vector<store::Migration> migrations();
   // Resumes runs a previous process left queued or in progress. Call once at start-up.

@@ -150,7 +150,21 @@ Status check_grader(const json::value& v, const std::string& at, bool python, in
     return check_formula(g.at("calculate_output").as_string(), names, at + ".calculate_output");
   }
   if (type == "trajectory") return check_trajectory(g, at);
-  return bad(at + ".type", "Invalid '" + at + ".type': expected one of string_check, text_similarity, label_model, score_model, python, multi, trajectory.");
+  if (type == "memory") {
+    if (Status s = need_string(g, "user", at, true); !s.ok()) return s;
+    if (auto* a = field(g, "agent"); a && !a->is_string()) return bad(at + ".agent", "Invalid type for '" + at + ".agent': expected a string.", "invalid_type");
+    size_t assertions = 0;
+    for (const char* k : {"must_contain", "must_not_contain"}) {
+      auto* l = field(g, k);
+      if (!l) continue;
+      if (!l->is_array() || !std::all_of(l->as_array().begin(), l->as_array().end(), [](const json::value& x) { return x.is_string() && !x.as_string().empty(); }))
+        return bad(at + "." + k, "Invalid '" + at + "." + k + "': expected an array of non-empty phrases.", "invalid_type");
+      assertions += l->as_array().size();
+    }
+    if (assertions == 0) return bad(at + ".must_contain", "A memory grader needs at least one phrase in must_contain or must_not_contain.");
+    return {};
+  }
+  return bad(at + ".type", "Invalid '" + at + ".type': expected one of string_check, text_similarity, label_model, score_model, python, multi, trajectory, memory.");
 }
 
 // One path (a.b.c or a[0].b) into `root`; null when absent.
@@ -263,6 +277,46 @@ boost::asio::awaitable<Verdict> grade(const json::object& g, const json::object&
   v.type = str(g, "type");
   v.sample = nullptr;
   if (v.type == "trajectory") co_return grade_trajectory(g, ns);
+  if (v.type == "memory") {
+    std::string user = render(str(g, "user"), ns), agent = render(str(g, "agent"), ns);
+    if (user.empty()) {
+      v.error = "The memory grader's user is empty for this item.";
+      co_return v;
+    }
+    auto texts = co_await judge.memories(project, user, agent);
+    if (!texts.ok()) {
+      v.error = "Reading the user's memory failed: " + texts.status().message();
+      co_return v;
+    }
+    auto lower = [](std::string s) {
+      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      return s;
+    };
+    std::vector<std::string> held;
+    for (const auto& t : *texts) held.push_back(lower(t));
+    auto holds = [&](const std::string& phrase) {
+      std::string p = lower(phrase);
+      return std::any_of(held.begin(), held.end(), [&](const std::string& t) { return t.find(p) != std::string::npos; });
+    };
+    json::array missing, forbidden;
+    size_t met = 0, total = 0;
+    if (auto* l = field(g, "must_contain"))
+      for (const auto& p : l->as_array()) {
+        ++total;
+        if (holds(std::string(p.as_string()))) ++met;
+        else missing.push_back(p);
+      }
+    if (auto* l = field(g, "must_not_contain"))
+      for (const auto& p : l->as_array()) {
+        ++total;
+        if (!holds(std::string(p.as_string()))) ++met;
+        else forbidden.push_back(p);
+      }
+    v.score = total ? static_cast<double>(met) / static_cast<double>(total) : 1.0;
+    v.passed = met == total;
+    v.sample = json::object{{"user", user}, {"records", static_cast<int64_t>(held.size())}, {"missing", std::move(missing)}, {"present_but_forbidden", std::move(forbidden)}};
+    co_return v;
+  }
   if (v.type == "python" || v.type == "multi") {
     if (v.type == "python") {
       json::value item = ns.contains("item") ? ns.at("item") : json::value(nullptr);

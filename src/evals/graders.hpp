@@ -11,7 +11,10 @@
 //   sandbox (tools/sandbox) with its limits; passes at pass_threshold (default 0.5);
 // - multi {graders: {name: grader}, calculate_output, pass_threshold?}: the formula
 //   (formula.hpp) over the sub-graders' scores; passes at pass_threshold (default 0.5);
-// - trajectory (a Continuum extension, trajectory.hpp): a sample's tool calls and handoffs.
+// - trajectory (a Continuum extension, trajectory.hpp): a sample's tool calls and handoffs;
+// - memory (a Continuum extension) {user, agent?, must_contain, must_not_contain}: what a user's
+//   long-term memory holds now — each must_contain phrase in some active record, no
+//   must_not_contain phrase in any (case-insensitive); the score is the share of assertions met.
 // Strings of a grader are templates: {{item.path}} and {{sample.path}} (sample.output_text, the
 // sampled answer) are replaced by the item's and the sample's values.
 // Thread-safety: Judge implementations are called from any coroutine; the functions here are
@@ -43,6 +46,12 @@ class Judge {
   virtual boost::asio::awaitable<Result<std::vector<float>>> embed(std::string text) = 0;
   // Python graders: whether they can run here (the code sandbox), and the score `grade(sample,
   // item)` of `source` returns, run in the sandbox with its limits for `project`.
+  // Memory assertions: the texts of the active long-term memory records of `user` in `project`
+  // (of `agent` too, when set).
+  virtual boost::asio::awaitable<Result<std::vector<std::string>>> memories(std::string project, std::string user, std::string agent) {
+    (void)project, (void)user, (void)agent;
+    co_return Status(Code::unavailable, "This server has no long-term memory.");
+  }
   virtual bool python_available() const { return false; }
   virtual boost::asio::awaitable<Result<double>> run_python(std::string project, std::string source, json::value sample,
                                                             json::value item) {

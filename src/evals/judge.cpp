@@ -16,7 +16,21 @@ namespace {
 
 class ModelJudge final : public Judge {
  public:
-  ModelJudge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox) : models_(models), sandbox_(std::move(sandbox)) {}
+  ModelJudge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox, memory::Memory* memory)
+      : models_(models), sandbox_(std::move(sandbox)), memory_(memory) {}
+
+  boost::asio::awaitable<Result<std::vector<std::string>>> memories(std::string project, std::string user, std::string agent) override {
+    if (!memory_) co_return Status(Code::unavailable, "this server has no long-term memory");
+    memory::Filter f;
+    f.user_id = user;
+    if (!agent.empty()) f.agent_id = agent;
+    std::optional<std::string> after;
+    auto records = co_await memory_->list(project, f, 1000, after);
+    if (!records.ok()) co_return records.status();
+    std::vector<std::string> out;
+    for (const auto& r : *records) out.push_back(r.text);
+    co_return out;
+  }
 
   bool python_available() const override { return sandbox_ && sandbox_->available(); }
 
@@ -108,12 +122,13 @@ class ModelJudge final : public Judge {
   std::map<std::string, std::set<int>> slots_;  // guarded by mu_: working directories in use, per project
   model::Registry& models_;
   std::shared_ptr<tools::sandbox::Sandbox> sandbox_;
+  memory::Memory* memory_;
 };
 
 }  // namespace
 
-std::shared_ptr<Judge> make_model_judge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox) {
-  return std::make_shared<ModelJudge>(models, std::move(sandbox));
+std::shared_ptr<Judge> make_model_judge(model::Registry& models, std::shared_ptr<tools::sandbox::Sandbox> sandbox, memory::Memory* memory) {
+  return std::make_shared<ModelJudge>(models, std::move(sandbox), memory);
 }
 
 }  // namespace cn::evals

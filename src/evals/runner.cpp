@@ -81,6 +81,9 @@ boost::asio::awaitable<Evals::Entry> stored_entry(runtime::Runtime& rt, Scope sc
   e.item = json::object{{"id", id}, {"input", input}, {"instructions", instructions}, {"model", r.at("model")},
                         {"metadata", r.contains("metadata") ? r.at("metadata") : json::value(nullptr)},
                         {"agent", r.contains("agent") ? r.at("agent") : json::value(nullptr)}, {"created_at", r.at("created_at")}};
+  // The end user the turn was for, when the request named one.
+  for (const char* k : {"safety_identifier", "user"})
+    if (auto* u = r.if_contains(k); u && u->is_string() && !u->as_string().empty() && !e.item.contains("user")) e.item["user"] = *u;
   auto [calls, handoffs] = trajectory_of(r);
   e.sample = json::object{{"output_text", output_text(r)}, {"model", r.at("model")},
                           {"usage", r.contains("usage") ? r.at("usage") : json::value(nullptr)},

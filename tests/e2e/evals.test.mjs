@@ -288,6 +288,30 @@ test('online evaluation: a share of an agent\'s runs graded off the serving path
   }
 });
 
+test('memory assertions: what a user\'s long-term memory must and must not hold', async () => {
+  await withServer({}, async ({ server, client }) => {
+    const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal((await post('/v1/memories', { text: 'Alice is allergic to peanuts', user_id: 'alice' })).status, 200);
+    assert.equal((await post('/v1/memories', { text: 'Bob said his password is hunter2', user_id: 'bob' })).status, 200);
+    assert.equal((await post('/v1/memories', { text: 'Bob likes peanut butter', user_id: 'bob' })).status, 200);
+    const e = await client.evals.create({ data_source_config: { type: 'custom', item_schema: { type: 'object' } },
+      testing_criteria: [{ type: 'memory', name: 'remembers', user: '{{item.user}}', must_contain: ['PEANUT'], must_not_contain: ['password'] }] });
+    const run = await client.evals.runs.create(e.id, { data_source: { type: 'jsonl', source: { type: 'file_content', content: [
+      { item: { user: 'alice' } }, { item: { user: 'bob' } }, { item: { user: 'carol' } }, { item: {} }] } } });
+    const done = await finished(client, e.id, run.id);
+    assert.deepEqual(done.result_counts, { total: 4, passed: 1, failed: 2, errored: 1 });
+    const items = await allItems(client, e.id, run.id);
+    assert.equal(items[0].status, 'pass');
+    assert.deepEqual(items[1].results[0].sample.present_but_forbidden, ['password']);
+    assert.equal(items[1].results[0].score, 0.5);
+    assert.deepEqual(items[2].results[0].sample.missing, ['PEANUT']);
+    assert.match(items[3].results[0].error, /user is empty/);
+    const bad = await post('/v1/evals', { data_source_config: { type: 'logs' }, testing_criteria: [{ type: 'memory', name: 'm', user: 'x' }] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.param, 'testing_criteria[0].must_contain');
+  });
+});
+
 test('bad definitions are 400s naming the field; unknown ids are 404s', async () => {
   await withServer({}, async ({ server, client }) => {
     const post = (p, body) => server.json(p, { method: 'POST', body: JSON.stringify(body) });
