@@ -1,5 +1,6 @@
-// The CLI's commands other than `serve`: `keys create` and `audit verify`. Each opens the data
-// directory's store itself; a running server learns of keys made here at its next start.
+// The CLI's commands other than `serve`: `keys create` and `audit verify`, which open the data
+// directory's store themselves (a running server learns of keys made here at its next start),
+// and `eval run`, which talks to a running server over HTTP.
 //
 // Thread-safety: run once, from main.
 #pragma once
@@ -23,5 +24,16 @@ struct KeyFlags {
 int create_key(const Config& cfg, const KeyFlags& kf);
 // Walks the audit log's hash chain. Exit status: 0 when whole, 1 when broken, 2 without a store.
 int verify_audit(const Config& cfg);
+
+// `continuum eval run`'s flags (eval_cli.cpp).
+struct EvalFlags {
+  std::string eval, agent;  // agent: NAME@ALIAS or NAME@vN
+  double min_score = 1.0;   // the share of items that must pass
+  std::string url = "http://127.0.0.1:8080", key, data;
+  int timeout_seconds = 600;
+};
+// Runs the eval as the agent on the server at `url` and prints the result as JSON. Exit status: 0
+// at or above min_score, 1 below it, 2 on an error.
+int eval_run(const EvalFlags& flags);
 
 }  // namespace cn::app

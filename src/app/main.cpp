@@ -766,7 +766,21 @@ int main(int argc, char** argv) {
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand("verify", "Check the audit log's hash chain for tampering");
   audit_verify->add_option("--data", data, "data directory (default ./data)");
+  auto* eval_cmd = cli.add_subcommand("eval", "Run evaluations against a running server");
+  eval_cmd->require_subcommand(1);
+  auto* eval_run = eval_cmd->add_subcommand("run", "Run an eval as an agent version; exit 1 below --min-score");
+  app::EvalFlags ef;
+  if (const char* k = std::getenv("CONTINUUM_API_KEY")) ef.key = k;
+  if (const char* u = std::getenv("CONTINUUM_URL")) ef.url = u;
+  eval_run->add_option("--eval", ef.eval, "the eval's id")->required();
+  eval_run->add_option("--agent", ef.agent, "NAME@ALIAS or NAME@vN")->required();
+  eval_run->add_option("--min-score", ef.min_score, "the share of items that must pass (default 1)");
+  eval_run->add_option("--url", ef.url, "the server (default http://127.0.0.1:8080, or CONTINUUM_URL)");
+  eval_run->add_option("--key", ef.key, "an API key (default CONTINUUM_API_KEY)");
+  eval_run->add_option("--data", ef.data, "a run's data_source as a JSON file (default: the alias's promotion gate's)");
+  eval_run->add_option("--timeout", ef.timeout_seconds, "seconds to wait for the run (default 600)");
   CLI11_PARSE(cli, argc, argv);
+  if (eval_run->parsed()) return app::eval_run(ef);
   if (version_cmd->parsed()) {
     std::cout << "continuum " << kVersion << "\n";
     return 0;

@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { Server, withServer, sleep } from './harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { Server, withServer, sleep, BIN, KEY } from './harness.mjs';
 import { startFakeUpstream } from './fake-upstream.mjs';
 
 const chat = (upstream) => upstream.requests.filter((q) => q.body?.messages);
@@ -227,6 +230,28 @@ test('agents as samplers and the promotion gate: a worse version is refused with
     assert.equal(back.status, 200, JSON.stringify(back.body));
     assert.equal(back.body.gate.passed, true);
     assert.equal(back.body.gate.candidate.score, 1);
+    // The same from a shell: continuum eval run, exit 0 at the bar and 1 below it.
+    // (Not spawnSync: the fake upstream answering the agent lives in this process.)
+    const shell = (args) => new Promise((resolve) => {
+      const p = spawn(BIN, args, { env: { ...process.env, CONTINUUM_API_KEY: KEY } });
+      let stdout = '', stderr = '';
+      p.stdout.on('data', (d) => { stdout += d; });
+      p.stderr.on('data', (d) => { stderr += d; });
+      p.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    const cli = (agent, ...more) => shell(['eval', 'run', '--eval', e.id, '--agent', agent, '--url', server.base, ...more]);
+    const good = await cli('helper@prod', '--min-score', '0.9');
+    assert.equal(good.status, 0, good.stderr);
+    assert.equal(JSON.parse(good.stdout).score, 1);
+    // A version by number has no gate of its own: its data source comes from a file.
+    const file = path.join(server.dataDir, 'ds.json');
+    fs.writeFileSync(file, JSON.stringify(data_source));
+    const worse = await cli('helper@v2', '--min-score', '0.5', '--data', file);
+    assert.equal(worse.status, 1, worse.stderr);
+    assert.equal(JSON.parse(worse.stdout).score, 0);
+    const unknown = await shell(['eval', 'run', '--eval', 'eval_nope', '--agent', 'helper@prod', '--url', server.base]);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /404/);
     assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate', { method: 'DELETE' })).status, 200);
     assert.equal((await server.json('/v1/agents/helper/aliases/prod/gate')).status, 404);
   });
