@@ -121,12 +121,21 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
   // it touched through a map would stay resident in the process after the write).
   const char* tuning = mode == Mode::read_only ? kReaderTuning : "PRAGMA mmap_size=0; PRAGMA cache_size=-8192;";
   if (Status st = d->exec(tuning); !st.ok()) return st;
-  const char* pragmas = mode == Mode::read_only
-      ? "PRAGMA foreign_keys=ON;"
-      // auto_vacuum takes effect only on a new database (before its first table): it lets
-      // retention give space back with incremental_vacuum.
-      : "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-        "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;";
+  if (mode == Mode::read_write) {
+    // A database already in WAL mode is left as it is: setting the mode again may need to write,
+    // and a server restarting on a full disk must still open (read-only) to serve reads.
+    auto& q = d->stmt("PRAGMA journal_mode");
+    std::string current = q.step() ? q.text(0) : std::string();
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    // auto_vacuum takes effect only on a new database (before its first table): it lets
+    // retention give space back with incremental_vacuum.
+    if (current != "wal")
+      if (Status s = d->exec("PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"); !s.ok()) return s;
+  }
+  const char* pragmas = mode == Mode::read_only ? "PRAGMA foreign_keys=ON;"
+                                                : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;";
   if (Status st = d->exec(pragmas); !st.ok()) return st;
   if (max_bytes > 0 && mode == Mode::read_write) {
     // The cap counts pages of the database file (not the WAL): beyond it a write fails with

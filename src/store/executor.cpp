@@ -8,12 +8,21 @@ namespace cn::store {
 Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
                                                   const std::vector<Migration>& migrations) {
   auto w = Database::open(opts.path, Database::Mode::read_write, opts.max_db_bytes);
-  if (!w.ok()) return w.status();
-  if (Status st = (*w)->migrate(migrations); !st.ok()) return st;
+  if (!w.ok()) {
+    spdlog::error("store: opening {} for writing failed", opts.path);
+    return w.status();
+  }
+  if (Status st = (*w)->migrate(migrations); !st.ok()) {
+    spdlog::error("store: checking the schema's migrations failed");
+    return st;
+  }
   std::vector<std::unique_ptr<Database>> rs;
   for (int i = 0; i < opts.readers; ++i) {
     auto r = Database::open(opts.path, Database::Mode::read_only);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      spdlog::error("store: opening a reader of {} failed", opts.path);
+      return r.status();
+    }
     rs.push_back(std::move(*r));
   }
   std::unique_ptr<Executor> ex(new Executor());

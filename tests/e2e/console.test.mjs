@@ -130,8 +130,10 @@ test('console: every view in Chromium, behind the API key', async () => {
       assert.ok(await page.locator('#usage-chart rect.output').count() >= 1);
       await page.screenshot({ path: path.join(SHOTS, '7-usage.png') });
       await page.click('nav a[data-tab=errors]');
-      await page.waitForSelector(`td:has-text("${failed.body.error ? '' : 'resp_'}")`);
-      const errs = await page.locator('table').innerText();
+      // The errors view replaces the usage view: wait for its heading, then its table.
+      await page.waitForSelector('#view h2:has-text("Errors")');
+      await page.waitForSelector('#view td:has-text("server_error")');
+      const errs = await page.locator('#view table').innerText();
       assert.match(errs, /server_error/);
       await page.screenshot({ path: path.join(SHOTS, '8-errors.png') });
 
