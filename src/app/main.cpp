@@ -550,6 +550,8 @@ int serve(app::Config cfg) {
       out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, g.pass_rate});
     return out;
   });
+  metrics->gauge("continuum_online_eval_skipped", "Online evaluation: samples skipped because too many gradings were waiting",
+                 [&online] { return static_cast<double>(online.skipped()); });
   metrics->gauges("continuum_online_eval_graded", "Online evaluation: graded runs of each agent version", [&online] {
     telemetry::Metrics::Series out;
     for (const auto& g : online.gauges())

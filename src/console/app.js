@@ -67,11 +67,40 @@ async function agentsView() {
     ], list.data, (a) => agentView(a.name)) : h('p', { class: 'muted' }, 'No agents yet.'));
 }
 
+// Online evaluation: a bar per agent version, its rolling pass rate (and how many runs graded).
+function onlineChart(online) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const W = 640, H = 120, bw = 48;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', W);
+  svg.setAttribute('height', H + 34);
+  svg.setAttribute('id', 'online-eval-chart');
+  online.versions.forEach((v, i) => {
+    const x = i * (bw + 24), hh = v.pass_rate * H;
+    const rect = document.createElementNS(ns, 'rect');
+    Object.entries({ class: v.below_threshold ? 'below' : 'pass', x, y: H - hh, width: bw, height: Math.max(hh, 1) }).forEach(([k, val]) => rect.setAttribute(k, val));
+    svg.append(rect);
+    const t = document.createElementNS(ns, 'text');
+    t.setAttribute('x', x);
+    t.setAttribute('y', H + 14);
+    t.textContent = `v${v.version} ${Math.round(v.pass_rate * 100)}%`;
+    const n = document.createElementNS(ns, 'text');
+    n.setAttribute('x', x);
+    n.setAttribute('y', H + 28);
+    n.textContent = `${v.graded} graded`;
+    svg.append(t, n);
+  });
+  const bar = online.min_pass_rate === null ? '' : `; bar ${Math.round(online.min_pass_rate * 100)}%`;
+  return h('div', { class: 'panel' }, h('p', { class: 'muted' }, `Online evaluation (${online.eval_id}): pass rate of each version's last ${online.window} graded runs${bar}; sampling ${Math.round(online.sampling_rate * 100)}% of runs.`), svg);
+}
+
 async function agentView(name) {
-  const [agent, versions] = await Promise.all([api(`/v1/agents/${encodeURIComponent(name)}`), api(`/v1/agents/${encodeURIComponent(name)}/versions`)]);
+  const path = `/v1/agents/${encodeURIComponent(name)}`;
+  const [agent, versions, online] = await Promise.all([api(path), api(`${path}/versions`), api(`${path}/online_eval`).catch(() => null)]);
   show(h('h2', {}, `Agent ${name}`),
     h('div', { class: 'panel' }, h('p', {}, 'Aliases: ', Object.entries(agent.aliases).map(([k, v]) => `${k} → v${v}`).join(', ') || 'none'),
       h('pre', {}, JSON.stringify(agent.definition, null, 2))),
+    online ? onlineChart(online) : h('p', { class: 'muted' }, 'No online evaluation.'),
     h('h3', {}, 'Versions'),
     table([['Version', (v) => 'v' + v.version], ['Model', (v) => v.definition.model], ['Instructions', (v) => (v.definition.instructions || '').slice(0, 120)],
       ['Source', (v) => v.source], ['Created', (v) => when(v.created_at)]], versions.data));

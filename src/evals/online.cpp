@@ -210,12 +210,21 @@ Status OnlineEvals::record(store::Database&, const runtime::TurnRecord& r) {
     if (std::uniform_real_distribution<double>(0, 1)(rng_) >= it->second.sampling_rate) return {};
     c = it->second;
   }
+  if (pending_.fetch_add(1) >= kMaxPending) {
+    pending_.fetch_sub(1);
+    if (skipped_.fetch_add(1) % 1000 == 0) spdlog::warn("online evaluation is behind: {} samples skipped so far", skipped_.load());
+    return {};
+  }
   // Off the serving path: the grading starts once this commit is done.
   net::co_spawn(io_, grade(std::move(c), r.response_id), net::detached);
   return {};
 }
 
 boost::asio::awaitable<void> OnlineEvals::grade(OnlineConfig c, std::string response_id) {
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { n.fetch_sub(1); }
+  } done{pending_};
   Scope scope;
   scope.project = c.project;
   // The turn's outcome is stored before its run is done.

@@ -8,7 +8,9 @@
 // CPU priority (nice 10), so that serving threads win the CPU over it. Each score is
 // stored (online_eval_scores), so the windows survive a restart. When a version's window holds
 // at least 10 scores and its pass rate falls below min_pass_rate, the notifier is told once
-// (webhooks: agent.eval.below_threshold), and again only after the rate has recovered.
+// (webhooks: agent.eval.below_threshold), and again only after the rate has recovered. At most
+// kMaxPending gradings wait at once: beyond, samples are skipped (and counted), so a burst of
+// turns cannot grow the backlog without bound.
 //
 // Thread-safety: every member is safe from any thread.
 #pragma once
@@ -70,6 +72,9 @@ class OnlineEvals final : public runtime::TurnLedger {
     int64_t graded;
   };
   std::vector<Gauge> gauges() const;
+  // Samples skipped because kMaxPending gradings were waiting.
+  int64_t skipped() const { return skipped_.load(); }
+  static constexpr int kMaxPending = 1000;
 
   Status record(store::Database& db, const runtime::TurnRecord& r) override;
 
@@ -84,6 +89,8 @@ class OnlineEvals final : public runtime::TurnLedger {
   Evals& evals_;
   Notifier notify_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> pending_{0};
+  std::atomic<int64_t> skipped_{0};
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, OnlineConfig> configs_;             // guarded by mu_
   std::map<std::tuple<std::string, std::string, int64_t>, VersionScore> scores_;   // guarded by mu_

@@ -117,6 +117,26 @@ boost::asio::awaitable<Result<std::vector<Evals::Entry>>> stored_responses(runti
       if (auto* md = get("metadata"); md && !metadata_matches(*md, r.contains("metadata") ? r.at("metadata") : json::value(nullptr))) continue;
       std::string instructions = r.contains("instructions") && r.at("instructions").is_string() ? std::string(r.at("instructions").as_string()) : "";
       if (auto* s = get("instructions_search"); s && instructions.find(std::string(s->as_string())) == std::string::npos) continue;
+      // users: the end user a turn was for (its user or safety_identifier); tools: a tool the
+      // turn offered, by name or type.
+      if (auto* us = get("users"); us && us->is_array()) {
+        bool any = false;
+        for (const char* k : {"user", "safety_identifier"})
+          if (auto* u = r.if_contains(k); u && u->is_string())
+            any = any || std::find(us->as_array().begin(), us->as_array().end(), *u) != us->as_array().end();
+        if (!any) continue;
+      }
+      if (auto* ts = get("tools"); ts && ts->is_array()) {
+        bool any = false;
+        if (auto* offered = r.if_contains("tools"); offered && offered->is_array())
+          for (const auto& t : offered->as_array()) {
+            if (!t.is_object()) continue;
+            for (const char* k : {"name", "type", "server_label"})
+              if (auto* n = t.as_object().if_contains(k); n && n->is_string())
+                any = any || std::find(ts->as_array().begin(), ts->as_array().end(), *n) != ts->as_array().end();
+          }
+        if (!any) continue;
+      }
       auto e = co_await stored_entry(rt, scope, r);
       out.push_back(std::move(e));
     }

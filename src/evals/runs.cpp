@@ -63,6 +63,10 @@ Status check_data_source(const json::value* v, size_t max_items, bool agents) {
         return bad(ds + ".source." + k, std::string("Invalid type for 'data_source.source.") + k + "': expected a string.", "invalid_type");
     if (auto* x = s.if_contains("metadata"); x && !x->is_null() && !x->is_object())
       return bad(ds + ".source.metadata", "Invalid type for 'data_source.source.metadata': expected an object.", "invalid_type");
+    for (const char* k : {"users", "tools"})
+      if (auto* x = s.if_contains(k); x && !x->is_null() &&
+          (!x->is_array() || !std::all_of(x->as_array().begin(), x->as_array().end(), [](const json::value& v) { return v.is_string(); })))
+        return bad(ds + ".source." + k, std::string("Invalid type for 'data_source.source.") + k + "': expected an array of strings.", "invalid_type");
   } else if (stype == "file_id" || stype == "stored_completions") {
     return bad(ds + ".source.type", "The '" + stype + "' source is not supported by this server; use file_content or responses.", "unsupported_value");
   } else {

@@ -37,6 +37,13 @@ test('console: every view in Chromium, behind the API key', async () => {
       assert.equal(failed.status, 502);
       const mem = await post(server, '/v1/memories', { text: 'Ada prefers oolong', user_id: 'ada' });
       assert.equal(mem.status, 200);
+      // Online evaluation of triage, for its chart.
+      const ev = await client.evals.create({ data_source_config: { type: 'logs' },
+        testing_criteria: [{ type: 'string_check', name: 'any', input: '{{sample.output_text}}', reference: '', operation: 'like' }] });
+      const online = await server.json('/v1/agents/triage/online_eval', { method: 'PUT', body: JSON.stringify({ eval_id: ev.id, sampling_rate: 1, min_pass_rate: 0.5 }) });
+      assert.equal(online.status, 200);
+      await client.responses.create({ model: 'agent:triage', input: 'graded online' });
+      for (let i = 0; i < 100 && !(await server.json('/v1/agents/triage/online_eval')).body.versions.length; i++) await new Promise((r) => setTimeout(r, 50));
 
       const openRuns = async () => {
         await page.click('nav a[data-tab=runs]');
@@ -104,6 +111,8 @@ test('console: every view in Chromium, behind the API key', async () => {
       assert.match(versions, /v1/);
       assert.match(versions, /v2/);
       assert.match(versions, /You route, v2\./);
+      await page.waitForSelector('#online-eval-chart rect');
+      assert.match(await page.locator('#online-eval-chart').innerHTML(), /v2 100%/);
       await page.screenshot({ path: path.join(SHOTS, '4-agent.png') });
 
       // Conversations and their items.

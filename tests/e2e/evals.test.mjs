@@ -132,7 +132,8 @@ test('a completions run samples the model through its template; judges answer as
 test('a responses run grades stored responses in place, selected by metadata, calling no model', async () => {
   await withServer({}, async ({ client, upstream }) => {
     for (const [q, suite] of [['one', 'a'], ['two', 'a'], ['three', 'b'], ['four', 'a']])
-      await client.responses.create({ model: 'gpt-4o', input: q, metadata: { suite } });
+      await client.responses.create({ model: 'gpt-4o', input: q, metadata: { suite }, ...(q === 'two' ? { safety_identifier: 'u2' } : {}),
+        ...(q === 'four' ? { tools: [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: {} } }] } : {}) });
     const e = await client.evals.create({ data_source_config: { type: 'logs', metadata: { suite: 'a' } },
       testing_criteria: [{ type: 'string_check', name: 'echoes', input: '{{sample.output_text}}', reference: 'echo: {{item.input}}', operation: 'eq' }] });
     const before = chat(upstream).length;
@@ -142,6 +143,12 @@ test('a responses run grades stored responses in place, selected by metadata, ca
     assert.equal(chat(upstream).length, before, 'no model call');
     const items = await allItems(client, e.id, run.id);
     assert.deepEqual(items.map((i) => i.datasource_item.input).sort(), ['four', 'one', 'two']);
+    // The users and tools filters.
+    for (const [filter, want] of [[{ users: ['u2'] }, ['two']], [{ tools: ['lookup'] }, ['four']]]) {
+      const r = await client.evals.runs.create(e.id, { data_source: { type: 'responses', source: { type: 'responses', ...filter } } });
+      await finished(client, e.id, r.id);
+      assert.deepEqual((await allItems(client, e.id, r.id)).map((i) => i.datasource_item.input), want, JSON.stringify(filter));
+    }
   });
 });
 
