@@ -3,6 +3,7 @@
 
 #include "admission/governor.hpp"
 #include "base/log_sink.hpp"
+#include "evals/online.hpp"
 #include "http/server.hpp"
 #include "runtime/runtime.hpp"
 #include "store/executor.hpp"
@@ -52,6 +53,23 @@ void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::E
              [](const admission::GovernorStats& s) { return s.model_latency_ratio; });
   load_gauge("continuum_loop_lag_seconds", "How late the I/O threads run a timer (CPU saturation)",
              [](const admission::GovernorStats& s) { return s.loop_lag_ms / 1000.0; });
+}
+
+void register_online_gauges(telemetry::Metrics& metrics, evals::OnlineEvals& online) {
+  metrics.gauges("continuum_online_eval_pass_rate", "Online evaluation: the pass rate of each agent version's recent graded runs", [&online] {
+    telemetry::Metrics::Series out;
+    for (const auto& g : online.gauges())
+      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, g.pass_rate});
+    return out;
+  });
+  metrics.gauge("continuum_online_eval_skipped", "Online evaluation: samples skipped because too many gradings were waiting",
+                 [&online] { return static_cast<double>(online.skipped()); });
+  metrics.gauges("continuum_online_eval_graded", "Online evaluation: graded runs of each agent version", [&online] {
+    telemetry::Metrics::Series out;
+    for (const auto& g : online.gauges())
+      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, static_cast<double>(g.graded)});
+    return out;
+  });
 }
 
 }  // namespace cn::app

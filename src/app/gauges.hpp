@@ -1,5 +1,5 @@
 // The server's gauges on /metrics: runs and caches (the runtime), the store, connections (the
-// HTTP server) and load (the admission governor). Each is read when /metrics is scraped.
+// HTTP server), load (the admission governor) and online evaluation. Each is read when /metrics is scraped.
 #pragma once
 
 namespace cn {
@@ -18,6 +18,9 @@ class Server;
 namespace admission {
 class Governor;
 }
+namespace evals {
+class OnlineEvals;
+}
 }  // namespace cn
 
 namespace cn::app {
@@ -25,5 +28,7 @@ namespace cn::app {
 // Registers the gauges; every argument must outlive `metrics`' last scrape.
 void register_gauges(telemetry::Metrics& metrics, runtime::Runtime& rt, store::Executor& store, http::Server& server,
                      admission::Governor& governor);
+// Online evaluation's gauges: each agent version's pass rate and graded runs, and skipped samples.
+void register_online_gauges(telemetry::Metrics& metrics, evals::OnlineEvals& online);
 
 }  // namespace cn::app

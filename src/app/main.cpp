@@ -544,20 +544,7 @@ int serve(app::Config cfg) {
     hooks->emit(project, agent, "agent.eval.below_threshold", std::move(data));
   });
   online_slot->to = &online;
-  metrics->gauges("continuum_online_eval_pass_rate", "Online evaluation: the pass rate of each agent version's recent graded runs", [&online] {
-    telemetry::Metrics::Series out;
-    for (const auto& g : online.gauges())
-      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, g.pass_rate});
-    return out;
-  });
-  metrics->gauge("continuum_online_eval_skipped", "Online evaluation: samples skipped because too many gradings were waiting",
-                 [&online] { return static_cast<double>(online.skipped()); });
-  metrics->gauges("continuum_online_eval_graded", "Online evaluation: graded runs of each agent version", [&online] {
-    telemetry::Metrics::Series out;
-    for (const auto& g : online.gauges())
-      out.push_back({{{"project", g.project}, {"agent", g.agent}, {"version", std::to_string(g.version)}}, static_cast<double>(g.graded)});
-    return out;
-  });
+  app::register_online_gauges(*metrics, online);
 
   auto providers = oauth_providers(cfg);
   if (!providers.ok()) {

@@ -264,13 +264,13 @@ struct Runtime::Impl {
     std::vector<SteerInput> taken;
     enum { none, successor, wait_for_client, fail } action = none;
     std::string fail_code, fail_message;
-    std::string required_input;  // wait_for_client: the stubs (JSON array)
+    std::string required_input;  // wait_for_client: what the client must answer (JSON array)
   };
   // Whether steering input waits for the run (it stops at its next safe boundary).
   static bool steer_requested(Run& run);
   // Closes the run to steering and decides what becomes of what it took, from how it ends;
-  // called before finish(). `stubs` lists the client tool outputs and approvals it waits for.
-  static SteerPlan close_steering(Run& run, const RunOutcome& o, std::string stubs);
+  // called before finish(). `awaited` lists the client tool outputs and approvals it waits for.
+  static SteerPlan close_steering(Run& run, const RunOutcome& o, std::string awaited);
   // After finish(): starts the successor, or queues the input for the next turn, or fails it;
   // records each submission's outcome and publishes the run's notices.
   awaitable<void> settle_steering(std::shared_ptr<Run> run, std::shared_ptr<Turn> t, SteerPlan plan);

@@ -40,7 +40,7 @@ class OutputSink final : public model::ModelSink {
   // Whether the last step called a client function tool or asked for an approval (the run then
   // ends for the client to answer).
   bool has_client_calls();
-  // What a client must answer before the run can go on: a stub per open client tool call
+  // What a client must answer before the run can go on: an entry per open client tool call
   // ({type: "function_call_output", call_id, name}) and approval request ({type:
   // "mcp_approval_response", approval_request_id}), as a JSON array ("[]": none).
   std::string required_input();

@@ -182,7 +182,7 @@ bool Runtime::Impl::steer_requested(Run& run) {
   return !run.st_->steers.empty();
 }
 
-Runtime::Impl::SteerPlan Runtime::Impl::close_steering(Run& run, const RunOutcome& o, std::string stubs) {
+Runtime::Impl::SteerPlan Runtime::Impl::close_steering(Run& run, const RunOutcome& o, std::string awaited) {
   SteerPlan plan;
   std::lock_guard lk(run.mu_);
   auto& st = *run.st_;
@@ -192,9 +192,9 @@ Runtime::Impl::SteerPlan Runtime::Impl::close_steering(Run& run, const RunOutcom
   if (plan.taken.empty()) return plan;
   st.settling = true;
   bool steered = o.status == "incomplete" && o.incomplete == "steered";
-  if (o.status == "completed" && stubs != "[]") {
+  if (o.status == "completed" && awaited != "[]") {
     plan.action = SteerPlan::wait_for_client;
-    plan.required_input = std::move(stubs);
+    plan.required_input = std::move(awaited);
   } else if (o.status == "completed" || steered) {
     plan.action = SteerPlan::successor;
   } else {
@@ -267,9 +267,9 @@ awaitable<void> Runtime::Impl::settle_steering(std::shared_ptr<Run> run, std::sh
     for (const auto& s : plan.taken) {
       if (plan.action == SteerPlan::wait_for_client) {
         boost::system::error_code ec;
-        auto stubs = json::parse(plan.required_input, ec);
+        auto required = json::parse(plan.required_input, ec);
         st.notices.push_back(notice({{"type", "response.steer.pending"}, {"reason", "waiting_for_required_input"},
-                                     {"required_input", ec ? json::value(json::array()) : stubs}, {"steer", steer_ref(s, id)}},
+                                     {"required_input", ec ? json::value(json::array()) : required}, {"steer", steer_ref(s, id)}},
                                     seq++));
       } else if (plan.action == SteerPlan::fail) {
         json::object ref = steer_ref(s, id);
