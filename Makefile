@@ -7,7 +7,7 @@ DATA ?= ./data
 TEST_TIMEOUT_MS ?= 240000
 E2E_TIMEOUT ?= 2400
 
-.PHONY: all setup configure build run test unit integration chaos soak fuzz-build fuzz-smoke fuzz bench clean
+.PHONY: all setup configure build run test tests unit integration integration-pg chaos soak fuzz-build fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -25,11 +25,22 @@ build: configure
 run: build
 	$(BUILD)/continuum serve --listen $(LISTEN) --data $(DATA)
 
+# The store contract suite (tests/store/contract_test.cpp) runs on PostgreSQL too when
+# CONTINUUM_TEST_PG is set, as `make test` does.
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The e2e suite on SQLite (the default store).
 integration: build
 	@scripts/setup.sh --with-node
+	cd tests/e2e && env -u CONTINUUM_TEST_PG CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
+	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
+
+# The e2e suite again with every server on PostgreSQL, and the multi-node tests (cluster.test.mjs,
+# which need PostgreSQL). Needs CONTINUUM_TEST_PG: `make test` starts a throwaway cluster for it.
+integration-pg: build
+	@scripts/setup.sh --with-node
+	@test -n "$$CONTINUUM_TEST_PG" || { echo "integration-pg needs CONTINUUM_TEST_PG (make test starts a cluster)"; exit 2; }
 	cd tests/e2e && CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
 	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
 
@@ -41,7 +52,7 @@ SOAK_REPORT ?= $(BUILD)/soak-report.md
 
 chaos: build
 	@scripts/setup.sh --with-node
-	cd tests/chaos && CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
+	cd tests/chaos && env -u CONTINUUM_TEST_PG CONTINUUM_BIN=$(abspath $(BUILD))/continuum timeout $(E2E_TIMEOUT) \
 	  node --test --test-concurrency=1 --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
 
 soak: build
@@ -51,7 +62,13 @@ soak: build
 	  node --test --test-concurrency=1 --test-timeout=1800000 --test-reporter=spec
 	@echo "report: $(SOAK_REPORT)"
 
-test: unit integration chaos fuzz-smoke
+# A throwaway PostgreSQL cluster (scripts/pg.sh, under the build directory) lives for the run.
+PG_PORT ?= 54329
+test: build
+	@scripts/setup.sh --with-node
+	scripts/pg.sh run $(abspath $(BUILD))/pg $(PG_PORT) -- $(MAKE) --no-print-directory tests
+
+tests: unit integration integration-pg chaos fuzz-smoke
 
 # libFuzzer targets (fuzz/), built with clang apart from the main build. `make test` runs each
 # for FUZZ_SMOKE seconds from the seed corpus; `make fuzz` for FUZZ_SECONDS, keeping what it

@@ -8,6 +8,7 @@ packages=(
   libsqlite3-dev libssl-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 libhnswlib-dev libzstd-dev libjemalloc-dev
   openssl clang libclang-rt-14-dev bubblewrap python3 libseccomp-dev libyaml-cpp-dev prometheus-cpp-dev libpcre2-dev chromium
+  libpq-dev postgresql-15
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -36,8 +36,7 @@ int create_key(const Config& cfg, const KeyFlags& kf) {
   }
   std::filesystem::create_directories(cfg.data_dir);
   std::vector<store::Migration> migrations = all_migrations();
-  store::ExecutorOptions so;
-  so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
+  store::ExecutorOptions so = store_options(cfg);
   so.readers = 1;
   auto store = store::Executor::start(so, migrations);
   if (!store.ok()) {
@@ -73,11 +72,13 @@ int create_key(const Config& cfg, const KeyFlags& kf) {
 // `continuum audit verify`: walks the audit log's hash chain. Exit 0 when whole, 1 when broken.
 int verify_audit(const Config& cfg) {
   auto path = std::filesystem::path(cfg.data_dir) / "continuum.db";
-  if (!std::filesystem::exists(path)) {
+  bool pg = store::Database::is_postgres_url(cfg.store);
+  if (!pg && !std::filesystem::exists(path)) {
     std::cerr << "no database in " << cfg.data_dir << "\n";
     return 2;
   }
-  auto db = store::Database::open(path.string(), store::Database::Mode::read_only);
+  auto db = pg ? store::Database::connect(cfg.store, store::Database::Mode::read_only)
+               : store::Database::open(path.string(), store::Database::Mode::read_only);
   if (!db.ok()) {
     std::cerr << db.status().message() << "\n";
     return 2;

@@ -25,6 +25,16 @@ int create_key(const Config& cfg, const KeyFlags& kf);
 // Walks the audit log's hash chain. Exit status: 0 when whole, 1 when broken, 2 without a store.
 int verify_audit(const Config& cfg);
 
+// `continuum migrate`'s flags (migrate_cli.cpp).
+struct MigrateFlags {
+  std::string from;  // sqlite:DIR
+  std::string to;    // postgres://...
+};
+// Copies every table of a SQLite data directory's store into a new PostgreSQL database (its
+// schema made by the same migrations), then checks each table's row count and checksum on both
+// sides. Exit status: 0 when verified, 1 on a failure or a mismatch, 2 on bad flags.
+int migrate_store(const MigrateFlags& flags);
+
 // `continuum eval run`'s flags (eval_cli.cpp).
 struct EvalFlags {
   std::string eval, agent;  // agent: NAME@ALIAS or NAME@vN

@@ -26,6 +26,11 @@ Status load_toml(const std::string& path, Config& cfg) {
   };
   str("listen", cfg.listen);
   str("data", cfg.data_dir);
+  str("store", cfg.store);
+  i64("cluster.heartbeat_ms", cfg.cluster_heartbeat_ms);
+  i64("cluster.lease_ms", cfg.cluster_lease_ms);
+  if (cfg.cluster_heartbeat_ms < 50 || cfg.cluster_lease_ms < 2 * cfg.cluster_heartbeat_ms)
+    return Status(Code::invalid_argument, "config " + path + ": cluster.heartbeat_ms must be at least 50, and cluster.lease_ms at least twice it");
   str("log.level", cfg.log_level);
   if (auto v = t.at_path("log.json").value<bool>()) cfg.log_json = *v;
   i64("threads", cfg.threads);
@@ -242,6 +247,7 @@ Status load_toml(const std::string& path, Config& cfg) {
 void apply_env(Config& cfg) {
   if (const char* v = std::getenv("CONTINUUM_API_KEY"); v && *v) cfg.bootstrap_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_URL"); v && *v) cfg.upstream_url = v;
+  if (const char* v = std::getenv("CONTINUUM_STORE"); v && *v) cfg.store = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_API_KEY"); v && *v) cfg.upstream_api_key = v;
   if (const char* v = std::getenv("CONTINUUM_UPSTREAM_CA_FILE"); v && *v) cfg.upstream_ca_file = v;
   if (const char* v = std::getenv("CONTINUUM_MCP_ALLOW_PRIVATE_URLS"); v && *v) cfg.mcp_allow_private_urls = std::string(v) == "1" || std::string(v) == "true";

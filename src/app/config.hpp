@@ -14,6 +14,13 @@ namespace cn::app {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
+  // The store: "" for SQLite in the data directory, or a PostgreSQL URL (postgres://...) that
+  // many nodes share (--store, CONTINUUM_STORE, `store`). Key files stay in the data directory.
+  std::string store;
+  // Many nodes on PostgreSQL (docs/scale-out.md): how often a node renews its lease, and how long
+  // after its last renewal other nodes take its runs over.
+  int64_t cluster_heartbeat_ms = 1000;
+  int64_t cluster_lease_ms = 5000;
   std::string agents_dir;  // agent manifests read at start-up ("" = none): --agents, agents.dir
   std::string log_level = "info";
   bool log_json = false;

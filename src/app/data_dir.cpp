@@ -6,6 +6,9 @@
 
 #include <fstream>
 
+#include "base/ids.hpp"
+
+#include "cluster/membership.hpp"
 #include "fleet/registry.hpp"
 #include "fleet/schedules.hpp"
 #include "evals/evals.hpp"
@@ -40,7 +43,38 @@ std::vector<store::Migration> all_migrations() {
   for (auto& x : fleet::Schedules::migrations()) m.push_back(x);
   for (auto& x : evals::Evals::migrations()) m.push_back(x);
   for (auto& x : evals::OnlineEvals::migrations()) m.push_back(x);
+  for (auto& x : cluster::Membership::migrations()) m.push_back(x);
   return m;
+}
+
+store::ExecutorOptions store_options(const Config& cfg) {
+  store::ExecutorOptions so;
+  if (store::Database::is_postgres_url(cfg.store)) so.url = cfg.store;
+  else so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
+  so.max_db_bytes = cfg.max_db_bytes;
+  return so;
+}
+
+Result<std::string> node_id_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream f(path);
+    std::string id;
+    std::getline(f, id);
+    if (id.rfind("node_", 0) != 0 || id.size() > 64) return Status(Code::invalid_argument, path.string() + ": not a node id");
+    return id;
+  }
+  std::string id = new_id("node");
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << id << "\n";
+    if (!f) return Status(Code::internal, "cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status(Code::internal, "cannot create " + path.string() + ": " + ec.message());
+  return id;
 }
 
 // A 32-byte key kept in a file (64 hex digits, or base64), made on first use with mode 0600.

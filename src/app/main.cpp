@@ -1,5 +1,4 @@
 // The composition root: configuration, the store, providers, runtime, API and server, signals.
-#include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 
 #include <sodium.h>
@@ -13,12 +12,15 @@
 
 #include "api/api.hpp"
 #include "app/commands.hpp"
+#include "app/serve.hpp"
 #include "admission/governor.hpp"
 #include "app/config.hpp"
 #include "app/descriptors.hpp"
 #include "app/gauges.hpp"
 #include "app/data_dir.hpp"
 #include "base/ids.hpp"
+#include "base/node.hpp"
+#include "cluster/membership.hpp"
 #include "base/log.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
@@ -61,7 +63,6 @@ const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_deca
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
 
 // A turn ledger filled in after the runtime exists (online evaluation reads through it).
 struct LateLedger final : runtime::TurnLedger {
@@ -190,7 +191,9 @@ std::shared_ptr<identity::OidcVerifier> make_oidc(const app::Config& cfg, Status
   return v;
 }
 
-int serve(app::Config cfg) {
+}  // namespace
+
+int app::serve(app::Config cfg) {
   init_logging(cfg.log_level, cfg.log_json);
   auto colon = cfg.listen.rfind(':');
   if (colon == std::string::npos) {
@@ -217,9 +220,21 @@ int serve(app::Config cfg) {
 
   auto fds = app::raise_descriptor_limit(cfg.max_connections);
   std::vector<store::Migration> migrations = app::all_migrations();
-  store::ExecutorOptions so;
-  so.path = (std::filesystem::path(cfg.data_dir) / "continuum.db").string();
-  so.max_db_bytes = cfg.max_db_bytes;
+  if (!cfg.store.empty() && !store::Database::is_postgres_url(cfg.store)) {
+    spdlog::critical("--store must be a postgres:// URL (or be left out, for SQLite in the data directory)");
+    return 2;
+  }
+  store::ExecutorOptions so = app::store_options(cfg);
+  // Before anything records a run. The id is kept in the data directory, so that a node started
+  // again recovers its own runs at once (and fences its previous process), as on SQLite.
+  if (!so.url.empty()) {
+    auto id = app::node_id_file(std::filesystem::path(cfg.data_dir) / "node-id");
+    if (!id.ok()) {
+      spdlog::critical("{}", id.status().message());
+      return 1;
+    }
+    set_this_node(*id);
+  }
   auto store = store::Executor::start(so, migrations);
   if (!store.ok()) {
     spdlog::critical("store: {}", store.status().message());
@@ -417,7 +432,7 @@ int serve(app::Config cfg) {
     oo.endpoint = cfg.otlp_endpoint;
     oo.headers = cfg.otlp_headers;
     oo.service_name = cfg.service_name;
-    oo.service_version = kVersion;
+    oo.service_version = app::kVersion;
     oo.interval = std::chrono::milliseconds(std::clamp(cfg.otlp_interval_ms, 10, 600'000));
     tracer = std::make_shared<telemetry::OtlpExporter>(*client, oo);
     ro.tracer = tracer;
@@ -515,8 +530,34 @@ int serve(app::Config cfg) {
   // ledgers through a slot filled once it exists.
   auto online_slot = std::make_shared<LateLedger>();
   ro.ledgers.push_back(online_slot);
+  ro.shared_store = !so.url.empty();
   runtime::Runtime rt(io, **store, models, ro, &mem);
   team->attach(&rt, limiter.enabled() ? &limiter : nullptr);
+  // Many nodes on one PostgreSQL store: this node's lease, fencing, and the takeover of what dead
+  // nodes left (cluster/membership.hpp).
+  std::unique_ptr<cluster::Membership> membership;
+  if (ro.shared_store) {
+    cluster::MembershipOptions mo;
+    mo.node_id = this_node();
+    mo.address = cfg.listen;
+    mo.heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
+    mo.lease = std::chrono::milliseconds(cfg.cluster_lease_ms);
+    mo.run_owners = [&rt] { return rt.run_owners(); };
+    mo.take_over = [&rt](const std::string& node) { return rt.take_over(node); };
+    mo.tick = [&io, &keys] { net::co_spawn(io, keys.reload(), net::detached); };
+    mo.on_fenced = [] {
+      // Another node owns this node's runs now: nothing more is written, and the process ends
+      // (its supervisor starts it again as a new node).
+      spdlog::critical("exiting: this node lost its lease");
+      spdlog::default_logger()->flush();
+      std::_Exit(75);
+    };
+    membership = std::make_unique<cluster::Membership>(**store, mo);
+    if (Status st = membership->join(); !st.ok()) {
+      spdlog::critical("cluster: joining failed: {}", st.message());
+      return 1;
+    }
+  }
   if (Status st = rt.recover(); store::is_storage_full(st)) {
     // Start read-only: reads are served; the interrupted responses are marked when space returns.
     (*store)->mark_full();
@@ -617,6 +658,7 @@ int serve(app::Config cfg) {
     return 1;
   }
   governor->start(io);
+  if (membership) membership->start();
   spdlog::info("budgets: chain cache {} MiB, finished runs' events {} MiB, conversations {} MiB, in-flight input {} MiB;"
                " shedding above {} MiB resident (now {} MiB) or {} ms of I/O lag; {} connections ({} of {} open files"
                " reserved){}",
@@ -712,87 +754,11 @@ int serve(app::Config cfg) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  if (membership) membership->leave();  // the runs drained: others may take what is left at once
   client->clear_pool();
   if (rewrapper.joinable()) rewrapper.join();
   if (encodings_loader.joinable()) encodings_loader.join();
   (*store)->stop();
   spdlog::info("stopped; store flushed");
   return 0;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App cli{"Continuum: a stateful runtime for AI agents"};
-  cli.require_subcommand(1);
-  app::Config cfg;
-  std::string config_file;
-  std::optional<std::string> listen, data, log_level;
-  auto* serve_cmd = cli.add_subcommand("serve", "Run the server");
-  serve_cmd->add_option("--config", config_file, "TOML configuration file");
-  serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-  serve_cmd->add_option("--data", data, "data directory (default ./data)");
-  serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error");
-  bool log_json = false;
-  serve_cmd->add_flag("--log-json", log_json, "write log lines as JSON objects (ts, level, trace_id, msg)");
-  std::optional<std::string> agents_dir;
-  serve_cmd->add_option("--agents", agents_dir, "directory of agent manifests (YAML or JSON) read at start-up");
-  auto* version_cmd = cli.add_subcommand("version", "Print the version");
-  auto* keys_cmd = cli.add_subcommand("keys", "Manage API keys");
-  keys_cmd->require_subcommand(1);
-  auto* key_create = keys_cmd->add_subcommand("create", "Create an API key and print it once");
-  app::KeyFlags kf;
-  key_create->add_option("--project", kf.project, "project the key belongs to (created when new)");
-  key_create->add_option("--name", kf.name, "a label for the key");
-  key_create->add_option("--scopes", kf.scopes,
-                         "comma-separated: responses, conversations, memory:read, memory:write, vault:write, admin "
-                         "(default: all but admin)");
-  key_create->add_flag("--act-as-user", kf.act_as_user, "may name any end user of the project");
-  key_create->add_flag("--admin", kf.admin, "a global admin key: manages tenants, projects and every key");
-  key_create->add_option("--expires-in", kf.expires_in, "seconds until the key expires (default: never)");
-  key_create->add_option("--data", data, "data directory (default ./data)");
-  auto* audit_cmd = cli.add_subcommand("audit", "Inspect the audit log");
-  audit_cmd->require_subcommand(1);
-  auto* audit_verify = audit_cmd->add_subcommand("verify", "Check the audit log's hash chain for tampering");
-  audit_verify->add_option("--data", data, "data directory (default ./data)");
-  auto* eval_cmd = cli.add_subcommand("eval", "Run evaluations against a running server");
-  eval_cmd->require_subcommand(1);
-  auto* eval_run = eval_cmd->add_subcommand("run", "Run an eval as an agent version; exit 1 below --min-score");
-  app::EvalFlags ef;
-  if (const char* k = std::getenv("CONTINUUM_API_KEY")) ef.key = k;
-  if (const char* u = std::getenv("CONTINUUM_URL")) ef.url = u;
-  eval_run->add_option("--eval", ef.eval, "the eval's id")->required();
-  eval_run->add_option("--agent", ef.agent, "NAME@ALIAS or NAME@vN")->required();
-  eval_run->add_option("--min-score", ef.min_score, "the share of items that must pass (default 1)");
-  eval_run->add_option("--url", ef.url, "the server (default http://127.0.0.1:8080, or CONTINUUM_URL)");
-  eval_run->add_option("--key", ef.key, "an API key (default CONTINUUM_API_KEY)");
-  eval_run->add_option("--data", ef.data, "a run's data_source as a JSON file (default: the alias's promotion gate's)");
-  eval_run->add_option("--timeout", ef.timeout_seconds, "seconds to wait for the run (default 600)");
-  CLI11_PARSE(cli, argc, argv);
-  if (eval_run->parsed()) return app::eval_run(ef);
-  if (version_cmd->parsed()) {
-    std::cout << "continuum " << kVersion << "\n";
-    return 0;
-  }
-  if (!config_file.empty()) {
-    if (Status st = app::load_toml(config_file, cfg); !st.ok()) {
-      std::cerr << st.message() << "\n";
-      return 2;
-    }
-  }
-  app::apply_env(cfg);
-  if (audit_verify->parsed()) {
-    if (data) cfg.data_dir = *data;
-    return app::verify_audit(cfg);
-  }
-  if (key_create->parsed()) {
-    if (data) cfg.data_dir = *data;
-    return app::create_key(cfg, kf);
-  }
-  if (listen) cfg.listen = *listen;
-  if (data) cfg.data_dir = *data;
-  if (log_level) cfg.log_level = *log_level;
-  if (log_json) cfg.log_json = true;
-  if (agents_dir) cfg.agents_dir = *agents_dir;
-  return serve(cfg);
 }

@@ -283,7 +283,7 @@ boost::asio::awaitable<Result<Page>> Evals::list_items(std::string project, std:
       if (!after) return invalid_param("after", "Unknown output item '" + *q.after + "' in this run.");
     }
     std::string text = std::string("SELECT body FROM eval_output_items WHERE project_id=?1 AND run_id=?2 AND (?3 IS NULL OR idx ") +
-                       (q.desc ? "<" : ">") + " ?3) AND (?4 IS NULL OR status=?4) ORDER BY idx " + (q.desc ? "DESC" : "ASC") + " LIMIT ?5";
+                       (q.desc ? "<" : ">") + " CAST(?3 AS INTEGER)) AND (?4 IS NULL OR status=?4) ORDER BY idx " + (q.desc ? "DESC" : "ASC") + " LIMIT ?5";
     auto& st = db.stmt(text);
     st.bind(1, project).bind(2, run_id);
     if (after) st.bind(3, *after);

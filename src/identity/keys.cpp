@@ -167,6 +167,11 @@ awaitable<void> Keys::refresh() {
   (void)co_await read_async<Status>(store_, std::move(fn));
 }
 
+awaitable<void> Keys::reload() {
+  std::function<Status(store::Database&)> fn = [this](store::Database& db) { return apply_rows(db); };
+  (void)co_await read_async<Status>(store_, std::move(fn));
+}
+
 void Keys::remember(const KeyInfo& info, const std::string& hash, bool legacy) {
   std::lock_guard lk(mu_);
   (legacy ? by_sha256_ : by_hash_)[hash] = Live{info};

@@ -89,6 +89,9 @@ class Keys {
   // Re-reads the keys table (keys created by the CLI while the server runs); at most once a
   // second, whatever the number of callers.
   awaitable<void> refresh();
+  // Re-reads the keys table now, apart from refresh()'s once-a-second budget (many nodes: each
+  // reads it every heartbeat, so that revocations on other nodes take effect).
+  awaitable<void> reload();
   size_t size() const;
 
  private:

@@ -91,6 +91,10 @@ bool matches(const Record& r, const Filter& f);
 // ---- lexical.cpp -----------------------------------------------------------------------------
 
 bool stopword(std::string_view w);
+// The lexical index (lexical.cpp): a record's words in, a record (or a user's records) out.
+Status lexical_add(store::Database& db, int64_t seq, std::string_view text);
+Status lexical_remove(store::Database& db, int64_t seq);
+Status lexical_remove_user(store::Database& db, const std::string& project, const std::string& user_id);
 
 // The informative words of `text` with their document counts (from fts5vocab), rarest first:
 // stopwords and words in more than kMaxDocs records are left out (they rank a large part of the

@@ -1,5 +1,6 @@
-// The lexical ranking: a query's informative words (fts5vocab document counts) looked up in
-// FTS5, a record scoring the sum of the idf of the words it contains.
+// The lexical index and ranking: a query's informative words (their document counts) looked up
+// in the index, a record scoring the sum of the idf of the words it contains. On SQLite the index
+// is FTS5 with its fts5vocab table; on PostgreSQL it is a table of (word, record) postings.
 #include "memory/impl.hpp"
 
 #include <unordered_set>
@@ -28,7 +29,8 @@ std::vector<std::pair<int64_t, std::string>> informative_terms(store::Database& 
   std::sort(ws.begin(), ws.end());
   ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
   std::vector<std::pair<int64_t, std::string>> terms;
-  auto& q = db.stmt("SELECT doc FROM memory_fts_vocab WHERE term=?1");
+  bool pg = db.dialect() == store::Dialect::postgres;
+  auto& q = db.stmt(pg ? "SELECT count(*) FROM memory_terms WHERE term=?1" : "SELECT doc FROM memory_fts_vocab WHERE term=?1");
   size_t lookups = 0;
   for (const auto& w : ws) {
     if (stopword(w)) continue;
@@ -42,6 +44,34 @@ std::vector<std::pair<int64_t, std::string>> informative_terms(store::Database& 
   std::sort(terms.begin(), terms.end());
   if (terms.size() > kMaxTerms) terms.resize(kMaxTerms);
   return terms;
+}
+
+Status lexical_add(store::Database& db, int64_t seq, std::string_view text) {
+  if (db.dialect() == store::Dialect::sqlite)
+    return db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)").bind(1, seq).bind(2, text).run();
+  auto ws = model::words(text);
+  std::sort(ws.begin(), ws.end());
+  ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+  auto& ins = db.stmt("INSERT INTO memory_terms(term, seq) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
+  for (const auto& w : ws)
+    if (Status s = ins.bind(1, w).bind(2, seq).run(); !s.ok()) return s;
+  return {};
+}
+
+Status lexical_remove(store::Database& db, int64_t seq) {
+  return db.stmt(db.dialect() == store::Dialect::sqlite ? "DELETE FROM memory_fts WHERE rowid=?1"
+                                                        : "DELETE FROM memory_terms WHERE seq=?1")
+      .bind(1, seq)
+      .run();
+}
+
+Status lexical_remove_user(store::Database& db, const std::string& project, const std::string& user_id) {
+  return db.stmt(db.dialect() == store::Dialect::sqlite
+                     ? "DELETE FROM memory_fts WHERE rowid IN (SELECT seq FROM memory_records WHERE project_id=?1 AND user_id=?2)"
+                     : "DELETE FROM memory_terms WHERE seq IN (SELECT seq FROM memory_records WHERE project_id=?1 AND user_id=?2)")
+      .bind(1, project)
+      .bind(2, user_id)
+      .run();
 }
 
 // Hybrid retrieval inside one read: lexical (FTS5 bm25) and vector (exact cosine) rankings,
@@ -68,10 +98,12 @@ Result<std::vector<int64_t>> lexical_ranking(store::Database& db, const std::str
   if (f.include_inactive) return out;  // the lexical index holds active records only
   auto terms = informative_terms(db, query);
   std::unordered_map<int64_t, double> score;
-  auto& q = db.stmt("SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?1");
+  bool pg = db.dialect() == store::Dialect::postgres;
+  auto& q = db.stmt(pg ? "SELECT seq FROM memory_terms WHERE term=?1" : "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?1");
   for (const auto& [docs, w] : terms) {
     double idf = std::log(1.0 + 1e6 / static_cast<double>(docs));
-    q.bind(1, "\"" + w + "\"");
+    if (pg) q.bind(1, w);
+    else q.bind(1, "\"" + w + "\"");
     while (q.step()) score[q.int64(0)] += idf;
     Status st = q.status();
     q.reset();

@@ -205,8 +205,7 @@ awaitable<Result<std::vector<Record>>> Memory::relevant(const std::string& proje
 awaitable<Result<int64_t>> Memory::erase_user(const std::string& project, const std::string& user_id) {
   auto count = std::make_shared<int64_t>(0);
   std::function<Status(store::Database&)> fn = [=](store::Database& db) -> Status {
-    auto& fts = db.stmt("DELETE FROM memory_fts WHERE rowid IN (SELECT seq FROM memory_records WHERE project_id=?1 AND user_id=?2)");
-    if (Status s = fts.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
+    if (Status s = lexical_remove_user(db, project, user_id); !s.ok()) return s;
     auto& h = db.stmt("DELETE FROM memory_history WHERE project_id=?1 AND record_id IN"
                       " (SELECT id FROM memory_records WHERE project_id=?1 AND user_id=?2)");
     if (Status s = h.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;

@@ -103,16 +103,16 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
   auto& st = db.stmt(
       "INSERT INTO memory_records(project_id, id, user_id, agent_id, session_id, kind, text,"
       " metadata, source, created_at, updated_at, valid_from, valid_to, status, superseded_by,"
-      " embedding) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL,'active',NULL,?13)");
+      " embedding) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL,'active',NULL,?13) RETURNING seq");
   st.bind(1, r.project_id).bind(2, r.id).bind(3, r.ns.user_id).bind(4, r.ns.agent_id).bind(5, r.ns.session_id);
   st.bind(6, r.kind).bind(7, r.text).bind(8, r.metadata).bind(9, json::serialize(source_json(r.source)));
   st.bind(10, r.created_at).bind(11, r.updated_at).bind(12, r.valid_from);
   st.bind_blob(13, blob_of(vec));
-  if (Status s = st.run(); !s.ok()) return s;
-  int64_t seq = sqlite3_last_insert_rowid(db.raw());
+  int64_t seq = st.step() ? st.int64(0) : 0;
+  if (Status s = st.status(); !s.ok()) return s;
+  st.reset();
   if (ch) ch->push_back({true, r.ns.user_id, seq, vec});
-  auto& fts = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
-  if (Status s = fts.bind(1, seq).bind(2, r.text).run(); !s.ok()) return s;
+  if (Status s = lexical_add(db, seq, r.text); !s.ok()) return s;
   return add_history(db, r, "created", r.source.type, reason, r.created_at);
 }
 
@@ -125,8 +125,7 @@ Status retire(store::Database& db, Record& r, int64_t seq, const std::string& st
                      " WHERE project_id=?1 AND id=?2");
   st.bind(1, r.project_id).bind(2, r.id).bind(3, status).bind(4, now).bind_opt(5, by);
   if (Status s = st.run(); !s.ok()) return s;
-  auto& fts = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
-  if (Status s = fts.bind(1, seq).run(); !s.ok()) return s;
+  if (Status s = lexical_remove(db, seq); !s.ok()) return s;
   r.status = status;
   r.valid_to = now;
   r.superseded_by = by;
@@ -141,10 +140,8 @@ Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& 
   st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind_blob(4, blob_of(vec)).bind(5, now);
   if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
   if (Status s = st.run(); !s.ok()) return s;
-  auto& del = db.stmt("DELETE FROM memory_fts WHERE rowid=?1");
-  if (Status s = del.bind(1, seq).run(); !s.ok()) return s;
-  auto& ins = db.stmt("INSERT INTO memory_fts(rowid, text) VALUES (?1, ?2)");
-  if (Status s = ins.bind(1, seq).bind(2, text).run(); !s.ok()) return s;
+  if (Status s = lexical_remove(db, seq); !s.ok()) return s;
+  if (Status s = lexical_add(db, seq, text); !s.ok()) return s;
   r.text = text;
   r.updated_at = now;
   return add_history(db, r, "updated", actor, reason, now);

@@ -1,10 +1,10 @@
-// The memory tables (records, FTS5 and its vocabulary, history, jobs) and their migrations.
+// The memory tables (records, the lexical index, history, jobs) and their migrations.
 #include "memory/impl.hpp"
 
 namespace cn::memory {
 
 std::vector<store::Migration> Memory::migrations() {
-  return {{"memory", 1, R"sql(
+  std::vector<store::Migration> m = {{"memory", 1, R"sql(
 CREATE TABLE memory_records (
   seq INTEGER PRIMARY KEY,
   project_id TEXT NOT NULL,
@@ -63,6 +63,16 @@ CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'unicode61');
 INSERT INTO memory_fts(rowid, text) SELECT seq, text FROM memory_records WHERE status = 'active';
 CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row');
 )sql"}};
+  // PostgreSQL has no FTS5: the lexical index is a table of postings, one row per (word,
+  // record), whose count per word is the document count the ranking asks for.
+  const std::string fts = "CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'porter unicode61');";
+  std::string pg = m[0].sql;
+  pg.replace(pg.find(fts), fts.size(),
+             "CREATE TABLE memory_terms (term TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (term, seq));"
+             " CREATE INDEX memory_terms_seq ON memory_terms(seq);");
+  m[0].pg_sql = pg;
+  m[1].pg_sql = "SELECT 1";
+  return m;
 }
 
 }  // namespace cn::memory

@@ -51,13 +51,15 @@ awaitable<void> Runtime::Impl::background(std::shared_ptr<Run> run, std::shared_
   run->wake_all();
 }
 
-Status Runtime::recover() {
+Status Runtime::Impl::recover_rows(std::function<Result<std::vector<ResponseRow>>(store::Database&)> rows_fn,
+                                   bool fail_steers, const char* why) {
+  Impl& im = *this;
   std::promise<Status> done;
   auto fut = done.get_future();
   std::vector<Resumable> resumable;
-  impl_->store.submit(
-      [&resumable](store::Database& db) -> Status {
-        auto rows = repo::unfinished(db);
+  im.store.submit(
+      [&resumable, &rows_fn, fail_steers, why](store::Database& db) -> Status {
+        auto rows = rows_fn(db);
         if (!rows.ok()) return rows.status();
         for (auto& r : *rows) {
           auto params = journal::params(db, r.project_id, r.id);
@@ -73,24 +75,39 @@ Status Runtime::recover() {
           if (ec || !v.is_object()) continue;
           auto& o = v.as_object();
           o["status"] = "failed";
-          o["error"] = json::object{{"code", "server_error"},
-                                    {"message", "The server stopped while this response was in "
-                                                "progress; it was interrupted and did not finish."}};
-          if (Status s = repo::update_response_status(db, r.project_id, r.id, "failed", json::serialize(o));
-              !s.ok())
+          o["error"] = json::object{{"code", "server_error"}, {"message", why}};
+          if (Status s = repo::update_response_status(db, r.project_id, r.id, "failed", json::serialize(o)); !s.ok())
             return s;
           spdlog::warn("recovered interrupted response {} as failed", r.id);
         }
-        return Impl::fail_queued_steers(db);
+        return fail_steers ? Runtime::Impl::fail_queued_steers(db) : Status();
       },
       [&done](Status st) { done.set_value(std::move(st)); });
   Status st = fut.get();
   if (!st.ok()) return st;
   for (auto& r : resumable) {
     spdlog::warn("resuming interrupted response {} ({} journaled tool calls)", r.id, r.calls.size());
-    impl_->resume(std::move(r));
+    im.resume(std::move(r));
   }
   return st;
+}
+
+Status Runtime::recover() {
+  return impl_->recover_rows([](store::Database& db) { return repo::unfinished(db); }, true,
+                      "The server stopped while this response was in progress; it was interrupted and did not finish.");
+}
+
+Status Runtime::take_over(const std::string& node) {
+  return impl_->recover_rows([node](store::Database& db) { return repo::adopt_unfinished(db, node); }, false,
+                      "The server node running this response stopped while it was in progress; another node took it "
+                      "over, and it was interrupted and did not finish.");
+}
+
+Result<std::vector<std::string>> Runtime::run_owners() {
+  std::promise<Result<std::vector<std::string>>> p;
+  auto f = p.get_future();
+  impl_->store.read([&p](store::Database& db) { p.set_value(repo::unfinished_owners(db)); });
+  return f.get();
 }
 
 void Runtime::Impl::resume(Resumable r) {

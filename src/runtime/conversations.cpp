@@ -22,6 +22,10 @@ awaitable<Result<ConvPtr>> Runtime::Impl::load_conv(Scope scope, std::string id)
   {
     std::lock_guard lk(mu);
     auto it = convs.find(key_of(project, id));
+    if (it != convs.end() && opts.shared_store) {
+      convs.erase(it);  // another node may have changed it: read it again
+      it = convs.end();
+    }
     if (it != convs.end()) {
       touch_locked(*it->second);
       std::lock_guard lk2(it->second->mu);

@@ -292,6 +292,10 @@ struct Runtime::Impl {
     std::string project, previous;
     std::vector<SteerInput> steers;
   };
+  // background.cpp: fails or resumes the unfinished turns `rows` returns (inside one write):
+  // journaled tool loops resume, the rest are marked failed with `why`. Blocking.
+  Status recover_rows(std::function<Result<std::vector<ResponseRow>>(store::Database&)> rows, bool fail_steers,
+                      const char* why);
   // recover(): steering input a previous process left queued is failed (caller's store thread).
   static Status fail_queued_steers(store::Database& db);
 

@@ -5,6 +5,8 @@
 // and more bytes written, alone and grouped.)
 #include "runtime/repo.hpp"
 
+#include "base/node.hpp"
+
 #include "base/ids.hpp"
 #include "runtime/turn_codec.hpp"
 #include "wire/items.hpp"
@@ -140,6 +142,11 @@ CREATE TABLE conversation_entries (
           {"runtime", 3, R"sql(
 ALTER TABLE turns ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE conversations ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+)sql"},
+          // The node a turn runs on (base/node.hpp; "" with the embedded store): who recovers
+          // it when its process is gone.
+          {"runtime", 6, R"sql(
+ALTER TABLE turns ADD COLUMN node TEXT NOT NULL DEFAULT '';
 )sql"}};
 }
 
@@ -147,12 +154,12 @@ Status put_response(store::Database& db, const ResponseRow& r, const std::vector
                     const std::vector<ItemPtr>& outputs) {
   auto& st = db.stmt(
       "INSERT OR REPLACE INTO turns(project_id, id, parent_id, conversation_id, status, flags, created_at,"
-      " n_inputs, data, events, user_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+      " n_inputs, data, events, user_id, node) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   st.bind(1, r.project_id).bind(2, r.id).bind_opt(3, r.parent_id).bind_opt(4, r.conversation_id);
   st.bind(5, r.status).bind(6, r.background ? kBackground : 0).bind(7, r.created_at);
   st.bind(8, static_cast<int64_t>(inputs.size())).bind_blob(9, encode_turn(r.body, inputs, outputs));
   if (r.events.empty()) st.bind_null(10); else st.bind_blob(10, r.events);
-  st.bind(11, r.user_id);
+  st.bind(11, r.user_id).bind(12, this_node());
   if (Status s = st.run(); !s.ok()) return s;
   if (!r.parent_id) return {};
   // Usually the parent's row sits in the same right-edge leaf, so this dirties no extra page;
@@ -427,8 +434,26 @@ Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const S
 }
 
 Result<std::vector<ResponseRow>> unfinished(store::Database& db) {
-  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE status IN ('queued', 'in_progress')");
+  auto& q = db.stmt(std::string("SELECT ") + kTurnCols + " FROM turns WHERE status IN ('queued', 'in_progress') AND node=?1");
+  q.bind(1, this_node());
   return rows_from(q, false);
+}
+
+Result<std::vector<ResponseRow>> adopt_unfinished(store::Database& db, const std::string& from) {
+  auto& q = db.stmt(std::string("UPDATE turns SET node=?2 WHERE status IN ('queued', 'in_progress') AND node=?1 RETURNING ") +
+                    kTurnCols);
+  q.bind(1, from).bind(2, this_node());
+  return rows_from(q, false);
+}
+
+Result<std::vector<std::string>> unfinished_owners(store::Database& db) {
+  auto& q = db.stmt("SELECT DISTINCT node FROM turns WHERE status IN ('queued', 'in_progress')");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  Status st = q.status();
+  q.reset();
+  if (!st.ok()) return st;
+  return out;
 }
 
 }  // namespace cn::runtime::repo

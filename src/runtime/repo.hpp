@@ -84,7 +84,14 @@ Result<std::vector<ConvRow>> list_conversations(store::Database& db, const Scope
 Result<std::vector<ConvItemRow>> conversation_items(store::Database& db, const Scope& scope,
                                                     const std::string& id);
 // Responses left queued or in progress by a previous process.
+// This node's (base/node.hpp) queued and in-progress turns.
 Result<std::vector<ResponseRow>> unfinished(store::Database& db);
+// Makes this node the owner of node `from`'s queued and in-progress turns and returns them. Rows
+// another node claimed first are not returned: the update's condition is rechecked under its row
+// locks, so each turn is adopted once.
+Result<std::vector<ResponseRow>> adopt_unfinished(store::Database& db, const std::string& from);
+// The nodes that own queued or in-progress turns.
+Result<std::vector<std::string>> unfinished_owners(store::Database& db);
 
 }  // namespace repo
 }  // namespace cn::runtime

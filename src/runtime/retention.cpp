@@ -13,7 +13,7 @@ awaitable<Result<int64_t>> Runtime::expire_now() {
   auto counts = std::make_shared<std::pair<int64_t, int64_t>>(0, 0);
   std::function<Status(store::Database&)> store_fn15 = [cutoff, counts](store::Database& db) {
     if (Status s = repo::expire(db, cutoff, &counts->first, &counts->second); !s.ok()) return s;
-    return db.exec("PRAGMA incremental_vacuum");
+    return db.vacuum_step();
   };
   Status st = co_await write_async(im.store, std::move(store_fn15));
   if (!st.ok()) co_return st;

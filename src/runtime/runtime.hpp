@@ -214,6 +214,9 @@ struct RuntimeOptions {
   size_t recent_runs = 1024;               // finished runs kept for stream replay (also by bytes)
   size_t run_events_bytes = 32u << 20;     // finished runs' event logs (evicted ones are written to the store)
   size_t conversation_cache_bytes = 32u << 20;  // cached conversations' items
+  // Other nodes write the same store (PostgreSQL): a conversation is read from the store for
+  // every turn and request (another node may have appended to it), not served from the cache.
+  bool shared_store = false;
   // Asked before each turn that is not a child run (null: every turn is admitted).
   std::shared_ptr<Admission> admission;
   std::chrono::milliseconds run_deadline{600'000};
@@ -291,6 +294,12 @@ class Runtime {
   // repeated only when its tool is idempotent. Call once at start-up, after the tool sources
   // exist and before serving.
   Status recover();
+  // Many nodes on one store (cluster/membership.hpp): takes over the unfinished runs of `node`,
+  // which is gone, as recover() does for this node's own at start-up. Safe to call from several
+  // nodes at once: each run is adopted by one. Blocking; not on an I/O thread.
+  Status take_over(const std::string& node);
+  // The nodes that own unfinished runs. Blocking; not on an I/O thread.
+  Result<std::vector<std::string>> run_owners();
 
   // Starts a turn. Fails (nothing stored) on an unknown previous response or conversation
   // (400/404), a busy line under `reject` (aborted, code conversation_busy), too many runs

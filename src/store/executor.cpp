@@ -7,9 +7,14 @@ namespace cn::store {
 
 Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
                                                   const std::vector<Migration>& migrations) {
-  auto w = Database::open(opts.path, Database::Mode::read_write, opts.max_db_bytes);
+  auto open = [&](Database::Mode mode) {
+    return opts.url.empty() ? Database::open(opts.path, mode, mode == Database::Mode::read_write ? opts.max_db_bytes : 0)
+                            : Database::connect(opts.url, mode);
+  };
+  std::string where = opts.url.empty() ? opts.path : "PostgreSQL";
+  auto w = open(Database::Mode::read_write);
   if (!w.ok()) {
-    spdlog::error("store: opening {} for writing failed", opts.path);
+    spdlog::error("store: opening {} for writing failed", where);
     return w.status();
   }
   if (Status st = (*w)->migrate(migrations); !st.ok()) {
@@ -18,9 +23,9 @@ Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
   }
   std::vector<std::unique_ptr<Database>> rs;
   for (int i = 0; i < opts.readers; ++i) {
-    auto r = Database::open(opts.path, Database::Mode::read_only);
+    auto r = open(Database::Mode::read_only);
     if (!r.ok()) {
-      spdlog::error("store: opening a reader of {} failed", opts.path);
+      spdlog::error("store: opening a reader of {} failed", where);
       return r.status();
     }
     rs.push_back(std::move(*r));
@@ -28,7 +33,7 @@ Result<std::unique_ptr<Executor>> Executor::start(ExecutorOptions opts,
   std::unique_ptr<Executor> ex(new Executor());
   // Start read-only when the storage is already full: reads are served, writes refused until
   // the probe (writer_loop) finds space again.
-  if (!probe(**w)) ex->mark_full();
+  if (!(*w)->probe_writable()) ex->mark_full();
   ex->opts_ = std::move(opts);
   ex->writer_ = std::thread([e = ex.get(), db = std::move(*w)]() mutable {
     e->writer_loop(std::move(db));
@@ -53,6 +58,11 @@ void Executor::submit(WriteFn fn, DoneFn done) {
     }
   }
   done(Status(Code::resource_exhausted, "store write queue is full or stopping"));
+}
+
+void Executor::set_group_guard(std::function<Status(Database&)> guard) {
+  std::lock_guard lk(wmu_);
+  guard_ = guard ? std::make_shared<std::function<Status(Database&)>>(std::move(guard)) : nullptr;
 }
 
 void Executor::mark_full() {
@@ -81,16 +91,6 @@ void Executor::leave_full() {
   for (auto& fn : fns) fn();
 }
 
-bool Executor::probe(Database& db) {
-  // 64 KiB in and out again: it needs free pages (or disk space for the WAL) to commit, and
-  // leaves the pages it took on the free list for the next write.
-  Status st = db.exec(
-      "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS store_probe(b BLOB);"
-      " INSERT INTO store_probe VALUES (zeroblob(65536)); DELETE FROM store_probe; COMMIT");
-  if (!st.ok()) (void)db.exec("ROLLBACK");
-  return st.ok();
-}
-
 void Executor::read(ReadFn fn) {
   std::lock_guard lk(rmu_);
   reads_q_.push_back(std::move(fn));
@@ -106,10 +106,19 @@ void Executor::release_memory() {
   rcv_.notify_all();
 }
 
+namespace {
+// SQLite keeps savepoint statements prepared; PostgreSQL cannot prepare them.
+void savepoint(Database& db, const char* sql) {
+  if (db.dialect() == Dialect::sqlite) (void)db.stmt(sql).run();
+  else (void)db.exec(sql);
+}
+}  // namespace
+
 void Executor::writer_loop(std::unique_ptr<Database> db) {
   std::vector<Write> batch;
   std::chrono::steady_clock::time_point last_probe{};
   std::vector<Status> outcomes;
+  std::shared_ptr<std::function<Status(Database&)>> guard;
   uint64_t released = 0;
   // Memory is given back once the writes queued before the request have run (an idle sweep
   // queues the event logs it drops), so that they do not fill the cache again at once.
@@ -138,20 +147,25 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
         batch.push_back(std::move(writes_q_.front()));
         writes_q_.pop_front();
       }
+      guard = guard_;
     }
     if (full_.load() && std::chrono::steady_clock::now() - last_probe >= opts_.probe_interval) {
       last_probe = std::chrono::steady_clock::now();
-      if (probe(*db)) leave_full();
+      if (db->probe_writable()) leave_full();
     }
     if (batch.empty()) {
       release_when_idle();
       continue;
     }
     outcomes.assign(batch.size(), Status());
-    Status txn = db->exec("BEGIN IMMEDIATE");
+    Status txn = db->begin();
+    if (txn.ok() && guard) {
+      txn = (*guard)(*db);
+      if (!txn.ok()) (void)db->exec("ROLLBACK");
+    }
     if (txn.ok()) {
       for (size_t i = 0; i < batch.size(); ++i) {
-        (void)db->stmt("SAVEPOINT w").run();
+        savepoint(*db, "SAVEPOINT w");
         Status st;
         try {
           st = batch[i].fn(*db);
@@ -159,14 +173,15 @@ void Executor::writer_loop(std::unique_ptr<Database> db) {
           st = Status(Code::internal, std::string("store write threw: ") + e.what());
         }
         db->finish_statements();
-        if (!st.ok() && sqlite3_get_autocommit(db->raw())) {
-          // SQLite rolled the whole transaction back (it may on a full disk or I/O error): the
+        if (!st.ok() && !db->in_transaction()) {
+          // The backend rolled the whole transaction back (SQLite may on a full disk or I/O
+          // error; PostgreSQL when its connection is lost): the
           // group's earlier writes are gone too, so the group fails as one.
           txn = is_storage_full(st) ? st : Status(Code::internal, "the group's transaction was rolled back: " + st.message());
           break;
         }
-        if (!st.ok()) (void)db->stmt("ROLLBACK TO w").run();
-        (void)db->stmt("RELEASE w").run();
+        if (!st.ok()) savepoint(*db, "ROLLBACK TO w");
+        savepoint(*db, "RELEASE w");
         outcomes[i] = std::move(st);
       }
       if (txn.ok()) {

@@ -1,4 +1,5 @@
-// The store executor: where every database call runs, off the I/O threads.
+// The store executor: where every database call runs, off the I/O threads. The same on both
+// backends (SQLite, PostgreSQL); only the connections differ.
 //
 // One writer thread owns the read-write connection and groups commits: it takes every write
 // queued since its last commit (up to `max_batch`), runs each inside its own SAVEPOINT of one
@@ -28,7 +29,8 @@
 namespace cn::store {
 
 struct ExecutorOptions {
-  std::string path;           // database file
+  std::string path;           // SQLite: the database file
+  std::string url;            // PostgreSQL: its URL (postgres://...); when set, `path` is unused
   int64_t max_db_bytes = 0;   // > 0: the database file's size cap (beyond it: storage_full)
   // While the storage is full, how often the writer tries a small write to learn that space
   // came back.
@@ -62,6 +64,11 @@ class Executor {
   void submit(WriteFn fn, DoneFn done);
   // Queues a read on a reader connection.
   void read(ReadFn fn);
+
+  // A check every group commit runs first, inside its transaction (cluster membership's lease and
+  // fence): when it fails, no write of the group commits and each is told its Status. Runs on the
+  // writer thread; set it before writes that need it are queued.
+  void set_group_guard(std::function<Status(Database&)> guard);
 
   // Finishes every queued write and read, then joins the threads. Idempotent.
   void stop();
@@ -114,11 +121,10 @@ class Executor {
   std::atomic<bool> full_{false};
   std::atomic<uint64_t> release_gen_{0};  // bumped by release_memory()
   std::vector<std::function<void()>> on_writable_;  // guarded by wmu_
+  std::shared_ptr<std::function<Status(Database&)>> guard_;  // guarded by wmu_
 
   // Leaves the full state (the probe found space) and runs the when_writable() callbacks.
   void leave_full();
-  // One small write (grows and shrinks a scratch table); true when it committed.
-  static bool probe(Database& db);
 };
 
 }  // namespace cn::store

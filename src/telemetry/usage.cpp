@@ -32,8 +32,10 @@ Status UsageLedger::record(store::Database& db, const runtime::TurnRecord& r) {
   auto& st = db.stmt(
       "INSERT INTO usage_daily(project_id, day, agent, user_id, model, runs, failed_runs, input_tokens, output_tokens, cached_tokens)"
       " VALUES (?1,?2,?3,?4,?5,1,?6,?7,?8,?9) ON CONFLICT(project_id, day, agent, user_id, model) DO UPDATE SET"
-      " runs = runs + 1, failed_runs = failed_runs + excluded.failed_runs, input_tokens = input_tokens + excluded.input_tokens,"
-      " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens");
+      " runs = usage_daily.runs + 1, failed_runs = usage_daily.failed_runs + excluded.failed_runs,"
+      " input_tokens = usage_daily.input_tokens + excluded.input_tokens,"
+      " output_tokens = usage_daily.output_tokens + excluded.output_tokens,"
+      " cached_tokens = usage_daily.cached_tokens + excluded.cached_tokens");
   return st.bind(1, r.project).bind(2, day_of(r.at)).bind(3, r.agent).bind(4, r.user).bind(5, r.model)
       .bind(6, static_cast<int64_t>(r.status == "failed" ? 1 : 0)).bind(7, r.usage.input_tokens).bind(8, r.usage.output_tokens)
       .bind(9, r.usage.cached_tokens).run();

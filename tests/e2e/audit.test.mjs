@@ -44,16 +44,18 @@ test('actions, failures and refusals are audited; a tampered row is detected', a
 
     await server.stop();
     const db = path.join(server.dataDir, 'continuum.db');
-    const ok = execFileSync(BIN, ['audit', 'verify', '--data', server.dataDir]).toString();
+    const store = ['--data', server.dataDir, ...server.storeArgs];
+    const sql = (q) => (server.pg ? execFileSync('psql', [server.pg.url, '-qc', q]) : execFileSync('sqlite3', [db, q]));
+    const ok = execFileSync(BIN, ['audit', 'verify', ...store]).toString();
     assert.match(ok, /intact/);
     // Somebody edits an entry to hide what a key did.
-    execFileSync('sqlite3', [db, "UPDATE audit_log SET actor='key_someone_else' WHERE seq=2"]);
-    const bad = spawnSync(BIN, ['audit', 'verify', '--data', server.dataDir]);
+    sql("UPDATE audit_log SET actor='key_someone_else' WHERE seq=2");
+    const bad = spawnSync(BIN, ['audit', 'verify', ...store]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr.toString(), /entry 2 was altered/);
     // Or removes one.
-    execFileSync('sqlite3', [db, "UPDATE audit_log SET actor=(SELECT actor FROM audit_log WHERE seq=2) WHERE 0; DELETE FROM audit_log WHERE seq=3"]);
-    const gap = spawnSync(BIN, ['audit', 'verify', '--data', server.dataDir]);
+    sql('DELETE FROM audit_log WHERE seq=3');
+    const gap = spawnSync(BIN, ['audit', 'verify', ...store]);
     assert.equal(gap.status, 1);
   });
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Server, sleep, withServer } from './harness.mjs';
+import { Server, sleep, withServer, PG } from './harness.mjs';
 import { startFakeUpstream } from './fake-upstream.mjs';
 
 test('acknowledged responses and conversations survive kill -9', async () => {
@@ -86,7 +86,7 @@ test('SIGTERM lets an in-flight turn finish and exits cleanly', async () => {
   }
 });
 
-test('a clean stop checkpoints the log into the database file', async () => {
+test('a clean stop checkpoints the log into the database file', { skip: PG ? 'SQLite only' : false }, async () => {
   await withServer({}, async ({ client, server }) => {
     const r = await client.responses.create({ model: 'm', input: 'kept after a clean stop' });
     await server.stop();

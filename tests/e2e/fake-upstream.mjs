@@ -2,7 +2,7 @@
 // It answers according to markers in the last user message, so tests can script it:
 //   CALL_TOOL   -> one streamed tool call to the first tool (arguments in two pieces)
 //   CALL_TWO    -> two parallel tool calls
-//   SLOW        -> 20 text deltas, 100 ms apart
+//   SLOW        -> 20 text deltas, 100 ms apart (LONGSLOW: 60)
 //   SLOW_CALL   -> after 1.5 s, one tool call to the first tool
 //   FAIL_ONCE   -> HTTP 500 the first time this exact text is seen, then a normal answer
 //   FAIL_ALWAYS -> HTTP 500 every time
@@ -211,10 +211,11 @@ export async function startFakeUpstream({ tls } = {}) {
       return end('tool_calls');
     }
     if (text.includes('SLOW')) {
+      const n = text.includes('LONGSLOW') ? 60 : 20;
       let i = 0;
       const timer = setInterval(() => {
         if (res.destroyed) return clearInterval(timer);
-        if (i < 20) { chunk({ content: `w${i} ` }); i++; return; }
+        if (i < n) { chunk({ content: `w${i} ` }); i++; return; }
         clearInterval(timer);
         end('stop');
       }, 100);

@@ -10,6 +10,26 @@ import { startFakeUpstream } from './fake-upstream.mjs';
 export const BIN = process.env.CONTINUUM_BIN || path.resolve(import.meta.dirname, '../../build/continuum');
 export const KEY = 'ck_test_key_for_e2e_0001';
 
+// With CONTINUUM_TEST_PG (a PostgreSQL URL; `make test` sets it for its second pass), every server
+// stores into a database of its own on that cluster, named after its data directory, instead of
+// SQLite: the whole suite then runs against the PostgreSQL backend.
+export const PG = process.env.CONTINUUM_TEST_PG || '';
+export function pgDatabase(dataDir) {
+  if (!PG) return null;
+  const name = 'e2e_' + path.basename(dataDir).toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  try {
+    execFileSync('psql', [PG, '-q', '-c', `CREATE DATABASE ${name}`], { stdio: 'pipe' });
+  } catch (e) {
+    if (!/already exists/.test(String(e.stderr))) throw e;
+  }
+  const u = new URL(PG);
+  u.pathname = '/' + name;
+  return { name, url: u.toString() };
+}
+export function dropPgDatabase(db) {
+  if (db) execFileSync('psql', [PG, '-q', '-c', `DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`], { stdio: 'pipe' });
+}
+
 async function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -21,6 +41,8 @@ export class Server {
   constructor(opts = {}) {
     this.opts = opts;
     this.dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-e2e-'));
+    this.pg = opts.store === undefined ? pgDatabase(this.dataDir) : null;
+    this.storeArgs = opts.store ? ['--store', opts.store] : this.pg ? ['--store', this.pg.url] : [];
     this.log = '';
   }
   async start() {
@@ -28,7 +50,7 @@ export class Server {
     this.base = `http://127.0.0.1:${this.port}`;
     const env = { ...process.env, CONTINUUM_API_KEY: KEY, ...(this.opts.env || {}) };
     if (this.opts.upstream) env.CONTINUUM_UPSTREAM_URL = this.opts.upstream.url;
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, ...(this.opts.args || [])];
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, ...this.storeArgs, ...(this.opts.args || [])];
     // `prefix` runs the server under another command (e.g. prlimit).
     const prefix = this.opts.prefix || [];
     this.proc = prefix.length
@@ -37,6 +59,9 @@ export class Server {
     this.proc.stdout.on('data', (d) => (this.log += d));
     this.proc.stderr.on('data', (d) => (this.log += d));
     this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));
+    // CONTINUUM_TEST_LOGS=FILE keeps every server's log, appended when it exits.
+    if (process.env.CONTINUUM_TEST_LOGS)
+      this.exited.then(({ code, sig }) => fs.appendFileSync(process.env.CONTINUUM_TEST_LOGS, `=== ${this.dataDir} exit ${code} ${sig}\n${this.log}\n`));
     let gone = false;
     this.exited.then(() => (gone = true));
     for (let i = 0; i < 400 && !gone; i++) {
@@ -96,10 +121,21 @@ export class Server {
     return this.exited;
   }
   createKey(project) {
-    const out = execFileSync(BIN, ['keys', 'create', '--project', project, '--data', this.dataDir]).toString();
+    const out = execFileSync(BIN, ['keys', 'create', '--project', project, '--data', this.dataDir, ...this.storeArgs]).toString();
     return out.trim().split('\n').pop().trim();
   }
-  cleanup() { fs.rmSync(this.dataDir, { recursive: true, force: true }); }
+  // Runs SQL against the server's store (SQLite's file, or its PostgreSQL database) from outside,
+  // as an operator would; returns one line per row, columns separated by '|'.
+  sql(query) {
+    const out = this.pg
+      ? execFileSync('psql', [this.pg.url, '-qAt', '-c', query])
+      : execFileSync('sqlite3', [path.join(this.dataDir, 'continuum.db'), query]);
+    return out.toString().trim().split('\n').filter((l) => l !== '');
+  }
+  cleanup() {
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.pg) dropPgDatabase(this.pg);
+  }
 }
 
 export async function withServer(opts, fn) {

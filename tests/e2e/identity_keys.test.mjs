@@ -135,7 +135,7 @@ test('tenants, projects and a project admin key that manages only its own projec
 
 test('the CLI creates keys with --scopes and --act-as-user; a running server accepts them', async () => {
   await withServer({}, async ({ server }) => {
-    const out = execFileSync(BIN, ['keys', 'create', '--project', 'proj_cli', '--scopes', 'responses,memory:read', '--act-as-user', '--data', server.dataDir]).toString().trim();
+    const out = execFileSync(BIN, ['keys', 'create', '--project', 'proj_cli', '--scopes', 'responses,memory:read', '--act-as-user', '--data', server.dataDir, ...server.storeArgs]).toString().trim();
     const key = out.split('\n').pop().trim();
     const r = await post(server, '/v1/responses', { model: 'm', input: 'hi', safety_identifier: 'zoe' }, key);
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -143,11 +143,11 @@ test('the CLI creates keys with --scopes and --act-as-user; a running server acc
     const listed = (await server.json('/v1/admin/keys?project_id=proj_cli')).body.data;
     assert.deepEqual(listed[0].scopes, ['responses', 'memory:read']);
     assert.equal(listed[0].act_as_user, true);
-    const plain = execFileSync(BIN, ['keys', 'create', '--project', 'proj_cli', '--data', server.dataDir]).toString().trim().split('\n').pop();
+    const plain = execFileSync(BIN, ['keys', 'create', '--project', 'proj_cli', '--data', server.dataDir, ...server.storeArgs]).toString().trim().split('\n').pop();
     await sleep(1100);  // the server re-reads the key table at most once a second
     const named = await post(server, '/v1/responses', { model: 'm', input: 'hi', user: 'zoe' }, plain);
     assert.equal(named.status, 403);
-    const bad = spawnSync(BIN, ['keys', 'create', '--scopes', 'everything', '--data', server.dataDir]);
+    const bad = spawnSync(BIN, ['keys', 'create', '--scopes', 'everything', '--data', server.dataDir, ...server.storeArgs]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr.toString(), /Unknown scope 'everything'/);
   });

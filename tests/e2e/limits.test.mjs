@@ -31,8 +31,7 @@ test('retention deletes expired responses and conversations for good', async () 
     await assert.rejects(client.responses.create({ model: 'm', input: 'x', previous_response_id: r.id }), (e) => e.status === 400);
     // Nothing of it remains in the database file.
     await server.stop();
-    const db = path.join(server.dataDir, 'continuum.db');
-    const dump = execFileSync('sqlite3', [db, "SELECT count(*) FROM turns; SELECT count(*) FROM conversations; SELECT count(*) FROM conversation_entries;"]).toString().trim().split('\n');
+    const dump = server.sql('SELECT count(*) FROM turns UNION ALL SELECT count(*) FROM conversations UNION ALL SELECT count(*) FROM conversation_entries');
     assert.deepEqual(dump, ['0', '0', '0']);
     await server.start();
   });

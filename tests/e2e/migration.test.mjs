@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { withServer } from './harness.mjs';
+import { withServer, PG } from './harness.mjs';
 
 const R1 = 'resp_0VcqZdjjNoDGAYUcnJ7NL4wq4UMujBm3';  // "My name is Ada." (deleted, continued by R2 and R4)
 const R2 = 'resp_0VcqZdp9TlM1kB79wf0XeclJP1rzLqax';  // "I live in Paris."
@@ -22,7 +22,8 @@ function v1DataDir() {
   return dir;
 }
 
-test('a v1 database migrates at start-up and serves what it held', async () => {
+// A v1 SQLite file, as an older release left it (on PostgreSQL, cluster.test.mjs copies it with `continuum migrate`).
+test('a v1 database migrates at start-up and serves what it held', { skip: PG ? 'SQLite only' : false }, async () => {
   await withServer({ dataDir: v1DataDir() }, async ({ client, server }) => {
     const r2 = await client.responses.retrieve(R2);
     assert.equal(r2.status, 'completed');

@@ -68,15 +68,14 @@ test('a new master key rewraps every secret at start-up, while the server serves
   const k1 = crypto.randomBytes(32).toString('hex'), k2 = crypto.randomBytes(32).toString('base64');
   await withServer({ env: { CONTINUUM_MASTER_KEY: k1 } }, async ({ server }) => {
     for (let i = 0; i < 5; i++) assert.equal((await post(server, '/v1/vault/secrets', { provider: `p${i}`, value: `v${i}` })).status, 200);
-    const db = path.join(server.dataDir, 'continuum.db');
     await server.stop();
-    const before = execFileSync('sqlite3', [db, 'SELECT DISTINCT key_id FROM vault_secrets']).toString().trim().split('\n');
+    const before = server.sql('SELECT DISTINCT key_id FROM vault_secrets');
     assert.equal(before.length, 1);
     const s2 = new Server({ dataDir: server.dataDir, env: { CONTINUUM_MASTER_KEY: k2, CONTINUUM_MASTER_KEY_PREVIOUS: k1 } });
     await s2.start();
     let after;
     for (let i = 0; i < 100; i++) {
-      after = execFileSync('sqlite3', [db, 'SELECT DISTINCT key_id FROM vault_secrets']).toString().trim().split('\n');
+      after = server.sql('SELECT DISTINCT key_id FROM vault_secrets');
       if (after.length === 1 && after[0] !== before[0]) break;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -1,0 +1,205 @@
+// Many nodes on one PostgreSQL store (runs only with CONTINUUM_TEST_PG, as `make test` sets it):
+// any node serves any session; a node killed with -9 has its runs taken over and loses nothing it
+// acknowledged; a node paused past its lease is fenced when it comes back; `continuum migrate`
+// copies a SQLite data directory, verified.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { Server, PG, BIN, KEY, pgDatabase, dropPgDatabase, sleep } from './harness.mjs';
+import { startFakeUpstream } from './fake-upstream.mjs';
+
+const skip = PG ? false : 'needs CONTINUUM_TEST_PG (make test starts PostgreSQL)';
+const LEASE_MS = 1500;
+
+// `n` nodes on one new database. They share the first node's key files, as nodes of one
+// deployment must (docs/scale-out.md).
+async function startCluster(n, upstream) {
+  const db = pgDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-cluster-')));
+  const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-cfg-')), 'c.toml');
+  fs.writeFileSync(cfg, `[cluster]\nheartbeat_ms = 300\nlease_ms = ${LEASE_MS}\n`);
+  const nodes = [];
+  for (let i = 0; i < n; i++) {
+    const s = new Server({ upstream, store: db.url, args: ['--config', cfg] });
+    if (i > 0)
+      for (const f of fs.readdirSync(nodes[0].dataDir).filter((f) => /\.(secret|key)$/.test(f)))
+        fs.copyFileSync(path.join(nodes[0].dataDir, f), path.join(s.dataDir, f));
+    await s.start();
+    nodes.push(s);
+  }
+  return {
+    db,
+    nodes,
+    async stop() {
+      for (const s of nodes) {
+        if (s.proc.exitCode === null && s.proc.signalCode === null) await s.stop();
+        s.cleanup();
+      }
+      dropPgDatabase(db);
+    },
+  };
+}
+
+async function settled(node, id, ms = 15000) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await node.client().responses.retrieve(id);
+    if (!['queued', 'in_progress'].includes(r.status)) return { r, ms: Date.now() - t0 };
+    if (Date.now() - t0 > ms) throw new Error(`${id} still ${r.status} after ${ms} ms`);
+    await sleep(50);
+  }
+}
+
+const said = (req) => JSON.stringify(req.body.messages);
+
+test('three nodes serve one session: chains, conversations and keys, whichever node gets the request', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(3, upstream);
+  try {
+    const [a, b, n3] = c.nodes;
+    const r1 = await a.client().responses.create({ model: 'm', input: 'My name is Ada.' });
+    const r2 = await b.client().responses.create({ model: 'm', input: 'What is my name?', previous_response_id: r1.id });
+    assert.match(said(upstream.last()), /My name is Ada\./);  // node b read node a's turn
+    assert.equal((await n3.client().responses.retrieve(r2.id)).output_text, r2.output_text);
+
+    // A conversation whose turns land on different nodes: each sees every earlier turn.
+    const conv = await a.client().conversations.create({});
+    const order = [a, b, n3, a, b];
+    for (const [i, node] of order.entries()) {
+      await node.client().responses.create({ model: 'm', input: `turn number ${i}`, conversation: conv.id });
+      for (let j = 0; j < i; j++) assert.match(said(upstream.last()), new RegExp(`turn number ${j}`), `turn ${i} on node ${order.indexOf(node)}`);
+    }
+    const items = await n3.client().conversations.items.list(conv.id, { limit: 100 });
+    assert.equal(items.data.length, 2 * order.length);
+
+    // A key made on one node works on another; revoked there, it stops working everywhere.
+    const made = await a.json('/v1/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'k', scopes: ['responses'] }) });
+    assert.equal(made.status, 200);
+    const use = (node) => node.json('/v1/responses', { method: 'POST', key: made.body.value, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+    // An unknown key makes a node read the key table again, at most once a second.
+    let first = 401;
+    for (let i = 0; i < 30 && first === 401; i++) {
+      first = (await use(b)).status;
+      if (first === 401) await sleep(100);
+    }
+    assert.equal(first, 200);
+    assert.equal((await a.json(`/v1/admin/keys/${made.body.id}`, { method: 'DELETE' })).status, 200);
+    let status = 200;
+    for (let i = 0; i < 60 && status === 200; i++) {
+      await sleep(100);
+      status = (await use(b)).status;
+    }
+    assert.equal(status, 401, 'a key revoked on one node is refused by the others');
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('kill -9 of a node under load: what it acknowledged is served by the others, its runs are taken over', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(3, upstream);
+  try {
+    const [a, b, n3] = c.nodes;
+    const acked = [];
+    const load = Array.from({ length: 10 }, (_, i) =>
+      a.client().responses.create({ model: 'm', input: `acknowledged ${i}` }).then((r) => acked.push(r), () => {}));
+    const running = await Promise.all([0, 1, 2].map((i) => a.client().responses.create({ model: 'm', input: `LONGSLOW ${i}`, background: true })));
+    await sleep(400);
+    await a.kill9();
+    const killedAt = Date.now();
+    await Promise.all(load);
+    assert.ok(acked.length > 0);
+    let failover = 0;
+    for (const r of running) {
+      const { r: after } = await settled(b, r.id);
+      failover = Math.max(failover, Date.now() - killedAt);
+      assert.equal(after.status, 'failed');
+      assert.match(after.error.message, /another node took it over/);
+    }
+    for (const r of acked) {
+      const back = await n3.client().responses.retrieve(r.id);
+      assert.equal(back.status, 'completed');
+      assert.equal(back.output_text, r.output_text);
+    }
+    console.log(`# failover after kill -9: ${failover} ms (lease ${LEASE_MS} ms); ${acked.length} acknowledged responses all served`);
+    // The survivors go on serving.
+    assert.equal((await b.client().responses.create({ model: 'm', input: 'still here' })).status, 'completed');
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('a node paused past its lease is fenced when it resumes: it writes nothing and exits', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(2, upstream);
+  try {
+    const [a, b] = c.nodes;
+    const r = await a.client().responses.create({ model: 'm', input: 'LONGSLOW fenced', background: true });
+    await sleep(300);
+    a.proc.kill('SIGSTOP');
+    const { r: taken } = await settled(b, r.id);
+    assert.equal(taken.status, 'failed');
+    a.proc.kill('SIGCONT');
+    assert.ok(await a.waitExit(15000), 'the fenced node exits');
+    const { code } = await a.exited;
+    assert.equal(code, 75);
+    assert.match(a.log, /lost its lease/);
+    // What the taker decided stands: the paused node's run did not overwrite it.
+    const after = await b.client().responses.retrieve(r.id);
+    assert.equal(after.status, 'failed');
+    assert.match(after.error.message, /another node took it over/);
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('continuum migrate copies a SQLite data directory into PostgreSQL, verified, and a node serves it', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  // A SQLite node with a chain, a conversation and memories.
+  const src = new Server({ upstream, store: '' });
+  await src.start();
+  const cl = src.client();
+  const r1 = await cl.responses.create({ model: 'm', input: 'My name is Ada.' });
+  const conv = await cl.conversations.create({ items: [{ type: 'message', role: 'user', content: 'seeded' }] });
+  await cl.responses.create({ model: 'm', input: 'in the conversation', conversation: conv.id });
+  const mem = await src.json('/v1/memories', { method: 'POST', body: JSON.stringify({ text: 'Ada likes green tea', user_id: 'ada' }) });
+  assert.equal(mem.status, 200, JSON.stringify(mem.body));
+  await src.stop();
+
+  const db = pgDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-migrate-')));
+  try {
+    const out = execFileSync(BIN, ['migrate', '--from', `sqlite:${src.dataDir}`, '--to', db.url]).toString();
+    assert.match(out, /^verified: \d+ tables, \d+ rows$/m);
+    assert.match(out, /^turns\t2\t[0-9a-f]{16}$/m);  // two responses
+    // Into a database that already holds a store: refused.
+    const again = spawnSync(BIN, ['migrate', '--from', `sqlite:${src.dataDir}`, '--to', db.url]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr.toString(), /already holds a Continuum store/);
+
+    // A node on PostgreSQL, with the directory's key files, serves what was copied.
+    const node = new Server({ upstream, store: db.url, dataDir: src.dataDir });
+    await node.start();
+    try {
+      const c2 = node.client();
+      const r2 = await c2.responses.create({ model: 'm', input: 'What is my name?', previous_response_id: r1.id });
+      assert.equal(r2.status, 'completed');
+      assert.match(said(upstream.last()), /My name is Ada\./);
+      const items = await c2.conversations.items.list(conv.id);
+      assert.equal(items.data.length, 3);
+      const found = await node.json('/v1/memories/search', { method: 'POST', body: JSON.stringify({ query: 'green tea', filters: { user_id: 'ada' } }) });
+      assert.equal(found.status, 200, JSON.stringify(found.body));
+      assert.match(JSON.stringify(found.body), /green tea/);
+    } finally {
+      await node.stop();
+    }
+  } finally {
+    src.cleanup();
+    dropPgDatabase(db);
+    await upstream.close();
+  }
+});
