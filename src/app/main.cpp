@@ -21,6 +21,7 @@
 #include "base/ids.hpp"
 #include "base/node.hpp"
 #include "cluster/membership.hpp"
+#include "store/notifier.hpp"
 #include "base/log.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
@@ -531,6 +532,9 @@ int app::serve(app::Config cfg) {
   auto online_slot = std::make_shared<LateLedger>();
   ro.ledgers.push_back(online_slot);
   ro.shared_store = !so.url.empty();
+  // Many nodes: announcements between them (store/notifier.hpp), listened for once every
+  // component registered its handlers.
+  if (ro.shared_store) ro.notifier = std::make_shared<store::Notifier>(so.url);
   runtime::Runtime rt(io, **store, models, ro, &mem);
   team->attach(&rt, limiter.enabled() ? &limiter : nullptr);
   // Many nodes on one PostgreSQL store: this node's lease, fencing, and the takeover of what dead
@@ -552,6 +556,11 @@ int app::serve(app::Config cfg) {
       spdlog::default_logger()->flush();
       std::_Exit(75);
     };
+    ro.notifier->on("keys", [&io, &keys](std::string_view) { net::co_spawn(io, keys.reload(), net::detached); });
+    if (Status st = ro.notifier->start(); !st.ok()) {
+      spdlog::critical("cluster: {}", st.message());
+      return 1;
+    }
     membership = std::make_unique<cluster::Membership>(**store, mo);
     if (Status st = membership->join(); !st.ok()) {
       spdlog::critical("cluster: joining failed: {}", st.message());
@@ -755,6 +764,7 @@ int app::serve(app::Config cfg) {
   io.run();
   for (auto& t : pool) t.join();
   if (membership) membership->leave();  // the runs drained: others may take what is left at once
+  if (ro.notifier) ro.notifier->stop();
   client->clear_pool();
   if (rewrapper.joinable()) rewrapper.join();
   if (encodings_loader.joinable()) encodings_loader.join();

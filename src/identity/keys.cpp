@@ -344,7 +344,8 @@ awaitable<Result<KeyInfo>> Keys::revoke(std::string project, std::string id) {
   int64_t now = clock_.now_seconds();
   std::function<Status(store::Database&)> fn = [id, now](store::Database& db) {
     auto& st = db.stmt("UPDATE api_keys SET revoked_at=?2, revoked=1 WHERE id=?1 AND revoked_at IS NULL");
-    return st.bind(1, id).bind(2, now).run();
+    if (Status s = st.bind(1, id).bind(2, now).run(); !s.ok()) return s;
+    return db.notify("keys:");  // other nodes read the table again at once
   };
   Status st = co_await write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
@@ -378,7 +379,8 @@ awaitable<Result<CreatedKey>> Keys::rotate(std::string project, std::string id, 
   std::function<Status(store::Database&)> fn = [info, hash, id, old_expiry](store::Database& db) {
     if (Status s = insert_in_project(db, *info, hash); !s.ok()) return s;
     auto& st = db.stmt("UPDATE api_keys SET expires_at=?2 WHERE id=?1");
-    return st.bind(1, id).bind(2, old_expiry).run();
+    if (Status s = st.bind(1, id).bind(2, old_expiry).run(); !s.ok()) return s;
+    return db.notify("keys:");
   };
   Status st = co_await write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;

@@ -134,6 +134,7 @@ void Runtime::Impl::resume(Resumable r) {
     st.status = "queued";
     st.record_events = true;
   }
+  install_ship(run);
   auto turn = std::make_shared<Turn>();
   turn->params = p;
   for (auto& it : p->input) turn->inputs.push_back(std::make_shared<const Item>(std::move(it)));

@@ -91,7 +91,10 @@ void Runtime::Impl::evict_recent_locked() {
   auto old = std::move(recent.front().run);
   recent_bytes -= recent.front().bytes;
   recent.pop_front();
-  if (old->background()) return;  // its events were stored with its outcome
+  if (old->background()) {  // its events were stored with its outcome
+    drop_shipped(old->id());
+    return;
+  }
   // A streamed run's events exist only here: write them to its row, so that a stream resumed
   // by sequence number still finds them. Until that commits, the run is served from `spilling`.
   std::string blob;
@@ -103,7 +106,11 @@ void Runtime::Impl::evict_recent_locked() {
   spilling[key] = old;
   std::string project = old->project_id(), id = old->id();
   store.submit(
-      [project, id, blob = std::move(blob)](store::Database& db) { return repo::put_events(db, project, id, blob); },
+      [project, id, blob = std::move(blob)](store::Database& db) {
+        if (Status st = repo::put_events(db, project, id, blob); !st.ok() || db.dialect() != store::Dialect::postgres)
+          return st;
+        return db.stmt("DELETE FROM run_events WHERE response_id=?1").bind(1, id).run();
+      },
       [this, key](Status st) {
         static LogThrottle log;
         if (!st.ok() && log.tick()) spdlog::warn("writing the events of an evicted run failed: {}", st.message());

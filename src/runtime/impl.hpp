@@ -200,6 +200,18 @@ struct Runtime::Impl {
   // Steering input of runs that stopped for client tool output or approval, by key_of(project,
   // response id): prepended to the next turn that continues that response.
   std::unordered_map<std::string, std::vector<SteerInput>> waiting_steers;  // guarded by mu
+  // Runs of other nodes followed from here (remote_runs.cpp), by response id.
+  struct Mirror {
+    explicit Mirror(net::strand<net::io_context::executor_type> s) : strand(s), timer(strand) {}
+    net::strand<net::io_context::executor_type> strand;
+    net::steady_timer timer;  // on `strand`: the wait between refreshes, cut short by an announcement
+    bool pending = false;     // on `strand`: an announcement came while refreshing
+    bool finish_from_store = false;
+    std::weak_ptr<Run> run;   // alive while someone follows it
+    std::shared_ptr<Run> keep;  // until the follower coroutine starts
+    std::string node;         // the node that ran it when following started
+  };
+  std::unordered_map<std::string, std::shared_ptr<Mirror>> mirrors;  // guarded by mu
   Runtime* self = nullptr;  // for successors, which start as any turn does
   bool shutting_down = false;                                  // guarded by mu
   uint64_t hits = 0, misses = 0;                               // guarded by mu
@@ -298,6 +310,28 @@ struct Runtime::Impl {
                       const char* why);
   // recover(): steering input a previous process left queued is failed (caller's store thread).
   static Status fail_queued_steers(store::Database& db);
+
+  // responses.cpp: drops what this node keeps of a deleted response (its cached node, its run
+  // kept for replay).
+  void forget(const std::string& project, const std::string& id);
+
+  // remote_runs.cpp: the events of runs followed across nodes (RuntimeOptions::notifier).
+  static std::vector<store::Migration> feed_migrations();
+  // Makes a new run ship its events to the shared store (no-op on one node, or unrecorded runs).
+  void install_ship(const std::shared_ptr<Run>& run);
+  void ship_events(const std::shared_ptr<Run>& run);
+  // The run's events are kept in its row from now on: its shipped rows go (no-op on one node).
+  void drop_shipped(const std::string& id);
+  // Shipped events of `id` from sequence number `from` on, without gaps (store thread).
+  static std::vector<std::string> shipped_events(store::Database& db, const std::string& id, int64_t from);
+  // A mirror of the response `row`, in progress on `node`, for followers visible in `scope`.
+  std::shared_ptr<Run> mirror(const Scope& scope, const ResponseRow& row, const std::string& node);
+  awaitable<void> follow_mirror(std::shared_ptr<Mirror> m, Scope scope, std::string key);
+  void on_shipped(std::string_view id);
+  void on_cancel(std::string_view key);
+  // Asks the node running background response `id` to cancel it; returns once announced.
+  awaitable<Status> announce_cancel(std::string project, std::string id);
+  void listen(store::Notifier& n);
 
   // lines.cpp
   static Status busy_status();

@@ -443,7 +443,12 @@ Result<std::vector<ResponseRow>> adopt_unfinished(store::Database& db, const std
   auto& q = db.stmt(std::string("UPDATE turns SET node=?2 WHERE status IN ('queued', 'in_progress') AND node=?1 RETURNING ") +
                     kTurnCols);
   q.bind(1, from).bind(2, this_node());
-  return rows_from(q, false);
+  auto rows = rows_from(q, false);
+  if (!rows.ok()) return rows;
+  // A resumed run streams again from its first event: what the lost node shipped goes.
+  for (const auto& r : *rows)
+    if (Status st = db.stmt("DELETE FROM run_events WHERE response_id=?1").bind(1, r.id).run(); !st.ok()) return st;
+  return rows;
 }
 
 Result<std::vector<std::string>> unfinished_owners(store::Database& db) {

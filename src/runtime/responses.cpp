@@ -3,7 +3,10 @@
 #include "runtime/impl.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <set>
+
+#include "base/node.hpp"
 
 namespace cn::runtime {
 
@@ -113,22 +116,48 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::stream_source(Scope scope, cons
     if (auto it = im.spilling.find(key_of(project, id)); it != im.spilling.end() && scope.sees(it->second->owner()))
       co_return it->second;
   }
-  using R = Result<std::shared_ptr<Run>>;
-  std::function<R(store::Database&)> store_fn6 = [scope, project, id](store::Database& db) -> R {
-    auto row = repo::get_response(db, scope, id);
-    if (!row.ok()) return row.status();
-    if (row->deleted) return not_found_response(id);
-    if (row->events.empty()) return std::shared_ptr<Run>();  // rebuilt below from the final object
-    auto run = std::shared_ptr<Run>(new Run(id, project, true, row->user_id));
-    boost::system::error_code ec;
-    auto v = json::parse(row->events, ec);
-    if (ec || !v.is_array()) return Status(Code::internal, "stored events are corrupt");
-    for (const auto& e : v.as_array()) run->st_->events.push_back(json::serialize(e));
-    run->st_->done = true;
-    return run;
+  // From the store: the stored event log; on many nodes, a run in progress elsewhere (followed
+  // through a mirror) or the events its node shipped before moving them to the row.
+  struct Found {
+    Status status;
+    std::shared_ptr<Run> run;
+    std::optional<ResponseRow> remote;
+    std::string node;
   };
-  auto stored = co_await read_async<R>(im.store, std::move(store_fn6));
-  if (!stored.ok() || *stored) co_return stored;
+  bool shared = im.opts.notifier != nullptr;
+  std::function<Found(store::Database&)> store_fn6 = [scope, project, id, shared](store::Database& db) -> Found {
+    auto row = repo::get_response(db, scope, id);
+    if (!row.ok()) return {row.status()};
+    if (row->deleted) return {not_found_response(id)};
+    bool unfinished = row->status == "queued" || row->status == "in_progress";
+    if (shared && unfinished) {
+      Found f;
+      auto& q = db.stmt("SELECT node FROM turns WHERE project_id=?1 AND id=?2");
+      if (q.bind(1, project).bind(2, id).step()) f.node = q.text(0);
+      q.reset();
+      if (f.node != this_node()) {
+        f.remote = std::move(*row);
+        return f;
+      }
+    }
+    auto run = std::shared_ptr<Run>(new Run(id, project, true, row->user_id));
+    if (row->events.empty()) {
+      if (!shared || unfinished) return {};  // rebuilt below from the final object
+      run->st_->events = Impl::shipped_events(db, id, 0);
+      if (run->st_->events.empty()) return {};
+    } else {
+      boost::system::error_code ec;
+      auto v = json::parse(row->events, ec);
+      if (ec || !v.is_array()) return {Status(Code::internal, "stored events are corrupt")};
+      for (const auto& e : v.as_array()) run->st_->events.push_back(json::serialize(e));
+    }
+    run->st_->done = true;
+    return {Status(), run};
+  };
+  auto found = co_await read_async<Found>(im.store, std::move(store_fn6));
+  if (!found.status.ok()) co_return found.status;
+  if (found.run) co_return found.run;
+  if (found.remote) co_return im.mirror(scope, *found.remote, found.node);
   // No event log was kept (a plain response, or a streamed one before a restart): rebuild the
   // stream from the finished response.
   auto body = co_await get_response(scope, id);
@@ -167,23 +196,15 @@ awaitable<Result<std::string>> Runtime::delete_response(Scope scope, const std::
   auto exists = co_await read_async<Status>(im.store, std::move(store_fn7));
   if (!exists.ok()) co_return exists;
   std::function<Status(store::Database&)> store_fn8 = [scope, id](store::Database& db) {
-    return repo::delete_response(db, scope, id);
+    if (Status st = repo::delete_response(db, scope, id); !st.ok()) return st;
+    // Other nodes forget what they cached of it (and the events its node shipped go).
+    if (db.dialect() != store::Dialect::postgres) return Status();
+    if (Status st = db.stmt("DELETE FROM run_events WHERE response_id=?1").bind(1, id).run(); !st.ok()) return st;
+    return db.notify("chain:" + scope.project + " " + id);
   };
   Status st = co_await write_async(im.store, std::move(store_fn8));
   if (!st.ok()) co_return st;
-  {
-    std::lock_guard lk(im.mu);
-    if (auto it = im.nodes.find(key_of(scope.project, id)); it != im.nodes.end()) {
-      im.node_lru.erase(it->second.lru);
-      im.nodes.erase(it);
-    }
-    std::erase_if(im.recent, [&](const Impl::RecentRun& r) {
-      if (r.run->id() != id || r.run->project_id() != scope.project) return false;
-      im.recent_bytes -= r.bytes;
-      return true;
-    });
-    im.spilling.erase(key_of(scope.project, id));
-  }
+  im.forget(scope.project, id);
   co_return R(json::serialize(json::object{{"id", id}, {"object", "response"}, {"deleted", true}}));
 }
 
@@ -210,7 +231,18 @@ awaitable<Result<std::string>> Runtime::cancel(Scope scope, const std::string& i
       v.as_object().at("background") != json::value(true))
     co_return Status(Code::invalid_argument, "Only background responses can be cancelled.", "",
                      "invalid_request");
-  co_return body;
+  bool unfinished = !ec && v.is_object() && v.as_object().contains("status") &&
+                    (v.as_object().at("status") == "queued" || v.as_object().at("status") == "in_progress");
+  if (!im.opts.notifier || !unfinished) co_return body;
+  // Running on another node: ask it, and wait (bounded) for the outcome to be stored.
+  auto follow = co_await stream_source(scope, id);
+  if (Status st = co_await im.announce_cancel(scope.project, id); !st.ok()) co_return st;
+  if (follow.ok()) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(*follow)->done() && std::chrono::steady_clock::now() < deadline)
+      co_await (*follow)->wait(std::numeric_limits<int64_t>::max() - 1, std::chrono::milliseconds(200));
+  }
+  co_return co_await get_response(scope, id);
 }
 
 awaitable<Result<ItemPage>> Runtime::input_items(Scope scope, const std::string& id, ListQuery q) {
@@ -235,6 +267,24 @@ awaitable<Result<ItemPage>> Runtime::input_items(Scope scope, const std::string&
   std::vector<ItemPtr> all = (*node)->parent ? Impl::path_items((*node)->parent) : std::vector<ItemPtr>{};
   all.insert(all.end(), (*node)->inputs.begin(), (*node)->inputs.end());
   co_return paginate(std::move(all), q);
+}
+
+}  // namespace cn::runtime
+
+namespace cn::runtime {
+
+void Runtime::Impl::forget(const std::string& project, const std::string& id) {
+  std::lock_guard lk(mu);
+  if (auto it = nodes.find(key_of(project, id)); it != nodes.end()) {
+    node_lru.erase(it->second.lru);
+    nodes.erase(it);
+  }
+  std::erase_if(recent, [&](const Impl::RecentRun& r) {
+    if (r.run->id() != id || r.run->project_id() != project) return false;
+    recent_bytes -= r.bytes;
+    return true;
+  });
+  spilling.erase(key_of(project, id));
 }
 
 }  // namespace cn::runtime

@@ -317,6 +317,7 @@ void Run::wake_all() {
     w.swap(st_->waiters);
   }
   for (auto& f : w) f();
+  if (st_->ship) st_->ship();
 }
 
 }  // namespace cn::runtime

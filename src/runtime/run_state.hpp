@@ -56,6 +56,12 @@ struct Run::State {
   // Stream events are recorded only for runs someone may follow: streamed or background ones.
   bool record_events = true;
   std::vector<std::string> events;
+  // Many nodes (remote_runs.cpp): ships new events to the shared store; set before the run is
+  // published, never changed (null: not shipped). Events below `shipped` are durable there; one
+  // write is in flight while `shipping`.
+  std::function<void()> ship;
+  int64_t shipped = 0;
+  bool shipping = false;
   bool done = false;
   Status failure;
   std::vector<std::function<void()>> waiters;

@@ -2,6 +2,7 @@
 // server-side tools, assembles the context and spawns the run on its own strand (run_loop.cpp).
 // See impl.hpp for where each later step of a turn lives.
 #include "runtime/impl.hpp"
+#include "store/notifier.hpp"
 
 #include <future>
 
@@ -34,6 +35,7 @@ Runtime::Runtime(net::io_context& io, store::Executor& store, model::Registry& m
                  memory::Memory* memory, Clock& clock)
     : impl_(std::make_unique<Impl>(io, store, models, std::move(opts), memory, clock)) {
   impl_->self = this;
+  if (impl_->opts.notifier) impl_->listen(*impl_->opts.notifier);
 }
 
 Runtime::~Runtime() {
@@ -48,6 +50,7 @@ std::vector<store::Migration> Runtime::migrations() {
   auto all = repo::migrations();
   for (auto& m : journal::migrations()) all.push_back(std::move(m));
   for (auto& m : Impl::steer_migrations()) all.push_back(std::move(m));
+  for (auto& m : Impl::feed_migrations()) all.push_back(std::move(m));
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
   return all;
 }
@@ -246,6 +249,7 @@ awaitable<Result<std::shared_ptr<Run>>> Runtime::create(CreateParams params) {
     st.status = p->background ? "queued" : "in_progress";
     st.record_events = p->stream || p->background;
   }
+  im.install_ship(run);
   auto turn = std::make_shared<Turn>();
   turn->params = p;
   turn->ticket = std::move(ticket);

@@ -39,6 +39,10 @@
 #include "runtime/observer.hpp"
 #include "runtime/team.hpp"
 
+namespace cn::store {
+class Notifier;
+}
+
 namespace cn::runtime {
 
 template <typename T>
@@ -217,6 +221,11 @@ struct RuntimeOptions {
   // Other nodes write the same store (PostgreSQL): a conversation is read from the store for
   // every turn and request (another node may have appended to it), not served from the cache.
   bool shared_store = false;
+  // Announcements between the nodes of a shared store (null: one node). Streamed and
+  // background runs ship their events to the store for followers on other nodes; a response
+  // running elsewhere is followed from here; cancellations reach the node running the run.
+  // The runtime registers its handlers in its constructor: start the notifier after.
+  std::shared_ptr<store::Notifier> notifier;
   // Asked before each turn that is not a child run (null: every turn is admitted).
   std::shared_ptr<Admission> admission;
   std::chrono::milliseconds run_deadline{600'000};

@@ -30,6 +30,11 @@ bool Database::is_postgres_url(std::string_view url) {
   return url.starts_with("postgres://") || url.starts_with("postgresql://");
 }
 
+Status Database::notify(std::string_view payload) {
+  if (dialect() != Dialect::postgres) return {};
+  return stmt("SELECT pg_notify('continuum', ?1)").bind(1, payload).run();
+}
+
 Result<Statement*> Database::prepare(std::string_view sql) {
   std::string key(sql);
   if (auto it = cache_.find(key); it != cache_.end()) {

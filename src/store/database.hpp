@@ -118,6 +118,10 @@ class Database {
   // together take turns (an advisory lock).
   Status migrate(const std::vector<Migration>& migrations);
 
+  // Announces `payload` ("topic:rest") to every node listening on the shared store
+  // (store/notifier.hpp) when the current transaction commits; nothing on SQLite (one node).
+  Status notify(std::string_view payload);
+
   // Rows changed by the last write statement.
   virtual int64_t changes() const = 0;
   // False when the backend rolled the transaction back by itself (SQLite may, on a full disk).

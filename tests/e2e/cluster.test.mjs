@@ -98,6 +98,62 @@ test('three nodes serve one session: chains, conversations and keys, whichever n
   }
 });
 
+// Every event of a stream the official SDK follows, in order.
+async function collect(stream) {
+  const out = [];
+  for await (const ev of await stream) out.push(ev);
+  return out;
+}
+
+test('the official SDK streams, from one node, a run executing on another; resumption and cancellation cross nodes', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(3, upstream);
+  try {
+    const [a, b, n3] = c.nodes;
+    // The run executes on a; its creator streams it there, b and n3 follow it from the start.
+    const own = await a.client().responses.create({ model: 'm', input: 'SLOW cross-node', background: true, stream: true });
+    const iter = own[Symbol.asyncIterator]();
+    const first = (await iter.next()).value;
+    const id = first.response.id;
+    const t0 = Date.now();
+    const followers = [b, n3].map((node) => collect(node.client().responses.retrieve(id, { stream: true })));
+    const mine = [first];
+    for (let x = await iter.next(); !x.done; x = await iter.next()) mine.push(x.value);
+    const theirs = await Promise.all(followers);
+    const lag = Date.now() - t0;
+    for (const events of theirs) {
+      assert.deepEqual(events.map((e) => e.sequence_number), mine.map((e) => e.sequence_number));
+      assert.deepEqual(events.map((e) => e.type), mine.map((e) => e.type));
+      assert.equal(events.at(-1).type, 'response.completed');
+      assert.equal(events.at(-1).response.output_text ?? events.at(-1).response.output[0].content[0].text,
+                   mine.at(-1).response.output_text ?? mine.at(-1).response.output[0].content[0].text);
+    }
+    console.log(`# cross-node followers finished ${lag} ms after the stream started`);
+    // Resumed by sequence number on another node, after the run ended (its events still shipped).
+    const tail = await collect(b.client().responses.retrieve(id, { stream: true, starting_after: 5 }));
+    assert.equal(tail[0].sequence_number, 6);
+    assert.equal(tail.length, mine.length - 6);
+
+    // A follower that joins mid-run, with starting_after, on a node that did not run it.
+    const slow = await a.client().responses.create({ model: 'm', input: 'LONGSLOW midway', background: true });
+    await sleep(600);
+    const mid = await collect(n3.client().responses.retrieve(slow.id, { stream: true, starting_after: 2 }));
+    assert.equal(mid[0].sequence_number, 3);
+    for (let i = 1; i < mid.length; i++) assert.equal(mid[i].sequence_number, mid[i - 1].sequence_number + 1);
+    assert.equal(mid.at(-1).type, 'response.completed');
+
+    // Cancelled from a node that does not run it: the owner cancels it.
+    const long = await a.client().responses.create({ model: 'm', input: 'LONGSLOW cancel me', background: true });
+    await sleep(300);
+    const cancelled = await b.client().responses.cancel(long.id);
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal((await a.client().responses.retrieve(long.id)).status, 'cancelled');
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
 test('kill -9 of a node under load: what it acknowledged is served by the others, its runs are taken over', { skip }, async () => {
   const upstream = await startFakeUpstream();
   const c = await startCluster(3, upstream);
