@@ -390,6 +390,7 @@ int app::serve(app::Config cfg) {
   ro.admission = governor;
   memory::Options mo;
   mo.extraction_model = cfg.memory_extraction_model;
+  mo.shared = !so.url.empty();
   mo.extraction_prompt = cfg.memory_extraction_prompt;
   mo.consolidation_prompt = cfg.memory_consolidation_prompt;
   mo.extract_facts = cfg.memory_facts;
@@ -557,6 +558,7 @@ int app::serve(app::Config cfg) {
       std::_Exit(75);
     };
     ro.notifier->on("keys", [&io, &keys](std::string_view) { net::co_spawn(io, keys.reload(), net::detached); });
+    ro.notifier->on("mem", [&mem](std::string_view) { mem.on_changed(); });
     if (Status st = ro.notifier->start(); !st.ok()) {
       spdlog::critical("cluster: {}", st.message());
       return 1;

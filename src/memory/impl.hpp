@@ -10,6 +10,7 @@
 //   jobs.cpp           the durable extraction job queue and its workers
 //   consolidation.cpp add / update / supersede / ignore against similar records; summaries
 //   schema.cpp         the tables and their migrations
+//   feed.cpp           many nodes: the records' change feed applied to this node's indexes
 //
 // Threads: free functions taking a store::Database run on store executor threads only. Impl's
 // coroutines run on the io_context; `mu` guards the sleepers, `idx_mu` the index map.
@@ -19,11 +20,13 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "memory/index.hpp"
@@ -150,6 +153,14 @@ class TextSink final : public model::ModelSink {
 };
 
 
+// ---- feed.cpp ----------------------------------------------------------------------------------
+
+std::vector<store::Migration> feed_migrations();
+// Records a change for the other nodes' indexes (record_seq -1: the user's memories were
+// erased); nothing on SQLite.
+Status feed_change(store::Database& db, const std::string& project, const std::string& user, int64_t record_seq,
+                   bool added);
+
 struct Memory::Impl {
   net::io_context& io;
   store::Executor& store;
@@ -225,6 +236,19 @@ struct Memory::Impl {
   awaitable<void> saver();
 
   void drop_index(const std::string& project, const std::string& user);
+
+  // feed.cpp (Options::shared): other nodes' changes applied to the indexes held here.
+  std::mutex feed_mu;
+  int64_t feed_pos = 0;                  // guarded by feed_mu: the highest change applied
+  bool feed_ready = false;               // guarded by feed_mu: start_feed() ran
+  std::unordered_set<int64_t> feed_seen;  // guarded by feed_mu: applied within the window
+  std::deque<int64_t> feed_order;         // guarded by feed_mu: feed_seen, oldest first
+  // Applies what other nodes changed since the last call (a reader thread).
+  Status catch_up(store::Database& db);
+  // The feed's current end, at start-up (changes before it are in what indexes load).
+  Status start_feed(store::Database& db);
+  // catch_up() from a coroutine; nothing on one node.
+  awaitable<void> follow_feed();
 
   void save_indexes();
 

@@ -1,6 +1,7 @@
 // The durable extraction job queue: jobs enqueued in a turn's own transaction, claimed by
 // worker coroutines, run against the model (strict JSON), retried with backoff, then failed
 // visibly; jobs a crash left running are re-queued at start-up.
+#include "base/node.hpp"
 #include "memory/impl.hpp"
 
 #include "base/ids.hpp"
@@ -38,13 +39,21 @@ awaitable<Result<json::object>> Memory::Impl::ask(const std::string& model_name,
 awaitable<std::optional<Job>> Memory::Impl::claim() {
   auto job = std::make_shared<std::optional<Job>>();
   int64_t now = clock.now_millis();
-  std::function<Status(store::Database&)> fn = [job, now](store::Database& db) -> Status {
-    auto& q = db.stmt("SELECT id, kind, payload, attempts, user_id FROM memory_jobs WHERE status='pending'"
-                      " AND next_run_at<=?1 ORDER BY next_run_at LIMIT 1");
+  std::function<Status(store::Database&)> fn = [job, now, shared = opts.shared](store::Database& db) -> Status {
+    // Many nodes: a job is claimed by one (a row another node's claim locks is skipped), and
+    // jobs running on a node that is no longer a member are due again.
+    bool pg = db.dialect() == store::Dialect::postgres;
+    auto& q = db.stmt(pg ? "SELECT id, kind, payload, attempts, user_id FROM memory_jobs WHERE status='pending'"
+                           " AND next_run_at<=?1 ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                         : "SELECT id, kind, payload, attempts, user_id FROM memory_jobs WHERE status='pending'"
+                           " AND next_run_at<=?1 ORDER BY next_run_at LIMIT 1");
     q.bind(1, now);
     if (!q.step()) {
       Status st = q.status();
       q.reset();
+      if (st.ok() && shared)
+        st = db.stmt("UPDATE memory_jobs SET status='pending' WHERE status='running'"
+                     " AND node NOT IN (SELECT id FROM cluster_nodes)").run();
       return st;
     }
     Job j;
@@ -54,8 +63,8 @@ awaitable<std::optional<Job>> Memory::Impl::claim() {
     j.attempts = static_cast<int>(q.int64(3)) + 1;
     j.user_id = q.text(4);
     q.reset();
-    auto& u = db.stmt("UPDATE memory_jobs SET status='running', attempts=?2, updated_at=?3 WHERE id=?1");
-    if (Status s = u.bind(1, j.id).bind(2, j.attempts).bind(3, now / 1000).run(); !s.ok()) return s;
+    auto& u = db.stmt("UPDATE memory_jobs SET status='running', attempts=?2, updated_at=?3, node=?4 WHERE id=?1");
+    if (Status s = u.bind(1, j.id).bind(2, j.attempts).bind(3, now / 1000).bind(4, this_node()).run(); !s.ok()) return s;
     *job = std::move(j);
     return Status();
   };
@@ -183,11 +192,19 @@ Status Memory::start() {
   auto f = p.get_future();
   impl_->store.submit(
       [](store::Database& db) {
-        return db.stmt("UPDATE memory_jobs SET status='pending' WHERE status='running'").run();
+        // This node's jobs a crash left running (on one node: every running job).
+        auto& q = db.stmt("UPDATE memory_jobs SET status='pending' WHERE status='running' AND node=?1");
+        return q.bind(1, this_node()).run();
       },
       [&p](Status s) { p.set_value(std::move(s)); });
   Status st = f.get();
   if (!st.ok()) return st;
+  if (impl_->opts.shared) {
+    std::promise<Status> fp;
+    auto ff = fp.get_future();
+    impl_->store.read([&fp, im = impl_.get()](store::Database& db) { fp.set_value(im->start_feed(db)); });
+    if (st = ff.get(); !st.ok()) return st;
+  }
   for (int i = 0; i < impl_->opts.max_concurrent_jobs; ++i)
     net::co_spawn(net::make_strand(impl_->io), impl_->worker(), net::detached);
   if (impl_->opts.warm_indexes) net::co_spawn(net::make_strand(impl_->io), impl_->warm(), net::detached);

@@ -213,7 +213,8 @@ awaitable<Result<int64_t>> Memory::erase_user(const std::string& project, const 
     if (Status s = r.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
     *count = db.changes();
     auto& j = db.stmt("DELETE FROM memory_jobs WHERE project_id=?1 AND user_id=?2");
-    return j.bind(1, project).bind(2, user_id).run();
+    if (Status s = j.bind(1, project).bind(2, user_id).run(); !s.ok()) return s;
+    return feed_change(db, project, user_id, -1, false);  // other nodes drop the user's index
   };
   Status st = co_await write_async(impl_->store, std::move(fn));
   if (!st.ok()) co_return st;

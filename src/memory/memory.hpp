@@ -109,6 +109,9 @@ struct Options {
   // How often HNSW indexes that changed are saved (besides after a build and at shutdown), so
   // a crash leaves little to catch up; 0 = never. Writers do not wait for a save.
   std::chrono::seconds index_save_interval{600};
+  // Other nodes write the same store (PostgreSQL): their changes reach this node's indexes
+  // through the records' change feed (feed.cpp), and jobs are claimed by one node each.
+  bool shared = false;
 };
 
 // One turn to learn from, handed over by the runtime when the turn commits.
@@ -165,6 +168,9 @@ class Memory {
   Status enqueue_extraction(store::Database& db, const TurnForExtraction& turn);
   // Wakes the job workers (after a commit that enqueued work).
   void notify();
+  // Many nodes: another node announced a change to records ("mem:"); applies the feed. Any
+  // thread; does not block.
+  void on_changed();
 
  private:
   struct Impl;

@@ -112,6 +112,7 @@ Status insert_record(store::Database& db, const Record& r, const std::string& re
   if (Status s = st.status(); !s.ok()) return s;
   st.reset();
   if (ch) ch->push_back({true, r.ns.user_id, seq, vec});
+  if (Status s = feed_change(db, r.project_id, r.ns.user_id, seq, true); !s.ok()) return s;
   if (Status s = lexical_add(db, seq, r.text); !s.ok()) return s;
   return add_history(db, r, "created", r.source.type, reason, r.created_at);
 }
@@ -121,6 +122,7 @@ Status retire(store::Database& db, Record& r, int64_t seq, const std::string& st
               const std::optional<std::string>& by, const std::string& actor,
               const std::string& reason, int64_t now, Changes* ch) {
   if (ch) ch->push_back({false, r.ns.user_id, seq, {}});
+  if (Status s = feed_change(db, r.project_id, r.ns.user_id, seq, false); !s.ok()) return s;
   auto& st = db.stmt("UPDATE memory_records SET status=?3, valid_to=?4, superseded_by=?5, updated_at=?4"
                      " WHERE project_id=?1 AND id=?2");
   st.bind(1, r.project_id).bind(2, r.id).bind(3, status).bind(4, now).bind_opt(5, by);
@@ -140,6 +142,7 @@ Status set_text(store::Database& db, Record& r, int64_t seq, const std::string& 
   st.bind(1, r.project_id).bind(2, r.id).bind(3, text).bind_blob(4, blob_of(vec)).bind(5, now);
   if (ch) ch->push_back({true, r.ns.user_id, seq, std::move(vec)});
   if (Status s = st.run(); !s.ok()) return s;
+  if (Status s = feed_change(db, r.project_id, r.ns.user_id, seq, true); !s.ok()) return s;
   if (Status s = lexical_remove(db, seq); !s.ok()) return s;
   if (Status s = lexical_add(db, seq, text); !s.ok()) return s;
   r.text = text;

@@ -72,6 +72,7 @@ CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row');
              " CREATE INDEX memory_terms_seq ON memory_terms(seq);");
   m[0].pg_sql = pg;
   m[1].pg_sql = "SELECT 1";
+  for (auto& f : feed_migrations()) m.push_back(std::move(f));
   return m;
 }
 

@@ -95,6 +95,7 @@ awaitable<Result<std::vector<Record>>> Memory::Impl::search(const std::string& p
   std::shared_ptr<std::vector<int64_t>> lexical;
   std::shared_ptr<VectorIndex> idx;
   if (f.user_id) {
+    co_await follow_feed();  // read your writes, whichever node made them
     auto loaded = co_await index_for(project, *f.user_id, q.size());
     idx = std::move(loaded);
   }

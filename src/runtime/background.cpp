@@ -93,7 +93,14 @@ Status Runtime::Impl::recover_rows(std::function<Result<std::vector<ResponseRow>
 }
 
 Status Runtime::recover() {
-  return impl_->recover_rows([](store::Database& db) { return repo::unfinished(db); }, true,
+  bool shared = impl_->opts.notifier != nullptr;
+  return impl_->recover_rows(
+      [shared](store::Database& db) -> Result<std::vector<ResponseRow>> {
+        if (shared)
+          if (Status st = Impl::drop_own_claims(db); !st.ok()) return st;
+        return repo::unfinished(db);
+      },
+      true,
                       "The server stopped while this response was in progress; it was interrupted and did not finish.");
 }
 

@@ -129,7 +129,11 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
     stored = co_await write_async(store, std::move(commit));
     if (opts.observer) opts.observer->commit(std::chrono::steady_clock::now() - began, stored.ok());
     if (!stored.ok()) {
-      spdlog::error("storing response {} failed: {}", run->id(), stored.message());
+      // A full store is logged once, when it fills (store::Executor), not once per turn it refuses.
+      if (store::is_storage_full(stored))
+        spdlog::debug("storing response {} failed: {}", run->id(), stored.message());
+      else
+        spdlog::error("storing response {} failed: {}", run->id(), stored.message());
     } else {
       if (learning) memory->notify();
       auto node = std::make_shared<ChainNode>();

@@ -13,6 +13,8 @@
 //   steering.cpp       steering input: accepted durably, taken at a boundary, a successor started
 //   background.cpp     background turns and crash recovery (resuming journaled runs)
 //   responses.cpp      reading, streaming, cancelling and deleting stored responses
+//   remote_runs.cpp    many nodes: run events shipped to the store, runs followed from other nodes
+//   line_claims.cpp    many nodes: concurrency lines claimed in the shared store
 //   retention.cpp      expiry, shutdown and stats
 //
 // Locking: `mu` guards the maps below; a Run's own state is guarded by Run::mu_; a
@@ -110,6 +112,7 @@ struct LineWaiter {
 
 struct Line {
   std::shared_ptr<Run> current;
+  bool claimed = false;  // `current` also holds the line in the shared store (line_claims.cpp)
   std::deque<std::shared_ptr<LineWaiter>> waiting;
 };
 
@@ -333,11 +336,26 @@ struct Runtime::Impl {
   awaitable<Status> announce_cancel(std::string project, std::string id);
   void listen(store::Notifier& n);
 
+  // line_claims.cpp: lines held across nodes (RuntimeOptions::notifier).
+  static std::vector<store::Migration> claim_migrations();
+  // Claims `key` for `run` in the shared store, as acquire() does on this node (the caller
+  // holds the local line).
+  awaitable<Status> claim_line(const std::string& key, Concurrency mode, std::shared_ptr<Run> run);
+  void release_claim(const std::string& key, const std::string& response_id);
+  void on_line_released(std::string_view key);
+  void on_interrupt(std::string_view rest);
+  // recover(): the claims this node's previous process left (store thread).
+  static Status drop_own_claims(store::Database& db);
+  // Turns of this node waiting for a line another node holds, by line (woken on its release).
+  std::unordered_map<std::string, std::vector<std::function<void()>>> line_waiters;  // guarded by mu
+
   // lines.cpp
   static Status busy_status();
   // Takes the line `key` for `run`: at once when free; otherwise refuses (reject), waits in
   // arrival order (enqueue), or cancels the holder and waits first in line (interrupt).
   awaitable<Status> acquire(const std::string& key, Concurrency mode, std::shared_ptr<Run> run);
+  // acquire() on this node only.
+  awaitable<Status> acquire_here(const std::string& key, Concurrency mode, std::shared_ptr<Run> run);
   void release(const std::string& key);
   void request_cancel(const std::shared_ptr<Run>& run, const std::string& reason);
 

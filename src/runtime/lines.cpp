@@ -15,6 +15,20 @@ Status Runtime::Impl::busy_status() {
 // Takes the line `key` for `run`: at once when free; otherwise refuses (reject), waits in
 // arrival order (enqueue), or cancels the holder and waits first in line (interrupt).
 awaitable<Status> Runtime::Impl::acquire(const std::string& key, Concurrency mode, std::shared_ptr<Run> run) {
+  Status st = co_await acquire_here(key, mode, run);
+  if (!st.ok() || !opts.notifier) co_return st;
+  // Many nodes: the line is also claimed in the shared store (line_claims.cpp).
+  st = co_await claim_line(key, mode, run);
+  if (!st.ok()) {
+    release(key);
+    co_return st;
+  }
+  std::lock_guard lk(mu);
+  if (auto it = lines.find(key); it != lines.end()) it->second.claimed = true;
+  co_return st;
+}
+
+awaitable<Status> Runtime::Impl::acquire_here(const std::string& key, Concurrency mode, std::shared_ptr<Run> run) {
   auto ex = co_await net::this_coro::executor;
   auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::steady_clock::time_point::max());
   auto w = std::make_shared<LineWaiter>();
@@ -58,6 +72,8 @@ void Runtime::Impl::release(const std::string& key) {
     auto it = lines.find(key);
     if (it == lines.end()) return;
     auto& line = it->second;
+    if (line.claimed && line.current) release_claim(key, line.current->id());
+    line.claimed = false;
     line.current.reset();
     while (!line.waiting.empty()) {
       next = line.waiting.front();

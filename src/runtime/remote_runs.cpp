@@ -276,6 +276,11 @@ void Runtime::Impl::listen(store::Notifier& n) {
     if (sp == std::string_view::npos) return;
     forget(std::string(rest.substr(0, sp)), std::string(rest.substr(sp + 1)));
   });
+  n.on("line", [this](std::string_view key) { on_line_released(key); });
+  n.on("interrupt", [this](std::string_view rest) {
+    std::string r(rest);
+    net::post(io, [this, r] { on_interrupt(r); });
+  });
   n.on("cancel", [this](std::string_view key) {
     std::string k(key);
     if (k.empty()) return;  // a reconnection: nothing to redo

@@ -51,6 +51,7 @@ std::vector<store::Migration> Runtime::migrations() {
   for (auto& m : journal::migrations()) all.push_back(std::move(m));
   for (auto& m : Impl::steer_migrations()) all.push_back(std::move(m));
   for (auto& m : Impl::feed_migrations()) all.push_back(std::move(m));
+  for (auto& m : Impl::claim_migrations()) all.push_back(std::move(m));
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
   return all;
 }

@@ -154,6 +154,70 @@ test('the official SDK streams, from one node, a run executing on another; resum
   }
 });
 
+test('per-conversation concurrency holds across nodes: reject, enqueue and interrupt', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(2, upstream);
+  try {
+    const [a, b] = c.nodes;
+    // reject: a turn on b while a runs one on the same conversation.
+    const conv = await a.client().conversations.create({});
+    const slow = a.client().responses.create({ model: 'm', input: 'SLOW first', conversation: conv.id });
+    await sleep(300);
+    await assert.rejects(b.client().responses.create({ model: 'm', input: 'second', conversation: conv.id }),
+      (e) => e.status === 409 && e.code === 'conversation_busy');
+    // enqueue: b's turn waits for a's, then sees it.
+    const queued = await b.client().responses.create({ model: 'm', input: 'after you', conversation: conv.id, concurrency: 'enqueue' });
+    assert.equal((await slow).status, 'completed');
+    assert.equal(queued.status, 'completed');
+    assert.match(said(upstream.last()), /SLOW first/);
+    const items = await a.client().conversations.items.list(conv.id, { order: 'asc' });
+    assert.deepEqual(items.data.filter((i) => i.role === 'user').map((i) => i.content[0].text), ['SLOW first', 'after you']);
+
+    // interrupt: b's turn cancels the one running on a, then runs.
+    const conv2 = await b.client().conversations.create({});
+    const victim = a.client().responses.create({ model: 'm', input: 'LONGSLOW victim', conversation: conv2.id });
+    await sleep(300);
+    const urgent = await b.client().responses.create({ model: 'm', input: 'urgent', conversation: conv2.id, concurrency: 'interrupt' });
+    assert.equal(urgent.status, 'completed');
+    assert.equal((await victim).status, 'cancelled');
+
+    // A chain tip running on a: b refuses a child, or waits for it.
+    const parent = await a.client().responses.create({ model: 'm', input: 'SLOW parent', background: true });
+    await assert.rejects(b.client().responses.create({ model: 'm', input: 'child', previous_response_id: parent.id }),
+      (e) => e.status === 409 && e.code === 'conversation_busy');
+    const child = await b.client().responses.create({ model: 'm', input: 'child', previous_response_id: parent.id, concurrency: 'enqueue' });
+    assert.equal(child.status, 'completed');
+    assert.equal((await a.client().responses.retrieve(parent.id)).status, 'completed');
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('memory written on one node is found by another node\'s search; a deletion on that node reaches the first', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(2, upstream);
+  try {
+    const [a, b] = c.nodes;
+    const post = (node, p, body) => node.json(p, { method: 'POST', body: JSON.stringify(body) });
+    const search = (node, query) => post(node, '/v1/memories/search', { query, filters: { user_id: 'ada' } });
+    // Both nodes build their index for ada before the write, so b must learn of it from the feed.
+    await post(a, '/v1/memories', { text: 'Ada rides a red bicycle', user_id: 'ada' });
+    assert.match(JSON.stringify((await search(b, 'bicycle')).body), /red bicycle/);
+    const m = await post(a, '/v1/memories', { text: 'Ada drinks green tea every morning', user_id: 'ada' });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    const found = await search(b, 'green tea');
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.match(JSON.stringify(found.body), /green tea/);
+    const del = await b.json(`/v1/memories/${m.body.id}`, { method: 'DELETE' });
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.doesNotMatch(JSON.stringify((await search(a, 'green tea')).body), /green tea every morning/);
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
 test('kill -9 of a node under load: what it acknowledged is served by the others, its runs are taken over', { skip }, async () => {
   const upstream = await startFakeUpstream();
   const c = await startCluster(3, upstream);
