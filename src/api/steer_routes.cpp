@@ -5,7 +5,8 @@
 //   at its next safe boundary (or completes) and a successor starts with the input. Refusals are
 //   OpenAI-shaped errors whose code is the steering code (response_not_found 404,
 //   response_already_completed / response_not_active 409, too_many_pending_steers 409,
-//   invalid_input / steering_not_supported 400).
+//   invalid_input / steering_not_supported 400). On many nodes the input may reach any node; the
+//   run's node answers, and 503 says it did not within a few seconds (send the input again).
 // - GET /v1/responses/{id}/steers/{steer_id}: the submission's outcome: queued, committed (with
 //   successor_response_id), or failed (with its error and its input, to send again).
 #include "api/route_prelude.hpp"

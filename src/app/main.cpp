@@ -20,6 +20,7 @@
 #include "app/data_dir.hpp"
 #include "base/ids.hpp"
 #include "base/node.hpp"
+#include "cluster/config_follower.hpp"
 #include "cluster/membership.hpp"
 #include "store/notifier.hpp"
 #include "base/log.hpp"
@@ -541,6 +542,7 @@ int app::serve(app::Config cfg) {
   // Many nodes on one PostgreSQL store: this node's lease, fencing, and the takeover of what dead
   // nodes left (cluster/membership.hpp).
   std::unique_ptr<cluster::Membership> membership;
+  cluster::ConfigFollower follower;  // reads configuration other nodes changed (loaders added below)
   if (ro.shared_store) {
     cluster::MembershipOptions mo;
     mo.node_id = this_node();
@@ -559,6 +561,7 @@ int app::serve(app::Config cfg) {
     };
     ro.notifier->on("keys", [&io, &keys](std::string_view) { net::co_spawn(io, keys.reload(), net::detached); });
     ro.notifier->on("mem", [&mem](std::string_view) { mem.on_changed(); });
+    ro.notifier->on("cfg", [&follower](std::string_view topic) { follower.changed(topic); });
     if (Status st = ro.notifier->start(); !st.ok()) {
       spdlog::critical("cluster: {}", st.message());
       return 1;
@@ -620,6 +623,16 @@ int app::serve(app::Config cfg) {
     return 1;
   }
   *oauth_slot = &oauth;
+  if (ro.shared_store) {
+    follower.add("agent_defs", [&] { return agent_defs.load(); });
+    follower.add("agents", [&] { return agents.load(); });
+    follower.add("policies", [&] { return policies.load(); });
+    follower.add("tool_servers", [&] { return tool_servers->load(); });
+    follower.add("webhooks", [&] { return hooks->load(); });
+    follower.add("oauth_providers", [&] { return oauth.load(); });
+    follower.add("gates", [&] { return evals.load_gates(); });
+    follower.add("schedules", [&] { return schedules.load(); });
+  }
 
   http::ServerOptions ho;
   ho.host = host;
@@ -670,6 +683,7 @@ int app::serve(app::Config cfg) {
   }
   governor->start(io);
   if (membership) membership->start();
+  follower.start();  // after the last early return: its loaders use what is declared after it
   spdlog::info("budgets: chain cache {} MiB, finished runs' events {} MiB, conversations {} MiB, in-flight input {} MiB;"
                " shedding above {} MiB resident (now {} MiB) or {} ms of I/O lag; {} connections ({} of {} open files"
                " reserved){}",
@@ -765,6 +779,7 @@ int app::serve(app::Config cfg) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  follower.stop();
   if (membership) membership->leave();  // the runs drained: others may take what is left at once
   if (ro.notifier) ro.notifier->stop();
   client->clear_pool();

@@ -121,7 +121,7 @@ class Evals {
   boost::asio::awaitable<Result<Gate>> put_gate(std::string project, std::string agent, std::string alias, json::object body);
   std::optional<Gate> gate(const std::string& project, const std::string& agent, const std::string& alias) const;
   boost::asio::awaitable<Status> delete_gate(std::string project, std::string agent, std::string alias);
-  Status load_gates();  // start-up
+  Status load_gates();  // blocks (start-up, and when another node changed a gate)
   // Runs the gate's eval as `candidate` and as `current` (agent versions), side by side, and
   // compares their scores. Waits for both runs.
   boost::asio::awaitable<Result<GateResult>> check_gate(Gate g, int64_t candidate, std::optional<int64_t> current);

@@ -70,6 +70,7 @@ boost::asio::awaitable<Result<Gate>> Evals::put_gate(std::string project, std::s
     return db.stmt("INSERT OR REPLACE INTO agent_gates(project_id, agent, alias, body) VALUES (?1,?2,?3,?4)")
         .bind(1, project).bind(2, agent).bind(3, alias).bind(4, text).run();
   };
+  put = store::announced("cfg:gates", std::move(put));
   if (Status st = co_await write_async(store_, std::move(put)); !st.ok()) co_return st;
   std::lock_guard lk(mu_);
   gates_[gate_key(project, agent, alias)] = g;
@@ -88,6 +89,7 @@ boost::asio::awaitable<Status> Evals::delete_gate(std::string project, std::stri
   std::function<Status(store::Database&)> del = [project, agent, alias](store::Database& db) {
     return db.stmt("DELETE FROM agent_gates WHERE project_id=?1 AND agent=?2 AND alias=?3").bind(1, project).bind(2, agent).bind(3, alias).run();
   };
+  del = store::announced("cfg:gates", std::move(del));
   if (Status st = co_await write_async(store_, std::move(del)); !st.ok()) co_return st;
   std::lock_guard lk(mu_);
   gates_.erase(gate_key(project, agent, alias));
@@ -123,8 +125,10 @@ Status Evals::load_gates() {
       [&done](Status st) { done.set_value(std::move(st)); });
   Status st = done.get_future().get();
   if (!st.ok()) return st;
+  decltype(gates_) m;
+  for (auto& g : loaded) m[gate_key(g.project, g.agent, g.alias)] = std::move(g);
   std::lock_guard lk(mu_);
-  for (auto& g : loaded) gates_[gate_key(g.project, g.agent, g.alias)] = g;
+  gates_ = std::move(m);  // the whole table: a gate deleted on another node goes too
   return {};
 }
 

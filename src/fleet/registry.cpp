@@ -119,6 +119,7 @@ boost::asio::awaitable<Result<std::shared_ptr<const AgentVersion>>> AgentRegistr
   if (!*v) co_return same;
   std::shared_ptr<const AgentVersion> row = *v;
   store::Executor::WriteFn fn = insert_fn(row);
+  fn = store::announced("cfg:agent_defs", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   install(row);
@@ -131,6 +132,7 @@ namespace {
 Status write_blocking(store::Executor& store, store::Executor::WriteFn fn) {
   std::promise<Status> done;
   auto f = done.get_future();
+  fn = store::announced("cfg:agent_defs", std::move(fn));
   store.submit(std::move(fn), [&done](Status st) { done.set_value(std::move(st)); });
   return f.get();
 }
@@ -172,6 +174,7 @@ store::Executor::WriteFn AgentRegistry::alias_fn(std::string project, std::strin
 boost::asio::awaitable<Status> AgentRegistry::set_alias(std::string project, std::string name, std::string alias, int64_t version) {
   if (Status st = check_alias(project, name, alias, version); !st.ok()) co_return st;
   store::Executor::WriteFn fn = alias_fn(project, name, alias, version, clock_.now_seconds());
+  fn = store::announced("cfg:agent_defs", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -197,6 +200,7 @@ boost::asio::awaitable<Status> AgentRegistry::remove_alias(std::string project, 
   std::function<Status(store::Database&)> fn = [project, name, alias](store::Database& db) {
     return db.stmt("DELETE FROM agent_aliases WHERE project_id=?1 AND name=?2 AND alias=?3").bind(1, project).bind(2, name).bind(3, alias).run();
   };
+  fn = store::announced("cfg:agent_defs", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -214,6 +218,7 @@ boost::asio::awaitable<Status> AgentRegistry::remove(std::string project, std::s
     if (Status s = db.stmt("DELETE FROM agent_aliases WHERE project_id=?1 AND name=?2").bind(1, project).bind(2, name).run(); !s.ok()) return s;
     return db.stmt("DELETE FROM agent_versions WHERE project_id=?1 AND name=?2").bind(1, project).bind(2, name).run();
   };
+  fn = store::announced("cfg:agent_defs", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);

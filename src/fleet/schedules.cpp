@@ -118,6 +118,7 @@ boost::asio::awaitable<Status> Schedules::save(const Schedule& s) {
         .bind(1, row.project_id).bind(2, row.id).bind(3, config).bind(4, row.next_run_at).bind(5, row.last_run_at)
         .bind(6, row.last_response_id).bind(7, row.last_error).bind(8, row.created_at).run();
   };
+  fn = store::announced("cfg:schedules", std::move(fn));
   co_return co_await store::write_async(store_, std::move(fn));
 }
 
@@ -186,6 +187,7 @@ boost::asio::awaitable<Status> Schedules::remove(std::string project, std::strin
   std::function<Status(store::Database&)> fn = [project, id](store::Database& db) {
     return db.stmt("DELETE FROM schedules WHERE project_id=?1 AND id=?2").bind(1, project).bind(2, id).run();
   };
+  fn = store::announced("cfg:schedules", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -207,9 +209,14 @@ boost::asio::awaitable<Result<std::string>> Schedules::fire(Schedule s) {
     it->second.last_run_at = s.last_run_at;
     it->second.last_response_id = s.last_response_id;
     it->second.last_error = s.last_error;
-    s.next_run_at = it->second.next_run_at;
   }
-  Status st = co_await save(s);
+  // Only the run's record: next_run_at is the slot claims' (another node may have moved it on).
+  std::function<Status(store::Database&)> fn = [s](store::Database& db) {
+    return db.stmt("UPDATE schedules SET last_run_at=?3, last_response_id=?4, last_error=?5 WHERE project_id=?1 AND id=?2")
+        .bind(1, s.project_id).bind(2, s.id).bind(3, s.last_run_at).bind(4, s.last_response_id).bind(5, s.last_error).run();
+  };
+  fn = store::announced("cfg:schedules", std::move(fn));
+  Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) spdlog::warn("schedule {}: recording its run failed: {}", s.id, st.message());
   co_return id;
 }
@@ -222,24 +229,61 @@ boost::asio::awaitable<Result<std::string>> Schedules::run_now(std::string proje
 
 void Schedules::start(boost::asio::io_context& io) { net::co_spawn(io, loop(), net::detached); }
 
+boost::asio::awaitable<Result<std::optional<int64_t>>> Schedules::claim(const Schedule& s, int64_t slot) {
+  // The slot's compare-and-set: of the nodes that find the schedule due, the one whose update
+  // moves next_run_at from `slot` runs it; the others learn the stored slot.
+  struct Outcome {
+    bool won = false;
+    std::optional<int64_t> stored;
+  };
+  auto out = std::make_shared<Outcome>();
+  std::string project = s.project_id, id = s.id;
+  int64_t next = s.next_run_at;
+  std::function<Status(store::Database&)> fn = [out, project, id, next, slot](store::Database& db) -> Status {
+    Status st = db.stmt("UPDATE schedules SET next_run_at=?3 WHERE project_id=?1 AND id=?2 AND next_run_at=?4")
+                    .bind(1, project).bind(2, id).bind(3, next).bind(4, slot).run();
+    if (!st.ok()) return st;
+    out->won = db.changes() == 1;
+    if (out->won) return st;
+    auto& q = db.stmt("SELECT next_run_at FROM schedules WHERE project_id=?1 AND id=?2");
+    if (q.bind(1, project).bind(2, id).step()) out->stored = q.int64(0);
+    st = q.status();
+    q.reset();
+    return st;
+  };
+  Status st = co_await store::write_async(store_, std::move(fn));
+  if (!st.ok()) co_return st;
+  if (out->won) co_return std::optional<int64_t>();
+  co_return std::optional<int64_t>(out->stored.value_or(-1));
+}
+
 boost::asio::awaitable<void> Schedules::loop() {
   net::steady_timer timer(co_await net::this_coro::executor);
   while (!stopping_) {
     int64_t now = now_s();
-    std::vector<Schedule> due;
+    std::vector<std::pair<Schedule, int64_t>> due;  // with the slot it was due at
     {
       std::lock_guard lk(mu_);
       for (auto& [k, s] : schedules_)
         if (s.enabled && s.next_run_at <= now) {
           // The next slot is decided (and stored below) before the turn starts: at most once.
+          int64_t slot = s.next_run_at;
           s.next_run_at = next_after(s, now);
-          due.push_back(s);
+          due.emplace_back(s, slot);
         }
     }
-    for (auto& s : due) {
-      Status st = co_await save(s);
-      if (!st.ok()) {
-        spdlog::warn("schedule {}: storing its next slot failed, not running it: {}", s.id, st.message());
+    for (auto& [s, slot] : due) {
+      auto lost = co_await claim(s, slot);
+      if (!lost.ok()) {
+        spdlog::warn("schedule {}: storing its next slot failed, not running it: {}", s.id, lost.status().message());
+        continue;
+      }
+      if (lost->has_value()) {
+        // Another node ran this slot (or the schedule is gone): follow the store.
+        std::lock_guard lk(mu_);
+        auto it = schedules_.find({s.project_id, s.id});
+        if (it != schedules_.end() && **lost < 0) schedules_.erase(it);
+        else if (it != schedules_.end()) it->second.next_run_at = **lost;
         continue;
       }
       auto r = co_await fire(s);

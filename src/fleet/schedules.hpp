@@ -7,6 +7,11 @@
 // carry metadata {"schedule_id": ...}; the schedule shows its last run (response id, time,
 // error).
 //
+// Many nodes on one store: every node's loop finds a schedule due, and the slot goes to the node
+// whose conditional update moves the stored next_run_at on from it (the others see the stored
+// slot and skip). The table is read again when another node changes it
+// (cluster/config_follower.hpp: "cfg:schedules").
+//
 // Thread-safety: every member is safe from any thread; the loop runs on the io_context given to
 // start().
 #pragma once
@@ -49,7 +54,7 @@ class Schedules {
   Schedules(store::Executor& store, AgentRegistry& agents, std::shared_ptr<TurnStarter> starter)
       : store_(store), agents_(agents), starter_(std::move(starter)) {}
   static std::vector<store::Migration> migrations();
-  Status load();  // blocks (start-up)
+  Status load();  // blocks (start-up, and on the config follower's thread)
   void start(boost::asio::io_context& io);
   void stop() { stopping_ = true; }
 
@@ -64,6 +69,9 @@ class Schedules {
  private:
   boost::asio::awaitable<void> loop();
   boost::asio::awaitable<Result<std::string>> fire(Schedule s);
+  // Moves the stored next_run_at from `slot` to s.next_run_at. Nothing when this node won the
+  // slot; otherwise the stored slot (-1: the schedule is gone).
+  boost::asio::awaitable<Result<std::optional<int64_t>>> claim(const Schedule& s, int64_t slot);
   boost::asio::awaitable<Status> save(const Schedule& s);
   int64_t next_after(const Schedule& s, int64_t t) const;
 

@@ -80,6 +80,7 @@ boost::asio::awaitable<Result<AgentInfo>> Agents::put(AgentInfo a) {
     if (a.allowed_tools) st.bind(5, tools_text(a.allowed_tools)); else st.bind_null(5);
     return st.bind(6, a.created_at).run();
   };
+  fn = store::announced("cfg:agents", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -93,6 +94,7 @@ boost::asio::awaitable<Status> Agents::remove(std::string project, std::string i
     auto& st = db.stmt("DELETE FROM agents WHERE project_id=?1 AND id=?2");
     return st.bind(1, project).bind(2, id).run();
   };
+  fn = store::announced("cfg:agents", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);

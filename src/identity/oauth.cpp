@@ -174,6 +174,7 @@ boost::asio::awaitable<Status> OAuth::put_provider(OAuthProvider p) {
     return db.stmt("INSERT OR REPLACE INTO oauth_providers(project_id, name, config) VALUES (?1,?2,?3)")
         .bind(1, row.project).bind(2, row.name).bind(3, config).run();
   };
+  fn = store::announced("cfg:oauth_providers", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);

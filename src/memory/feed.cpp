@@ -9,7 +9,14 @@
 // your writes). Feed sequence numbers are taken when a transaction writes, not when it
 // commits, so a change can become visible after a later one: each read goes back a window of
 // numbers before the last one applied and skips those it has applied.
+//
+// The feed keeps its last kFeedKept changes: every kPruneEvery-th change a node writes also
+// deletes older ones. A node that fell further behind than that (it saw no announcement and made
+// no search meanwhile) finds the feed's oldest change past its position and drops every index
+// it holds; they are read again from the records on next use.
 #include <spdlog/spdlog.h>
+
+#include <atomic>
 
 #include "base/node.hpp"
 #include "memory/impl.hpp"
@@ -19,6 +26,9 @@ namespace cn::memory {
 namespace {
 constexpr int64_t kFeedWindow = 1024;
 constexpr size_t kSeenKept = 4096;
+constexpr int64_t kFeedKept = 100'000;
+constexpr uint64_t kPruneEvery = 1024;
+std::atomic<uint64_t> written{0};
 }  // namespace
 
 std::vector<store::Migration> feed_migrations() {
@@ -42,12 +52,30 @@ Status feed_change(store::Database& db, const std::string& project, const std::s
   if (Status st = q.bind(1, project).bind(2, user).bind(3, record_seq).bind(4, added ? 1 : 0).bind(5, this_node()).run();
       !st.ok())
     return st;
+  if (written.fetch_add(1) % kPruneEvery == kPruneEvery - 1) {
+    auto& p = db.stmt("DELETE FROM memory_changes WHERE seq < (SELECT MAX(seq) FROM memory_changes) - ?1");
+    if (Status st = p.bind(1, kFeedKept).run(); !st.ok()) return st;
+  }
   return db.notify("mem:");
 }
 
 Status Memory::Impl::catch_up(store::Database& db) {
   std::lock_guard lk(feed_mu);
   if (!feed_ready) return Status();
+  auto& oldest = db.stmt("SELECT COALESCE(MIN(seq), 0) FROM memory_changes");
+  int64_t first = oldest.step() ? oldest.int64(0) : 0;
+  Status ost = oldest.status();
+  oldest.reset();
+  if (!ost.ok()) return ost;
+  if (first > feed_pos + 1) {
+    // Changes this node never applied were pruned: what it holds may be stale.
+    spdlog::warn("memory: this node fell behind the change feed (at {}, oldest kept {}); dropping its indexes", feed_pos, first);
+    {
+      std::lock_guard ilk(idx_mu);
+      indexes.clear();
+    }
+    feed_pos = first - 1;
+  }
   auto& q = db.stmt(
       "SELECT c.seq, c.project_id, c.user_id, c.record_seq, c.added, r.embedding FROM memory_changes c"
       " LEFT JOIN memory_records r ON r.seq = c.record_seq WHERE c.seq > ?1 AND c.node <> ?2 ORDER BY c.seq");

@@ -55,6 +55,7 @@ boost::asio::awaitable<Status> Policies::put(std::string project, std::string te
   std::function<Status(store::Database&)> fn = [project, text](store::Database& db) {
     return db.stmt("INSERT OR REPLACE INTO policy_sets(project_id, text) VALUES (?1, ?2)").bind(1, project).bind(2, text).run();
   };
+  fn = store::announced("cfg:policies", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -66,6 +67,7 @@ boost::asio::awaitable<Status> Policies::remove(std::string project) {
   std::function<Status(store::Database&)> fn = [project](store::Database& db) {
     return db.stmt("DELETE FROM policy_sets WHERE project_id=?1").bind(1, project).run();
   };
+  fn = store::announced("cfg:policies", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);

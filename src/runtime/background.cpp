@@ -6,6 +6,7 @@
 #include <future>
 
 #include "base/log.hpp"
+#include "base/node.hpp"
 
 namespace cn::runtime {
 
@@ -58,7 +59,7 @@ Status Runtime::Impl::recover_rows(std::function<Result<std::vector<ResponseRow>
   auto fut = done.get_future();
   std::vector<Resumable> resumable;
   im.store.submit(
-      [&resumable, &rows_fn, fail_steers, why](store::Database& db) -> Status {
+      [&resumable, &rows_fn, fail_steers, why, shared = opts.notifier != nullptr](store::Database& db) -> Status {
         auto rows = rows_fn(db);
         if (!rows.ok()) return rows.status();
         for (auto& r : *rows) {
@@ -80,7 +81,8 @@ Status Runtime::Impl::recover_rows(std::function<Result<std::vector<ResponseRow>
             return s;
           spdlog::warn("recovered interrupted response {} as failed", r.id);
         }
-        return fail_steers ? Runtime::Impl::fail_queued_steers(db) : Status();
+        if (!fail_steers) return Status();
+        return Runtime::Impl::fail_queued_steers(db, shared ? std::optional<std::string>(this_node()) : std::nullopt);
       },
       [&done](Status st) { done.set_value(std::move(st)); });
   Status st = fut.get();
@@ -105,7 +107,12 @@ Status Runtime::recover() {
 }
 
 Status Runtime::take_over(const std::string& node) {
-  return impl_->recover_rows([node](store::Database& db) { return repo::adopt_unfinished(db, node); }, false,
+  auto adopt = [node](store::Database& db) -> Result<std::vector<ResponseRow>> {
+    // The lost node's accepted steering input dies with it (before its turns become this node's).
+    if (Status st = Impl::fail_queued_steers(db, node); !st.ok()) return st;
+    return repo::adopt_unfinished(db, node);
+  };
+  return impl_->recover_rows(adopt, false,
                       "The server node running this response stopped while it was in progress; another node took it "
                       "over, and it was interrupted and did not finish.");
 }

@@ -311,8 +311,18 @@ struct Runtime::Impl {
   // journaled tool loops resume, the rest are marked failed with `why`. Blocking.
   Status recover_rows(std::function<Result<std::vector<ResponseRow>>(store::Database&)> rows, bool fail_steers,
                       const char* why);
-  // recover(): steering input a previous process left queued is failed (caller's store thread).
-  static Status fail_queued_steers(store::Database& db);
+  // recover() and takeover: steering input left queued by a process that stopped is failed
+  // (caller's store thread): of the runs of `node` on a shared store, else all of it.
+  static Status fail_queued_steers(store::Database& db, const std::optional<std::string>& node);
+  // Why `run` takes no more steering input now, or OK (caller holds run.mu_).
+  static Status steer_refusal(const Run& run);
+  // Many nodes: steering input for a run executing on another node is offered to that node
+  // (a row in status 'offered' and a "steer:<project> <id> <steer id>" announcement); the
+  // owner accepts it (status 'queued') or refuses it ('failed'), and the offering node answers
+  // with that. No answer within a few seconds (the owner died): the offer fails, 503.
+  awaitable<Result<SteerAck>> offer_steer(Scope scope, std::string id, std::string owner, std::string input_json);
+  void on_steer_offer(std::string_view rest);
+  awaitable<void> answer_offer(std::shared_ptr<Run> run, std::string project, std::string sid);
 
   // responses.cpp: drops what this node keeps of a deleted response (its cached node, its run
   // kept for replay).

@@ -6,7 +6,8 @@
 // published meanwhile go in the next one, so a fast stream costs a few writes, not one per
 // delta. The terminal event is published (and so shipped) only after the turn's outcome
 // committed. When the owner stops keeping the finished run for replay, its events move to the
-// turn's row and its `run_events` rows go.
+// turn's row and its `run_events` rows go; those of a node lost before it dropped them are
+// pruned once their run finished and an hour passed since they were shipped.
 //
 // Follower side: a mirror Run per followed response (shared by every follower on this node)
 // reads the events after the ones it has whenever an announcement names the response, and at
@@ -21,6 +22,9 @@
 // owner cancels it as if asked locally.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
+#include "base/clock.hpp"
 #include "base/log.hpp"
 #include "base/node.hpp"
 #include "runtime/impl.hpp"
@@ -31,6 +35,8 @@ namespace cn::runtime {
 namespace {
 
 constexpr auto kMirrorPoll = std::chrono::seconds(1);
+constexpr uint64_t kSweepEvery = 256;          // drops between sweeps of old events
+constexpr int64_t kShippedKeptSeconds = 3600;  // a finished run's shipped events are kept at most this long
 
 bool terminal_type(std::string_view ev) {
   for (const char* t : {"\"type\":\"response.completed\"", "\"type\":\"response.failed\"",
@@ -58,7 +64,10 @@ CREATE TABLE run_events (
   event TEXT NOT NULL,
   PRIMARY KEY (response_id, seq)
 ) WITHOUT ROWID;
-)sql"}};
+)sql"},
+          // When each event was shipped: the events of finished runs whose node was lost (and so
+          // never dropped them) are pruned by age.
+          {"runtime", 9, "ALTER TABLE run_events ADD COLUMN at INTEGER NOT NULL DEFAULT 0;"}};
 }
 
 void Runtime::Impl::install_ship(const std::shared_ptr<Run>& run) {
@@ -84,9 +93,10 @@ void Runtime::Impl::ship_events(const std::shared_ptr<Run>& run) {
   std::string id = run->id();
   store.submit(
       [id, first, batch = std::move(batch)](store::Database& db) -> Status {
-        auto& q = db.stmt("INSERT OR IGNORE INTO run_events (response_id, seq, event) VALUES (?1, ?2, ?3)");
+        auto& q = db.stmt("INSERT OR IGNORE INTO run_events (response_id, seq, event, at) VALUES (?1, ?2, ?3, ?4)");
+        int64_t now = Clock::system().now_seconds();
         for (size_t i = 0; i < batch.size(); ++i)
-          if (Status st = q.bind(1, id).bind(2, first + static_cast<int64_t>(i)).bind(3, batch[i]).run(); !st.ok())
+          if (Status st = q.bind(1, id).bind(2, first + static_cast<int64_t>(i)).bind(3, batch[i]).bind(4, now).run(); !st.ok())
             return st;
         return db.notify("ev:" + id);
       },
@@ -107,8 +117,20 @@ void Runtime::Impl::ship_events(const std::shared_ptr<Run>& run) {
 
 void Runtime::Impl::drop_shipped(const std::string& id) {
   if (!opts.notifier) return;
-  store.submit([id](store::Database& db) { return db.stmt("DELETE FROM run_events WHERE response_id=?1").bind(1, id).run(); },
-               [](Status) {});
+  // Every so often, also the events of finished runs shipped long ago: those of a node that was
+  // lost before it dropped them (a finished run is followed from its stored response).
+  static std::atomic<uint64_t> drops{0};
+  bool sweep = drops.fetch_add(1) % kSweepEvery == 0;
+  int64_t cutoff = Clock::system().now_seconds() - kShippedKeptSeconds;
+  store.submit(
+      [id, sweep, cutoff](store::Database& db) {
+        Status st = db.stmt("DELETE FROM run_events WHERE response_id=?1").bind(1, id).run();
+        if (!st.ok() || !sweep) return st;
+        return db.stmt("DELETE FROM run_events WHERE at < ?1 AND response_id NOT IN"
+                       " (SELECT id FROM responses WHERE status IN ('queued', 'in_progress'))")
+            .bind(1, cutoff).run();
+      },
+      [](Status) {});
 }
 
 std::vector<std::string> Runtime::Impl::shipped_events(store::Database& db, const std::string& id, int64_t from) {
@@ -271,6 +293,7 @@ awaitable<Status> Runtime::Impl::announce_cancel(std::string project, std::strin
 
 void Runtime::Impl::listen(store::Notifier& n) {
   n.on("ev", [this](std::string_view id) { on_shipped(id); });
+  n.on("steer", [this](std::string_view rest) { on_steer_offer(rest); });
   n.on("chain", [this](std::string_view rest) {
     auto sp = rest.find(' ');
     if (sp == std::string_view::npos) return;

@@ -10,10 +10,14 @@
 // stored, settles it (settle_steering): a successor response starts as any turn does (create()),
 // with the queued messages, the run's settings, and the run as its previous response (or the
 // same conversation).
+//
+// Many nodes: input sent to a node other than the run's is offered to the run's node through
+// the store and a notification, and answered from there (offer_steer, answer_offer).
 #include "runtime/impl.hpp"
 
 #include "base/ids.hpp"
 #include "base/log.hpp"
+#include "wire/items.hpp"
 
 namespace cn::runtime {
 
@@ -75,6 +79,19 @@ CREATE INDEX response_steers_queued ON response_steers(status) WHERE status = 'q
 )sql"}};
 }
 
+Status Runtime::Impl::steer_refusal(const Run& run) {
+  const auto& st = *run.st_;
+  const std::string& id = run.id();
+  if (!st.steerable)
+    return refusal(steer_code::not_supported,
+                   "Response '" + id + "' cannot be steered: only stored responses that generate can be (not 'store': false, 'generate': false or an agent's child run).");
+  if (st.steers_closed) return ended(id, st.status == "in_progress" ? "completed" : st.status);
+  if (st.steers.size() >= kMaxPendingSteers)
+    return refusal(steer_code::too_many, "Response '" + id + "' already has " + std::to_string(kMaxPendingSteers) +
+                                             " steering submissions pending; wait for its successor.");
+  return {};
+}
+
 awaitable<Result<SteerAck>> Runtime::steer(Scope scope, std::string id, std::vector<Item> input, std::string input_json) {
   auto& im = *impl_;
   if (input.empty()) co_return refusal(steer_code::invalid_input, "Steering input must hold at least one user message.");
@@ -84,12 +101,12 @@ awaitable<Result<SteerAck>> Runtime::steer(Scope scope, std::string id, std::vec
     run = im.live_run_locked(scope, id);
   }
   if (!run) {
-    using R = Result<std::string>;
+    using R = Result<std::pair<std::string, std::string>>;  // its status and its end user
     std::function<R(store::Database&)> read = [scope, id](store::Database& db) -> R {
       auto row = repo::get_response(db, scope, id, false);
       if (!row.ok()) return row.status();
       if (row->deleted) return not_found_response(id);
-      return row->status;
+      return std::make_pair(row->status, row->user_id);
     };
     auto status = co_await read_async<R>(im.store, std::move(read));
     if (!status.ok()) {
@@ -97,19 +114,15 @@ awaitable<Result<SteerAck>> Runtime::steer(Scope scope, std::string id, std::vec
         co_return refusal(steer_code::not_found, "Response with id '" + id + "' not found.");
       co_return status.status();
     }
-    co_return ended(id, *status);
+    if (im.opts.notifier && (status->first == "in_progress" || status->first == "queued")) {
+      // Running on another node: offered to it.
+      std::string user = status->second;
+      auto offered = co_await im.offer_steer(scope, std::move(id), std::move(user), std::move(input_json));
+      co_return offered;
+    }
+    co_return ended(id, status->first);
   }
-  auto check = [&]() -> Status {
-    auto& st = *run->st_;
-    if (!st.steerable)
-      return refusal(steer_code::not_supported,
-                     "Response '" + id + "' cannot be steered: only stored responses that generate can be (not 'store': false, 'generate': false or an agent's child run).");
-    if (st.steers_closed) return ended(id, st.status == "in_progress" ? "completed" : st.status);
-    if (st.steers.size() >= kMaxPendingSteers)
-      return refusal(steer_code::too_many, "Response '" + id + "' already has " + std::to_string(kMaxPendingSteers) +
-                                               " steering submissions pending; wait for its successor.");
-    return {};
-  };
+  auto check = [&]() -> Status { return Impl::steer_refusal(*run); };
   {
     std::lock_guard lk(run->mu_);
     if (Status st = check(); !st.ok()) co_return st;
@@ -164,7 +177,8 @@ awaitable<Result<std::string>> Runtime::get_steer(Scope scope, std::string respo
       return Status(Code::not_found, "Steering submission '" + steer_id + "' of response '" + response_id + "' not found.");
     }
     json::object o{{"id", steer_id}, {"object", "response.steer"}, {"previous_response_id", response_id},
-                   {"status", q.text(1)}, {"input", input_value(q.text(0))}, {"created_at", q.int64(5)}};
+                   {"status", q.text(1) == "offered" ? std::string("queued") : q.text(1)}, {"input", input_value(q.text(0))},
+                   {"created_at", q.int64(5)}};
     auto successor = q.text_opt(2);
     o["successor_response_id"] = successor ? json::value(*successor) : json::value(nullptr);
     if (auto code = q.text_opt(3))
@@ -337,16 +351,163 @@ awaitable<void> Runtime::Impl::SteerClaim::commit(std::string successor_id) {
   co_await im.commit_steers(project, std::move(ids), std::move(successor_id));
 }
 
-Status Runtime::Impl::fail_queued_steers(store::Database& db) {
-  auto& q = db.stmt("SELECT count(*) FROM response_steers WHERE status='queued'");
+Status Runtime::Impl::fail_queued_steers(store::Database& db, const std::optional<std::string>& node) {
+  // Queued submissions are few (a partial index holds them); each names its response's turn,
+  // which names its node.
+  std::string where = " WHERE status='queued'";
+  if (node)
+    where += " AND EXISTS (SELECT 1 FROM turns t WHERE t.project_id=response_steers.project_id"
+             " AND t.id=response_steers.response_id AND t.node=?1)";
+  auto& q = db.stmt("SELECT count(*) FROM response_steers" + where);
+  if (node) q.bind(1, *node);
   int64_t n = q.step() ? q.int64(0) : 0;
+  Status st = q.status();
   q.reset();
-  if (n == 0) return {};
-  spdlog::warn("{} steering submissions were queued when the server stopped: returned as failed", n);
-  return db.stmt("UPDATE response_steers SET status='failed', error_code=?1, error_message=?2 WHERE status='queued'")
-      .bind(1, std::string(steer_code::not_active))
-      .bind(2, std::string("The server restarted before this steering input was committed; it was not applied. Send it again."))
-      .run();
+  if (!st.ok() || n == 0) return st;
+  spdlog::warn("{} steering submissions were queued when {} stopped: returned as failed", n, node ? "a node" : "the server");
+  auto& u = db.stmt("UPDATE response_steers SET status='failed', error_code=?2, error_message=?3" + where);
+  if (node) u.bind(1, *node);
+  else u.bind(1, std::string());  // unused: the statement names ?1 only with a node
+  u.bind(2, std::string(steer_code::not_active))
+      .bind(3, std::string("The server stopped before this steering input was committed; it was not applied. Send it again."));
+  return u.run();
+}
+
+// ---- many nodes: steering input for a run on another node ------------------------------------
+
+namespace {
+constexpr auto kOfferWait = std::chrono::seconds(3);  // how long an offer waits for the run's node
+constexpr auto kOfferPoll = std::chrono::milliseconds(20);
+}  // namespace
+
+awaitable<Result<SteerAck>> Runtime::Impl::offer_steer(Scope scope, std::string id, std::string owner, std::string input_json) {
+  std::string project = scope.project, sid = new_id("steer");
+  int64_t now = clock.now_seconds();
+  std::function<Status(store::Database&)> put = [project, sid, id, owner, input_json, now](store::Database& db) -> Status {
+    Status st = db.stmt("INSERT INTO response_steers(project_id, id, response_id, user_id, input, status, created_at)"
+                        " VALUES (?1,?2,?3,?4,?5,'offered',?6)")
+                    .bind(1, project).bind(2, sid).bind(3, id).bind(4, owner).bind(5, input_json).bind(6, now).run();
+    if (!st.ok()) return st;
+    return db.notify("steer:" + project + " " + id + " " + sid);
+  };
+  if (Status st = co_await write_async(store, std::move(put)); !st.ok())
+    co_return Status(Code::unavailable, "Could not store the steering input: " + st.message());
+  struct Answer {
+    std::string status, code, message;
+  };
+  using R = Result<Answer>;
+  std::function<R(store::Database&)> read = [project, sid](store::Database& db) -> R {
+    auto& q = db.stmt("SELECT status, error_code, error_message FROM response_steers WHERE project_id=?1 AND id=?2");
+    Answer a;
+    if (q.bind(1, project).bind(2, sid).step()) a = {q.text(0), q.text_opt(1).value_or(""), q.text_opt(2).value_or("")};
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    return a;
+  };
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto deadline = std::chrono::steady_clock::now() + kOfferWait;
+  for (;;) {
+    auto a = co_await read_async<R>(store, read);
+    if (!a.ok()) co_return a.status();
+    if (a->status == "failed") co_return refusal(a->code.c_str(), a->message);
+    if (a->status != "offered") co_return SteerAck{sid, nullptr};  // accepted by the run's node
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    timer.expires_after(kOfferPoll);
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  // No answer: the offer fails, unless the owner's answer is being written right now.
+  std::string code = steer_code::not_active, msg = "The node running this response did not answer; the steering input was not applied.";
+  auto withdrawn = std::make_shared<bool>(false);
+  std::function<Status(store::Database&)> fail = [project, sid, code, msg, withdrawn](store::Database& db) {
+    Status st = db.stmt("UPDATE response_steers SET status='failed', error_code=?3, error_message=?4"
+                        " WHERE project_id=?1 AND id=?2 AND status='offered'")
+                    .bind(1, project).bind(2, sid).bind(3, code).bind(4, msg).run();
+    *withdrawn = st.ok() && db.changes() == 1;
+    return st;
+  };
+  if (Status st = co_await write_async(store, std::move(fail)); !st.ok()) co_return st;
+  if (*withdrawn) co_return Status(Code::unavailable, msg + " Send it again.");
+  auto a = co_await read_async<R>(store, read);
+  if (!a.ok()) co_return a.status();
+  if (a->status == "failed") co_return refusal(a->code.c_str(), a->message);
+  co_return SteerAck{sid, nullptr};
+}
+
+void Runtime::Impl::on_steer_offer(std::string_view rest) {
+  // "<project> <response id> <steer id>"
+  auto a = rest.find(' ');
+  auto b = a == std::string_view::npos ? a : rest.find(' ', a + 1);
+  if (b == std::string_view::npos) return;
+  std::string project(rest.substr(0, a)), id(rest.substr(a + 1, b - a - 1)), sid(rest.substr(b + 1));
+  std::shared_ptr<Run> run;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = live.find(key_of(project, id)); it != live.end()) run = it->second;
+  }
+  if (run) net::co_spawn(io, answer_offer(std::move(run), std::move(project), std::move(sid)), net::detached);
+}
+
+awaitable<void> Runtime::Impl::answer_offer(std::shared_ptr<Run> run, std::string project, std::string sid) {
+  using R = Result<std::optional<std::string>>;  // the offered input, while it is still offered
+  std::function<R(store::Database&)> read = [project, sid](store::Database& db) -> R {
+    auto& q = db.stmt("SELECT input FROM response_steers WHERE project_id=?1 AND id=?2 AND status='offered'");
+    std::optional<std::string> input;
+    if (q.bind(1, project).bind(2, sid).step()) input = q.text(0);
+    Status st = q.status();
+    q.reset();
+    if (!st.ok()) return st;
+    return input;
+  };
+  auto offered = co_await read_async<R>(store, std::move(read));
+  if (!offered.ok() || !*offered) co_return;
+  SteerInput s{sid, {}, **offered};
+  {
+    boost::system::error_code ec;
+    auto v = json::parse(s.input_json, ec);
+    auto items = ec ? Result<std::vector<Item>>(Status(Code::invalid_argument, "unreadable")) : wire::parse_input(v, "input");
+    if (items.ok())
+      for (auto& it : *items) {
+        if (it.id.empty()) it.id = new_id(wire::id_prefix(it.type));
+        wire::finalize_wire(it);
+        s.items.push_back(std::make_shared<const Item>(std::move(it)));
+      }
+  }
+  Status refused = s.items.empty() ? refusal(steer_code::invalid_input, "The steering input could not be read.") : Status();
+  if (refused.ok()) {
+    std::lock_guard lk(run->mu_);
+    refused = steer_refusal(*run);
+  }
+  if (refused.ok()) {
+    auto won = std::make_shared<bool>(false);
+    std::function<Status(store::Database&)> take = [project, sid, won](store::Database& db) -> Status {
+      Status st = db.stmt("UPDATE response_steers SET status='queued' WHERE project_id=?1 AND id=?2 AND status='offered'")
+                      .bind(1, project).bind(2, sid).run();
+      *won = st.ok() && db.changes() == 1;
+      return st;
+    };
+    Status st = co_await write_async(store, std::move(take));
+    if (!st.ok() || !*won) co_return;  // the offering node gave up first
+    std::lock_guard lk(run->mu_);
+    refused = steer_refusal(*run);
+    if (refused.ok()) {
+      run->publish("response.steer.accepted", {{"steer", steer_ref(s, run->id())}});
+      run->st_->steers.push_back(std::move(s));
+    }
+  }
+  if (!refused.ok()) {
+    std::string code = refused.api_code(), msg = refused.message();
+    std::function<Status(store::Database&)> fail = [project, sid, code, msg](store::Database& db) {
+      return db.stmt("UPDATE response_steers SET status='failed', error_code=?3, error_message=?4"
+                     " WHERE project_id=?1 AND id=?2 AND status IN ('offered', 'queued')")
+          .bind(1, project).bind(2, sid).bind(3, code).bind(4, msg).run();
+    };
+    Status ignored = co_await write_async(store, std::move(fail));
+    (void)ignored;
+    co_return;
+  }
+  run->wake_all();
+  spdlog::info("response {}: steering input {} accepted from another node", run->id(), sid);
 }
 
 }  // namespace cn::runtime

@@ -153,4 +153,13 @@ class Database {
   std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
+// `fn`, followed in the same transaction by notify(payload) when it succeeded: a write of shared
+// configuration that other nodes read again (cluster/config_follower.hpp).
+inline std::function<Status(Database&)> announced(std::string payload, std::function<Status(Database&)> fn) {
+  return [payload = std::move(payload), fn = std::move(fn)](Database& db) -> Status {
+    if (Status st = fn(db); !st.ok()) return st;
+    return db.notify(payload);
+  };
+}
+
 }  // namespace cn::store

@@ -288,6 +288,7 @@ boost::asio::awaitable<Result<ToolServer>> ToolServers::put(std::string project,
     return db.stmt("INSERT OR REPLACE INTO tool_servers(project_id, label, config, created_at) VALUES (?1,?2,?3,?4)")
         .bind(1, row.project_id).bind(2, row.label).bind(3, config).bind(4, row.created_at).run();
   };
+  fn = store::announced("cfg:tool_servers", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -315,6 +316,7 @@ boost::asio::awaitable<Status> ToolServers::remove(std::string project, std::str
   std::function<Status(store::Database&)> fn = [project, label](store::Database& db) {
     return db.stmt("DELETE FROM tool_servers WHERE project_id=?1 AND label=?2").bind(1, project).bind(2, label).run();
   };
+  fn = store::announced("cfg:tool_servers", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);

@@ -26,6 +26,7 @@ const char* kEvents[] = {"response.completed", "response.failed", "response.inco
 // Sent only to hooks that name it: an agent version's online evaluation fell below its bar.
 const char* kBelowThreshold = "agent.eval.below_threshold";
 constexpr int64_t kMaxBackoff = 600;
+constexpr int64_t kClaimSeconds = 60;  // a claimed delivery is due again after this: longer than an attempt
 
 Status bad(const std::string& field, std::string msg) { return invalid_param(field, std::move(msg)); }
 
@@ -173,6 +174,7 @@ boost::asio::awaitable<Result<std::pair<Webhook, std::string>>> Webhooks::create
     return db.stmt("INSERT INTO webhooks(project_id, id, config, created_at) VALUES (?1,?2,?3,?4)")
         .bind(1, row.project_id).bind(2, row.id).bind(3, cfg).bind(4, row.created_at).run();
   };
+  fn = store::announced("cfg:webhooks", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   {
@@ -204,6 +206,7 @@ boost::asio::awaitable<Status> Webhooks::remove(std::string project, std::string
     return db.stmt("UPDATE webhook_deliveries SET status='failed', last_error='the webhook was deleted' WHERE project_id=?1 AND webhook_id=?2 AND status='pending'")
         .bind(1, project).bind(2, id).run();
   };
+  fn = store::announced("cfg:webhooks", std::move(fn));
   Status st = co_await store::write_async(store_, std::move(fn));
   if (!st.ok()) co_return st;
   std::lock_guard lk(mu_);
@@ -324,12 +327,13 @@ boost::asio::awaitable<void> Webhooks::dispatch_loop() {
     struct Due {
       Delivery d;
       std::string project, payload;
+      int64_t next_at = 0;
     };
     using R = Result<std::vector<Due>>;
     int64_t now = now_s();
     std::function<R(store::Database&)> fn = [now](store::Database& db) -> R {
       auto& q = db.stmt(
-          "SELECT project_id, id, webhook_id, type, response_id, attempts, created_at, payload FROM webhook_deliveries"
+          "SELECT project_id, id, webhook_id, type, response_id, attempts, created_at, payload, next_at FROM webhook_deliveries"
           " WHERE status='pending' AND next_at <= ?1 ORDER BY next_at LIMIT 32");
       q.bind(1, now);
       std::vector<Due> out;
@@ -343,6 +347,7 @@ boost::asio::awaitable<void> Webhooks::dispatch_loop() {
         due.d.attempts = q.int64(5);
         due.d.created_at = q.int64(6);
         due.payload = q.text(7);
+        due.next_at = q.int64(8);
         out.push_back(std::move(due));
       }
       Status st = q.status();
@@ -351,8 +356,27 @@ boost::asio::awaitable<void> Webhooks::dispatch_loop() {
       return out;
     };
     auto due = co_await store::read_async(store_, std::move(fn));
-    if (due.ok())
-      for (auto& d : *due) co_await deliver(std::move(d.d), std::move(d.project), std::move(d.payload));
+    if (due.ok() && !due->empty()) {
+      // Claimed before delivery: next_at moves past the attempt's timeout, so that of the nodes
+      // that read the row, one delivers it; a node lost mid-attempt leaves it due again then.
+      auto claimed = std::make_shared<std::vector<bool>>(due->size());
+      std::vector<std::tuple<std::string, std::string, int64_t>> keys;
+      for (const auto& d : *due) keys.emplace_back(d.project, d.d.id, d.next_at);
+      std::function<Status(store::Database&)> claim = [keys, claimed, until = now + kClaimSeconds](store::Database& db) -> Status {
+        for (size_t i = 0; i < keys.size(); ++i) {
+          auto& [project, id, next_at] = keys[i];
+          Status st = db.stmt("UPDATE webhook_deliveries SET next_at=?3 WHERE project_id=?1 AND id=?2 AND status='pending' AND next_at=?4")
+                          .bind(1, project).bind(2, id).bind(3, until).bind(4, next_at).run();
+          if (!st.ok()) return st;
+          (*claimed)[i] = db.changes() == 1;
+        }
+        return Status();
+      };
+      Status st = co_await store::write_async(store_, std::move(claim));
+      if (!st.ok()) spdlog::warn("webhooks: claiming due deliveries failed: {}", st.message());
+      for (size_t i = 0; st.ok() && i < due->size(); ++i)
+        if ((*claimed)[i]) co_await deliver(std::move((*due)[i].d), std::move((*due)[i].project), std::move((*due)[i].payload));
+    }
     timer.expires_after(opts_.poll);
     co_await timer.async_wait(net::as_tuple(net::use_awaitable));
   }

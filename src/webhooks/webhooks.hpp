@@ -9,6 +9,9 @@
 // ({"object":"event","id","type","created_at","data":{"id": response id}}). A non-2xx answer or
 // no answer is retried with exponential backoff (1 s doubling, at most 10 minutes apart, 8
 // attempts), then the delivery is marked failed; every attempt's outcome is in the delivery log.
+// Many nodes on one store: a dispatcher claims each due delivery (a conditional update that
+// moves its next attempt a minute on) before it POSTs, so one node makes each attempt; a node
+// lost mid-attempt leaves the delivery to be tried again after that minute.
 //
 // The signing secret (whsec_...) is shown once, at creation, and kept in the vault.
 //

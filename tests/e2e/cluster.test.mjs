@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,13 +17,13 @@ const LEASE_MS = 1500;
 
 // `n` nodes on one new database. They share the first node's key files, as nodes of one
 // deployment must (docs/scale-out.md).
-async function startCluster(n, upstream) {
+async function startCluster(n, upstream, env = {}) {
   const db = pgDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-cluster-')));
   const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-cfg-')), 'c.toml');
   fs.writeFileSync(cfg, `[cluster]\nheartbeat_ms = 300\nlease_ms = ${LEASE_MS}\n`);
   const nodes = [];
   for (let i = 0; i < n; i++) {
-    const s = new Server({ upstream, store: db.url, args: ['--config', cfg] });
+    const s = new Server({ upstream, store: db.url, args: ['--config', cfg], env });
     if (i > 0)
       for (const f of fs.readdirSync(nodes[0].dataDir).filter((f) => /\.(secret|key)$/.test(f)))
         fs.copyFileSync(path.join(nodes[0].dataDir, f), path.join(s.dataDir, f));
@@ -53,6 +54,17 @@ async function settled(node, id, ms = 15000) {
 }
 
 const said = (req) => JSON.stringify(req.body.messages);
+
+// Polls `probe` until it returns a truthy value; fails naming `what` after `ms`.
+async function eventually(what, probe, ms = 5000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    if ((last = await probe())) return last;
+    await sleep(20);
+  }
+  assert.fail(`${what}: not within ${ms} ms`);
+}
 
 test('three nodes serve one session: chains, conversations and keys, whichever node gets the request', { skip }, async () => {
   const upstream = await startFakeUpstream();
@@ -320,6 +332,134 @@ test('continuum migrate copies a SQLite data directory into PostgreSQL, verified
   } finally {
     src.cleanup();
     dropPgDatabase(db);
+    await upstream.close();
+  }
+});
+
+test('configuration written on one node is in effect on the others at once: agents, policies, tool servers, webhooks', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(3, upstream, { CONTINUUM_WEBHOOKS_ALLOW_PRIVATE_URLS: '1' });
+  try {
+    const [a, b, n3] = c.nodes;
+    const send = (node, p, body, method = 'POST') => node.json(p, { method, body: JSON.stringify(body) });
+    const ask = (node, model) => send(node, '/v1/responses', { model, input: 'hello' });
+    // An agent defined on a answers on b; a new version made on b is the latest on n3.
+    assert.equal((await send(a, '/v1/agents', { name: 'clerk', model: 'm-clerk-1' })).status, 200);
+    const t0 = Date.now();
+    const r1 = await eventually('agent made on a, used on b', async () => { const r = await ask(b, 'agent:clerk'); return r.status === 200 && r; });
+    const lag = Date.now() - t0;
+    assert.ok(lag < 2000, `seen after ${lag} ms (the sweep is 10 s: a notification brought it)`);
+    assert.deepEqual(r1.body.agent, { name: 'clerk', version: 1, requested: 'clerk' });
+    assert.equal(upstream.last().body.model, 'm-clerk-1');
+    assert.equal((await send(b, '/v1/agents', { name: 'clerk', model: 'm-clerk-2' })).body.version, 2);
+    await eventually('version 2 is the latest on n3', async () => (await ask(n3, 'agent:clerk')).body.agent?.version === 2);
+    assert.equal(upstream.last().body.model, 'm-clerk-2');
+    // An alias moved on n3 is followed on a.
+    assert.equal((await send(n3, '/v1/agents/clerk/aliases/prod', { version: 1 })).status, 200);
+    await eventually('the alias moved on n3 is seen on a', async () => (await ask(a, 'agent:clerk@prod')).body.agent?.version === 1);
+
+    // A policy set written on a is the one b shows, and replaced on b, the one a shows.
+    const policy = (id) => `@id("${id}")\npermit (principal, action, resource);\n`;
+    assert.equal((await send(a, '/v1/policies', { policies: policy('first') }, 'PUT')).status, 200);
+    await eventually('the policy set written on a, on b', async () => JSON.stringify((await b.json('/v1/policies')).body).includes('first'));
+    assert.equal((await send(b, '/v1/policies', { policies: policy('second') }, 'PUT')).status, 200);
+    await eventually('the policy set replaced on b, on a', async () => JSON.stringify((await a.json('/v1/policies')).body).includes('second'));
+
+    // A tool server registered on b is listed on n3; deleted on n3, it is gone on b.
+    assert.equal((await send(b, '/v1/tool_servers', { label: 'kb', url: 'https://tools.example.com/mcp' })).status, 200);
+    await eventually('the tool server, on n3', async () => (await n3.json('/v1/tool_servers')).body.data.some((t) => t.label === 'kb'));
+    assert.equal((await n3.json('/v1/tool_servers/kb', { method: 'DELETE' })).status, 200);
+    await eventually('the deletion, on b', async () => !(await b.json('/v1/tool_servers')).body.data.some((t) => t.label === 'kb'));
+
+    // A webhook registered on n3 is listed on a.
+    const hook = await send(n3, '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['response.completed'] });
+    assert.equal(hook.status, 200, JSON.stringify(hook.body));
+    await eventually('the webhook, on a', async () => (await a.json(`/v1/webhooks/${hook.body.id}`)).status === 200);
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('a schedule runs once per slot, whichever of three nodes finds it due; webhooks are delivered once', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const got = [];
+  const rx = http.createServer((req, res) => {
+    req.resume();
+    // Slow to answer: while one node's attempt is in flight, the others' dispatchers poll.
+    req.on('end', () => { got.push(req.headers['webhook-id']); setTimeout(() => { res.writeHead(204); res.end(); }, 600); });
+  });
+  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+  const c = await startCluster(3, upstream, { CONTINUUM_WEBHOOKS_ALLOW_PRIVATE_URLS: '1' });
+  try {
+    const [a, b, n3] = c.nodes;
+    const send = (node, p, body) => node.json(p, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal((await send(a, '/v1/agents', { name: 'ticker', model: 'm-tick' })).status, 200);
+    const hook = await send(b, '/v1/webhooks', { url: `http://127.0.0.1:${rx.address().port}/hook`, events: ['response.completed'], agent: 'ticker' });
+    assert.equal(hook.status, 200, JSON.stringify(hook.body));
+    await eventually('every node has the agent', async () => {
+      for (const node of c.nodes) if ((await node.json('/v1/agents/ticker')).status !== 200) return false;
+      return true;
+    });
+    const s = await send(n3, '/v1/schedules', { agent: 'ticker', every_seconds: 1, input: 'tick' });
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    const ticks = () => upstream.requests.filter((q) => q.body.model === 'm-tick').length;
+    await eventually('the first tick', async () => ticks() > 0);
+    const t0 = Date.now();
+    await sleep(5000);
+    const n = ticks(), secs = (Date.now() - t0) / 1000;
+    // One run a second: three nodes each firing every slot would make about three.
+    assert.ok(n >= 3 && n <= secs + 2, `${n} runs in ${secs.toFixed(1)} s`);
+    assert.equal((await a.json(`/v1/schedules/${s.body.id}`, { method: 'DELETE' })).status, 200);
+    await sleep(1500);  // the deletion reaches every node; runs started meanwhile finish
+    const final = ticks();
+    await sleep(2000);
+    assert.ok(ticks() <= final, 'no runs after the deletion, on any node');
+    // Each run's webhook event was delivered once, though three dispatchers saw it due.
+    await eventually('every event delivered', async () => got.length >= final, 20000);
+    await sleep(1500);
+    assert.equal(new Set(got).size, got.length, `duplicate deliveries: ${got.length} for ${new Set(got).size} events`);
+    assert.equal(got.length, final);
+  } finally {
+    await c.stop();
+    await upstream.close();
+    await new Promise((r) => rx.close(r));
+  }
+});
+
+test('steering input sent to another node reaches the run: accepted there, committed to a successor', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(2, upstream);
+  try {
+    const [a, b] = c.nodes;
+    const own = await a.client().responses.create({ model: 'm', input: 'SLOW steered', background: true, stream: true });
+    const iter = own[Symbol.asyncIterator]();
+    const id = (await iter.next()).value.response.id;
+    const ack = await b.json(`/v1/responses/${id}/steer`, { method: 'POST', body: JSON.stringify({ input: 'from node b' }) });
+    assert.equal(ack.status, 200, JSON.stringify(ack.body));
+    assert.equal(ack.body.status, 'queued');
+    const seen = [];
+    for (let e = await iter.next(); !e.done; e = await iter.next()) seen.push(e.value);
+    const accepted = seen.find((e) => e.type === 'response.steer.accepted');
+    assert.ok(accepted, 'the run on node a announced the input node b accepted');
+    assert.equal(accepted.steer.id, ack.body.id);
+    const st = await eventually('the input committed', async () => {
+      const s = (await b.json(`/v1/responses/${id}/steers/${ack.body.id}`)).body;
+      return s.status === 'committed' && s;
+    });
+    const succ = await eventually('the successor completed', async () => {
+      const r = await b.client().responses.retrieve(st.successor_response_id).catch(() => null);
+      return r?.status === 'completed' && r;
+    });
+    assert.equal(succ.previous_response_id, id);
+    assert.equal(succ.output_text, 'echo: from node b');
+    // Refusals cross nodes too: a finished response, an unknown one.
+    const late = await b.json(`/v1/responses/${id}/steer`, { method: 'POST', body: JSON.stringify({ input: 'late' }) });
+    assert.equal(late.status, 409);
+    assert.equal(late.body.error.code, 'response_already_completed');
+    assert.equal((await b.json('/v1/responses/resp_nope/steer', { method: 'POST', body: JSON.stringify({ input: 'x' }) })).status, 404);
+  } finally {
+    await c.stop();
     await upstream.close();
   }
 });
