@@ -6,6 +6,7 @@
 
 #include "base/clock.hpp"
 #include "base/ids.hpp"
+#include "base/node.hpp"
 #include "base/log.hpp"
 #include "evals/judge.hpp"
 
@@ -101,8 +102,8 @@ Result<std::optional<std::string>> eval_body(store::Database& db, const std::str
 
 Status put_run(store::Database& db, const std::string& project, const std::string& eval_id, const std::string& id, int64_t created_at,
                const std::string& status, const std::string& body, const std::string& user) {
-  return db.stmt("INSERT OR REPLACE INTO eval_runs(project_id, id, eval_id, created_at, status, body, user_id) VALUES (?1,?2,?3,?4,?5,?6,?7)")
-      .bind(1, project).bind(2, id).bind(3, eval_id).bind(4, created_at).bind(5, status).bind(6, body).bind(7, user).run();
+  return db.stmt("INSERT OR REPLACE INTO eval_runs(project_id, id, eval_id, created_at, status, body, user_id, node) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+      .bind(1, project).bind(2, id).bind(3, eval_id).bind(4, created_at).bind(5, status).bind(6, body).bind(7, user).bind(8, this_node()).run();
 }
 
 Status put_item(store::Database& db, const std::string& project, const std::string& run_id, int64_t idx, const std::string& id,
@@ -201,7 +202,9 @@ CREATE TABLE agent_gates (
   body TEXT NOT NULL,
   PRIMARY KEY (project_id, agent, alias)
 ) WITHOUT ROWID;
-)sql"}};
+)sql"},
+          // The node running each run: on many nodes, a node resumes only its own at start-up.
+          {"evals", 3, "ALTER TABLE eval_runs ADD COLUMN node TEXT NOT NULL DEFAULT '';"}};
 }
 
 void Evals::stop() { stopping_ = true; }

@@ -87,7 +87,8 @@ class Evals {
         std::shared_ptr<tools::sandbox::Sandbox> sandbox = nullptr, memory::Memory* memory = nullptr);
   ~Evals();
   static std::vector<store::Migration> migrations();
-  // Resumes runs a previous process left queued or in progress. Call once at start-up.
+  // Resumes runs a previous process left queued or in progress (on many nodes, those this node
+  // ran: a node keeps its id across restarts). Call once at start-up.
   Status load();
   // Stops taking items; runs in progress stay in_progress in the store and resume at next load().
   void stop();

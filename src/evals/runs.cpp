@@ -6,6 +6,7 @@
 
 #include "base/clock.hpp"
 #include "base/ids.hpp"
+#include "base/node.hpp"
 #include "base/log.hpp"
 
 namespace cn::evals {
@@ -320,7 +321,8 @@ Status Evals::load() {
   std::promise<Status> finished;
   store_.submit(
       [&pending](store::Database& db) -> Status {
-        auto& q = db.stmt("SELECT project_id, id, eval_id, body, user_id FROM eval_runs WHERE status IN ('queued', 'in_progress')");
+        auto& q = db.stmt("SELECT project_id, id, eval_id, body, user_id FROM eval_runs WHERE status IN ('queued', 'in_progress') AND node=?1");
+        q.bind(1, this_node());
         while (q.step()) pending.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), {}, {}, {}});
         Status st = q.status();
         q.reset();

@@ -22,17 +22,20 @@ async function startCluster(n, upstream, env = {}) {
   const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-cfg-')), 'c.toml');
   fs.writeFileSync(cfg, `[cluster]\nheartbeat_ms = 300\nlease_ms = ${LEASE_MS}\n`);
   const nodes = [];
-  for (let i = 0; i < n; i++) {
+  const add = async () => {
     const s = new Server({ upstream, store: db.url, args: ['--config', cfg], env });
-    if (i > 0)
+    if (nodes.length > 0)
       for (const f of fs.readdirSync(nodes[0].dataDir).filter((f) => /\.(secret|key)$/.test(f)))
         fs.copyFileSync(path.join(nodes[0].dataDir, f), path.join(s.dataDir, f));
     await s.start();
     nodes.push(s);
-  }
+    return s;
+  };
+  for (let i = 0; i < n; i++) await add();
   return {
     db,
     nodes,
+    add,
     async stop() {
       for (const s of nodes) {
         if (s.proc.exitCode === null && s.proc.signalCode === null) await s.stop();
@@ -458,6 +461,31 @@ test('steering input sent to another node reaches the run: accepted there, commi
     assert.equal(late.status, 409);
     assert.equal(late.body.error.code, 'response_already_completed');
     assert.equal((await b.json('/v1/responses/resp_nope/steer', { method: 'POST', body: JSON.stringify({ input: 'x' }) })).status, 404);
+  } finally {
+    await c.stop();
+    await upstream.close();
+  }
+});
+
+test('a node that joins leaves the eval runs of the others alone: each item is graded once', { skip }, async () => {
+  const upstream = await startFakeUpstream();
+  const c = await startCluster(1, upstream);
+  try {
+    const client = c.nodes[0].client();
+    const e = await client.evals.create({ data_source_config: { type: 'custom', item_schema: { type: 'object' } },
+      testing_criteria: [{ type: 'string_check', name: 'slow', input: '{{sample.output_text}}', reference: 'w19', operation: 'like' }] });
+    const content = Array.from({ length: 4 }, (_, i) => ({ item: { n: i } }));
+    const ds = { type: 'completions', model: 'gpt-4o', input_messages: { type: 'template', template: [{ role: 'user', content: 'SLOW item {{item.n}}' }] }, source: { type: 'file_content', content } };
+    const run = await client.evals.runs.create(e.id, { data_source: ds });
+    await eventually('the run started', async () => upstream.requests.some((q) => said(q).includes('SLOW item')));
+    const b = await c.add();  // starts (and recovers) while the run is in progress on the first node
+    const done = await eventually('the run completed', async () => {
+      const r = await b.client().evals.runs.retrieve(run.id, { eval_id: e.id });
+      return r.status === 'completed' && r;
+    }, 60000);
+    assert.deepEqual(done.result_counts, { total: 4, passed: 4, failed: 0, errored: 0 });
+    for (let i = 0; i < 4; i++)
+      assert.equal(upstream.requests.filter((q) => said(q).includes(`SLOW item ${i}"`)).length, 1, `item ${i} sampled once`);
   } finally {
     await c.stop();
     await upstream.close();
