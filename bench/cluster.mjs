@@ -5,6 +5,9 @@
 // - a turn's latency after 1,000 turns of history (one chain), on PostgreSQL;
 // - a chained turn continued on another node than the one that ran its parent, against the same
 //   node (p50, interleaved);
+// - cross-node stream latency: a background run streams on one node while two followers read it
+//   (GET /v1/responses/{id}?stream=true), one on the same node and one on another; each event's
+//   arrival at the other node's follower, against its arrival at the same node's;
 // - failover: the time from kill -9 of a node with a run in flight until another node has taken
 //   the run over, at the default lease (5 s) and heartbeat (1 s).
 // Usage: CONTINUUM_TEST_PG=postgres://... node bench/cluster.mjs [seconds] [workers]
@@ -113,6 +116,55 @@ for (const n of [1, 3]) {
 }
 log(`turns/s: SQLite ${rates.sqlite.toFixed(0)}, PostgreSQL 1 node ${rates.pg1.toFixed(0)}, 3 nodes ${rates.pg3.toFixed(0)}`);
 log(`ratios to one PostgreSQL node: SQLite ${(rates.sqlite / rates.pg1).toFixed(2)}x, 3 nodes ${(rates.pg3 / rates.pg1).toFixed(2)}x`);
+
+// Every event of a followed stream, with the time it arrived.
+async function follow(node, id) {
+  const r = await fetch(`${node.base}/v1/responses/${id}?stream=true`, { headers: { authorization: `Bearer ${KEY}` } });
+  const decoder = new TextDecoder();
+  const at = new Map();
+  let buf = '';
+  for await (const chunk of r.body) {
+    const now = performance.now();
+    buf += decoder.decode(chunk, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      const data = frame.split('\n').find((l) => l.startsWith('data: '));
+      if (!data) continue;
+      const ev = JSON.parse(data.slice(6));
+      if (ev.sequence_number !== undefined) at.set(ev.sequence_number, now);
+    }
+  }
+  return at;
+}
+
+{
+  const upstream = await startFakeUpstream();
+  const db = pgDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'continuum-bench-')));
+  const nodes = await start(2, db.url, { upstream });
+  const lag = [];
+  for (let i = 0; i < 5; i++) {
+    // Created streaming (its events are kept for followers); its own stream is drained aside.
+    const created = await fetch(`${nodes[0].base}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', input: 'SLOW stream', background: true, stream: true }),
+    });
+    const reader = created.body.getReader();
+    let head = '';
+    while (!/"resp_[A-Za-z0-9]+"/.test(head)) head += new TextDecoder().decode((await reader.read()).value);
+    const id = head.match(/"(resp_[A-Za-z0-9]+)"/)[1];
+    const drain = (async () => { while (!(await reader.read()).done); })();
+    const [same, other] = await Promise.all([follow(nodes[0], id), follow(nodes[1], id)]);
+    await drain;
+    for (const [seq, t] of same) if (other.has(seq) && seq > 2) lag.push(other.get(seq) - t);
+  }
+  log(`cross-node stream latency (an event at a follower on another node, after a follower on the run's node): p50 ${pct(lag, 0.5).toFixed(1)} ms, p99 ${pct(lag, 0.99).toFixed(1)} ms (${lag.length} events)`);
+  await stop(nodes);
+  dropPgDatabase(db);
+  await upstream.close();
+}
 
 {
   const upstream = await startFakeUpstream();

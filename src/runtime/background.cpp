@@ -38,6 +38,7 @@ awaitable<void> Runtime::Impl::background(std::shared_ptr<Run> run, std::shared_
   };
   Status stored = co_await write_async(store, std::move(store_fn2));
   if (!stored.ok()) spdlog::error("storing the failure of response {} failed: {}", id, stored.message());
+  co_await release_claims_now(*t);
   {
     std::lock_guard lk(run->mu_);
     auto& cur = *run->st_;

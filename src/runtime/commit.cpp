@@ -160,6 +160,7 @@ awaitable<void> Runtime::Impl::finish(std::shared_ptr<Run> run, std::shared_ptr<
   // Charged before anyone learns that the turn ended (its terminal event, its waiters): a client's
   // next request, sent after this answer, sees these tokens counted.
   if (p.on_usage && fin.usage) p.on_usage(*fin.usage);
+  co_await release_claims_now(*t);  // many nodes: the next turn may reach another node at once
   {
     std::lock_guard lk(run->mu_);
     auto& st = *run->st_;

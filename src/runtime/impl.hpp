@@ -352,6 +352,10 @@ struct Runtime::Impl {
   // holds the local line).
   awaitable<Status> claim_line(const std::string& key, Concurrency mode, std::shared_ptr<Run> run);
   void release_claim(const std::string& key, const std::string& response_id);
+  // Deletes the store claims of `t`'s lines now, durably, before the turn's end is told to anyone:
+  // a client's next turn, sent to any node once it has this answer, finds the line free. The
+  // lines stay held on this node until release_turn().
+  awaitable<void> release_claims_now(Turn& t);
   void on_line_released(std::string_view key);
   void on_interrupt(std::string_view rest);
   // recover(): the claims this node's previous process left (store thread).

@@ -6,7 +6,9 @@
 // says so, whichever node runs it). Any other line is held by a claim: a row of `line_claims`
 // (line, response, node). Claiming inserts it, or takes over a
 // row whose node is no longer a member (its lease expired: cluster/membership.hpp), in one
-// statement; a live node's claim is never taken. Releasing deletes the row and announces
+// statement; a live node's claim is never taken. A finished turn's claims are deleted before
+// its end is told to anyone (release_claims_now), so that the client's next turn finds the line
+// free on whichever node it reaches. Releasing deletes the row and announces
 // "line:<key>", which wakes the turns waiting for it on every node; they also try again every
 // half second, in case an announcement is lost. Interrupting announces "interrupt:<project>
 // <response>"; the node running that response cancels it as a local interrupt would. A node
@@ -116,6 +118,32 @@ void Runtime::Impl::release_claim(const std::string& key, const std::string& res
         static LogThrottle log;
         if (!st.ok() && log.tick()) spdlog::warn("releasing the line {} failed: {}", key, st.message());
       });
+}
+
+awaitable<void> Runtime::Impl::release_claims_now(Turn& t) {
+  if (!opts.notifier) co_return;
+  std::vector<std::pair<std::string, std::string>> held;  // line, response
+  {
+    std::lock_guard lk(mu);
+    for (const auto& key : t.line_keys)
+      if (auto it = lines.find(key); it != lines.end() && it->second.claimed && it->second.current) {
+        held.emplace_back(key, it->second.current->id());
+        it->second.claimed = false;  // released here: release() need not
+      }
+  }
+  if (held.empty()) co_return;
+  std::function<Status(store::Database&)> fn = [held](store::Database& db) -> Status {
+    for (const auto& [key, id] : held) {
+      if (Status st = db.stmt("DELETE FROM line_claims WHERE line=?1 AND response_id=?2").bind(1, key).bind(2, id).run(); !st.ok())
+        return st;
+      if (Status st = db.notify("line:" + key); !st.ok()) return st;
+    }
+    return Status();
+  };
+  if (Status st = co_await write_async(store, std::move(fn)); !st.ok()) {
+    static LogThrottle log;
+    if (log.tick()) spdlog::warn("releasing the lines of a finished turn failed: {}", st.message());
+  }
 }
 
 void Runtime::Impl::on_line_released(std::string_view key) {

@@ -88,6 +88,10 @@ test('three nodes serve one session: chains, conversations and keys, whichever n
     }
     const items = await n3.client().conversations.items.list(conv.id, { limit: 100 });
     assert.equal(items.data.length, 2 * order.length);
+    // Turns sent one after another, each to the next node: the line a turn held is free on every
+    // node once its answer arrived (never 409 conversation_busy).
+    const quick = await a.client().conversations.create({});
+    for (let i = 0; i < 30; i++) await c.nodes[i % 3].client().responses.create({ model: 'm', input: `quick ${i}`, conversation: quick.id });
 
     // A key made on one node works on another; revoked there, it stops working everywhere.
     const made = await a.json('/v1/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'k', scopes: ['responses'] }) });
