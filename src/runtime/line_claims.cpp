@@ -32,6 +32,13 @@ struct ClaimTry {
   std::string holder;  // the response holding the line
 };
 
+// Deletes `response`'s claim of `key` and wakes the turns waiting for the line on every node.
+Status delete_claim(store::Database& db, const std::string& key, const std::string& response) {
+  if (Status st = db.stmt("DELETE FROM line_claims WHERE line=?1 AND response_id=?2").bind(1, key).bind(2, response).run(); !st.ok())
+    return st;
+  return db.notify("line:" + key);
+}
+
 }  // namespace
 
 std::vector<store::Migration> Runtime::Impl::claim_migrations() {
@@ -109,11 +116,7 @@ awaitable<Status> Runtime::Impl::claim_line(const std::string& key, Concurrency 
 
 void Runtime::Impl::release_claim(const std::string& key, const std::string& response_id) {
   store.submit(
-      [key, response_id](store::Database& db) -> Status {
-        auto& q = db.stmt("DELETE FROM line_claims WHERE line=?1 AND response_id=?2");
-        if (Status st = q.bind(1, key).bind(2, response_id).run(); !st.ok()) return st;
-        return db.notify("line:" + key);
-      },
+      [key, response_id](store::Database& db) { return delete_claim(db, key, response_id); },
       [key](Status st) {
         static LogThrottle log;
         if (!st.ok() && log.tick()) spdlog::warn("releasing the line {} failed: {}", key, st.message());
@@ -133,17 +136,12 @@ awaitable<void> Runtime::Impl::release_claims_now(Turn& t) {
   }
   if (held.empty()) co_return;
   std::function<Status(store::Database&)> fn = [held](store::Database& db) -> Status {
-    for (const auto& [key, id] : held) {
-      if (Status st = db.stmt("DELETE FROM line_claims WHERE line=?1 AND response_id=?2").bind(1, key).bind(2, id).run(); !st.ok())
-        return st;
-      if (Status st = db.notify("line:" + key); !st.ok()) return st;
-    }
+    for (const auto& [key, id] : held)
+      if (Status st = delete_claim(db, key, id); !st.ok()) return st;
     return Status();
   };
-  if (Status st = co_await write_async(store, std::move(fn)); !st.ok()) {
-    static LogThrottle log;
-    if (log.tick()) spdlog::warn("releasing the lines of a finished turn failed: {}", st.message());
-  }
+  if (Status st = co_await write_async(store, std::move(fn)); !st.ok())
+    for (const auto& [key, id] : held) release_claim(key, id);  // tried again on its own (and logged there)
 }
 
 void Runtime::Impl::on_line_released(std::string_view key) {
